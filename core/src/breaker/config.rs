@@ -1,0 +1,359 @@
+//! Breaker configuration: the builder, its documented defaults and its
+//! validation. Every invalid value is a [`ConfigError`] naming the field.
+
+use std::time::Duration;
+
+use super::state::MAX_HALF_OPEN_CALLS;
+use crate::clock::{nanos, Clock, MonotonicClock};
+use crate::error::ConfigError;
+
+/// The window over which failure and slow-call rates are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The outcomes of the last `n` recorded calls (resilience4j's
+    /// count-based sliding window). `1 ..= 1_000_000`.
+    Count(u32),
+    /// The outcomes of the calls recorded in the last `length`, kept in
+    /// `buckets` equal time buckets (resilience4j's time-based window, which
+    /// uses one bucket per second). Buckets `1 ..= 4096`; each bucket at least
+    /// 10 ms long, since the window reads the coarse clock.
+    Time {
+        /// How far back the window reaches.
+        length: Duration,
+        /// How many buckets divide it; the window slides a bucket at a time.
+        buckets: u32,
+    },
+}
+
+/// The validated configuration of a [`CircuitBreaker`](super::CircuitBreaker).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub(crate) consecutive_failures: Option<u32>,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) slow_call_rate: Option<f64>,
+    pub(crate) slow_call_duration: u64,
+    pub(crate) window: Option<Window>,
+    pub(crate) minimum_calls: u32,
+    pub(crate) half_open_calls: u32,
+    pub(crate) half_open_max_wait: u64,
+    pub(crate) open_for: u64,
+    pub(crate) open_for_multiplier: f64,
+    pub(crate) open_for_max: u64,
+}
+
+impl Config {
+    /// Whether any rate policy (failure rate or slow-call rate) is on.
+    pub(crate) fn has_rate_policy(&self) -> bool {
+        self.failure_rate.is_some() || self.slow_call_rate.is_some()
+    }
+
+    /// How long the `trips`-th consecutive opening lasts (1-based).
+    pub(crate) fn open_duration(&self, trips: u32) -> u64 {
+        if self.open_for_multiplier == 1.0 || trips <= 1 {
+            return self.open_for.min(self.open_for_max.max(self.open_for));
+        }
+        let grown =
+            self.open_for as f64 * self.open_for_multiplier.powi((trips - 1).min(1 << 16) as i32);
+        if grown >= self.open_for_max as f64 {
+            self.open_for_max
+        } else {
+            grown as u64
+        }
+    }
+}
+
+/// Builds a [`CircuitBreaker`](super::CircuitBreaker).
+///
+/// Defaults (resilience4j's where it has one):
+///
+/// | setting | default |
+/// |---|---|
+/// | trip policy | failure rate ≥ 50% over a count window of the last 100 calls |
+/// | `minimum_calls` | 100 (no rate verdict before this many calls in the window) |
+/// | consecutive failures | off |
+/// | slow-call rate | off (when on: threshold 100%) |
+/// | `open_for` | 60 s, not growing |
+/// | `half_open_calls` | 10 probes |
+/// | `half_open_max_wait` | 60 s (failwell's; resilience4j waits forever) |
+///
+/// Trips when *any* enabled policy says so. With only
+/// [`consecutive_failures`](Self::consecutive_failures) set (gobreaker's
+/// model), half-open closes after `half_open_calls` successes and reopens on
+/// the first failure; with a rate policy it closes once `half_open_calls`
+/// probes finished below the thresholds and reopens as soon as the probes'
+/// rate can no longer end below them.
+#[derive(Debug, Clone)]
+pub struct Builder<C: Clock = MonotonicClock> {
+    clock: C,
+    consecutive_failures: Option<u32>,
+    failure_rate: Option<f64>,
+    slow_call_rate: Option<f64>,
+    slow_call_duration: Option<Duration>,
+    window: Window,
+    minimum_calls: Option<u32>,
+    half_open_calls: u32,
+    half_open_max_wait: Duration,
+    open_for: Duration,
+    open_for_multiplier: f64,
+    open_for_max: Option<Duration>,
+    rate_defaulted: bool,
+}
+
+impl Default for Builder<MonotonicClock> {
+    fn default() -> Self {
+        Builder::with_clock(MonotonicClock)
+    }
+}
+
+impl Builder<MonotonicClock> {
+    /// A builder with the defaults above, on the system's monotonic clock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<C: Clock> Builder<C> {
+    /// A builder with the defaults above, reading time from `clock`.
+    pub fn with_clock(clock: C) -> Self {
+        Builder {
+            clock,
+            consecutive_failures: None,
+            failure_rate: Some(0.5),
+            slow_call_rate: None,
+            slow_call_duration: None,
+            window: Window::Count(100),
+            minimum_calls: None,
+            half_open_calls: 10,
+            half_open_max_wait: Duration::from_secs(60),
+            open_for: Duration::from_secs(60),
+            open_for_multiplier: 1.0,
+            open_for_max: None,
+            rate_defaulted: true,
+        }
+    }
+
+    /// Replaces the clock.
+    pub fn clock<D: Clock>(self, clock: D) -> Builder<D> {
+        Builder {
+            clock,
+            consecutive_failures: self.consecutive_failures,
+            failure_rate: self.failure_rate,
+            slow_call_rate: self.slow_call_rate,
+            slow_call_duration: self.slow_call_duration,
+            window: self.window,
+            minimum_calls: self.minimum_calls,
+            half_open_calls: self.half_open_calls,
+            half_open_max_wait: self.half_open_max_wait,
+            open_for: self.open_for,
+            open_for_multiplier: self.open_for_multiplier,
+            open_for_max: self.open_for_max,
+            rate_defaulted: self.rate_defaulted,
+        }
+    }
+
+    /// Trip after `n` failures in a row (`n ≥ 1`). Setting only this policy
+    /// turns the default failure-rate policy off, so the breaker behaves like
+    /// gobreaker's default and the source document's breaker; call
+    /// [`failure_rate`](Self::failure_rate) as well to keep both.
+    pub fn consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = Some(n);
+        if self.rate_defaulted {
+            self.failure_rate = None;
+        }
+        self
+    }
+
+    /// Trip when the failure rate over `window` reaches `threshold`, a
+    /// fraction in `(0, 1]`, once the window holds at least `minimum_calls`.
+    pub fn failure_rate(mut self, threshold: f64, window: Window) -> Self {
+        self.failure_rate = Some(threshold);
+        self.window = window;
+        self.rate_defaulted = false;
+        self
+    }
+
+    /// Count calls that take at least `slow` as slow, and trip when the
+    /// slow-call rate over the breaker's window reaches `threshold` in
+    /// `(0, 1]`. The permit measures the duration from acquisition to
+    /// recording unless the caller supplies one.
+    pub fn slow_call_rate(mut self, threshold: f64, slow: Duration) -> Self {
+        self.slow_call_rate = Some(threshold);
+        self.slow_call_duration = Some(slow);
+        self
+    }
+
+    /// The window for the rate policies (default: the last 100 calls).
+    pub fn window(mut self, window: Window) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The fewest calls in the window before a rate may trip the breaker
+    /// (default: the count window's size, or 100 for a time window; capped
+    /// at the window's size for count windows only by validation).
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.minimum_calls = Some(n);
+        self
+    }
+
+    /// How many probes half-open admits (`1 ..= 1023`, default 10).
+    pub fn half_open_calls(mut self, n: u32) -> Self {
+        self.half_open_calls = n;
+        self
+    }
+
+    /// If half-open has admitted all its probes and reached no verdict
+    /// within this long, it reopens (default 60 s; must be > 0).
+    pub fn half_open_max_wait(mut self, d: Duration) -> Self {
+        self.half_open_max_wait = d;
+        self
+    }
+
+    /// How long the breaker stays open before admitting probes (default
+    /// 60 s; must be > 0).
+    pub fn open_for(mut self, d: Duration) -> Self {
+        self.open_for = d;
+        self
+    }
+
+    /// Make each consecutive opening (one that follows a failed half-open
+    /// without a close in between) last `multiplier` times longer, up to
+    /// `max`. `multiplier ≥ 1` and finite, `max ≥ open_for`.
+    pub fn open_for_backoff(mut self, multiplier: f64, max: Duration) -> Self {
+        self.open_for_multiplier = multiplier;
+        self.open_for_max = Some(max);
+        self
+    }
+
+    /// Validates the settings into a [`Config`] and the clock.
+    pub(crate) fn validate(self) -> Result<(Config, C), ConfigError> {
+        if let Some(n) = self.consecutive_failures {
+            if n == 0 {
+                return Err(ConfigError::new(
+                    "consecutive_failures",
+                    "must be at least 1, got 0",
+                ));
+            }
+        }
+        check_rate("failure_rate_threshold", self.failure_rate)?;
+        check_rate("slow_call_rate_threshold", self.slow_call_rate)?;
+        let has_rate = self.failure_rate.is_some() || self.slow_call_rate.is_some();
+        if self.consecutive_failures.is_none() && !has_rate {
+            return Err(ConfigError::new(
+                "trip_policy",
+                "no policy can trip the breaker: set consecutive_failures, failure_rate or slow_call_rate",
+            ));
+        }
+        let window = if has_rate {
+            match self.window {
+                Window::Count(n) => {
+                    if n == 0 || n > 1_000_000 {
+                        return Err(ConfigError::new(
+                            "window",
+                            format!("count window must hold 1 ..= 1000000 calls, got {n}"),
+                        ));
+                    }
+                }
+                Window::Time { length, buckets } => {
+                    if buckets == 0 || buckets > 4096 {
+                        return Err(ConfigError::new(
+                            "window",
+                            format!("time window needs 1 ..= 4096 buckets, got {buckets}"),
+                        ));
+                    }
+                    if length / buckets < Duration::from_millis(10) {
+                        return Err(ConfigError::new(
+                            "window",
+                            format!(
+                                "each time bucket must last at least 10 ms, got {:?} / {buckets}",
+                                length
+                            ),
+                        ));
+                    }
+                }
+            }
+            Some(self.window)
+        } else {
+            None
+        };
+        let minimum_calls = match (self.minimum_calls, window) {
+            (Some(0), _) => {
+                return Err(ConfigError::new("minimum_calls", "must be at least 1, got 0"))
+            }
+            (Some(m), Some(Window::Count(n))) if m > n => {
+                return Err(ConfigError::new(
+                    "minimum_calls",
+                    format!("{m} can never be reached by a count window of {n} calls"),
+                ))
+            }
+            (Some(m), _) => m,
+            (None, Some(Window::Count(n))) => n.min(100),
+            (None, _) => 100,
+        };
+        if self.half_open_calls == 0 || self.half_open_calls > MAX_HALF_OPEN_CALLS {
+            return Err(ConfigError::new(
+                "half_open_calls",
+                format!(
+                    "must be 1 ..= {MAX_HALF_OPEN_CALLS}, got {}",
+                    self.half_open_calls
+                ),
+            ));
+        }
+        if self.half_open_max_wait.is_zero() {
+            return Err(ConfigError::new("half_open_max_wait", "must be > 0"));
+        }
+        if self.open_for.is_zero() {
+            return Err(ConfigError::new("open_for", "must be > 0"));
+        }
+        let m = self.open_for_multiplier;
+        if !m.is_finite() || m < 1.0 {
+            return Err(ConfigError::new(
+                "open_for_multiplier",
+                format!("must be finite and at least 1, got {m}"),
+            ));
+        }
+        let open_for_max = self.open_for_max.unwrap_or(self.open_for);
+        if open_for_max < self.open_for {
+            return Err(ConfigError::new(
+                "open_for_max",
+                format!(
+                    "must be at least open_for ({:?}), got {:?}",
+                    self.open_for, open_for_max
+                ),
+            ));
+        }
+        let slow_call_duration = match (self.slow_call_rate, self.slow_call_duration) {
+            (Some(_), Some(d)) if d.is_zero() => {
+                return Err(ConfigError::new("slow_call_duration", "must be > 0"))
+            }
+            (Some(_), Some(d)) => nanos(d),
+            _ => u64::MAX,
+        };
+        Ok((
+            Config {
+                consecutive_failures: self.consecutive_failures,
+                failure_rate: self.failure_rate,
+                slow_call_rate: self.slow_call_rate,
+                slow_call_duration,
+                window,
+                minimum_calls,
+                half_open_calls: self.half_open_calls,
+                half_open_max_wait: nanos(self.half_open_max_wait),
+                open_for: nanos(self.open_for),
+                open_for_multiplier: m,
+                open_for_max: nanos(open_for_max),
+            },
+            self.clock,
+        ))
+    }
+}
+
+fn check_rate(field: &'static str, rate: Option<f64>) -> Result<(), ConfigError> {
+    match rate {
+        Some(r) if !(r > 0.0 && r <= 1.0) => Err(ConfigError::new(
+            field,
+            format!("must be a fraction in (0, 1], got {r}"),
+        )),
+        _ => Ok(()),
+    }
+}

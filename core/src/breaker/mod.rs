@@ -1,0 +1,769 @@
+//! The circuit breaker: fail fast while a dependency is sick, probe it when
+//! it may have recovered.
+//!
+//! The whole state lives in one atomic word (see `state.rs`); the closed
+//! path is one load to admit a call and, to record a success, one
+//! `fetch_add` plus the loads of the enabled windows. Transitions are rare
+//! and serialised by a lock, so each one happens exactly once and publishes
+//! its open deadline before any caller can see the new state.
+//!
+//! ```
+//! use std::time::Duration;
+//! use failwell::breaker::{CircuitBreaker, Window};
+//! use failwell::Error;
+//!
+//! let breaker = CircuitBreaker::builder()
+//!     .failure_rate(0.5, Window::Count(20))
+//!     .minimum_calls(10)
+//!     .open_for(Duration::from_secs(5))
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! let r: Result<u32, Error<&str>> = breaker.call(|| Ok(42));
+//! assert_eq!(r.unwrap(), 42);
+//!
+//! // Or hold the permit yourself:
+//! match breaker.try_acquire() {
+//!     Ok(permit) => permit.success(),
+//!     Err(rejected) => println!("not calling: {rejected}"),
+//! }
+//! ```
+
+mod config;
+mod state;
+mod window;
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+pub use config::{Builder, Config, Window};
+pub use state::State;
+
+use self::state::{Word, GEN_MASK};
+use self::window::{CountWindow, Stats, TaggedCount, TimeWindow, Windows, FAILED, SLOW};
+use crate::clock::{nanos, Clock, MonotonicClock};
+use crate::error::{ConfigError, Error, Rejected};
+use crate::sync::{
+    Arc, AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    RwLock,
+};
+
+/// How a classifier judges a finished call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Counts as a success.
+    Success,
+    /// Counts as a failure.
+    Failure,
+    /// Counts as neither; frees a half-open probe slot.
+    Ignore,
+}
+
+/// A state change, as delivered to listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+    /// When it happened, in the breaker's clock's nanoseconds.
+    pub at_nanos: u64,
+    /// The generation the breaker entered (wraps after 2^21).
+    pub generation: u64,
+}
+
+/// Identifies a registered listener, for [`CircuitBreaker::remove_listener`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
+
+/// A plain copy of a breaker's counters at one moment.
+///
+/// Cumulative counts cover the breaker's life; the window figures cover the
+/// current generation's window only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    /// The state when the snapshot was taken.
+    pub state: State,
+    /// Calls whose outcome was recorded as success or failure.
+    pub calls: u64,
+    /// Recorded successes.
+    pub successes: u64,
+    /// Recorded failures.
+    pub failures: u64,
+    /// Recorded calls at least as slow as the slow-call threshold.
+    pub slow_calls: u64,
+    /// Calls refused because the breaker was open, forced open or had no
+    /// half-open probe slot free.
+    pub rejected: u64,
+    /// Permits dropped unrecorded or recorded as ignored.
+    pub ignored: u64,
+    /// State transitions.
+    pub transitions: u64,
+    /// Times the breaker went from a closed or half-open state to open.
+    pub opened: u64,
+    /// Calls in the current window.
+    pub window_calls: u64,
+    /// Failure rate of the current window (0 when it is empty).
+    pub failure_rate: f64,
+    /// Slow-call rate of the current window (0 when it is empty).
+    pub slow_call_rate: f64,
+    /// Failures in a row in the current generation.
+    pub consecutive_failures: u64,
+    /// Listener calls that panicked (caught and counted).
+    pub listener_panics: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    failures: AtomicU64,
+    slow: AtomicU64,
+    ignored: AtomicU64,
+    transitions: AtomicU64,
+    opened: AtomicU64,
+    listener_panics: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Aux {
+    /// Openings since the last close, for the growing open period.
+    trips: u32,
+    next_listener: u64,
+}
+
+/// A circuit breaker. Thread-safe; share it by reference or in an `Arc`.
+///
+/// See the [module documentation](self) for an example and
+/// [`Builder`] for the policies and their defaults.
+pub struct CircuitBreaker<C: Clock = MonotonicClock> {
+    state: CachePadded<AtomicU64>,
+    calls: CachePadded<AtomicU64>,
+    rejected: CachePadded<AtomicU64>,
+    counters: CachePadded<Counters>,
+    windows: Windows,
+    /// Valid while the state word says Open: written before the Release
+    /// store that publishes the Open state.
+    open_until: AtomicU64,
+    /// Valid while the state word says HalfOpen, written likewise.
+    half_open_since: AtomicU64,
+    aux: Mutex<Aux>,
+    listeners: RwLock<Vec<(ListenerId, Listener)>>,
+    config: Config,
+    clock: C,
+}
+
+impl CircuitBreaker<MonotonicClock> {
+    /// A builder with the documented defaults.
+    pub fn builder() -> Builder<MonotonicClock> {
+        Builder::new()
+    }
+}
+
+impl<C: Clock> Builder<C> {
+    /// Validates the configuration and builds the breaker, closed.
+    pub fn build(self) -> Result<CircuitBreaker<C>, ConfigError> {
+        let (config, clock) = self.validate()?;
+        Ok(CircuitBreaker::from_config(config, clock))
+    }
+}
+
+impl<C: Clock> CircuitBreaker<C> {
+    fn from_config(config: Config, clock: C) -> Self {
+        let (count, time) = match config.window {
+            Some(Window::Count(n)) => (Some(CountWindow::new(n)), None),
+            Some(Window::Time { length, buckets }) => {
+                (None, Some(TimeWindow::new(nanos(length), buckets)))
+            }
+            None => (None, None),
+        };
+        CircuitBreaker {
+            state: CachePadded::new(AtomicU64::new(Word::new(State::Closed, 0).0)),
+            calls: CachePadded::new(AtomicU64::new(0)),
+            rejected: CachePadded::new(AtomicU64::new(0)),
+            counters: CachePadded::new(Counters::default()),
+            windows: Windows {
+                consecutive: TaggedCount::new(),
+                count,
+                time,
+            },
+            open_until: AtomicU64::new(0),
+            half_open_since: AtomicU64::new(0),
+            aux: Mutex::new(Aux::default()),
+            listeners: RwLock::new(Vec::new()),
+            config,
+            clock,
+        }
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The breaker's clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Asks to make a call. In Closed, Disabled and MetricsOnly this always
+    /// succeeds; in Open it succeeds only once the open period has ended
+    /// (the caller becomes the first half-open probe); in HalfOpen only while
+    /// fewer than `half_open_calls` probes are out. Never blocks.
+    ///
+    /// Record the call's outcome on the returned [`Permit`]; dropping it
+    /// unrecorded counts the call as ignored.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
+        // Acquire: pairs with the Release CAS in `transition`, so the open
+        // deadline written before an Open state was published is visible.
+        let w = Word(self.state.load(Acquire));
+        if w.is_closed() {
+            return Ok(Permit::new(self, w));
+        }
+        self.try_acquire_slow(w)
+    }
+
+    #[cold]
+    fn try_acquire_slow(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
+        loop {
+            match w.state() {
+                State::Closed | State::Disabled | State::MetricsOnly => {
+                    return Ok(Permit::new(self, w))
+                }
+                State::ForcedOpen => return Err(self.reject(None)),
+                State::Open => {
+                    let now = self.clock.now();
+                    let until = self.open_until.load(Relaxed);
+                    if now < until {
+                        return Err(self.reject(Some(Duration::from_nanos(until - now))));
+                    }
+                    if let Some(probe) = self.transition(Some(w), State::HalfOpen, None) {
+                        return Ok(Permit::new(self, probe));
+                    }
+                }
+                State::HalfOpen => {
+                    if w.issued() < self.config.half_open_calls {
+                        match self.state.compare_exchange_weak(
+                            w.0,
+                            w.with_issued_plus_one().0,
+                            Relaxed,
+                            Relaxed,
+                        ) {
+                            Ok(_) => return Ok(Permit::new(self, w)),
+                            Err(actual) => {
+                                w = Word(actual);
+                                continue;
+                            }
+                        }
+                    }
+                    let now = self.clock.now();
+                    let since = self.half_open_since.load(Relaxed);
+                    let limit = since.saturating_add(self.config.half_open_max_wait);
+                    if now < limit {
+                        return Err(self.reject(Some(Duration::from_nanos(limit - now))));
+                    }
+                    // No verdict in time: the probes are presumed hung.
+                    self.transition(Some(w), State::Open, None);
+                }
+            }
+            // Acquire: as in `try_acquire`.
+            w = Word(self.state.load(Acquire));
+        }
+    }
+
+    fn reject(&self, retry_after: Option<Duration>) -> Rejected {
+        self.rejected.fetch_add(1, Relaxed);
+        Rejected::CircuitOpen { retry_after }
+    }
+
+    /// Runs `f` if the breaker admits it; `Err` counts as a failure and `Ok`
+    /// as a success. A panic in `f` counts as ignored and propagates.
+    pub fn call<T, E, F>(&self, f: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_with(
+            |r: &Result<T, E>| {
+                if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                }
+            },
+            f,
+        )
+    }
+
+    /// Runs `f` if the breaker admits it and records what `classify` says
+    /// of its result, so that an `Ok` value can count as a failure (an HTTP
+    /// 503) and chosen errors can be ignored (a 404). A panic in `f` counts
+    /// as ignored and propagates.
+    pub fn call_with<T, E, F, K>(&self, classify: K, f: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+        K: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        let permit = self.try_acquire()?;
+        let result = f();
+        permit.record(classify(&result));
+        result.map_err(Error::Inner)
+    }
+
+    /// The current state. A load; never blocks.
+    pub fn state(&self) -> State {
+        Word(self.state.load(Relaxed)).state()
+    }
+
+    /// How long until a call would be admitted: zero when it would be now,
+    /// `None` when that needs a manual change (forced open).
+    pub fn retry_after(&self) -> Option<Duration> {
+        // Acquire: as in `try_acquire`.
+        let w = Word(self.state.load(Acquire));
+        let wait_until = |until: u64| {
+            Some(Duration::from_nanos(
+                until.saturating_sub(self.clock.now()),
+            ))
+        };
+        match w.state() {
+            State::Closed | State::Disabled | State::MetricsOnly => Some(Duration::ZERO),
+            State::ForcedOpen => None,
+            State::Open => wait_until(self.open_until.load(Relaxed)),
+            State::HalfOpen if w.issued() < self.config.half_open_calls => Some(Duration::ZERO),
+            State::HalfOpen => wait_until(
+                self.half_open_since
+                    .load(Relaxed)
+                    .saturating_add(self.config.half_open_max_wait),
+            ),
+        }
+    }
+
+    /// Holds the breaker open (every call rejected, no automatic probe)
+    /// until [`reset`](Self::reset) or another manual change.
+    pub fn force_open(&self) {
+        self.transition(None, State::ForcedOpen, None);
+    }
+
+    /// Lets every call pass and counts nothing until a manual change.
+    pub fn disable(&self) {
+        self.transition(None, State::Disabled, None);
+    }
+
+    /// Lets every call pass and counts outcomes (metrics, windows) without
+    /// ever tripping, until a manual change.
+    pub fn metrics_only(&self) {
+        self.transition(None, State::MetricsOnly, None);
+    }
+
+    /// Returns to Closed with empty windows, from any state.
+    pub fn reset(&self) {
+        self.transition(None, State::Closed, None);
+    }
+
+    /// Opens the breaker until `at_nanos` on its clock (for a server's
+    /// `Retry-After`); then the first caller becomes a half-open probe.
+    pub fn open_until(&self, at_nanos: u64) {
+        self.transition(None, State::Open, Some(at_nanos));
+    }
+
+    /// Opens the breaker for `d` from now; see [`open_until`](Self::open_until).
+    pub fn open_for(&self, d: Duration) {
+        self.open_until(self.clock.now().saturating_add(nanos(d)));
+    }
+
+    /// Registers `f` to be called after every state change, on the thread
+    /// that made the change, after the breaker's own lock is released. A
+    /// panicking listener is caught and counted (`listener_panics`).
+    pub fn add_listener<F>(&self, f: F) -> ListenerId
+    where
+        F: Fn(&Transition) + Send + Sync + 'static,
+    {
+        let id = {
+            let mut aux = self.aux.lock();
+            aux.next_listener += 1;
+            ListenerId(aux.next_listener)
+        };
+        self.listeners.write().push((id, Arc::new(f)));
+        id
+    }
+
+    /// Unregisters a listener; returns whether it was registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        let mut l = self.listeners.write();
+        let before = l.len();
+        l.retain(|(i, _)| *i != id);
+        l.len() != before
+    }
+
+    /// The counters and the current window's rates.
+    pub fn snapshot(&self) -> Snapshot {
+        let w = Word(self.state.load(Relaxed));
+        let stats = self.window_stats(w.gen());
+        let calls = self.calls.load(Relaxed);
+        let failures = self.counters.failures.load(Relaxed);
+        let rate = |n: u64| {
+            if stats.calls == 0 {
+                0.0
+            } else {
+                (n as f64 / stats.calls as f64).min(1.0)
+            }
+        };
+        Snapshot {
+            state: w.state(),
+            calls,
+            successes: calls.saturating_sub(failures),
+            failures,
+            slow_calls: self.counters.slow.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            ignored: self.counters.ignored.load(Relaxed),
+            transitions: self.counters.transitions.load(Relaxed),
+            opened: self.counters.opened.load(Relaxed),
+            window_calls: stats.calls,
+            failure_rate: rate(stats.failures),
+            slow_call_rate: rate(stats.slow),
+            consecutive_failures: self.windows.consecutive.get(w.gen()),
+            listener_panics: self.counters.listener_panics.load(Relaxed),
+        }
+    }
+
+    fn window_stats(&self, gen: u64) -> Stats {
+        if let Some(c) = &self.windows.count {
+            c.stats(gen)
+        } else if let Some(t) = &self.windows.time {
+            t.stats(self.clock.now_coarse(), gen)
+        } else {
+            Stats::default()
+        }
+    }
+
+    /// Records the outcome of a permit taken in state word `w`.
+    #[inline]
+    fn on_outcome(&self, w: Word, failed: bool, duration: u64) {
+        let slow = duration >= self.config.slow_call_duration;
+        match w.state() {
+            State::Closed | State::MetricsOnly => self.on_closed_outcome(w, failed, slow),
+            State::HalfOpen => self.on_probe_outcome(w, failed, slow),
+            // Disabled counts nothing; no permit exists in the open states.
+            _ => {}
+        }
+    }
+
+    #[inline]
+    fn on_closed_outcome(&self, w: Word, failed: bool, slow: bool) {
+        let seq = self.calls.fetch_add(1, Relaxed);
+        let gen = w.gen();
+        let bits = (failed as u64 * FAILED) | (slow as u64 * SLOW);
+        let mut trip = false;
+        if bits != 0 {
+            self.count_failure_and_slow(failed, slow);
+        }
+        if let Some(n) = self.config.consecutive_failures {
+            if failed {
+                if let Some(c) = self.windows.consecutive.add(gen, 1) {
+                    trip |= c >= n as i32;
+                }
+            } else {
+                self.windows.consecutive.clear(gen);
+            }
+        }
+        if let Some(c) = &self.windows.count {
+            c.record(seq, gen, bits);
+        } else if let Some(t) = &self.windows.time {
+            t.record(self.clock.now_coarse(), gen, bits);
+        }
+        if bits != 0 && w.is_closed() && (trip || self.rates_exceeded(gen)) {
+            self.transition(Some(w), State::Open, None);
+        }
+    }
+
+    #[cold]
+    fn count_failure_and_slow(&self, failed: bool, slow: bool) {
+        if failed {
+            self.counters.failures.fetch_add(1, Relaxed);
+        }
+        if slow {
+            self.counters.slow.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn rates_exceeded(&self, gen: u64) -> bool {
+        if !self.config.has_rate_policy() {
+            return false;
+        }
+        let s = self.window_stats(gen);
+        if s.calls < self.config.minimum_calls as u64 {
+            return false;
+        }
+        let over = |n: u64, threshold: Option<f64>| {
+            threshold.is_some_and(|t| n as f64 >= t * s.calls as f64)
+        };
+        over(s.failures, self.config.failure_rate) || over(s.slow, self.config.slow_call_rate)
+    }
+
+    #[cold]
+    fn on_probe_outcome(&self, w: Word, failed: bool, slow: bool) {
+        self.calls.fetch_add(1, Relaxed);
+        self.count_failure_and_slow(failed, slow);
+        let mut cur = Word(self.state.load(Relaxed));
+        loop {
+            if cur.epoch() != w.epoch() {
+                return; // that half-open has ended; this verdict is stale
+            }
+            let new = cur.with_outcome(failed, slow);
+            match self
+                .state
+                .compare_exchange_weak(cur.0, new.0, Relaxed, Relaxed)
+            {
+                Ok(_) => {
+                    if let Some(to) = self.half_open_verdict(new) {
+                        self.transition(Some(new), to, None);
+                    }
+                    return;
+                }
+                Err(actual) => cur = Word(actual),
+            }
+        }
+    }
+
+    fn half_open_verdict(&self, w: Word) -> Option<State> {
+        let h = self.config.half_open_calls;
+        let (s, f) = (w.successes(), w.failures());
+        if !self.config.has_rate_policy() {
+            return if f > 0 {
+                Some(State::Open)
+            } else if s >= h {
+                Some(State::Closed)
+            } else {
+                None
+            };
+        }
+        // Reopen as soon as the probes' rate can no longer end below a
+        // threshold, even if every remaining probe succeeds.
+        let decided = |n: u32, t: Option<f64>| t.is_some_and(|t| n as f64 >= t * h as f64);
+        if decided(f, self.config.failure_rate) || decided(w.slow(), self.config.slow_call_rate) {
+            Some(State::Open)
+        } else if s + f >= h {
+            Some(State::Closed)
+        } else {
+            None
+        }
+    }
+
+    fn on_ignored(&self, w: Word) {
+        self.counters.ignored.fetch_add(1, Relaxed);
+        if w.state() != State::HalfOpen {
+            return;
+        }
+        // Give the probe slot back, if that half-open is still current.
+        let mut cur = Word(self.state.load(Relaxed));
+        while cur.epoch() == w.epoch() && cur.issued() > 0 {
+            match self.state.compare_exchange_weak(
+                cur.0,
+                cur.with_issued_minus_one().0,
+                Relaxed,
+                Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => cur = Word(actual),
+            }
+        }
+    }
+
+    /// Moves to state `to`, if the state word still is `from` (same state
+    /// and generation; `None` accepts any). Returns the new word if this call
+    /// made the change. Entering HalfOpen claims the first probe for the
+    /// caller. `until` overrides the open deadline.
+    #[cold]
+    fn transition(&self, from: Option<Word>, to: State, until: Option<u64>) -> Option<Word> {
+        let mut aux = self.aux.lock();
+        let mut cur = Word(self.state.load(Relaxed));
+        let now = self.clock.now();
+        let new = loop {
+            if from.is_some_and(|f| f.epoch() != cur.epoch()) {
+                return None;
+            }
+            let gen = (cur.gen() + 1) & GEN_MASK;
+            let mut new = Word::new(to, gen);
+            match to {
+                State::Open => {
+                    let trips = if cur.state() == State::HalfOpen {
+                        aux.trips.saturating_add(1)
+                    } else {
+                        1
+                    };
+                    let until = until
+                        .unwrap_or_else(|| now.saturating_add(self.config.open_duration(trips)));
+                    self.open_until.store(until, Relaxed);
+                    aux.trips = trips;
+                }
+                State::HalfOpen => {
+                    self.half_open_since.store(now, Relaxed);
+                    new = new.with_issued_plus_one();
+                }
+                State::Closed => aux.trips = 0,
+                _ => {}
+            }
+            if gen % Windows::REFRESH_EVERY == 0 {
+                self.windows.refresh(gen);
+            }
+            // Release: publishes open_until / half_open_since (stored above)
+            // to the Acquire loads in `try_acquire` and `retry_after`.
+            match self
+                .state
+                .compare_exchange(cur.0, new.0, Release, Relaxed)
+            {
+                Ok(_) => break new,
+                // Only half-open probe counters change outside the lock.
+                Err(actual) => cur = Word(actual),
+            }
+        };
+        self.counters.transitions.fetch_add(1, Relaxed);
+        if to == State::Open && matches!(cur.state(), State::Closed | State::HalfOpen) {
+            self.counters.opened.fetch_add(1, Relaxed);
+        }
+        drop(aux);
+        self.publish(Transition {
+            from: cur.state(),
+            to,
+            at_nanos: now,
+            generation: new.gen(),
+        });
+        Some(new)
+    }
+
+    fn publish(&self, t: Transition) {
+        let listeners: Vec<Listener> = {
+            let l = self.listeners.read();
+            if l.is_empty() {
+                return;
+            }
+            l.iter().map(|(_, f)| Arc::clone(f)).collect()
+        };
+        for f in listeners {
+            if catch_unwind(AssertUnwindSafe(|| f(&t))).is_err() {
+                self.counters.listener_panics.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+impl<C: Clock> fmt::Debug for CircuitBreaker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("state", &Word(self.state.load(Relaxed)))
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permission to make one call through a breaker. Record its outcome with
+/// [`success`](Self::success), [`failure`](Self::failure) or
+/// [`record`](Self::record); dropped unrecorded (an early return, a panic)
+/// it counts as ignored and frees its half-open slot.
+///
+/// The outcome counts only in the generation the permit was taken in: if
+/// the breaker changed state meanwhile, it is left out of the new state's
+/// windows (but still counted in the cumulative metrics).
+#[must_use = "record the call's outcome on the permit"]
+pub struct Permit<'a, C: Clock = MonotonicClock> {
+    breaker: &'a CircuitBreaker<C>,
+    word: Word,
+    /// When the permit was taken, if the slow-call policy needs it.
+    start: u64,
+}
+
+impl<'a, C: Clock> Permit<'a, C> {
+    #[inline]
+    fn new(breaker: &'a CircuitBreaker<C>, word: Word) -> Self {
+        let start = if breaker.config.slow_call_rate.is_some() {
+            breaker.clock.now()
+        } else {
+            0
+        };
+        Permit {
+            breaker,
+            word,
+            start,
+        }
+    }
+
+    /// The state the breaker was in when the permit was taken.
+    pub fn state(&self) -> State {
+        self.word.state()
+    }
+
+    #[inline]
+    fn measured(&self) -> u64 {
+        if self.breaker.config.slow_call_rate.is_none() {
+            0
+        } else {
+            self.breaker.clock.now().saturating_sub(self.start)
+        }
+    }
+
+    #[inline]
+    fn finish(self, failed: bool, duration: u64) {
+        let (b, w) = (self.breaker, self.word);
+        std::mem::forget(self);
+        b.on_outcome(w, failed, duration);
+    }
+
+    /// The call succeeded. With a slow-call policy, its duration is measured
+    /// from when the permit was taken.
+    #[inline]
+    pub fn success(self) {
+        let d = self.measured();
+        self.finish(false, d);
+    }
+
+    /// The call failed.
+    #[inline]
+    pub fn failure(self) {
+        let d = self.measured();
+        self.finish(true, d);
+    }
+
+    /// The call succeeded and took `d` (for the slow-call policy).
+    pub fn success_with_duration(self, d: Duration) {
+        self.finish(false, nanos(d));
+    }
+
+    /// The call failed and took `d` (for the slow-call policy).
+    pub fn failure_with_duration(self, d: Duration) {
+        self.finish(true, nanos(d));
+    }
+
+    /// The call's outcome counts as neither success nor failure.
+    pub fn ignore(self) {
+        drop(self);
+    }
+
+    /// Records what a classifier said.
+    #[inline]
+    pub fn record(self, outcome: Outcome) {
+        match outcome {
+            Outcome::Success => self.success(),
+            Outcome::Failure => self.failure(),
+            Outcome::Ignore => self.ignore(),
+        }
+    }
+}
+
+impl<C: Clock> Drop for Permit<'_, C> {
+    fn drop(&mut self) {
+        self.breaker.on_ignored(self.word);
+    }
+}
+
+impl<C: Clock> fmt::Debug for Permit<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("state", &self.word.state())
+            .field("generation", &self.word.gen())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(failwell_loom)))]
+mod tests;

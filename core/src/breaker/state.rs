@@ -1,0 +1,208 @@
+//! The breaker's state word: one `u64` holding the state, its generation and
+//! the half-open probe counters, so that every transition and every probe
+//! admission is one compare-and-swap.
+//!
+//! ```text
+//!  63            43 42      33 32      23 22      13 12       3 2    0
+//! +----------------+----------+----------+----------+----------+------+
+//! | generation (21)| slow (10)| fail (10)| succ (10)|issued(10)| kind |
+//! +----------------+----------+----------+----------+----------+------+
+//! ```
+//!
+//! The generation changes on every transition (it wraps after 2^21), so an
+//! outcome recorded on a permit from an older generation is recognised and
+//! kept out of the newer generation's counts. The probe counters are only
+//! meaningful in `HalfOpen` and are zero in every other state.
+
+use std::fmt;
+
+/// The most probes half-open may admit (the counters are 10 bits wide).
+pub(crate) const MAX_HALF_OPEN_CALLS: u32 = (1 << 10) - 1;
+
+const KIND_BITS: u32 = 3;
+const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
+const FIELD_BITS: u32 = 10;
+const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+const ISSUED_SHIFT: u32 = KIND_BITS;
+const SUCC_SHIFT: u32 = ISSUED_SHIFT + FIELD_BITS;
+const FAIL_SHIFT: u32 = SUCC_SHIFT + FIELD_BITS;
+const SLOW_SHIFT: u32 = FAIL_SHIFT + FIELD_BITS;
+const GEN_SHIFT: u32 = SLOW_SHIFT + FIELD_BITS;
+/// Width of the generation field.
+pub(crate) const GEN_BITS: u32 = 64 - GEN_SHIFT;
+/// Mask of a generation value.
+pub(crate) const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
+
+/// The state of a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// Calls pass; outcomes are counted and may trip the breaker.
+    Closed = 0,
+    /// Calls are rejected until the open period ends.
+    Open = 1,
+    /// A limited number of probe calls pass; their verdict closes or reopens.
+    HalfOpen = 2,
+    /// Manually held open: every call is rejected until a manual change.
+    ForcedOpen = 3,
+    /// Manually switched off: every call passes and nothing is counted.
+    Disabled = 4,
+    /// Every call passes; outcomes are counted in metrics but never trip.
+    MetricsOnly = 5,
+}
+
+impl State {
+    fn from_bits(bits: u64) -> State {
+        match bits {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::ForcedOpen,
+            4 => State::Disabled,
+            _ => State::MetricsOnly,
+        }
+    }
+
+    /// The state's name in snake case, as used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+            State::ForcedOpen => "forced_open",
+            State::Disabled => "disabled",
+            State::MetricsOnly => "metrics_only",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A decoded view of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+impl Word {
+    /// A word in `state` at generation `gen` with all probe counters zero.
+    pub(crate) fn new(state: State, gen: u64) -> Word {
+        Word(((gen & GEN_MASK) << GEN_SHIFT) | state as u64)
+    }
+
+    #[inline]
+    pub(crate) fn state(self) -> State {
+        State::from_bits(self.0 & KIND_MASK)
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(self) -> bool {
+        self.0 & KIND_MASK == State::Closed as u64
+    }
+
+    #[inline]
+    pub(crate) fn gen(self) -> u64 {
+        self.0 >> GEN_SHIFT
+    }
+
+    /// The same state and generation, ignoring the probe counters.
+    #[inline]
+    pub(crate) fn epoch(self) -> u64 {
+        self.0 & !(((1 << GEN_SHIFT) - 1) & !KIND_MASK)
+    }
+
+    pub(crate) fn issued(self) -> u32 {
+        ((self.0 >> ISSUED_SHIFT) & FIELD_MASK) as u32
+    }
+
+    pub(crate) fn successes(self) -> u32 {
+        ((self.0 >> SUCC_SHIFT) & FIELD_MASK) as u32
+    }
+
+    pub(crate) fn failures(self) -> u32 {
+        ((self.0 >> FAIL_SHIFT) & FIELD_MASK) as u32
+    }
+
+    pub(crate) fn slow(self) -> u32 {
+        ((self.0 >> SLOW_SHIFT) & FIELD_MASK) as u32
+    }
+
+    /// One more probe admitted. Callers check `issued() < limit` first.
+    pub(crate) fn with_issued_plus_one(self) -> Word {
+        Word(self.0 + (1 << ISSUED_SHIFT))
+    }
+
+    /// One admitted probe given back unrecorded. Callers check `issued() > 0`.
+    pub(crate) fn with_issued_minus_one(self) -> Word {
+        Word(self.0 - (1 << ISSUED_SHIFT))
+    }
+
+    /// One probe's outcome counted. Callers keep every counter within
+    /// `issued`, which is at most `MAX_HALF_OPEN_CALLS`.
+    pub(crate) fn with_outcome(self, failed: bool, slow: bool) -> Word {
+        let mut w = self.0;
+        w += if failed {
+            1 << FAIL_SHIFT
+        } else {
+            1 << SUCC_SHIFT
+        };
+        if slow {
+            w += 1 << SLOW_SHIFT;
+        }
+        Word(w)
+    }
+}
+
+impl fmt::Debug for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Word")
+            .field("state", &self.state())
+            .field("gen", &self.gen())
+            .field("issued", &self.issued())
+            .field("succ", &self.successes())
+            .field("fail", &self.failures())
+            .field("slow", &self.slow())
+            .finish()
+    }
+}
+
+/// Whether generation `a` is later than `b`, allowing for wrap-around: a
+/// difference of less than half the range counts as "later".
+#[inline]
+pub(crate) fn gen_newer(a: u64, b: u64, mask: u64) -> bool {
+    let d = a.wrapping_sub(b) & mask;
+    d != 0 && d <= mask >> 1
+}
+
+#[cfg(all(test, not(failwell_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip_without_touching_each_other() {
+        let w = Word::new(State::HalfOpen, GEN_MASK);
+        assert_eq!(w.state(), State::HalfOpen);
+        assert_eq!(w.gen(), GEN_MASK);
+        let mut v = w;
+        for _ in 0..MAX_HALF_OPEN_CALLS {
+            v = v.with_issued_plus_one();
+        }
+        v = v.with_outcome(true, true).with_outcome(false, false);
+        assert_eq!(v.issued(), MAX_HALF_OPEN_CALLS);
+        assert_eq!((v.successes(), v.failures(), v.slow()), (1, 1, 1));
+        assert_eq!(v.gen(), GEN_MASK);
+        assert_eq!(v.state(), State::HalfOpen);
+        assert_eq!(v.epoch(), w.epoch());
+        assert_eq!(v.with_issued_minus_one().issued(), MAX_HALF_OPEN_CALLS - 1);
+    }
+
+    #[test]
+    fn generation_comparison_survives_wrap_around() {
+        assert!(gen_newer(1, 0, GEN_MASK));
+        assert!(gen_newer(0, GEN_MASK, GEN_MASK));
+        assert!(!gen_newer(GEN_MASK, 0, GEN_MASK));
+        assert!(!gen_newer(5, 5, GEN_MASK));
+    }
+}

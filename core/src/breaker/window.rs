@@ -1,0 +1,361 @@
+//! Lock-free outcome windows: the consecutive-failure counter, the
+//! count-based sliding window and the time-based bucketed window.
+//!
+//! Every word here carries the generation it belongs to (a *tag*), so a
+//! writer holding a permit from an older generation can neither add to nor
+//! overwrite a newer generation's counts: its compare-and-swap sees the newer
+//! tag and it drops its outcome. Readers count only words tagged with the
+//! generation they ask about. A new generation therefore starts from empty
+//! windows without anyone clearing them.
+//!
+//! All orderings here are Relaxed: the windows are statistics. Whether a
+//! concurrent outcome is seen by a verdict is a race that no ordering could
+//! remove; what matters (and what the tags give) is that every word moves
+//! atomically and that no outcome lands in the wrong generation.
+
+use super::state::{gen_newer, GEN_MASK};
+use crate::sync::{AtomicU64, Ordering::Relaxed};
+
+/// The bits of an outcome as stored in a slot.
+pub(crate) const FAILED: u64 = 1;
+pub(crate) const SLOW: u64 = 2;
+
+/// Counts of one generation's window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+/// A signed count tagged with a generation: `[gen:32 | count:32]`. A count
+/// tagged with an older generation reads as zero.
+#[derive(Debug)]
+pub(crate) struct TaggedCount(AtomicU64);
+
+impl TaggedCount {
+    pub(crate) fn new() -> Self {
+        TaggedCount(AtomicU64::new(pack(GEN_MASK, 0)))
+    }
+
+    /// Adds `delta` for `gen`; returns the new count, or `None` if the word
+    /// already belongs to a newer generation (the caller's permit is stale).
+    pub(crate) fn add(&self, gen: u64, delta: i32) -> Option<i32> {
+        let mut cur = self.0.load(Relaxed);
+        loop {
+            let tag = cur >> 32;
+            let new = if tag == gen {
+                (cur as u32 as i32).wrapping_add(delta)
+            } else if gen_newer(tag, gen, GEN_MASK) {
+                return None;
+            } else {
+                delta
+            };
+            match self
+                .0
+                .compare_exchange_weak(cur, pack(gen, new), Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(new),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Sets the count of `gen` to zero if it is not zero already. The common
+    /// case (already zero, or another generation's) is one load.
+    #[inline]
+    pub(crate) fn clear(&self, gen: u64) {
+        let cur = self.0.load(Relaxed);
+        if cur >> 32 == gen && cur as u32 != 0 {
+            // A lost race here means another writer changed the count; a
+            // success after a failure in a concurrent world has no order.
+            let _ = self
+                .0
+                .compare_exchange(cur, pack(gen, 0), Relaxed, Relaxed);
+        }
+    }
+
+    /// The count of `gen` (zero when the word holds another generation;
+    /// a transiently negative count reads as zero).
+    pub(crate) fn get(&self, gen: u64) -> u64 {
+        let cur = self.0.load(Relaxed);
+        if cur >> 32 == gen {
+            (cur as u32 as i32).max(0) as u64
+        } else {
+            0
+        }
+    }
+
+    /// Re-tags a word untouched for a long time as `older`, so that the
+    /// wrap-around comparison keeps treating it as old.
+    fn refresh(&self, current: u64, older: u64) {
+        let cur = self.0.load(Relaxed);
+        if cur >> 32 != current {
+            let _ = self
+                .0
+                .compare_exchange(cur, pack(older, 0), Relaxed, Relaxed);
+        }
+    }
+}
+
+#[inline]
+fn pack(gen: u64, count: i32) -> u64 {
+    (gen << 32) | count as u32 as u64
+}
+
+/// The outcomes of the last `n` calls, one tagged slot each
+/// (`[gen:62 | slow:1 | failed:1]`), with per-generation totals kept in
+/// [`TaggedCount`]s that are touched only when a slot changes.
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    slots: Box<[AtomicU64]>,
+    filled: TaggedCount,
+    failures: TaggedCount,
+    slow: TaggedCount,
+}
+
+impl CountWindow {
+    pub(crate) fn new(size: u32) -> Self {
+        CountWindow {
+            slots: (0..size).map(|_| AtomicU64::new(GEN_MASK << 2)).collect(),
+            filled: TaggedCount::new(),
+            failures: TaggedCount::new(),
+            slow: TaggedCount::new(),
+        }
+    }
+
+    /// Records the outcome `bits` of call number `seq` for generation `gen`.
+    /// On the common path (the slot already holds the same outcome of the
+    /// same generation) this is one load.
+    #[inline]
+    pub(crate) fn record(&self, seq: u64, gen: u64, bits: u64) {
+        let slot = &self.slots[(seq % self.slots.len() as u64) as usize];
+        let want = (gen << 2) | bits;
+        let cur = slot.load(Relaxed);
+        if cur != want {
+            self.record_slow(slot, cur, gen, want);
+        }
+    }
+
+    #[cold]
+    fn record_slow(&self, slot: &AtomicU64, mut cur: u64, gen: u64, want: u64) {
+        loop {
+            let cur_gen = cur >> 2;
+            if cur == want {
+                return;
+            }
+            if gen_newer(cur_gen, gen, GEN_MASK) {
+                return; // our permit is from an older generation
+            }
+            match slot.compare_exchange_weak(cur, want, Relaxed, Relaxed) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        let old_bits = if cur >> 2 == gen { cur & 3 } else { 0 };
+        let new_bits = want & 3;
+        if cur >> 2 != gen {
+            self.filled.add(gen, 1);
+        }
+        let df = (new_bits & FAILED) as i32 - (old_bits & FAILED) as i32;
+        if df != 0 {
+            self.failures.add(gen, df);
+        }
+        let ds = ((new_bits & SLOW) >> 1) as i32 - ((old_bits & SLOW) >> 1) as i32;
+        if ds != 0 {
+            self.slow.add(gen, ds);
+        }
+    }
+
+    pub(crate) fn stats(&self, gen: u64) -> Stats {
+        let n = self.slots.len() as u64;
+        Stats {
+            calls: self.filled.get(gen).min(n),
+            failures: self.failures.get(gen).min(n),
+            slow: self.slow.get(gen).min(n),
+        }
+    }
+
+    /// See [`Windows::refresh`].
+    fn refresh(&self, current: u64) {
+        let older = current.wrapping_sub(1) & GEN_MASK;
+        for slot in self.slots.iter() {
+            let cur = slot.load(Relaxed);
+            if cur >> 2 != current {
+                let _ = slot.compare_exchange(cur, older << 2, Relaxed, Relaxed);
+            }
+        }
+        for c in [&self.filled, &self.failures, &self.slow] {
+            c.refresh(current, older);
+        }
+    }
+}
+
+/// Tag width split of a time bucket word: `[gen:16 | epoch:16 | count:32]`.
+const TAG_GEN_MASK: u64 = 0xFFFF;
+const TAG_EPOCH_MASK: u64 = 0xFFFF;
+
+#[derive(Debug)]
+struct Bucket {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    slow: AtomicU64,
+}
+
+/// The outcomes of the calls recorded in the last `buckets × width`
+/// nanoseconds. A bucket word is `[gen:16 | epoch:16 | count:32]`, where the
+/// epoch is the time divided by the bucket width. When a writer is the first
+/// of a new epoch it also ages out buckets that fell out of the window, so a
+/// 16-bit epoch never aliases an old bucket as a current one.
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    buckets: Box<[Bucket]>,
+    width: u64,
+    last_epoch: AtomicU64,
+}
+
+enum Add {
+    Added,
+    Reclaimed,
+    Stale,
+}
+
+impl TimeWindow {
+    pub(crate) fn new(length_nanos: u64, buckets: u32) -> Self {
+        let empty = || AtomicU64::new(0);
+        TimeWindow {
+            buckets: (0..buckets)
+                .map(|_| Bucket {
+                    calls: empty(),
+                    failures: empty(),
+                    slow: empty(),
+                })
+                .collect(),
+            width: (length_nanos / buckets as u64).max(1),
+            last_epoch: AtomicU64::new(0),
+        }
+    }
+
+    fn tag(gen: u64, epoch: u64) -> u64 {
+        ((gen & TAG_GEN_MASK) << 16) | (epoch & TAG_EPOCH_MASK)
+    }
+
+    /// Records one outcome at coarse time `now` for generation `gen`.
+    #[inline]
+    pub(crate) fn record(&self, now: u64, gen: u64, bits: u64) {
+        let epoch = now / self.width;
+        let b = &self.buckets[(epoch % self.buckets.len() as u64) as usize];
+        let tag = Self::tag(gen, epoch);
+        match Self::add(&b.calls, tag) {
+            Add::Stale => return,
+            Add::Reclaimed => self.age_out(epoch, gen),
+            Add::Added => {}
+        }
+        if bits & FAILED != 0 {
+            Self::add(&b.failures, tag);
+        }
+        if bits & SLOW != 0 {
+            Self::add(&b.slow, tag);
+        }
+    }
+
+    #[inline]
+    fn add(word: &AtomicU64, tag: u64) -> Add {
+        let mut cur = word.load(Relaxed);
+        loop {
+            let cur_tag = cur >> 32;
+            let (new, result) = if cur_tag == tag {
+                if cur as u32 == u32::MAX {
+                    return Add::Added; // saturated: 4 billion calls in one bucket
+                }
+                (cur + 1, Add::Added)
+            } else if Self::tag_newer(cur_tag, tag) {
+                return Add::Stale;
+            } else {
+                ((tag << 32) | 1, Add::Reclaimed)
+            };
+            match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                Ok(_) => return result,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn tag_newer(a: u64, b: u64) -> bool {
+        let (ga, gb) = (a >> 16, b >> 16);
+        if ga != gb {
+            gen_newer(ga, gb, TAG_GEN_MASK)
+        } else {
+            gen_newer(a & TAG_EPOCH_MASK, b & TAG_EPOCH_MASK, TAG_EPOCH_MASK)
+        }
+    }
+
+    /// Called once per bucket epoch by the writer that opened it: re-tags
+    /// every bucket whose epoch left the window as empty and old.
+    #[cold]
+    fn age_out(&self, epoch: u64, gen: u64) {
+        let n = self.buckets.len() as u64;
+        let prev = self.last_epoch.fetch_max(epoch, Relaxed);
+        // After a gap longer than the 16-bit epoch can measure, every bucket
+        // not of this epoch is old.
+        let long_gap = epoch.saturating_sub(prev) > TAG_EPOCH_MASK / 2;
+        let old_tag = Self::tag(gen.wrapping_sub(1), epoch.wrapping_sub(n));
+        for b in self.buckets.iter() {
+            for w in [&b.calls, &b.failures, &b.slow] {
+                let cur = w.load(Relaxed);
+                let e = (cur >> 32) & TAG_EPOCH_MASK;
+                let age = epoch.wrapping_sub(e) & TAG_EPOCH_MASK;
+                let out = if long_gap { e != epoch & TAG_EPOCH_MASK } else { age >= n && age <= TAG_EPOCH_MASK / 2 };
+                if out {
+                    let _ = w.compare_exchange(cur, old_tag << 32, Relaxed, Relaxed);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self, now: u64, gen: u64) -> Stats {
+        let epoch = now / self.width;
+        let n = self.buckets.len() as u64;
+        let g = gen & TAG_GEN_MASK;
+        let count = |w: &AtomicU64| {
+            let cur = w.load(Relaxed);
+            let tag = cur >> 32;
+            let age = epoch.wrapping_sub(tag & TAG_EPOCH_MASK) & TAG_EPOCH_MASK;
+            if tag >> 16 == g && age < n {
+                cur & 0xFFFF_FFFF
+            } else {
+                0
+            }
+        };
+        let mut s = Stats::default();
+        for b in self.buckets.iter() {
+            s.calls += count(&b.calls);
+            s.failures += count(&b.failures);
+            s.slow += count(&b.slow);
+        }
+        s
+    }
+}
+
+/// The windows a breaker keeps, as its configuration asks.
+#[derive(Debug)]
+pub(crate) struct Windows {
+    pub(crate) consecutive: TaggedCount,
+    pub(crate) count: Option<CountWindow>,
+    pub(crate) time: Option<TimeWindow>,
+}
+
+impl Windows {
+    /// Every 2^18 generations the transition that reaches such a generation
+    /// re-tags words nobody touched since, so the wrap-around comparison of
+    /// 21-bit generations never mistakes a very old tag for a newer one.
+    pub(crate) const REFRESH_EVERY: u64 = 1 << 18;
+
+    pub(crate) fn refresh(&self, current: u64) {
+        self.consecutive
+            .refresh(current, current.wrapping_sub(1) & GEN_MASK);
+        if let Some(c) = &self.count {
+            c.refresh(current);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! failwell: fault-tolerance primitives for synchronous, threaded Rust —
+//! and, through its C ABI and Python module, for C, C++ and Python.
+//!
+//! - [`breaker::CircuitBreaker`]: fail fast while a dependency is sick.
+//! - [`bulkhead::Bulkhead`]: bound the concurrency spent on one dependency,
+//!   with a reserve for critical callers.
+//!
+//! Hot paths are a few atomic operations on cache-padded words, with no lock,
+//! no system call and no allocation; blocking waits are OS-thread waits with
+//! deadlines. Time is read through [`clock::Clock`], so tests drive it by
+//! hand with [`clock::ManualClock`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use failwell::breaker::CircuitBreaker;
+//! use failwell::bulkhead::Bulkhead;
+//! use failwell::Error;
+//!
+//! let breaker = CircuitBreaker::builder()
+//!     .consecutive_failures(5)
+//!     .open_for(Duration::from_secs(10))
+//!     .build()?;
+//! let bulkhead = Bulkhead::builder().max_concurrent(32).build()?;
+//!
+//! let answer: Result<u32, Error<std::io::Error>> = bulkhead
+//!     .call(|| breaker.call(|| Ok(42)))
+//!     .and_then(|r| r);
+//! assert_eq!(answer.unwrap(), 42);
+//! # Ok::<(), failwell::ConfigError>(())
+//! ```
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod breaker;
+pub mod bulkhead;
+pub mod clock;
+mod error;
+#[doc(hidden)]
+pub mod sync;
+
+pub use error::{ConfigError, Error, Rejected};
