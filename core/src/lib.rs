@@ -24,6 +24,7 @@
 //!
 //! let answer: Result<u32, Error<std::io::Error>> = bulkhead
 //!     .call(|| breaker.call(|| Ok(42)))
+//!     .map_err(Error::Rejected)
 //!     .and_then(|r| r);
 //! assert_eq!(answer.unwrap(), 42);
 //! # Ok::<(), failwell::ConfigError>(())

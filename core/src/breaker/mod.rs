@@ -26,7 +26,7 @@
 //! match breaker.try_acquire() {
 //!     Ok(permit) => permit.success(),
 //!     Err(rejected) => println!("not calling: {rejected}"),
-//! }
+//! };
 //! ```
 
 mod config;
@@ -118,6 +118,9 @@ pub struct Snapshot {
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Recorded outcomes that do not feed the window sequence (half-open
+    /// probes, stale permits); `calls` in snapshots adds them.
+    other_calls: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
     ignored: AtomicU64,
@@ -139,6 +142,8 @@ struct Aux {
 /// [`Builder`] for the policies and their defaults.
 pub struct CircuitBreaker<C: Clock = MonotonicClock> {
     state: CachePadded<AtomicU64>,
+    /// Outcomes recorded in Closed or MetricsOnly within their own
+    /// generation; also the count window's sequence number.
     calls: CachePadded<AtomicU64>,
     rejected: CachePadded<AtomicU64>,
     counters: CachePadded<Counters>,
@@ -400,7 +405,7 @@ impl<C: Clock> CircuitBreaker<C> {
     pub fn snapshot(&self) -> Snapshot {
         let w = Word(self.state.load(Relaxed));
         let stats = self.window_stats(w.gen());
-        let calls = self.calls.load(Relaxed);
+        let calls = self.calls.load(Relaxed) + self.counters.other_calls.load(Relaxed);
         let failures = self.counters.failures.load(Relaxed);
         let rate = |n: u64| {
             if stats.calls == 0 {
@@ -451,13 +456,20 @@ impl<C: Clock> CircuitBreaker<C> {
 
     #[inline]
     fn on_closed_outcome(&self, w: Word, failed: bool, slow: bool) {
-        let seq = self.calls.fetch_add(1, Relaxed);
-        let gen = w.gen();
         let bits = (failed as u64 * FAILED) | (slow as u64 * SLOW);
-        let mut trip = false;
         if bits != 0 {
             self.count_failure_and_slow(failed, slow);
         }
+        if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
+            // The generation this permit belongs to has ended. Checking here
+            // keeps stale outcomes from taking a window sequence number; the
+            // tags catch the ones that race with a transition.
+            self.counters.other_calls.fetch_add(1, Relaxed);
+            return;
+        }
+        let seq = self.calls.fetch_add(1, Relaxed);
+        let gen = w.gen();
+        let mut trip = false;
         if let Some(n) = self.config.consecutive_failures {
             if failed {
                 if let Some(c) = self.windows.consecutive.add(gen, 1) {
@@ -503,7 +515,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     #[cold]
     fn on_probe_outcome(&self, w: Word, failed: bool, slow: bool) {
-        self.calls.fetch_add(1, Relaxed);
+        self.counters.other_calls.fetch_add(1, Relaxed);
         self.count_failure_and_slow(failed, slow);
         let mut cur = Word(self.state.load(Relaxed));
         loop {
@@ -691,6 +703,12 @@ impl<'a, C: Clock> Permit<'a, C> {
     /// The state the breaker was in when the permit was taken.
     pub fn state(&self) -> State {
         self.word.state()
+    }
+
+    /// The generation the permit was taken in (it changes with every
+    /// transition and wraps after 2^21). Its outcome counts only there.
+    pub fn generation(&self) -> u64 {
+        self.word.gen()
     }
 
     #[inline]
