@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::error::{ConfigError, Rejected};
 use crate::sync::{
     AtomicI64, AtomicU64, CachePadded, Condvar, Mutex,
-    Ordering::{Acquire, Relaxed, SeqCst},
+    Ordering::{Acquire, Relaxed, Release},
 };
 
 /// Who is asking for a permit.
@@ -78,8 +78,7 @@ impl Builder {
         check(self.max_concurrent, self.reserve)?;
         let max = self.max_concurrent as i64;
         Ok(Bulkhead {
-            available: CachePadded::new(AtomicI64::new(max)),
-            waiters: CachePadded::new(AtomicU64::new(0)),
+            word: CachePadded::new(AtomicU64::new(word::BIAS + max as u64)),
             peak: CachePadded::new(AtomicI64::new(0)),
             rejected: CachePadded::new(AtomicU64::new(0)),
             max: AtomicI64::new(max),
@@ -127,23 +126,46 @@ pub struct Snapshot {
 
 /// A concurrency limit. Thread-safe; share it by reference or in an `Arc`.
 pub struct Bulkhead {
-    /// `max_concurrent - in_use`; negative after a live shrink until enough
-    /// permits come back.
-    available: CachePadded<AtomicI64>,
-    /// `[critical waiters:32 | normal waiters:32]`, changed under `lock`.
-    waiters: CachePadded<AtomicU64>,
+    /// The permit word, see [`word`].
+    word: CachePadded<AtomicU64>,
     peak: CachePadded<AtomicI64>,
     rejected: CachePadded<AtomicU64>,
     max: AtomicI64,
     reserve: AtomicI64,
-    /// Serialises sleeping and waking, so no wake-up is lost.
+    /// Held by a waiter from its registration until it sleeps, and by a
+    /// waker while it notifies, so no wake-up is lost.
     lock: Mutex<()>,
     normal: Condvar,
     critical: Condvar,
 }
 
-const NORMAL_WAITER: u64 = 1;
-const CRITICAL_WAITER: u64 = 1 << 32;
+/// The permit word: `[critical waiters:16 | normal waiters:16 | available:32]`.
+///
+/// `available` is `max_concurrent - in_use`, stored with a bias of 2^31 so
+/// that it can go negative after a live shrink. Keeping the waiter counts in
+/// the same word as the permits is what makes wake-ups reliable: a release's
+/// one `fetch_add` both returns the permit and reads whether anyone waits,
+/// and a waiter registers in the same compare-and-swap that finds no permit.
+mod word {
+    pub(super) const BIAS: u64 = 1 << 31;
+    pub(super) const AVAILABLE: u64 = 0xFFFF_FFFF;
+    pub(super) const NORMAL_WAITER: u64 = 1 << 32;
+    pub(super) const CRITICAL_WAITER: u64 = 1 << 48;
+    pub(super) const MAX_WAITERS: u64 = 0xFFFF;
+
+    #[inline]
+    pub(super) fn available(w: u64) -> i64 {
+        (w & AVAILABLE) as i64 - BIAS as i64
+    }
+
+    pub(super) fn normal_waiters(w: u64) -> u64 {
+        (w >> 32) & MAX_WAITERS
+    }
+
+    pub(super) fn critical_waiters(w: u64) -> u64 {
+        w >> 48
+    }
+}
 
 impl Bulkhead {
     /// A builder with the defaults.
@@ -217,8 +239,10 @@ impl Bulkhead {
         check(max, self.reserve.load(Relaxed) as u32)?;
         let old = self.max.swap(max as i64, Relaxed);
         let delta = max as i64 - old;
-        // SeqCst: like a release of `delta` permits (see `release`).
-        self.available.fetch_add(delta, SeqCst);
+        // Release: like returning `delta` permits (see `release`). The
+        // biased count stays within its 32 bits, so nothing borrows from the
+        // waiter counts.
+        self.word.fetch_add(delta as u64, Release);
         if delta > 0 {
             self.normal.notify_all();
             self.critical.notify_all();
@@ -240,67 +264,103 @@ impl Bulkhead {
     /// The counters now.
     pub fn snapshot(&self) -> Snapshot {
         let max = self.max.load(Relaxed);
-        let available = self.available.load(Relaxed);
-        let w = self.waiters.load(Relaxed);
+        let w = self.word.load(Relaxed);
+        let available = word::available(w);
         Snapshot {
             max_concurrent: max as u64,
             available: available.max(0) as u64,
             in_use: (max - available).max(0) as u64,
-            waiting: (w >> 32) + (w & 0xFFFF_FFFF),
+            waiting: word::normal_waiters(w) + word::critical_waiters(w),
             rejected: self.rejected.load(Relaxed),
             peak: self.peak.load(Relaxed) as u64,
+        }
+    }
+
+    fn floor(&self, priority: Priority) -> i64 {
+        match priority {
+            Priority::Normal => self.reserve.load(Relaxed),
+            Priority::Critical => 0,
         }
     }
 
     /// One CAS that takes a permit if more than the caller's floor is free.
     #[inline]
     fn take(&self, priority: Priority) -> bool {
-        let floor = match priority {
-            Priority::Normal => self.reserve.load(Relaxed),
-            Priority::Critical => 0,
-        };
-        let mut cur = self.available.load(Relaxed);
+        let floor = self.floor(priority);
+        let mut cur = self.word.load(Relaxed);
         loop {
-            if cur <= floor {
+            if word::available(cur) <= floor {
                 return false;
             }
-            // Acquire: pairs with the Release (SeqCst) add in `release`, so
+            // Acquire: pairs with the Release `fetch_add` in `release`, so
             // what the previous holder did is visible to the next one.
             match self
-                .available
+                .word
                 .compare_exchange_weak(cur, cur - 1, Acquire, Relaxed)
             {
                 Ok(_) => break,
                 Err(actual) => cur = actual,
             }
         }
-        let in_use = self.max.load(Relaxed) - (cur - 1);
-        if in_use > self.peak.load(Relaxed) {
-            self.peak.fetch_max(in_use, Relaxed);
-        }
+        self.note_in_use(word::available(cur) - 1);
         true
     }
 
     #[inline]
+    fn note_in_use(&self, available: i64) {
+        let in_use = self.max.load(Relaxed) - available;
+        if in_use > self.peak.load(Relaxed) {
+            self.peak.fetch_max(in_use, Relaxed);
+        }
+    }
+
+    #[inline]
     fn release(&self) {
-        // SeqCst: the release must be ordered before the waiter check below,
-        // against a waiter's SeqCst registration before its own check (a
-        // store-load pair that only SeqCst orders); it is also the Release
-        // that pairs with the Acquire in `take`.
-        let prev = self.available.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) != 0 {
-            self.wake(prev + 1);
+        // Release: pairs with the Acquire CAS in `take`. The same operation
+        // reads the waiter counts, so a waiter registered before it is seen.
+        let prev = self.word.fetch_add(1, Release);
+        if prev >> 32 != 0 {
+            self.wake(word::available(prev) + 1);
         }
     }
 
     #[cold]
     fn wake(&self, available: i64) {
         let _g = self.lock.lock();
-        let w = self.waiters.load(Relaxed);
-        if w >> 32 != 0 {
+        let w = self.word.load(Relaxed);
+        if word::critical_waiters(w) != 0 {
             self.critical.notify_one();
-        } else if w & 0xFFFF_FFFF != 0 && available > self.reserve.load(Relaxed) {
+        } else if word::normal_waiters(w) != 0 && available > self.reserve.load(Relaxed) {
             self.normal.notify_one();
+        }
+    }
+
+    /// Under `lock`, in one compare-and-swap: takes a permit if one is free
+    /// for `priority`, and adds `if_taken` or `if_not` (wrapping) to the
+    /// waiter counts, so registering, leaving and taking never come apart.
+    fn take_and_adjust(&self, priority: Priority, if_taken: u64, if_not: u64) -> bool {
+        let floor = self.floor(priority);
+        let mut cur = self.word.load(Relaxed);
+        loop {
+            let take = word::available(cur) > floor;
+            let new = if take {
+                (cur - 1).wrapping_add(if_taken)
+            } else {
+                cur.wrapping_add(if_not)
+            };
+            if new == cur {
+                return false;
+            }
+            // Acquire: as in `take`.
+            match self.word.compare_exchange_weak(cur, new, Acquire, Relaxed) {
+                Ok(_) => {
+                    if take {
+                        self.note_in_use(word::available(cur) - 1);
+                    }
+                    return take;
+                }
+                Err(actual) => cur = actual,
+            }
         }
     }
 
@@ -314,28 +374,39 @@ impl Bulkhead {
             return Ok(BulkheadPermit { bulkhead: self });
         }
         let (unit, cv) = match priority {
-            Priority::Normal => (NORMAL_WAITER, &self.normal),
-            Priority::Critical => (CRITICAL_WAITER, &self.critical),
+            Priority::Normal => (word::NORMAL_WAITER, &self.normal),
+            Priority::Critical => (word::CRITICAL_WAITER, &self.critical),
         };
         let mut g = self.lock.lock();
-        // SeqCst: pairs with the SeqCst pair in `release` (see there).
-        self.waiters.fetch_add(unit, SeqCst);
+        let full = (self.word.load(Relaxed) / unit) & word::MAX_WAITERS == word::MAX_WAITERS;
+        // With 65535 threads of this priority already registered, wait
+        // unregistered and poll every millisecond instead.
+        let (registered, leave) = if full { (false, 0) } else { (true, unit.wrapping_neg()) };
+        if self.take_and_adjust(priority, 0, if registered { unit } else { 0 }) {
+            return Ok(BulkheadPermit { bulkhead: self });
+        }
         let got = loop {
-            if self.take(priority) {
+            let (g2, timed_out) = match deadline {
+                None if registered => (cv.wait(g), false),
+                Some(d) if registered => cv.wait_until(g, d),
+                _ => {
+                    let poll = Instant::now() + Duration::from_millis(1);
+                    let until = deadline.map_or(poll, |d| d.min(poll));
+                    let (g2, _) = cv.wait_until(g, until);
+                    (g2, deadline.is_some_and(|d| Instant::now() >= d))
+                }
+            };
+            g = g2;
+            // Take a permit and leave the waiter count in one step; on time
+            // out leave without one; otherwise stay registered and sleep.
+            let if_not = if timed_out { leave } else { 0 };
+            if self.take_and_adjust(priority, leave, if_not) {
                 break true;
             }
-            match deadline {
-                None => g = cv.wait(g),
-                Some(d) => {
-                    let (g2, timed_out) = cv.wait_until(g, d);
-                    g = g2;
-                    if timed_out {
-                        break self.take(priority);
-                    }
-                }
+            if timed_out {
+                break false;
             }
         };
-        self.waiters.fetch_sub(unit, Relaxed);
         drop(g);
         if got {
             Ok(BulkheadPermit { bulkhead: self })
@@ -532,48 +603,42 @@ mod tests {
         }
     }
 
-    /// ≥ 2 threads, ≥ 10^6 operations: never more than the limit out (checked
-    /// with an independent counter), and every permit comes back.
+    /// ≥ 2 threads, ≥ 10^6 operations: never more than the limit out, never
+    /// more normal holders than the limit less the reserve (both checked
+    /// with independent counters), and every permit comes back.
     #[test]
     fn stress_never_over_admits_and_loses_no_permit() {
         const THREADS: usize = 4;
         const OPS: usize = 300_000;
         let b = Arc::new(bulkhead(3, 1));
         let inside = Arc::new(AtomicUsize::new(0));
-        let critical_inside = Arc::new(AtomicUsize::new(0));
-        let max_seen = Arc::new(AtomicUsize::new(0));
+        let normal_inside = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
-                let (b, inside, max_seen, crit) = (
-                    b.clone(),
-                    inside.clone(),
-                    max_seen.clone(),
-                    critical_inside.clone(),
-                );
+                let (b, inside, normal_inside) = (b.clone(), inside.clone(), normal_inside.clone());
                 thread::spawn(move || {
                     let mut admitted = 0usize;
                     for i in 0..OPS {
-                        let prio = if (i + t) % 5 == 0 { Priority::Critical } else { Priority::Normal };
+                        let prio = if (i + t) % 5 == 0 {
+                            Priority::Critical
+                        } else {
+                            Priority::Normal
+                        };
                         let permit = if i % 1000 == 0 {
                             b.acquire_timeout_with(prio, Duration::from_millis(1))
                         } else {
                             b.try_acquire_with(prio)
                         };
-                        if let Ok(_p) = permit {
-                            admitted += 1;
-                            let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                            max_seen.fetch_max(n, Ordering::SeqCst);
-                            if prio == Priority::Normal {
-                                // Normal callers never hold more than max - reserve.
-                                let normal = n - crit.load(Ordering::SeqCst).min(n);
-                                assert!(normal <= 3);
-                            } else {
-                                crit.fetch_add(1, Ordering::SeqCst);
-                                crit.fetch_sub(1, Ordering::SeqCst);
-                            }
-                            assert!(n <= 3, "{n} permits out with a limit of 3");
-                            inside.fetch_sub(1, Ordering::SeqCst);
+                        let Ok(_p) = permit else { continue };
+                        admitted += 1;
+                        let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(n <= 3, "{n} permits out with a limit of 3");
+                        if prio == Priority::Normal {
+                            let m = normal_inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            assert!(m <= 2, "{m} normal holders with 1 of 3 reserved");
+                            normal_inside.fetch_sub(1, Ordering::SeqCst);
                         }
+                        inside.fetch_sub(1, Ordering::SeqCst);
                     }
                     admitted
                 })
@@ -581,10 +646,10 @@ mod tests {
             .collect();
         let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
         let s = b.snapshot();
-        assert!(max_seen.load(Ordering::SeqCst) <= 3);
         assert_eq!(s.in_use, 0, "every permit came back");
         assert_eq!(s.available, 3);
         assert_eq!(s.waiting, 0);
+        assert!(s.peak <= 3);
         assert_eq!(admitted as u64 + s.rejected, (THREADS * OPS) as u64);
     }
 }

@@ -173,3 +173,8 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// A shared, reference-counted callback (listeners). Always std's `Arc`:
+/// loom's cannot hold unsized closures, and a listener list is guarded by
+/// [`RwLock`], which loom does model.
+pub(crate) type SharedFn<T> = std::sync::Arc<T>;

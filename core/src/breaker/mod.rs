@@ -45,8 +45,8 @@ use self::window::{CountWindow, Stats, TaggedCount, TimeWindow, Windows, FAILED,
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Error, Rejected};
 use crate::sync::{
-    Arc, AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-    RwLock,
+    AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    RwLock, SharedFn,
 };
 
 /// How a classifier judges a finished call.
@@ -77,7 +77,7 @@ pub struct Transition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
 
-type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
+type Listener = SharedFn<dyn Fn(&Transition) + Send + Sync>;
 
 /// A plain copy of a breaker's counters at one moment.
 ///
@@ -87,6 +87,8 @@ type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
 pub struct Snapshot {
     /// The state when the snapshot was taken.
     pub state: State,
+    /// Its generation (see [`Permit::generation`]).
+    pub generation: u64,
     /// Calls whose outcome was recorded as success or failure.
     pub calls: u64,
     /// Recorded successes.
@@ -389,7 +391,7 @@ impl<C: Clock> CircuitBreaker<C> {
             aux.next_listener += 1;
             ListenerId(aux.next_listener)
         };
-        self.listeners.write().push((id, Arc::new(f)));
+        self.listeners.write().push((id, SharedFn::new(f)));
         id
     }
 
@@ -416,6 +418,7 @@ impl<C: Clock> CircuitBreaker<C> {
         };
         Snapshot {
             state: w.state(),
+            generation: w.gen(),
             calls,
             successes: calls.saturating_sub(failures),
             failures,
@@ -650,7 +653,7 @@ impl<C: Clock> CircuitBreaker<C> {
             if l.is_empty() {
                 return;
             }
-            l.iter().map(|(_, f)| Arc::clone(f)).collect()
+            l.iter().map(|(_, f)| SharedFn::clone(f)).collect()
         };
         for f in listeners {
             if catch_unwind(AssertUnwindSafe(|| f(&t))).is_err() {
