@@ -1,1 +1,124 @@
-//! Benchmarks live in `benches/`; this crate has no code of its own.
+//! Shared helpers for failwell's criterion benchmarks, and the conventional
+//! baselines they are measured against (a `Mutex`-protected breaker and a
+//! `Mutex` + `Condvar` semaphore, written here as a careful user would).
+//!
+//! Peers (failsafe, recloser, tokio) are dev-dependencies of this crate only.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Runs `op` `iters` times on each of two threads started together and
+/// returns the wall time until both finished: the time per iteration of both
+/// threads, as the issues quote it.
+pub fn two_threads<S, F>(iters: u64, shared: &Arc<S>, op: F) -> Duration
+where
+    S: Send + Sync + 'static,
+    F: Fn(&S) + Send + Sync + Copy + 'static,
+{
+    let barrier = Arc::new(Barrier::new(3));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, barrier) = (Arc::clone(shared), Arc::clone(&barrier));
+            thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..iters {
+                    op(&s);
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("bench thread");
+    }
+    start.elapsed()
+}
+
+/// A conventional circuit breaker: consecutive failures, all state behind
+/// one `parking_lot::Mutex` (the source document's breaker, in Rust).
+#[derive(Debug)]
+pub struct MutexBreaker {
+    inner: parking_lot::Mutex<MutexBreakerState>,
+    max_failures: u32,
+    open_for: Duration,
+}
+
+#[derive(Debug)]
+struct MutexBreakerState {
+    failures: u32,
+    open_since: Option<Instant>,
+}
+
+impl MutexBreaker {
+    /// Trips after `max_failures` in a row, stays open `open_for`.
+    pub fn new(max_failures: u32, open_for: Duration) -> Self {
+        MutexBreaker {
+            inner: parking_lot::Mutex::new(MutexBreakerState {
+                failures: 0,
+                open_since: None,
+            }),
+            max_failures,
+            open_for,
+        }
+    }
+
+    /// Runs `f` unless open; counts its outcome.
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Option<Result<T, E>> {
+        {
+            let s = self.inner.lock();
+            if let Some(since) = s.open_since {
+                if since.elapsed() < self.open_for {
+                    return None;
+                }
+            }
+        }
+        let r = f();
+        let mut s = self.inner.lock();
+        if r.is_ok() {
+            s.failures = 0;
+            s.open_since = None;
+        } else {
+            s.failures += 1;
+            if s.failures >= self.max_failures {
+                s.open_since = Some(Instant::now());
+            }
+        }
+        Some(r)
+    }
+}
+
+/// A conventional counting semaphore: a count behind a `Mutex`, waiters on
+/// a `Condvar`.
+#[derive(Debug)]
+pub struct CondvarSemaphore {
+    count: std::sync::Mutex<usize>,
+    cv: std::sync::Condvar,
+}
+
+impl CondvarSemaphore {
+    /// A semaphore with `n` permits.
+    pub fn new(n: usize) -> Self {
+        CondvarSemaphore {
+            count: std::sync::Mutex::new(n),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Takes a permit if one is free.
+    pub fn try_acquire(&self) -> bool {
+        let mut c = self.count.lock().expect("unpoisoned");
+        if *c == 0 {
+            return false;
+        }
+        *c -= 1;
+        true
+    }
+
+    /// Returns a permit and wakes one waiter.
+    pub fn release(&self) {
+        *self.count.lock().expect("unpoisoned") += 1;
+        self.cv.notify_one();
+    }
+}

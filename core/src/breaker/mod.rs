@@ -449,6 +449,34 @@ impl<C: Clock> CircuitBreaker<C> {
     #[inline]
     fn on_outcome(&self, w: Word, failed: bool, duration: u64) {
         let slow = duration >= self.config.slow_call_duration;
+        if !failed && !slow && w.is_closed() {
+            self.on_closed_success(w);
+        } else {
+            self.on_other_outcome(w, failed, slow);
+        }
+    }
+
+    /// The hot path: a fast success in Closed.
+    #[inline]
+    fn on_closed_success(&self, w: Word) {
+        if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
+            self.counters.other_calls.fetch_add(1, Relaxed);
+            return;
+        }
+        let seq = self.calls.fetch_add(1, Relaxed);
+        let gen = w.gen();
+        if self.config.consecutive_failures.is_some() {
+            self.windows.consecutive.clear(gen);
+        }
+        if let Some(c) = &self.windows.count {
+            c.record(seq, gen, 0);
+        } else if let Some(t) = &self.windows.time {
+            t.record(self.clock.now_coarse(), gen, 0);
+        }
+    }
+
+    #[inline(never)]
+    fn on_other_outcome(&self, w: Word, failed: bool, slow: bool) {
         match w.state() {
             State::Closed | State::MetricsOnly => self.on_closed_outcome(w, failed, slow),
             State::HalfOpen => self.on_probe_outcome(w, failed, slow),
@@ -457,7 +485,6 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    #[inline]
     fn on_closed_outcome(&self, w: Word, failed: bool, slow: bool) {
         let bits = (failed as u64 * FAILED) | (slow as u64 * SLOW);
         if bits != 0 {
@@ -492,7 +519,6 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    #[cold]
     fn count_failure_and_slow(&self, failed: bool, slow: bool) {
         if failed {
             self.counters.failures.fetch_add(1, Relaxed);
@@ -692,7 +718,7 @@ impl<'a, C: Clock> Permit<'a, C> {
     #[inline]
     fn new(breaker: &'a CircuitBreaker<C>, word: Word) -> Self {
         let start = if breaker.config.slow_call_rate.is_some() {
-            breaker.clock.now()
+            breaker.clock.now_coarse()
         } else {
             0
         };
@@ -719,7 +745,7 @@ impl<'a, C: Clock> Permit<'a, C> {
         if self.breaker.config.slow_call_rate.is_none() {
             0
         } else {
-            self.breaker.clock.now().saturating_sub(self.start)
+            self.breaker.clock.now_coarse().saturating_sub(self.start)
         }
     }
 
@@ -731,7 +757,9 @@ impl<'a, C: Clock> Permit<'a, C> {
     }
 
     /// The call succeeded. With a slow-call policy, its duration is measured
-    /// from when the permit was taken.
+    /// from when the permit was taken, on the clock's coarse reading (a few
+    /// milliseconds' resolution on Linux); use
+    /// [`success_with_duration`](Self::success_with_duration) for a finer one.
     #[inline]
     pub fn success(self) {
         let d = self.measured();

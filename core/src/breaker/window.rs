@@ -212,6 +212,10 @@ pub(crate) struct TimeWindow {
     buckets: Box<[Bucket]>,
     width: u64,
     last_epoch: AtomicU64,
+    /// The last epoch computed and its bucket, `[epoch:48 | bucket:16]`, so
+    /// that a call in the same epoch multiplies instead of dividing twice.
+    /// Any value stored is self-consistent; a stale one fails the range check.
+    cache: AtomicU64,
 }
 
 enum Add {
@@ -233,6 +237,7 @@ impl TimeWindow {
                 .collect(),
             width: (length_nanos / buckets as u64).max(1),
             last_epoch: AtomicU64::new(0),
+            cache: AtomicU64::new(0),
         }
     }
 
@@ -241,10 +246,27 @@ impl TimeWindow {
     }
 
     /// Records one outcome at coarse time `now` for generation `gen`.
+    /// The epoch of `now` and its bucket index.
+    #[inline]
+    fn locate(&self, now: u64) -> (u64, usize) {
+        let c = self.cache.load(Relaxed);
+        let (epoch, slot) = (c >> 16, (c & 0xFFFF) as usize);
+        let start = epoch.wrapping_mul(self.width);
+        if now >= start && now - start < self.width {
+            return (epoch, slot);
+        }
+        let epoch = now / self.width;
+        let slot = (epoch % self.buckets.len() as u64) as usize;
+        if epoch < 1 << 48 {
+            self.cache.store((epoch << 16) | slot as u64, Relaxed);
+        }
+        (epoch, slot)
+    }
+
     #[inline]
     pub(crate) fn record(&self, now: u64, gen: u64, bits: u64) {
-        let epoch = now / self.width;
-        let b = &self.buckets[(epoch % self.buckets.len() as u64) as usize];
+        let (epoch, slot) = self.locate(now);
+        let b = &self.buckets[slot];
         let tag = Self::tag(gen, epoch);
         match Self::add(&b.calls, tag) {
             Add::Stale => return,
