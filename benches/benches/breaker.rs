@@ -101,12 +101,17 @@ fn two(c: &mut Criterion) {
         })
     });
     for (name, make) in [
-        ("failwell_consecutive", consecutive as fn() -> CircuitBreaker),
+        (
+            "failwell_consecutive",
+            consecutive as fn() -> CircuitBreaker,
+        ),
         ("failwell_count_window", count_window),
         ("failwell_time_window", time_window),
     ] {
         let cb = Arc::new(make());
-        g.bench_function(name, |b| b.iter_custom(|n| two_threads(n, &cb, failwell_pass)));
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| two_threads(n, &cb, failwell_pass))
+        });
     }
     let mb = Arc::new(MutexBreaker::new(5, Duration::from_secs(30)));
     g.bench_function("mutex_breaker", |b| {

@@ -381,7 +381,11 @@ impl Bulkhead {
         let full = (self.word.load(Relaxed) / unit) & word::MAX_WAITERS == word::MAX_WAITERS;
         // With 65535 threads of this priority already registered, wait
         // unregistered and poll every millisecond instead.
-        let (registered, leave) = if full { (false, 0) } else { (true, unit.wrapping_neg()) };
+        let (registered, leave) = if full {
+            (false, 0)
+        } else {
+            (true, unit.wrapping_neg())
+        };
         if self.take_and_adjust(priority, 0, if registered { unit } else { 0 }) {
             return Ok(BulkheadPermit { bulkhead: self });
         }
@@ -495,8 +499,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.field(), "critical_reserve");
         let b = bulkhead(2, 1);
-        assert_eq!(b.set_max_concurrent(1).unwrap_err().field(), "critical_reserve");
-        assert_eq!(b.set_max_concurrent(0).unwrap_err().field(), "max_concurrent");
+        assert_eq!(
+            b.set_max_concurrent(1).unwrap_err().field(),
+            "critical_reserve"
+        );
+        assert_eq!(
+            b.set_max_concurrent(0).unwrap_err().field(),
+            "max_concurrent"
+        );
     }
 
     #[test]
@@ -543,13 +553,19 @@ mod tests {
         };
         let critical = {
             let b = b.clone();
-            thread::spawn(move || b.acquire_timeout_with(Priority::Critical, Duration::from_secs(30)).is_ok())
+            thread::spawn(move || {
+                b.acquire_timeout_with(Priority::Critical, Duration::from_secs(30))
+                    .is_ok()
+            })
         };
         while b.snapshot().waiting < 2 {
             thread::yield_now();
         }
         drop(p2); // one permit free: only the reserve
-        assert!(critical.join().unwrap(), "the critical waiter gets the reserve");
+        assert!(
+            critical.join().unwrap(),
+            "the critical waiter gets the reserve"
+        );
         assert!(!normal.join().unwrap(), "the normal waiter may not");
         drop(p1);
     }

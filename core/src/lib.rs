@@ -38,7 +38,11 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod clock;
 mod error;
-#[doc(hidden)]
-pub mod sync;
+mod sync;
 
 pub use error::{ConfigError, Error, Rejected};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -52,8 +52,10 @@ impl Config {
         if self.open_for_multiplier == 1.0 || trips <= 1 {
             return self.open_for.min(self.open_for_max.max(self.open_for));
         }
-        let grown =
-            self.open_for as f64 * self.open_for_multiplier.powi((trips - 1).min(1 << 16) as i32);
+        let grown = self.open_for as f64
+            * self
+                .open_for_multiplier
+                .powi((trips - 1).min(1 << 16) as i32);
         if grown >= self.open_for_max as f64 {
             self.open_for_max
         } else {
@@ -278,7 +280,10 @@ impl<C: Clock> Builder<C> {
         };
         let minimum_calls = match (self.minimum_calls, window) {
             (Some(0), _) => {
-                return Err(ConfigError::new("minimum_calls", "must be at least 1, got 0"))
+                return Err(ConfigError::new(
+                    "minimum_calls",
+                    "must be at least 1, got 0",
+                ))
             }
             (Some(m), Some(Window::Count(n))) if m > n => {
                 return Err(ConfigError::new(

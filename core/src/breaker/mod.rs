@@ -45,8 +45,8 @@ use self::window::{CountWindow, Stats, TaggedCount, TimeWindow, Windows, FAILED,
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Error, Rejected};
 use crate::sync::{
-    AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-    RwLock, SharedFn,
+    AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, RwLock,
+    SharedFn,
 };
 
 /// How a classifier judges a finished call.
@@ -287,6 +287,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     /// Runs `f` if the breaker admits it; `Err` counts as a failure and `Ok`
     /// as a success. A panic in `f` counts as ignored and propagates.
+    #[inline]
     pub fn call<T, E, F>(&self, f: F) -> Result<T, Error<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -307,6 +308,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// of its result, so that an `Ok` value can count as a failure (an HTTP
     /// 503) and chosen errors can be ignored (a 404). A panic in `f` counts
     /// as ignored and propagates.
+    #[inline]
     pub fn call_with<T, E, F, K>(&self, classify: K, f: F) -> Result<T, Error<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -328,11 +330,8 @@ impl<C: Clock> CircuitBreaker<C> {
     pub fn retry_after(&self) -> Option<Duration> {
         // Acquire: as in `try_acquire`.
         let w = Word(self.state.load(Acquire));
-        let wait_until = |until: u64| {
-            Some(Duration::from_nanos(
-                until.saturating_sub(self.clock.now()),
-            ))
-        };
+        let wait_until =
+            |until: u64| Some(Duration::from_nanos(until.saturating_sub(self.clock.now())));
         match w.state() {
             State::Closed | State::Disabled | State::MetricsOnly => Some(Duration::ZERO),
             State::ForcedOpen => None,
@@ -650,10 +649,7 @@ impl<C: Clock> CircuitBreaker<C> {
             }
             // Release: publishes open_until / half_open_since (stored above)
             // to the Acquire loads in `try_acquire` and `retry_after`.
-            match self
-                .state
-                .compare_exchange(cur.0, new.0, Release, Relaxed)
-            {
+            match self.state.compare_exchange(cur.0, new.0, Release, Relaxed) {
                 Ok(_) => break new,
                 // Only half-open probe counters change outside the lock.
                 Err(actual) => cur = Word(actual),

@@ -38,7 +38,9 @@ fn consecutive_failures_trip_only_when_in_a_row() {
     assert_eq!(b.state(), State::Open);
     assert!(matches!(
         b.try_acquire().unwrap_err(),
-        Rejected::CircuitOpen { retry_after: Some(_) }
+        Rejected::CircuitOpen {
+            retry_after: Some(_)
+        }
     ));
 }
 
@@ -300,7 +302,11 @@ fn manual_states_and_reset() {
     assert_eq!(b.snapshot().consecutive_failures, 3);
     b.reset();
     assert_eq!(b.state(), State::Closed);
-    assert_eq!(b.snapshot().consecutive_failures, 0, "reset empties windows");
+    assert_eq!(
+        b.snapshot().consecutive_failures,
+        0,
+        "reset empties windows"
+    );
     fail(&b, 1);
     assert_eq!(b.state(), State::Open);
 }
@@ -610,7 +616,10 @@ fn stress_half_open_never_admits_more_probes_than_allowed() {
     }
     let s = b.snapshot();
     assert!(s.transitions > 100, "the run exercised transitions");
-    assert!(checked.load(Ordering::Relaxed) > 1000, "probes were checked");
+    assert!(
+        checked.load(Ordering::Relaxed) > 1000,
+        "probes were checked"
+    );
     assert_eq!(
         s.calls + s.ignored + s.rejected,
         (THREADS * OPS) as u64,

@@ -69,9 +69,7 @@ impl TaggedCount {
         if cur >> 32 == gen && cur as u32 != 0 {
             // A lost race here means another writer changed the count; a
             // success after a failure in a concurrent world has no order.
-            let _ = self
-                .0
-                .compare_exchange(cur, pack(gen, 0), Relaxed, Relaxed);
+            let _ = self.0.compare_exchange(cur, pack(gen, 0), Relaxed, Relaxed);
         }
     }
 
@@ -327,7 +325,11 @@ impl TimeWindow {
                 let cur = w.load(Relaxed);
                 let e = (cur >> 32) & TAG_EPOCH_MASK;
                 let age = epoch.wrapping_sub(e) & TAG_EPOCH_MASK;
-                let out = if long_gap { e != epoch & TAG_EPOCH_MASK } else { age >= n && age <= TAG_EPOCH_MASK / 2 };
+                let out = if long_gap {
+                    e != epoch & TAG_EPOCH_MASK
+                } else {
+                    age >= n && age <= TAG_EPOCH_MASK / 2
+                };
                 if out {
                     let _ = w.compare_exchange(cur, old_tag << 32, Relaxed, Relaxed);
                 }

@@ -253,7 +253,16 @@ fn cfg_strategy() -> impl Strategy<Value = Cfg> {
     )
         .prop_filter_map(
             "needs a trip policy",
-            |(consecutive, failure_rate, slow_rate, slow_ms, window, min, h, (wait, open, mult, extra))| {
+            |(
+                consecutive,
+                failure_rate,
+                slow_rate,
+                slow_ms,
+                window,
+                min,
+                h,
+                (wait, open, mult, extra),
+            )| {
                 if consecutive.is_none() && failure_rate.is_none() && slow_rate.is_none() {
                     return None;
                 }
