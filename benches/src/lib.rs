@@ -89,11 +89,12 @@ impl MutexBreaker {
     }
 }
 
-/// A conventional counting semaphore: a count behind a `Mutex`, waiters on
-/// a `Condvar`.
+/// A conventional counting semaphore: a count and a waiter count behind a
+/// `Mutex`, waiters on a `Condvar`, notified only when someone waits (as a
+/// careful user writes it: a `notify_one` per release costs a system call).
 #[derive(Debug)]
 pub struct CondvarSemaphore {
-    count: std::sync::Mutex<usize>,
+    state: std::sync::Mutex<(usize, usize)>,
     cv: std::sync::Condvar,
 }
 
@@ -101,25 +102,39 @@ impl CondvarSemaphore {
     /// A semaphore with `n` permits.
     pub fn new(n: usize) -> Self {
         CondvarSemaphore {
-            count: std::sync::Mutex::new(n),
+            state: std::sync::Mutex::new((n, 0)),
             cv: std::sync::Condvar::new(),
         }
     }
 
     /// Takes a permit if one is free.
     pub fn try_acquire(&self) -> bool {
-        let mut c = self.count.lock().expect("unpoisoned");
-        if *c == 0 {
+        let mut s = self.state.lock().expect("unpoisoned");
+        if s.0 == 0 {
             return false;
         }
-        *c -= 1;
+        s.0 -= 1;
         true
     }
 
-    /// Returns a permit and wakes one waiter.
+    /// Takes a permit, waiting as long as it takes.
+    pub fn acquire(&self) {
+        let mut s = self.state.lock().expect("unpoisoned");
+        while s.0 == 0 {
+            s.1 += 1;
+            s = self.cv.wait(s).expect("unpoisoned");
+            s.1 -= 1;
+        }
+        s.0 -= 1;
+    }
+
+    /// Returns a permit and wakes one waiter, if any.
     pub fn release(&self) {
-        *self.count.lock().expect("unpoisoned") += 1;
-        self.cv.notify_one();
+        let mut s = self.state.lock().expect("unpoisoned");
+        s.0 += 1;
+        if s.1 > 0 {
+            self.cv.notify_one();
+        }
     }
 }
 

@@ -37,6 +37,7 @@
 pub mod breaker;
 pub mod bulkhead;
 pub mod clock;
+mod counter;
 mod error;
 mod sync;
 

@@ -174,6 +174,38 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// A small number that differs between threads running at the same time
+/// (assigned round-robin at a thread's first call), for picking a stripe of
+/// a striped counter. Under loom every thread gets 0: stripes have no
+/// ordering role, and one stripe keeps the models small.
+#[cfg(not(failwell_loom))]
+#[inline]
+pub(crate) fn stripe_hint() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HINT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    HINT.with(|h| {
+        let v = h.get();
+        if v != usize::MAX {
+            return v;
+        }
+        // Relaxed: only distinctness matters, not order.
+        let v = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+        h.set(v);
+        v
+    })
+}
+
+/// Under loom every thread uses stripe 0.
+#[cfg(failwell_loom)]
+#[inline]
+pub(crate) fn stripe_hint() -> usize {
+    0
+}
+
 /// A shared, reference-counted callback (listeners). Always std's `Arc`:
 /// loom's cannot hold unsized closures, and a listener list is guarded by
 /// [`RwLock`], which loom does model.

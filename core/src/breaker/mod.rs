@@ -43,6 +43,7 @@ pub use state::State;
 use self::state::{Word, GEN_MASK};
 use self::window::{CountWindow, Stats, TaggedCount, TimeWindow, Windows, FAILED, SLOW};
 use crate::clock::{nanos, Clock, MonotonicClock};
+use crate::counter::StripedCounter;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::sync::{
     AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, RwLock,
@@ -120,9 +121,6 @@ pub struct Snapshot {
 
 #[derive(Debug, Default)]
 struct Counters {
-    /// Recorded outcomes that do not feed the window sequence (half-open
-    /// probes, stale permits); `calls` in snapshots adds them.
-    other_calls: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
     ignored: AtomicU64,
@@ -144,9 +142,9 @@ struct Aux {
 /// [`Builder`] for the policies and their defaults.
 pub struct CircuitBreaker<C: Clock = MonotonicClock> {
     state: CachePadded<AtomicU64>,
-    /// Outcomes recorded in Closed or MetricsOnly within their own
-    /// generation; also the count window's sequence number.
-    calls: CachePadded<AtomicU64>,
+    /// Every outcome recorded as success or failure (striped: each thread
+    /// counts on its own cache line).
+    calls: StripedCounter,
     rejected: CachePadded<AtomicU64>,
     counters: CachePadded<Counters>,
     windows: Windows,
@@ -187,7 +185,7 @@ impl<C: Clock> CircuitBreaker<C> {
         };
         CircuitBreaker {
             state: CachePadded::new(AtomicU64::new(Word::new(State::Closed, 0).0)),
-            calls: CachePadded::new(AtomicU64::new(0)),
+            calls: StripedCounter::new(),
             rejected: CachePadded::new(AtomicU64::new(0)),
             counters: CachePadded::new(Counters::default()),
             windows: Windows {
@@ -406,7 +404,7 @@ impl<C: Clock> CircuitBreaker<C> {
     pub fn snapshot(&self) -> Snapshot {
         let w = Word(self.state.load(Relaxed));
         let stats = self.window_stats(w.gen());
-        let calls = self.calls.load(Relaxed) + self.counters.other_calls.load(Relaxed);
+        let calls = self.calls.sum();
         let failures = self.counters.failures.load(Relaxed);
         let rate = |n: u64| {
             if stats.calls == 0 {
@@ -458,17 +456,16 @@ impl<C: Clock> CircuitBreaker<C> {
     /// The hot path: a fast success in Closed.
     #[inline]
     fn on_closed_success(&self, w: Word) {
+        self.calls.add(1);
         if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
-            self.counters.other_calls.fetch_add(1, Relaxed);
-            return;
+            return; // see `on_closed_outcome`
         }
-        let seq = self.calls.fetch_add(1, Relaxed);
         let gen = w.gen();
         if self.config.consecutive_failures.is_some() {
             self.windows.consecutive.clear(gen);
         }
         if let Some(c) = &self.windows.count {
-            c.record(seq, gen, 0);
+            c.record_success(gen);
         } else if let Some(t) = &self.windows.time {
             t.record(self.clock.now_coarse(), gen, 0);
         }
@@ -489,14 +486,13 @@ impl<C: Clock> CircuitBreaker<C> {
         if bits != 0 {
             self.count_failure_and_slow(failed, slow);
         }
+        self.calls.add(1);
         if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
             // The generation this permit belongs to has ended. Checking here
             // keeps stale outcomes from taking a window sequence number; the
             // tags catch the ones that race with a transition.
-            self.counters.other_calls.fetch_add(1, Relaxed);
             return;
         }
-        let seq = self.calls.fetch_add(1, Relaxed);
         let gen = w.gen();
         let mut trip = false;
         if let Some(n) = self.config.consecutive_failures {
@@ -509,7 +505,7 @@ impl<C: Clock> CircuitBreaker<C> {
             }
         }
         if let Some(c) = &self.windows.count {
-            c.record(seq, gen, bits);
+            c.record(gen, bits);
         } else if let Some(t) = &self.windows.time {
             t.record(self.clock.now_coarse(), gen, bits);
         }
@@ -543,7 +539,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     #[cold]
     fn on_probe_outcome(&self, w: Word, failed: bool, slow: bool) {
-        self.counters.other_calls.fetch_add(1, Relaxed);
+        self.calls.add(1);
         self.count_failure_and_slow(failed, slow);
         let mut cur = Word(self.state.load(Relaxed));
         loop {

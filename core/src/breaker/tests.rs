@@ -667,3 +667,46 @@ fn stress_closed_path_counts_every_outcome() {
 }
 
 mod model;
+
+/// Calls counted per thread stripe add up exactly in the time window.
+#[test]
+fn stress_time_window_counts_every_call_across_threads() {
+    const THREADS: usize = 4;
+    const OPS: usize = 250_000;
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        Builder::with_clock(clock.clone())
+            .failure_rate(
+                1.0,
+                Window::Time {
+                    length: Duration::from_secs(10),
+                    buckets: 10,
+                },
+            )
+            .build()
+            .unwrap(),
+    );
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let b = b.clone();
+            thread::spawn(move || {
+                for i in 0..OPS {
+                    let p = b.try_acquire().unwrap();
+                    if (i + t) % 4 == 0 {
+                        p.failure();
+                    } else {
+                        p.success();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let s = b.snapshot();
+    assert_eq!(s.window_calls, (THREADS * OPS) as u64);
+    assert_eq!(s.failure_rate, 0.25);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(b.snapshot().window_calls, 0, "all of it aged out");
+}

@@ -14,7 +14,7 @@
 //! atomically and that no outcome lands in the wrong generation.
 
 use super::state::{gen_newer, GEN_MASK};
-use crate::sync::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{stripe_hint, AtomicU64, CachePadded, Ordering::Relaxed};
 
 /// The bits of an outcome as stored in a slot.
 pub(crate) const FAILED: u64 = 1;
@@ -106,6 +106,8 @@ fn pack(gen: u64, count: i32) -> u64 {
 /// [`TaggedCount`]s that are touched only when a slot changes.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
+    /// The sequence number of the next outcome; its slot is `seq % len`.
+    seq: CachePadded<AtomicU64>,
     slots: Box<[AtomicU64]>,
     filled: TaggedCount,
     failures: TaggedCount,
@@ -115,6 +117,7 @@ pub(crate) struct CountWindow {
 impl CountWindow {
     pub(crate) fn new(size: u32) -> Self {
         CountWindow {
+            seq: CachePadded::new(AtomicU64::new(0)),
             slots: (0..size).map(|_| AtomicU64::new(GEN_MASK << 2)).collect(),
             filled: TaggedCount::new(),
             failures: TaggedCount::new(),
@@ -122,11 +125,28 @@ impl CountWindow {
         }
     }
 
-    /// Records the outcome `bits` of call number `seq` for generation `gen`.
-    /// On the common path (the slot already holds the same outcome of the
-    /// same generation) this is one load.
+    /// Records a success for generation `gen`. A success into a full window
+    /// that holds only successes changes nothing, so then it is three loads
+    /// of words that do not change and no write: the window stays "the last
+    /// `n` outcomes", all successes. Only a window with failures or slow
+    /// calls in it, or not yet full, must slide.
     #[inline]
-    pub(crate) fn record(&self, seq: u64, gen: u64, bits: u64) {
+    pub(crate) fn record_success(&self, gen: u64) {
+        if self.failures.get(gen) == 0
+            && self.slow.get(gen) == 0
+            && self.filled.get(gen) >= self.slots.len() as u64
+        {
+            return;
+        }
+        self.record(gen, 0);
+    }
+
+    /// Records the outcome `bits` for generation `gen` in the next slot. When
+    /// the slot already holds the same outcome of the same generation this
+    /// is one `fetch_add` and one load.
+    #[inline]
+    pub(crate) fn record(&self, gen: u64, bits: u64) {
+        let seq = self.seq.fetch_add(1, Relaxed);
         let slot = &self.slots[(seq % self.slots.len() as u64) as usize];
         let want = (gen << 2) | bits;
         let cur = slot.load(Relaxed);
@@ -193,21 +213,33 @@ impl CountWindow {
 const TAG_GEN_MASK: u64 = 0xFFFF;
 const TAG_EPOCH_MASK: u64 = 0xFFFF;
 
+/// Words per cache line: each stripe's block of call counts starts on its
+/// own lines.
+const LINE_WORDS: usize = 16;
+
 #[derive(Debug)]
 struct Bucket {
-    calls: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
 }
 
 /// The outcomes of the calls recorded in the last `buckets × width`
 /// nanoseconds. A bucket word is `[gen:16 | epoch:16 | count:32]`, where the
-/// epoch is the time divided by the bucket width. When a writer is the first
-/// of a new epoch it also ages out buckets that fell out of the window, so a
-/// 16-bit epoch never aliases an old bucket as a current one.
+/// epoch is the time divided by the bucket width.
+///
+/// Calls are counted per stripe (each thread in its own block of cache
+/// lines, one word per bucket), so that successes from many threads do not
+/// contend; failures and slow calls, rare on a healthy path, share one word
+/// per bucket. The first writer of each new epoch ages out every word whose
+/// epoch left the window, so a 16-bit epoch never aliases an old word as a
+/// current one.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     buckets: Box<[Bucket]>,
+    /// `stripes × stride` call counts; stripe `s`, bucket `b` at `s * stride + b`.
+    calls: Box<[AtomicU64]>,
+    stride: usize,
+    stripe_mask: usize,
     width: u64,
     last_epoch: AtomicU64,
     /// The last epoch computed and its bucket, `[epoch:48 | bucket:16]`, so
@@ -225,14 +257,21 @@ enum Add {
 impl TimeWindow {
     pub(crate) fn new(length_nanos: u64, buckets: u32) -> Self {
         let empty = || AtomicU64::new(0);
+        let par = std::thread::available_parallelism().map_or(4, |n| n.get());
+        // Stripes as for a striped counter, but at most 8: every word is
+        // swept once per epoch.
+        let stripes = (par * 2).next_power_of_two().clamp(2, 8);
+        let stride = (buckets as usize).div_ceil(LINE_WORDS) * LINE_WORDS;
         TimeWindow {
             buckets: (0..buckets)
                 .map(|_| Bucket {
-                    calls: empty(),
                     failures: empty(),
                     slow: empty(),
                 })
                 .collect(),
+            calls: (0..stripes * stride).map(|_| empty()).collect(),
+            stride,
+            stripe_mask: stripes - 1,
             width: (length_nanos / buckets as u64).max(1),
             last_epoch: AtomicU64::new(0),
             cache: AtomicU64::new(0),
@@ -243,7 +282,6 @@ impl TimeWindow {
         ((gen & TAG_GEN_MASK) << 16) | (epoch & TAG_EPOCH_MASK)
     }
 
-    /// Records one outcome at coarse time `now` for generation `gen`.
     /// The epoch of `now` and its bucket index.
     #[inline]
     fn locate(&self, now: u64) -> (u64, usize) {
@@ -261,21 +299,29 @@ impl TimeWindow {
         (epoch, slot)
     }
 
+    /// Records one outcome at coarse time `now` for generation `gen`.
     #[inline]
     pub(crate) fn record(&self, now: u64, gen: u64, bits: u64) {
         let (epoch, slot) = self.locate(now);
-        let b = &self.buckets[slot];
         let tag = Self::tag(gen, epoch);
-        match Self::add(&b.calls, tag) {
+        let stripe = stripe_hint() & self.stripe_mask;
+        match Self::add(&self.calls[stripe * self.stride + slot], tag) {
             Add::Stale => return,
-            Add::Reclaimed => self.age_out(epoch, gen),
+            Add::Reclaimed => {
+                if self.last_epoch.load(Relaxed) < epoch {
+                    self.age_out(epoch, gen);
+                }
+            }
             Add::Added => {}
         }
-        if bits & FAILED != 0 {
-            Self::add(&b.failures, tag);
-        }
-        if bits & SLOW != 0 {
-            Self::add(&b.slow, tag);
+        if bits != 0 {
+            let b = &self.buckets[slot];
+            if bits & FAILED != 0 {
+                Self::add(&b.failures, tag);
+            }
+            if bits & SLOW != 0 {
+                Self::add(&b.slow, tag);
+            }
         }
     }
 
@@ -310,29 +356,36 @@ impl TimeWindow {
         }
     }
 
-    /// Called once per bucket epoch by the writer that opened it: re-tags
-    /// every bucket whose epoch left the window as empty and old.
+    fn words(&self) -> impl Iterator<Item = &AtomicU64> {
+        self.calls
+            .iter()
+            .chain(self.buckets.iter().flat_map(|b| [&b.failures, &b.slow]))
+    }
+
+    /// Run by the first writer of each new epoch: re-tags every word whose
+    /// epoch left the window as empty and old.
     #[cold]
     fn age_out(&self, epoch: u64, gen: u64) {
         let n = self.buckets.len() as u64;
         let prev = self.last_epoch.fetch_max(epoch, Relaxed);
-        // After a gap longer than the 16-bit epoch can measure, every bucket
+        if prev >= epoch {
+            return; // another writer of this epoch is sweeping
+        }
+        // After a gap longer than the 16-bit epoch can measure, every word
         // not of this epoch is old.
-        let long_gap = epoch.saturating_sub(prev) > TAG_EPOCH_MASK / 2;
+        let long_gap = epoch - prev > TAG_EPOCH_MASK / 2;
         let old_tag = Self::tag(gen.wrapping_sub(1), epoch.wrapping_sub(n));
-        for b in self.buckets.iter() {
-            for w in [&b.calls, &b.failures, &b.slow] {
-                let cur = w.load(Relaxed);
-                let e = (cur >> 32) & TAG_EPOCH_MASK;
-                let age = epoch.wrapping_sub(e) & TAG_EPOCH_MASK;
-                let out = if long_gap {
-                    e != epoch & TAG_EPOCH_MASK
-                } else {
-                    age >= n && age <= TAG_EPOCH_MASK / 2
-                };
-                if out {
-                    let _ = w.compare_exchange(cur, old_tag << 32, Relaxed, Relaxed);
-                }
+        for w in self.words() {
+            let cur = w.load(Relaxed);
+            let e = (cur >> 32) & TAG_EPOCH_MASK;
+            let age = epoch.wrapping_sub(e) & TAG_EPOCH_MASK;
+            let out = if long_gap {
+                e != epoch & TAG_EPOCH_MASK
+            } else {
+                age >= n && age <= TAG_EPOCH_MASK / 2
+            };
+            if out {
+                let _ = w.compare_exchange(cur, old_tag << 32, Relaxed, Relaxed);
             }
         }
     }
@@ -352,8 +405,10 @@ impl TimeWindow {
             }
         };
         let mut s = Stats::default();
+        for stripe in self.calls.chunks(self.stride) {
+            s.calls += stripe[..self.buckets.len()].iter().map(count).sum::<u64>();
+        }
         for b in self.buckets.iter() {
-            s.calls += count(&b.calls);
             s.failures += count(&b.failures);
             s.slow += count(&b.slow);
         }
