@@ -26,6 +26,21 @@ fn succeed(b: &CircuitBreaker<ManualClock>, n: usize) {
     }
 }
 
+/// A breaker tripped by one failure whose 1 ms open period has just ended:
+/// the next caller becomes the first of `probes` half-open probes.
+fn ready_to_probe(probes: u32) -> (ManualClock, CircuitBreaker<ManualClock>) {
+    let (clock, b) = manual();
+    let b = b
+        .consecutive_failures(1)
+        .open_for(MS)
+        .half_open_calls(probes)
+        .build()
+        .unwrap();
+    fail(&b, 1);
+    clock.advance(MS);
+    (clock, b)
+}
+
 #[test]
 fn consecutive_failures_trip_only_when_in_a_row() {
     let (_, b) = manual();
@@ -152,15 +167,7 @@ fn open_period_ends_with_the_first_caller_as_probe() {
 
 #[test]
 fn half_open_admits_at_most_its_probes_and_closes_on_successes() {
-    let (clock, b) = manual();
-    let b = b
-        .consecutive_failures(1)
-        .open_for(MS)
-        .half_open_calls(3)
-        .build()
-        .unwrap();
-    fail(&b, 1);
-    clock.advance(MS);
+    let (_clock, b) = ready_to_probe(3);
     let probes: Vec<_> = (0..3).map(|_| b.try_acquire().unwrap()).collect();
     assert!(b.try_acquire().is_err());
     let mut probes = probes.into_iter();
@@ -338,15 +345,7 @@ fn an_old_generation_permit_does_not_count_in_the_new_one() {
 
 #[test]
 fn a_dropped_permit_frees_its_half_open_slot() {
-    let (clock, b) = manual();
-    let b = b
-        .consecutive_failures(1)
-        .open_for(MS)
-        .half_open_calls(1)
-        .build()
-        .unwrap();
-    fail(&b, 1);
-    clock.advance(MS);
+    let (_clock, b) = ready_to_probe(1);
     let p = b.try_acquire().unwrap();
     assert!(b.try_acquire().is_err());
     drop(p);
@@ -382,15 +381,7 @@ fn classifier_can_fail_ok_values_and_ignore_errors() {
 
 #[test]
 fn a_panic_inside_call_returns_the_permit_and_leaves_the_breaker_usable() {
-    let (clock, b) = manual();
-    let b = b
-        .consecutive_failures(1)
-        .open_for(MS)
-        .half_open_calls(1)
-        .build()
-        .unwrap();
-    fail(&b, 1);
-    clock.advance(MS);
+    let (_clock, b) = ready_to_probe(1);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _: Result<(), Error<()>> = b.call(|| panic!("boom"));
     }));
