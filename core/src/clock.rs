@@ -28,6 +28,15 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+/// Something that can make the calling thread wait: the real thread sleep,
+/// or a virtual one that only moves a [`ManualClock`], so that code which
+/// waits (retries, blocking rate-limit acquisition) is tested in virtual
+/// time.
+pub trait Sleeper: Send + Sync + 'static {
+    /// Waits for `d` (at least `d` for a real sleeper).
+    fn sleep(&self, d: Duration);
+}
+
 /// The operating system's monotonic clock.
 ///
 /// On Linux and other Unix systems `now()` reads `CLOCK_MONOTONIC` (what
@@ -77,6 +86,13 @@ impl Clock for MonotonicClock {
         {
             self.now()
         }
+    }
+}
+
+impl Sleeper for MonotonicClock {
+    /// `std::thread::sleep`: blocks the OS thread, never spins.
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
     }
 }
 
@@ -151,6 +167,14 @@ impl Clock for ManualClock {
     }
 }
 
+impl Sleeper for ManualClock {
+    /// Virtual sleep: advances this clock (and all its clones) by `d` and
+    /// returns at once.
+    fn sleep(&self, d: Duration) {
+        self.advance(d);
+    }
+}
+
 /// Converts a duration to nanoseconds, saturating at `u64::MAX`.
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -193,5 +217,15 @@ mod tests {
         assert_eq!(c.now(), t0 + 3_000_001);
         assert!(!c.set(t0), "a manual clock does not go back");
         assert_eq!(c.now(), t0 + 3_000_001);
+        c.sleep(Duration::from_secs(2));
+        assert_eq!(c.now(), t0 + 2_003_000_001, "a virtual sleep moves time");
+    }
+
+    #[test]
+    fn real_sleep_waits_at_least_as_asked() {
+        let c = MonotonicClock;
+        let t = c.now();
+        c.sleep(Duration::from_millis(2));
+        assert!(c.now() - t >= 2_000_000);
     }
 }

@@ -24,6 +24,14 @@ pub enum Rejected {
         /// Time until the same request would be admitted.
         retry_after: Duration,
     },
+    /// A request asked for more than a limiter can ever admit at once (a
+    /// cost above the rate limiter's burst). Retrying cannot help.
+    ExceedsCapacity {
+        /// The cost asked for.
+        requested: u32,
+        /// The most that can ever be admitted at once.
+        capacity: u32,
+    },
     /// Load shedding refused the call.
     Shed,
     /// The caller's deadline passed before the call could run or finish.
@@ -56,6 +64,13 @@ impl fmt::Display for Rejected {
             Rejected::RateLimited { retry_after } => {
                 write!(f, "rate limited; retry after {retry_after:?}")
             }
+            Rejected::ExceedsCapacity {
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "request of {requested} exceeds the capacity of {capacity}; it can never be admitted"
+            ),
             Rejected::Shed => f.write_str("load shed"),
             Rejected::DeadlineExceeded => f.write_str("deadline exceeded"),
             Rejected::RetryBudgetExhausted => f.write_str("retry budget exhausted"),

@@ -4,6 +4,7 @@
 //! - [`breaker::CircuitBreaker`]: fail fast while a dependency is sick.
 //! - [`bulkhead::Bulkhead`]: bound the concurrency spent on one dependency,
 //!   with a reserve for critical callers.
+//! - [`rate_limit::RateLimiter`]: GCRA on one atomic word.
 //!
 //! Hot paths are a few atomic operations on cache-padded words, with no lock,
 //! no system call and no allocation; blocking waits are OS-thread waits with
@@ -39,6 +40,7 @@ pub mod bulkhead;
 pub mod clock;
 mod counter;
 mod error;
+pub mod rate_limit;
 mod sync;
 
 pub use error::{ConfigError, Error, Rejected};
