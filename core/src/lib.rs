@@ -5,6 +5,7 @@
 //! - [`bulkhead::Bulkhead`]: bound the concurrency spent on one dependency,
 //!   with a reserve for critical callers.
 //! - [`rate_limit::RateLimiter`]: GCRA on one atomic word.
+//! - [`chaos::Chaos`]: seeded fault and latency injection.
 //!
 //! Hot paths are a few atomic operations on cache-padded words, with no lock,
 //! no system call and no allocation; blocking waits are OS-thread waits with
@@ -37,10 +38,12 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod chaos;
 pub mod clock;
 mod counter;
 mod error;
 pub mod rate_limit;
+mod rng;
 mod sync;
 
 pub use error::{ConfigError, Error, Rejected};
