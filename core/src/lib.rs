@@ -41,6 +41,7 @@ pub mod bulkhead;
 pub mod chaos;
 pub mod clock;
 mod counter;
+pub mod deadline;
 mod error;
 pub mod rate_limit;
 mod rng;
