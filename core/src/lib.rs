@@ -5,6 +5,9 @@
 //! - [`bulkhead::Bulkhead`]: bound the concurrency spent on one dependency,
 //!   with a reserve for critical callers.
 //! - [`rate_limit::RateLimiter`]: GCRA on one atomic word.
+//! - [`retry::Retry`]: backoff, jitter, deadlines and a shared budget.
+//! - [`deadline::Deadline`]: propagated timeouts, and timed calls on a
+//!   bounded pool.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
 //!
 //! Hot paths are a few atomic operations on cache-padded words, with no lock,
@@ -44,6 +47,7 @@ mod counter;
 pub mod deadline;
 mod error;
 pub mod rate_limit;
+pub mod retry;
 mod rng;
 mod sync;
 

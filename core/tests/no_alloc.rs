@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use failwell::breaker::{CircuitBreaker, Window};
 use failwell::bulkhead::Bulkhead;
+use failwell::rate_limit::RateLimiter;
+use failwell::retry::{Retry, RetryBudget};
 
 struct Counting;
 
@@ -84,6 +86,29 @@ fn closed_breaker_and_bulkhead_hot_paths_do_not_allocate() {
         for _ in 0..10_000 {
             let p = bulkhead.try_acquire().unwrap();
             drop(p);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn rate_limit_check_and_retry_success_path_do_not_allocate() {
+    let limiter = RateLimiter::builder()
+        .rate(1_000_000_000, Duration::from_secs(1))
+        .burst(1_000_000)
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .budget(std::sync::Arc::new(RetryBudget::new()))
+        .build()
+        .unwrap();
+    let _ = limiter.try_acquire();
+    let _: Result<u32, failwell::Error<()>> = retry.call(|| Ok(0));
+    let n = allocations_during(|| {
+        for i in 0..10_000u32 {
+            let _ = limiter.try_acquire();
+            let r: Result<u32, failwell::Error<()>> = retry.call(|| Ok(i));
+            assert_eq!(r, Ok(i));
         }
     });
     assert_eq!(n, 0);

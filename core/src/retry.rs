@@ -1,0 +1,722 @@
+//! Retries with backoff and jitter, bounded by attempts, elapsed time, the
+//! caller's deadline and a retry budget shared by all callers.
+//!
+//! - [`Backoff`]: constant, linear or exponential (with a cap) base delays.
+//! - [`Jitter`]: none, full, equal, decorrelated (AWS's three), and the
+//!   symmetric ±fraction of the classic pattern.
+//! - [`RetryBudget`]: retries may be at most a ratio of calls, with a floor
+//!   per second (Finagle's and Envoy's defense against retry storms: a fleet
+//!   of clients cannot multiply the load on a sick dependency).
+//! - [`Retry`]: the loop. It sleeps through a [`Sleeper`] (virtual time in
+//!   tests), never past the caller's [`Deadline`], does not retry a
+//!   failwell rejection (an open breaker) unless asked, and allocates
+//!   nothing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use failwell::retry::{Backoff, Jitter, Retry};
+//!
+//! let retry = Retry::builder()
+//!     .max_attempts(4)
+//!     .backoff(Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(10)))
+//!     .jitter(Jitter::Full)
+//!     .build()?;
+//! let mut calls = 0;
+//! let r = retry.call(|| {
+//!     calls += 1;
+//!     if calls < 2 { Err("transient") } else { Ok(calls) }
+//! });
+//! assert_eq!(r.unwrap(), 2);
+//! # Ok::<(), failwell::ConfigError>(())
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::clock::{nanos, Clock, MonotonicClock, Sleeper};
+use crate::counter::StripedCounter;
+use crate::deadline::Deadline;
+use crate::error::{ConfigError, Error, Rejected};
+use crate::rng::{fresh_seed, unit_f64, SharedRng};
+use crate::sync::{Arc, AtomicU64, Ordering::Relaxed};
+
+/// Base delays between attempts, before jitter. `retry` counts from 1 (the
+/// delay before the second attempt).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backoff {
+    /// The same delay every time.
+    Constant(Duration),
+    /// `initial + step × (retry − 1)`, at most `max`.
+    Linear {
+        /// The first delay.
+        initial: Duration,
+        /// Added per retry.
+        step: Duration,
+        /// The cap.
+        max: Duration,
+    },
+    /// `initial × multiplier^(retry − 1)`, at most `max` (the source
+    /// document's doubling from 100 ms, capped at 10 s, is
+    /// `exponential(100 ms, 2.0, 10 s)`).
+    Exponential {
+        /// The first delay (> 0).
+        initial: Duration,
+        /// The growth per retry (≥ 1, finite).
+        multiplier: f64,
+        /// The cap (≥ initial).
+        max: Duration,
+    },
+}
+
+impl Backoff {
+    /// Exponential backoff; see [`Backoff::Exponential`].
+    pub fn exponential(initial: Duration, multiplier: f64, max: Duration) -> Self {
+        Backoff::Exponential {
+            initial,
+            multiplier,
+            max,
+        }
+    }
+
+    /// The base delay before retry number `retry` (1-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let k = retry.max(1) - 1;
+        match *self {
+            Backoff::Constant(d) => d,
+            Backoff::Linear { initial, step, max } => {
+                initial.saturating_add(step.saturating_mul(k)).min(max)
+            }
+            Backoff::Exponential {
+                initial,
+                multiplier,
+                max,
+            } => {
+                let grown = initial.as_secs_f64() * multiplier.powi(k.min(4096) as i32);
+                if grown.is_finite() && grown < max.as_secs_f64() {
+                    Duration::from_secs_f64(grown)
+                } else {
+                    max
+                }
+            }
+        }
+    }
+
+    /// The smallest base delay (for decorrelated jitter's floor).
+    fn initial(&self) -> Duration {
+        match *self {
+            Backoff::Constant(d) => d,
+            Backoff::Linear { initial, .. } | Backoff::Exponential { initial, .. } => initial,
+        }
+    }
+
+    /// The largest base delay.
+    fn cap(&self) -> Duration {
+        match *self {
+            Backoff::Constant(d) => d,
+            Backoff::Linear { max, .. } | Backoff::Exponential { max, .. } => max,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            Backoff::Constant(_) => Ok(()),
+            Backoff::Linear { initial, max, .. } if max < initial => Err(ConfigError::new(
+                "backoff.max",
+                format!("must be at least initial ({initial:?}), got {max:?}"),
+            )),
+            Backoff::Linear { .. } => Ok(()),
+            Backoff::Exponential {
+                initial,
+                multiplier,
+                max,
+            } => {
+                if initial.is_zero() {
+                    Err(ConfigError::new("backoff.initial", "must be > 0"))
+                } else if !multiplier.is_finite() || multiplier < 1.0 {
+                    Err(ConfigError::new(
+                        "backoff.multiplier",
+                        format!("must be finite and at least 1, got {multiplier}"),
+                    ))
+                } else if max < initial {
+                    Err(ConfigError::new(
+                        "backoff.max",
+                        format!("must be at least initial ({initial:?}), got {max:?}"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Randomisation of each delay, so that clients do not retry in step.
+///
+/// With base delay `b` (from the backoff) and a uniform `u` in `[0, 1)`:
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Jitter {
+    /// `b`.
+    None,
+    /// `u · b`: in `[0, b)`, mean `b/2` (AWS "full jitter").
+    Full,
+    /// `b/2 + u · b/2`: in `[b/2, b)`, mean `3b/4` (AWS "equal jitter").
+    Equal,
+    /// `min(cap, initial + u · (3 · previous − initial))`, starting from
+    /// `previous = initial`: in `[initial, min(cap, 3 · previous))` (AWS
+    /// "decorrelated jitter"; ignores the backoff's growth, keeps its
+    /// initial delay and cap).
+    Decorrelated,
+    /// `b · (1 − f + 2f · u)`: within `±f` of `b`, mean `b` (the classic
+    /// `±25%` is `Symmetric(0.25)`); `f` in `[0, 1]`.
+    Symmetric(f64),
+}
+
+impl Jitter {
+    /// Applies the jitter to base delay `base`, given the previous delay
+    /// (for decorrelated jitter), the backoff, and a uniform `u` in `[0, 1)`.
+    pub fn apply(&self, base: Duration, previous: Duration, backoff: &Backoff, u: f64) -> Duration {
+        match *self {
+            Jitter::None => base,
+            Jitter::Full => base.mul_f64(u),
+            Jitter::Equal => base / 2 + (base / 2).mul_f64(u),
+            Jitter::Decorrelated => {
+                let lo = backoff.initial();
+                let hi = previous.max(lo).saturating_mul(3);
+                (lo + (hi - lo).mul_f64(u)).min(backoff.cap().max(lo))
+            }
+            Jitter::Symmetric(f) => base.mul_f64(1.0 - f + 2.0 * f * u),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            Jitter::Symmetric(f) if !(0.0..=1.0).contains(&f) => Err(ConfigError::new(
+                "jitter",
+                format!("symmetric fraction must be in [0, 1], got {f}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Retries may be at most `ratio` of calls over a sliding window of `ttl`,
+/// plus `min_per_sec` per second, shared by every [`Retry`] that holds it.
+/// Defaults: 20% and 3 per second (Envoy's and Finagle's), a 10 s window.
+///
+/// Lock-free: calls and retries are counted in two epoch-tagged words each
+/// (this epoch and the last, each `ttl` long), and the window is estimated
+/// as `this + last × (fraction of last still inside the window)`.
+pub struct RetryBudget<C: Clock = MonotonicClock> {
+    ratio: f64,
+    min_per_sec: f64,
+    ttl: u64,
+    calls: [AtomicU64; 2],
+    retries: [AtomicU64; 2],
+    refused: AtomicU64,
+    clock: C,
+}
+
+impl RetryBudget<MonotonicClock> {
+    /// A budget with the defaults: 20%, 3 per second, 10 s window.
+    pub fn new() -> Self {
+        Self::with(0.2, 3.0, Duration::from_secs(10), MonotonicClock).expect("defaults are valid")
+    }
+}
+
+impl Default for RetryBudget<MonotonicClock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clock> RetryBudget<C> {
+    /// A budget allowing `ratio` (in `[0, 1]`) of calls as retries plus
+    /// `min_per_sec` (≥ 0, finite) per second, over a window of `ttl`
+    /// (≥ 1 s), on `clock`.
+    pub fn with(
+        ratio: f64,
+        min_per_sec: f64,
+        ttl: Duration,
+        clock: C,
+    ) -> Result<Self, ConfigError> {
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(ConfigError::new(
+                "budget.ratio",
+                format!("must be in [0, 1], got {ratio}"),
+            ));
+        }
+        if !min_per_sec.is_finite() || min_per_sec < 0.0 {
+            return Err(ConfigError::new(
+                "budget.min_per_sec",
+                format!("must be finite and ≥ 0, got {min_per_sec}"),
+            ));
+        }
+        if ttl < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "budget.ttl",
+                format!("must be at least 1 s, got {ttl:?}"),
+            ));
+        }
+        let zero = || [AtomicU64::new(0), AtomicU64::new(0)];
+        Ok(RetryBudget {
+            ratio,
+            min_per_sec,
+            ttl: nanos(ttl),
+            calls: zero(),
+            retries: zero(),
+            refused: AtomicU64::new(0),
+            clock,
+        })
+    }
+
+    /// Counts one call (a first attempt).
+    pub fn deposit(&self) {
+        let epoch = self.clock.now_coarse() / self.ttl;
+        add_tagged(&self.calls[(epoch & 1) as usize], epoch, None);
+    }
+
+    /// Takes one retry from the budget, if it allows one now.
+    pub fn try_withdraw(&self) -> bool {
+        let now = self.clock.now_coarse();
+        let epoch = now / self.ttl;
+        let frac_left = 1.0 - (now % self.ttl) as f64 / self.ttl as f64;
+        let calls = estimate(&self.calls, epoch, frac_left);
+        let allowance = self.ratio * calls + self.min_per_sec * (self.ttl as f64 / 1e9);
+        let prev_retries = prev_count(&self.retries, epoch) as f64 * frac_left;
+        let ok = add_tagged(
+            &self.retries[(epoch & 1) as usize],
+            epoch,
+            Some(&|cur: u64| prev_retries + cur as f64 + 1.0 <= allowance),
+        );
+        if !ok {
+            self.refused.fetch_add(1, Relaxed);
+        }
+        ok
+    }
+
+    /// Retries refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Relaxed)
+    }
+}
+
+/// Adds one to a `[epoch:32 | count:32]` word for `epoch` (resetting an
+/// older epoch's count), if `allow(current count)` says so.
+fn add_tagged(word: &AtomicU64, epoch: u64, allow: Option<&dyn Fn(u64) -> bool>) -> bool {
+    let tag = epoch & 0xFFFF_FFFF;
+    let mut cur = word.load(Relaxed);
+    loop {
+        let count = if cur >> 32 == tag {
+            cur & 0xFFFF_FFFF
+        } else {
+            0
+        };
+        if allow.is_some_and(|a| !a(count)) {
+            return false;
+        }
+        let new = (tag << 32) | (count + 1).min(0xFFFF_FFFF);
+        match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+            Ok(_) => return true,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+fn count_at(words: &[AtomicU64; 2], epoch: u64) -> u64 {
+    let w = words[(epoch & 1) as usize].load(Relaxed);
+    if w >> 32 == epoch & 0xFFFF_FFFF {
+        w & 0xFFFF_FFFF
+    } else {
+        0
+    }
+}
+
+fn prev_count(words: &[AtomicU64; 2], epoch: u64) -> u64 {
+    epoch.checked_sub(1).map_or(0, |p| count_at(words, p))
+}
+
+fn estimate(words: &[AtomicU64; 2], epoch: u64, frac_left: f64) -> f64 {
+    count_at(words, epoch) as f64 + prev_count(words, epoch) as f64 * frac_left
+}
+
+impl<C: Clock> fmt::Debug for RetryBudget<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBudget")
+            .field("ratio", &self.ratio)
+            .field("min_per_sec", &self.min_per_sec)
+            .field("ttl", &Duration::from_nanos(self.ttl))
+            .field("refused", &self.refused())
+            .finish()
+    }
+}
+
+/// Builds a [`Retry`]. Defaults: 3 attempts, exponential backoff from
+/// 100 ms doubling to at most 10 s (the source document's), full jitter, no
+/// elapsed limit, no budget, failwell rejections not retried, a fresh seed.
+pub struct Builder<C: Clock + Sleeper = MonotonicClock> {
+    clock: C,
+    max_attempts: u32,
+    max_elapsed: Option<Duration>,
+    backoff: Backoff,
+    jitter: Jitter,
+    budget: Option<Arc<RetryBudget<C>>>,
+    retry_rejected: bool,
+    seed: Option<u64>,
+}
+
+impl Default for Builder<MonotonicClock> {
+    fn default() -> Self {
+        Builder::with_clock(MonotonicClock)
+    }
+}
+
+impl<C: Clock + Sleeper> Builder<C> {
+    /// A builder that reads and sleeps on `clock` (virtual time with a
+    /// [`ManualClock`](crate::clock::ManualClock)).
+    pub fn with_clock(clock: C) -> Self {
+        Builder {
+            clock,
+            max_attempts: 3,
+            max_elapsed: None,
+            backoff: Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(10)),
+            jitter: Jitter::Full,
+            budget: None,
+            retry_rejected: false,
+            seed: None,
+        }
+    }
+
+    /// Attempts in all, the first included (≥ 1).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Give up rather than sleep past this long since the first attempt.
+    pub fn max_elapsed(mut self, d: Duration) -> Self {
+        self.max_elapsed = Some(d);
+        self
+    }
+
+    /// The base delays.
+    pub fn backoff(mut self, b: Backoff) -> Self {
+        self.backoff = b;
+        self
+    }
+
+    /// The randomisation of each delay.
+    pub fn jitter(mut self, j: Jitter) -> Self {
+        self.jitter = j;
+        self
+    }
+
+    /// Draw every retry from this shared budget.
+    pub fn budget(mut self, b: Arc<RetryBudget<C>>) -> Self {
+        self.budget = Some(b);
+        self
+    }
+
+    /// Retry failwell rejections seen by [`Retry::call_protected`] (an open
+    /// breaker, a full bulkhead, a rate limit), waiting at least their
+    /// `retry_after`. Off by default: a breaker open because the dependency
+    /// is down should not be hammered.
+    pub fn retry_rejected(mut self, on: bool) -> Self {
+        self.retry_rejected = on;
+        self
+    }
+
+    /// Seed the jitter, for reproducible delays.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Validates and builds the policy.
+    pub fn build(self) -> Result<Retry<C>, ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be at least 1, got 0",
+            ));
+        }
+        if self.max_elapsed.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::new("max_elapsed", "must be > 0"));
+        }
+        self.backoff.validate()?;
+        self.jitter.validate()?;
+        Ok(Retry {
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed.map(nanos),
+            backoff: self.backoff,
+            jitter: self.jitter,
+            budget: self.budget,
+            retry_rejected: self.retry_rejected,
+            rng: SharedRng::new(self.seed.unwrap_or_else(fresh_seed)),
+            calls: StripedCounter::new(),
+            retries: AtomicU64::new(0),
+            budget_refusals: AtomicU64::new(0),
+            deadline_refusals: AtomicU64::new(0),
+            clock: self.clock,
+        })
+    }
+}
+
+/// What the `on_retry` hook is told before each sleep.
+#[derive(Debug)]
+pub struct RetryEvent<'a, T, E> {
+    /// The attempt that just finished (1-based).
+    pub attempt: u32,
+    /// How long the loop will sleep before the next attempt.
+    pub delay: Duration,
+    /// What that attempt returned.
+    pub result: &'a Result<T, E>,
+}
+
+/// A plain copy of a policy's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Calls made through the policy.
+    pub calls: u64,
+    /// Attempts, first ones included.
+    pub attempts: u64,
+    /// Retries (attempts after the first).
+    pub retries: u64,
+    /// Retries the budget refused.
+    pub budget_refusals: u64,
+    /// Calls whose deadline had passed before any attempt.
+    pub deadline_refusals: u64,
+}
+
+/// A retry policy. Thread-safe: one policy serves every caller, and its
+/// counters and budget are shared.
+pub struct Retry<C: Clock + Sleeper = MonotonicClock> {
+    max_attempts: u32,
+    max_elapsed: Option<u64>,
+    backoff: Backoff,
+    jitter: Jitter,
+    budget: Option<Arc<RetryBudget<C>>>,
+    retry_rejected: bool,
+    rng: SharedRng,
+    calls: StripedCounter,
+    retries: AtomicU64,
+    budget_refusals: AtomicU64,
+    deadline_refusals: AtomicU64,
+    clock: C,
+}
+
+impl Retry<MonotonicClock> {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder<MonotonicClock> {
+        Builder::default()
+    }
+}
+
+/// What a classifier says of one attempt's result.
+enum Verdict {
+    Done,
+    Retry { at_least: Duration },
+}
+
+impl<C: Clock + Sleeper> Retry<C> {
+    /// Runs `f`, retrying every `Err` under the policy; returns the first
+    /// `Ok`, or the last error once the policy gives up.
+    #[inline]
+    pub fn call<T, E>(&self, f: impl FnMut() -> Result<T, E>) -> Result<T, Error<E>> {
+        self.call_when(|r: &Result<T, E>| r.is_err(), f)
+    }
+
+    /// Runs `f`, retrying while `when(&result)` is true — so chosen errors
+    /// can be final and chosen `Ok` values (an HTTP 503) retried. When the
+    /// policy gives up, the last result is returned as it was.
+    #[inline]
+    pub fn call_when<T, E>(
+        &self,
+        when: impl Fn(&Result<T, E>) -> bool,
+        f: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, Error<E>> {
+        self.run(None, when, |_: &RetryEvent<'_, T, E>| {}, f)
+    }
+
+    /// The general form: retry while `when(&result)`, never sleeping past
+    /// `deadline`, calling `on_retry` before each sleep.
+    ///
+    /// Gives up with the last result when attempts, `max_elapsed` or the
+    /// deadline leave no room for another attempt; with
+    /// `Rejected::DeadlineExceeded` if the deadline had passed before the
+    /// first attempt; with `Rejected::RetryBudgetExhausted` when the budget
+    /// refuses a retry.
+    pub fn run<T, E>(
+        &self,
+        deadline: Option<Deadline>,
+        when: impl Fn(&Result<T, E>) -> bool,
+        on_retry: impl Fn(&RetryEvent<'_, T, E>),
+        f: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, Error<E>> {
+        let r = self.run_classified(
+            deadline,
+            |r| {
+                if when(r) {
+                    Verdict::Retry {
+                        at_least: Duration::ZERO,
+                    }
+                } else {
+                    Verdict::Done
+                }
+            },
+            on_retry,
+            f,
+        );
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::Inner(e)),
+            Err(rejected) => Err(Error::Rejected(rejected)),
+        }
+    }
+
+    /// Runs a call that is itself protected by failwell (a breaker's
+    /// `call`, a bulkhead's), retrying `Error::Inner` errors. A rejection
+    /// (`Error::Rejected`) is returned at once unless the policy was built
+    /// with [`retry_rejected`](Builder::retry_rejected), in which case it is
+    /// retried no sooner than its `retry_after`.
+    pub fn call_protected<T, E>(
+        &self,
+        deadline: Option<Deadline>,
+        f: impl FnMut() -> Result<T, Error<E>>,
+    ) -> Result<T, Error<E>> {
+        let retry_rejected = self.retry_rejected;
+        let r = self.run_classified(
+            deadline,
+            |r: &Result<T, Error<E>>| match r {
+                Ok(_) => Verdict::Done,
+                Err(Error::Inner(_)) => Verdict::Retry {
+                    at_least: Duration::ZERO,
+                },
+                Err(Error::Rejected(rej)) if retry_rejected => Verdict::Retry {
+                    at_least: rej.retry_after().unwrap_or(Duration::ZERO),
+                },
+                Err(Error::Rejected(_)) => Verdict::Done,
+            },
+            |_| {},
+            f,
+        );
+        match r {
+            Ok(last) => last,
+            Err(rejected) => Err(Error::Rejected(rejected)),
+        }
+    }
+
+    /// The loop. `Err(Rejected)` is failwell's own verdict; `Ok(result)` is
+    /// the last result of `f`.
+    #[inline]
+    fn run_classified<T, E>(
+        &self,
+        deadline: Option<Deadline>,
+        classify: impl Fn(&Result<T, E>) -> Verdict,
+        on_retry: impl Fn(&RetryEvent<'_, T, E>),
+        mut f: impl FnMut() -> Result<T, E>,
+    ) -> Result<Result<T, E>, Rejected> {
+        self.calls.add(1);
+        if let Some(b) = &self.budget {
+            b.deposit();
+        }
+        if deadline.is_some_and(|d| d.is_expired_on(&self.clock)) {
+            self.deadline_refusals.fetch_add(1, Relaxed);
+            return Err(Rejected::DeadlineExceeded);
+        }
+        let start = if self.max_elapsed.is_some() {
+            self.clock.now()
+        } else {
+            0
+        };
+        let mut previous = self.backoff.initial();
+        let mut attempt = 1;
+        loop {
+            let result = f();
+            let at_least = match classify(&result) {
+                Verdict::Done => return Ok(result),
+                Verdict::Retry { at_least } => at_least,
+            };
+            if attempt >= self.max_attempts {
+                return Ok(result);
+            }
+            let base = self.backoff.delay(attempt);
+            let delay = self
+                .jitter
+                .apply(base, previous, &self.backoff, unit_f64(self.rng.next_u64()))
+                .max(at_least);
+            previous = delay;
+            if self.out_of_time(deadline, start, delay) {
+                return Ok(result);
+            }
+            if let Some(b) = &self.budget {
+                if !b.try_withdraw() {
+                    self.budget_refusals.fetch_add(1, Relaxed);
+                    return Err(Rejected::RetryBudgetExhausted);
+                }
+            }
+            on_retry(&RetryEvent {
+                attempt,
+                delay,
+                result: &result,
+            });
+            drop(result);
+            self.retries.fetch_add(1, Relaxed);
+            self.clock.sleep(delay);
+            attempt += 1;
+        }
+    }
+
+    /// Whether sleeping `delay` and trying again would overrun the deadline
+    /// or `max_elapsed`.
+    #[cold]
+    fn out_of_time(&self, deadline: Option<Deadline>, start: u64, delay: Duration) -> bool {
+        if deadline.is_some_and(|d| d.remaining_on(&self.clock) <= delay) {
+            return true;
+        }
+        if let Some(max) = self.max_elapsed {
+            let after = self.clock.now().saturating_add(nanos(delay));
+            if after.saturating_sub(start) > max {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The counters.
+    pub fn snapshot(&self) -> Snapshot {
+        let calls = self.calls.sum();
+        let retries = self.retries.load(Relaxed);
+        let deadline_refusals = self.deadline_refusals.load(Relaxed);
+        Snapshot {
+            calls,
+            attempts: calls - deadline_refusals.min(calls) + retries,
+            retries,
+            budget_refusals: self.budget_refusals.load(Relaxed),
+            deadline_refusals,
+        }
+    }
+}
+
+impl<C: Clock + Sleeper> fmt::Debug for Retry<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("jitter", &self.jitter)
+            .field("snapshot", &self.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Clock + Sleeper> fmt::Debug for Builder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("jitter", &self.jitter)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(failwell_loom)))]
+mod tests;
