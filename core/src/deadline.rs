@@ -265,6 +265,9 @@ impl TimeoutPool {
         let job_inner = Arc::clone(inner);
         let job: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
+            // The capacity is free before the caller can see the result, so
+            // a caller that got its answer can always make the next call.
+            job_inner.busy.fetch_sub(1, Relaxed);
             let mut s = job_slot.state.lock();
             if s.abandoned {
                 job_inner.abandoned_running.fetch_sub(1, Relaxed);
@@ -272,8 +275,6 @@ impl TimeoutPool {
                 s.result = Some(result);
                 job_slot.done.notify_one();
             }
-            drop(s);
-            job_inner.busy.fetch_sub(1, Relaxed);
         });
         self.submit(job);
 

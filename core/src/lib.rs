@@ -8,6 +8,8 @@
 //! - [`retry::Retry`]: backoff, jitter, deadlines and a shared budget.
 //! - [`deadline::Deadline`]: propagated timeouts, and timed calls on a
 //!   bounded pool.
+//! - [`shed::AdaptiveLimit`] and [`shed::Throttler`]: adaptive load
+//!   shedding, critical traffic last.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
 //!
 //! Hot paths are a few atomic operations on cache-padded words, with no lock,
@@ -49,6 +51,7 @@ mod error;
 pub mod rate_limit;
 pub mod retry;
 mod rng;
+pub mod shed;
 mod sync;
 
 pub use error::{ConfigError, Error, Rejected};

@@ -1,0 +1,641 @@
+//! Load shedding: an adaptive concurrency limit that finds how much a
+//! dependency can take from the latency it observes, sheds normal traffic
+//! before critical traffic, and a client-side adaptive throttler.
+//!
+//! [`AdaptiveLimit`] hands out permits like a bulkhead (one compare-and-swap
+//! on the in-flight count), but its limit moves: each finished call reports
+//! its latency (and whether it was dropped — timed out, overloaded), and the
+//! limit algorithm raises or lowers the limit. Two algorithms, after Netflix's
+//! concurrency-limits:
+//!
+//! - [`Algorithm::Aimd`]: additive increase, multiplicative decrease on a
+//!   drop or a latency above a threshold (TCP Reno's rule).
+//! - [`Algorithm::Gradient`]: the gradient between a baseline latency and
+//!   the current one (Netflix's Gradient2 update rule), so the limit follows
+//!   the point where queueing starts without a threshold to tune.
+//!
+//! [`Throttler`] is Google SRE's client-side adaptive throttling: a client
+//! rejects locally with probability `max(0, (requests − K·accepts) /
+//! (requests + 1))`, so a backend that refuses most work stops receiving it.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::bulkhead::Priority;
+use crate::clock::{nanos, Clock, MonotonicClock};
+use crate::error::{ConfigError, Rejected};
+use crate::rng::{fresh_seed, SharedRng};
+use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering::Relaxed};
+
+/// The fewest samples in one update window.
+const MIN_WINDOW: f64 = 10.0;
+
+/// How an [`AdaptiveLimit`] moves its limit. Samples are gathered in
+/// windows of about one limit's worth of calls (at least 10), and the
+/// algorithm sees each window's mean latency, its most calls in flight and
+/// whether any call was dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Algorithm {
+    /// Per window: on a drop, or a mean latency above `latency_threshold`,
+    /// `limit ×= backoff_ratio`; otherwise, while at least half the limit
+    /// was in use, `limit += 1`. Netflix's default `backoff_ratio` is 0.9;
+    /// the threshold has no universal default (Netflix uses 5 s): set it a
+    /// little above the dependency's unloaded latency.
+    Aimd {
+        /// Multiplicative decrease, in `[0.5, 1)`.
+        backoff_ratio: f64,
+        /// A latency above this counts as a drop.
+        latency_threshold: Duration,
+    },
+    /// Netflix's Gradient2 rule against a baseline latency:
+    /// `gradient = clamp(tolerance × baseline / latency, 0.5, 1)`,
+    /// `new = limit × gradient + queue_size`, smoothed by `smoothing`. The
+    /// baseline is an exponential average of latencies over `long_window`
+    /// samples — but only of samples taken with the limit not exceeded by
+    /// queueing (latency within `tolerance` of the baseline) or lower, so
+    /// that sustained overload cannot teach it that slow is normal (the
+    /// drift Netflix's Gradient2 is known for). A drop halves the gradient.
+    /// Defaults ([`Algorithm::gradient`]): smoothing 0.2, queue size 4 and
+    /// long window 600 are Gradient2's; tolerance 1.0 is failwell's — the
+    /// limit then settles near the dependency's concurrency capacity with
+    /// latency near its unloaded latency (see the simulation tests), where
+    /// Gradient2's 1.5 lets latency grow by half or more before it backs
+    /// off. Raise it to trade latency for throughput.
+    Gradient {
+        /// How much slower than the baseline still counts as unloaded (≥ 1).
+        tolerance: f64,
+        /// Weight of each new limit estimate, in `(0, 1]`.
+        smoothing: f64,
+        /// Headroom added per update, in permits (≥ 0).
+        queue_size: f64,
+        /// Samples in the baseline's average (≥ 1).
+        long_window: u32,
+    },
+}
+
+impl Algorithm {
+    /// The Gradient algorithm with its defaults (see [`Algorithm::Gradient`]).
+    pub fn gradient() -> Self {
+        Algorithm::Gradient {
+            tolerance: 1.0,
+            smoothing: 0.2,
+            queue_size: 4.0,
+            long_window: 600,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            Algorithm::Aimd {
+                backoff_ratio,
+                latency_threshold,
+            } => {
+                if !(0.5..1.0).contains(&backoff_ratio) {
+                    return Err(ConfigError::new(
+                        "backoff_ratio",
+                        format!("must be in [0.5, 1), got {backoff_ratio}"),
+                    ));
+                }
+                if latency_threshold.is_zero() {
+                    return Err(ConfigError::new("latency_threshold", "must be > 0"));
+                }
+            }
+            Algorithm::Gradient {
+                tolerance,
+                smoothing,
+                queue_size,
+                long_window,
+            } => {
+                if !tolerance.is_finite() || tolerance < 1.0 {
+                    return Err(ConfigError::new(
+                        "tolerance",
+                        format!("must be finite and ≥ 1, got {tolerance}"),
+                    ));
+                }
+                if !(smoothing > 0.0 && smoothing <= 1.0) {
+                    return Err(ConfigError::new(
+                        "smoothing",
+                        format!("must be in (0, 1], got {smoothing}"),
+                    ));
+                }
+                if !queue_size.is_finite() || queue_size < 0.0 {
+                    return Err(ConfigError::new(
+                        "queue_size",
+                        format!("must be finite and ≥ 0, got {queue_size}"),
+                    ));
+                }
+                if long_window == 0 {
+                    return Err(ConfigError::new("long_window", "must be at least 1"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds an [`AdaptiveLimit`]. Defaults (Netflix concurrency-limits'):
+/// the Gradient algorithm, initial limit 20, min 20, max 200; 10% of the
+/// limit kept for critical callers.
+#[derive(Debug, Clone)]
+pub struct Builder<C: Clock = MonotonicClock> {
+    clock: C,
+    algorithm: Algorithm,
+    initial: u32,
+    min: u32,
+    max: u32,
+    critical_fraction: f64,
+}
+
+impl Default for Builder<MonotonicClock> {
+    fn default() -> Self {
+        Builder::with_clock(MonotonicClock)
+    }
+}
+
+impl<C: Clock> Builder<C> {
+    /// A builder timing calls on `clock`.
+    pub fn with_clock(clock: C) -> Self {
+        Builder {
+            clock,
+            algorithm: Algorithm::gradient(),
+            initial: 20,
+            min: 20,
+            max: 200,
+            critical_fraction: 0.1,
+        }
+    }
+
+    /// The limit algorithm.
+    pub fn algorithm(mut self, a: Algorithm) -> Self {
+        self.algorithm = a;
+        self
+    }
+
+    /// The starting limit (within `min ..= max`).
+    pub fn initial_limit(mut self, n: u32) -> Self {
+        self.initial = n;
+        self
+    }
+
+    /// The limit never goes below `min` (≥ 1) nor above `max`.
+    pub fn limits(mut self, min: u32, max: u32) -> Self {
+        self.min = min;
+        self.max = max;
+        self
+    }
+
+    /// The fraction of the limit (in `[0, 1)`) that only critical callers
+    /// may use: normal traffic is shed first.
+    pub fn critical_fraction(mut self, f: f64) -> Self {
+        self.critical_fraction = f;
+        self
+    }
+
+    /// Validates and builds the limiter.
+    pub fn build(self) -> Result<AdaptiveLimit<C>, ConfigError> {
+        self.algorithm.validate()?;
+        if self.min == 0 {
+            return Err(ConfigError::new("min_limit", "must be at least 1, got 0"));
+        }
+        if self.min > self.max {
+            return Err(ConfigError::new(
+                "min_limit",
+                format!("{} is above max_limit {}", self.min, self.max),
+            ));
+        }
+        if !(self.min..=self.max).contains(&self.initial) {
+            return Err(ConfigError::new(
+                "initial_limit",
+                format!("{} is outside {} ..= {}", self.initial, self.min, self.max),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.critical_fraction) {
+            return Err(ConfigError::new(
+                "critical_fraction",
+                format!("must be in [0, 1), got {}", self.critical_fraction),
+            ));
+        }
+        Ok(AdaptiveLimit {
+            inflight: CachePadded::new(AtomicU64::new(0)),
+            limit: CachePadded::new(AtomicU64::new(self.initial as u64)),
+            state: Mutex::new(LimitState {
+                window_samples: 0,
+                window_latency: 0.0,
+                window_in_flight: 0.0,
+                window_dropped: false,
+                estimate: self.initial as f64,
+                baseline: 0.0,
+                samples: 0,
+            }),
+            algorithm: self.algorithm,
+            min: self.min as f64,
+            max: self.max as f64,
+            critical_fraction: self.critical_fraction,
+            admitted: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
+            drops: AtomicU64::new(0),
+            skipped_samples: AtomicU64::new(0),
+            clock: self.clock,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LimitState {
+    /// The window being gathered: samples, latency sum, most in flight,
+    /// whether any was dropped.
+    window_samples: u64,
+    window_latency: f64,
+    window_in_flight: f64,
+    window_dropped: bool,
+    estimate: f64,
+    /// Gradient: the baseline latency (ns); 0 before the first sample.
+    baseline: f64,
+    samples: u64,
+}
+
+/// A plain copy of an adaptive limit's state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    /// The current limit.
+    pub limit: u64,
+    /// Permits out now.
+    pub in_flight: u64,
+    /// Calls admitted.
+    pub admitted: u64,
+    /// Calls shed.
+    pub shed: u64,
+    /// Calls reported as dropped.
+    pub drops: u64,
+    /// Samples not applied because another thread was updating the limit.
+    pub skipped_samples: u64,
+    /// The Gradient algorithm's baseline latency (zero for AIMD).
+    pub baseline_latency: Duration,
+}
+
+/// An adaptive concurrency limit. Thread-safe.
+///
+/// Taking a permit is lock-free. Reporting a sample updates the limit under
+/// a lock that the reporting thread only *tries*: if another thread is
+/// updating, the sample is skipped (counted in `skipped_samples`), so no
+/// caller ever waits on the limit's bookkeeping.
+pub struct AdaptiveLimit<C: Clock = MonotonicClock> {
+    inflight: CachePadded<AtomicU64>,
+    limit: CachePadded<AtomicU64>,
+    state: Mutex<LimitState>,
+    algorithm: Algorithm,
+    min: f64,
+    max: f64,
+    critical_fraction: f64,
+    admitted: AtomicU64,
+    shed: AtomicU64,
+    drops: AtomicU64,
+    skipped_samples: AtomicU64,
+    clock: C,
+}
+
+impl AdaptiveLimit<MonotonicClock> {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder<MonotonicClock> {
+        Builder::default()
+    }
+}
+
+impl<C: Clock> AdaptiveLimit<C> {
+    /// Takes a permit if the limit allows `priority` one now; otherwise
+    /// `Rejected::Shed`. Normal callers may use the limit less the critical
+    /// fraction; critical callers the whole limit.
+    pub fn try_acquire(&self, priority: Priority) -> Result<ShedPermit<'_, C>, Rejected> {
+        let limit = self.limit.load(Relaxed);
+        let cap = match priority {
+            Priority::Critical => limit,
+            Priority::Normal => {
+                let reserved = (limit as f64 * self.critical_fraction).ceil() as u64;
+                limit.saturating_sub(reserved).max(1)
+            }
+        };
+        // Relaxed: the count guards no data; it only bounds concurrency.
+        let taken = self
+            .inflight
+            .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1));
+        match taken {
+            Ok(before) => {
+                self.admitted.fetch_add(1, Relaxed);
+                Ok(ShedPermit {
+                    limit: self,
+                    start: self.clock.now(),
+                    in_flight: before + 1,
+                })
+            }
+            Err(_) => {
+                self.shed.fetch_add(1, Relaxed);
+                Err(Rejected::Shed)
+            }
+        }
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Relaxed)
+    }
+
+    /// The counters and state.
+    pub fn snapshot(&self) -> Snapshot {
+        let baseline = self.state.lock().baseline;
+        Snapshot {
+            limit: self.limit(),
+            in_flight: self.inflight.load(Relaxed),
+            admitted: self.admitted.load(Relaxed),
+            shed: self.shed.load(Relaxed),
+            drops: self.drops.load(Relaxed),
+            skipped_samples: self.skipped_samples.load(Relaxed),
+            baseline_latency: Duration::from_nanos(baseline as u64),
+        }
+    }
+
+    fn release(&self, sample: Option<(u64, u64, bool)>) {
+        self.inflight.fetch_sub(1, Relaxed);
+        let Some((latency, in_flight, dropped)) = sample else {
+            return;
+        };
+        if dropped {
+            self.drops.fetch_add(1, Relaxed);
+        }
+        let Some(mut st) = self.state.try_lock() else {
+            self.skipped_samples.fetch_add(1, Relaxed);
+            return;
+        };
+        st.window_samples += 1;
+        st.window_latency += latency as f64;
+        st.window_in_flight = st.window_in_flight.max(in_flight as f64);
+        st.window_dropped |= dropped;
+        // One update per window of about one limit's worth of calls (at
+        // least 10): roughly once per round trip, as Netflix's windowed
+        // limits and TCP do, so one burst of queued replies counts once.
+        if (st.window_samples as f64) < st.estimate.max(MIN_WINDOW) {
+            return;
+        }
+        let mean = st.window_latency / st.window_samples as f64;
+        let (peak, dropped) = (st.window_in_flight, st.window_dropped);
+        st.window_samples = 0;
+        st.window_latency = 0.0;
+        st.window_in_flight = 0.0;
+        st.window_dropped = false;
+        let new = self.update(&mut st, mean, peak, dropped);
+        st.estimate = new;
+        self.limit.store(new.round() as u64, Relaxed);
+    }
+
+    /// One step of the limit algorithm: the new (unrounded) limit.
+    fn update(&self, st: &mut LimitState, latency: f64, in_flight: f64, dropped: bool) -> f64 {
+        let est = st.estimate;
+        st.samples += 1;
+        let new = match self.algorithm {
+            Algorithm::Aimd {
+                backoff_ratio,
+                latency_threshold,
+            } => {
+                if dropped || latency > nanos(latency_threshold) as f64 {
+                    est * backoff_ratio
+                } else if in_flight * 2.0 >= est {
+                    est + 1.0
+                } else {
+                    est // application-limited: no evidence for more
+                }
+            }
+            Algorithm::Gradient {
+                tolerance,
+                smoothing,
+                queue_size,
+                long_window,
+            } => {
+                if st.baseline == 0.0 {
+                    st.baseline = latency;
+                }
+                // The baseline learns from unloaded samples only (see the
+                // algorithm's doc); warm-up averages the first samples.
+                if latency <= st.baseline * tolerance {
+                    let n = (st.samples as f64).min(long_window as f64);
+                    st.baseline += (latency - st.baseline) / n;
+                }
+                if !dropped && in_flight * 2.0 < est {
+                    est // application-limited
+                } else {
+                    let mut gradient = (tolerance * st.baseline / latency.max(1.0)).clamp(0.5, 1.0);
+                    if dropped {
+                        gradient *= 0.5;
+                    }
+                    let target = est * gradient + queue_size;
+                    est * (1.0 - smoothing) + target * smoothing
+                }
+            }
+        };
+        new.clamp(self.min, self.max)
+    }
+}
+
+impl<C: Clock> fmt::Debug for AdaptiveLimit<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveLimit")
+            .field("algorithm", &self.algorithm)
+            .field("limit", &self.limit())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A permit from an [`AdaptiveLimit`]. Report how the call went with
+/// [`success`](Self::success) or [`dropped`](Self::dropped); dropped
+/// unreported, the permit is returned without a sample.
+#[must_use = "report the call's outcome on the permit"]
+pub struct ShedPermit<'a, C: Clock = MonotonicClock> {
+    limit: &'a AdaptiveLimit<C>,
+    start: u64,
+    in_flight: u64,
+}
+
+impl<C: Clock> ShedPermit<'_, C> {
+    /// The call completed; its latency is measured from the permit.
+    pub fn success(self) {
+        let latency = self.limit.clock.now().saturating_sub(self.start);
+        self.finish(latency, false);
+    }
+
+    /// The call completed in `latency` (measured by the caller).
+    pub fn success_with_latency(self, latency: Duration) {
+        self.finish(nanos(latency), false);
+    }
+
+    /// The call was dropped: it timed out or the dependency refused it for
+    /// overload. The limit backs off.
+    pub fn dropped(self) {
+        let latency = self.limit.clock.now().saturating_sub(self.start);
+        self.finish(latency, true);
+    }
+
+    fn finish(self, latency: u64, dropped: bool) {
+        let (limit, in_flight) = (self.limit, self.in_flight);
+        std::mem::forget(self);
+        limit.release(Some((latency, in_flight, dropped)));
+    }
+}
+
+impl<C: Clock> Drop for ShedPermit<'_, C> {
+    fn drop(&mut self) {
+        self.limit.release(None);
+    }
+}
+
+impl<C: Clock> fmt::Debug for ShedPermit<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShedPermit")
+            .field("in_flight", &self.in_flight)
+            .finish()
+    }
+}
+
+/// Google SRE's client-side adaptive throttling.
+///
+/// Over a sliding window (two epochs of `window` each, estimated as
+/// `this + last × fraction still inside`), counts the requests the client
+/// wanted to send and those the backend accepted, and rejects locally with
+/// probability `max(0, (requests − K·accepts) / (requests + 1))`. Defaults:
+/// `K` = 2 and a 2-minute window (the SRE book's).
+pub struct Throttler<C: Clock = MonotonicClock> {
+    k: f64,
+    window: u64,
+    requests: [AtomicU64; 2],
+    accepts: [AtomicU64; 2],
+    throttled: AtomicU64,
+    rng: SharedRng,
+    clock: C,
+}
+
+impl Throttler<MonotonicClock> {
+    /// A throttler with the defaults.
+    pub fn new() -> Self {
+        Self::with(2.0, Duration::from_secs(120), MonotonicClock, None).expect("defaults are valid")
+    }
+}
+
+impl Default for Throttler<MonotonicClock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clock> Throttler<C> {
+    /// A throttler with multiplier `k` (≥ 1, finite; lower throttles
+    /// sooner), window `window` (≥ 1 s), on `clock`, seeded with `seed` (a
+    /// fresh seed if `None`).
+    pub fn with(
+        k: f64,
+        window: Duration,
+        clock: C,
+        seed: Option<u64>,
+    ) -> Result<Self, ConfigError> {
+        if !k.is_finite() || k < 1.0 {
+            return Err(ConfigError::new(
+                "k",
+                format!("must be finite and ≥ 1, got {k}"),
+            ));
+        }
+        if window < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "window",
+                format!("must be at least 1 s, got {window:?}"),
+            ));
+        }
+        let zero = || [AtomicU64::new(0), AtomicU64::new(0)];
+        Ok(Throttler {
+            k,
+            window: nanos(window),
+            requests: zero(),
+            accepts: zero(),
+            throttled: AtomicU64::new(0),
+            rng: SharedRng::new(seed.unwrap_or_else(fresh_seed)),
+            clock,
+        })
+    }
+
+    fn epoch(&self) -> (u64, f64) {
+        let now = self.clock.now_coarse();
+        (
+            now / self.window,
+            1.0 - (now % self.window) as f64 / self.window as f64,
+        )
+    }
+
+    /// The current local rejection probability.
+    pub fn rejection_probability(&self) -> f64 {
+        let (epoch, left) = self.epoch();
+        let requests = window_estimate(&self.requests, epoch, left);
+        let accepts = window_estimate(&self.accepts, epoch, left);
+        ((requests - self.k * accepts) / (requests + 1.0)).max(0.0)
+    }
+
+    /// Counts a request and decides whether to send it: `Err(Shed)` means
+    /// reject it locally without sending.
+    pub fn try_send(&self) -> Result<(), Rejected> {
+        let p = self.rejection_probability();
+        let (epoch, _) = self.epoch();
+        bump(&self.requests, epoch);
+        if p > 0.0 && self.rng.next_f64() < p {
+            self.throttled.fetch_add(1, Relaxed);
+            return Err(Rejected::Shed);
+        }
+        Ok(())
+    }
+
+    /// Reports that the backend accepted a request it was sent.
+    pub fn accepted(&self) {
+        let (epoch, _) = self.epoch();
+        bump(&self.accepts, epoch);
+    }
+
+    /// Requests rejected locally so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Relaxed)
+    }
+}
+
+fn bump(words: &[AtomicU64; 2], epoch: u64) {
+    let word = &words[(epoch & 1) as usize];
+    let tag = epoch & 0xFFFF_FFFF;
+    let mut cur = word.load(Relaxed);
+    loop {
+        let count = if cur >> 32 == tag {
+            cur & 0xFFFF_FFFF
+        } else {
+            0
+        };
+        let new = (tag << 32) | (count + 1).min(0xFFFF_FFFF);
+        match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+fn window_estimate(words: &[AtomicU64; 2], epoch: u64, left: f64) -> f64 {
+    let at = |e: u64| {
+        let w = words[(e & 1) as usize].load(Relaxed);
+        if w >> 32 == e & 0xFFFF_FFFF {
+            (w & 0xFFFF_FFFF) as f64
+        } else {
+            0.0
+        }
+    };
+    at(epoch) + epoch.checked_sub(1).map_or(0.0, at) * left
+}
+
+impl<C: Clock> fmt::Debug for Throttler<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttler")
+            .field("k", &self.k)
+            .field("rejection_probability", &self.rejection_probability())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(failwell_loom)))]
+mod tests;
