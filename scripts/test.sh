@@ -7,8 +7,9 @@
 #   2. cargo fmt --check
 #   3. cargo clippy --workspace --all-targets -- -D warnings
 #   4. workspace tests (unit, property, stress, doc)
-#   5. loom models (release mode, LOOM_MAX_PREEMPTIONS=2)
-#   6. benches compiled, not run
+#   5. the watchdog's real-deadlock test, with parking_lot's detection on
+#   6. loom models (release mode, LOOM_MAX_PREEMPTIONS=2)
+#   7. benches compiled, not run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,6 +37,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "workspace tests"
 cargo test --workspace 2>&1 | tee -a "$log"
+
+step "deadlock detection (feature deadlock-detection)"
+cargo test -p failwell --features deadlock-detection --test deadlock 2>&1 | tee -a "$log"
 
 step "loom models"
 # Our own cfg name, so a user's --cfg loom never changes how failwell builds.

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{ConfigError, Rejected};
 use crate::sync::{
-    AtomicI64, AtomicU64, CachePadded, Condvar, Mutex,
+    AtomicI64, AtomicU64, CachePadded, Condvar, CoreMutex,
     Ordering::{Acquire, Relaxed, Release},
 };
 
@@ -83,7 +83,7 @@ impl Builder {
             rejected: CachePadded::new(AtomicU64::new(0)),
             max: AtomicI64::new(max),
             reserve: AtomicI64::new(self.reserve as i64),
-            lock: Mutex::new(()),
+            lock: CoreMutex::new(()),
             normal: Condvar::new(),
             critical: Condvar::new(),
         })
@@ -134,7 +134,7 @@ pub struct Bulkhead {
     reserve: AtomicI64,
     /// Held by a waiter from its registration until it sleeps, and by a
     /// waker while it notifies, so no wake-up is lost.
-    lock: Mutex<()>,
+    lock: CoreMutex<()>,
     normal: Condvar,
     critical: Condvar,
 }

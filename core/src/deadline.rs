@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Rejected};
-use crate::sync::{Arc, AtomicU64, Condvar, Mutex, Ordering::Relaxed};
+use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed};
 
 /// An absolute deadline, in nanoseconds of the monotonic clock.
 ///
@@ -131,7 +131,7 @@ struct Queue {
 }
 
 struct PoolInner {
-    queue: Mutex<Queue>,
+    queue: CoreMutex<Queue>,
     work: Condvar,
     max_threads: usize,
     idle_timeout: Duration,
@@ -177,7 +177,7 @@ pub struct TimeoutPool {
 }
 
 struct Slot<T> {
-    state: Mutex<SlotState<T>>,
+    state: CoreMutex<SlotState<T>>,
     done: Condvar,
 }
 
@@ -208,7 +208,7 @@ impl TimeoutPool {
             return Err(ConfigError::new("idle_timeout", "must be > 0"));
         }
         let inner = Arc::new(PoolInner {
-            queue: Mutex::new(Queue {
+            queue: CoreMutex::new(Queue {
                 jobs: VecDeque::new(),
                 idle: 0,
                 threads: 0,
@@ -255,7 +255,7 @@ impl TimeoutPool {
             return Err(Rejected::BulkheadFull);
         }
         let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState {
+            state: CoreMutex::new(SlotState {
                 result: None,
                 abandoned: false,
             }),

@@ -11,6 +11,8 @@
 //! - [`shed::AdaptiveLimit`] and [`shed::Throttler`]: adaptive load
 //!   shedding, critical traffic last.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
+//! - [`watchdog::Watchdog`]: stalls, deadlocks and leaks, found on an OS
+//!   thread; [`sync::lock_both`] locks in one global order.
 //!
 //! Hot paths are a few atomic operations on cache-padded words, with no lock,
 //! no system call and no allocation; blocking waits are OS-thread waits with
@@ -52,7 +54,8 @@ pub mod rate_limit;
 pub mod retry;
 mod rng;
 pub mod shed;
-mod sync;
+pub mod sync;
+pub mod watchdog;
 
 pub use error::{ConfigError, Error, Rejected};
 

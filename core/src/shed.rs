@@ -25,7 +25,7 @@ use crate::bulkhead::Priority;
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Rejected};
 use crate::rng::{fresh_seed, SharedRng};
-use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering::Relaxed};
+use crate::sync::{AtomicU64, CachePadded, CoreMutex, Ordering::Relaxed};
 
 /// The fewest samples in one update window.
 const MIN_WINDOW: f64 = 10.0;
@@ -218,7 +218,7 @@ impl<C: Clock> Builder<C> {
         Ok(AdaptiveLimit {
             inflight: CachePadded::new(AtomicU64::new(0)),
             limit: CachePadded::new(AtomicU64::new(self.initial as u64)),
-            state: Mutex::new(LimitState {
+            state: CoreMutex::new(LimitState {
                 window_samples: 0,
                 window_latency: 0.0,
                 window_in_flight: 0.0,
@@ -282,7 +282,7 @@ pub struct Snapshot {
 pub struct AdaptiveLimit<C: Clock = MonotonicClock> {
     inflight: CachePadded<AtomicU64>,
     limit: CachePadded<AtomicU64>,
-    state: Mutex<LimitState>,
+    state: CoreMutex<LimitState>,
     algorithm: Algorithm,
     min: f64,
     max: f64,

@@ -1,12 +1,37 @@
-//! The one place that names atomics, locks and the wait/wake mechanism.
+//! Locks for users, and (privately) the one place in failwell that names
+//! atomics, locks and the wait/wake mechanism.
 //!
+//! **For users**: [`Mutex`] and [`RwLock`] are parking_lot's, re-exported so
+//! that locks taken through them are visible to the watchdog's deadlock
+//! detection (with the `deadlock-detection` feature). [`lock_both`] and
+//! [`lock_all`] lock several mutexes in one global order, so that two
+//! threads locking the same pair in opposite argument order cannot deadlock
+//! (the source document's `transfer(from, to)`):
+//!
+//! ```
+//! use failwell::sync::{lock_both, Mutex};
+//!
+//! struct Account { balance: Mutex<i64> }
+//!
+//! fn transfer(from: &Account, to: &Account, amount: i64) {
+//!     // Same order whichever account is `from`.
+//!     let (mut f, mut t) = lock_both(&from.balance, &to.balance).expect("two different accounts");
+//!     *f -= amount;
+//!     *t += amount;
+//! }
+//! # let (a, b) = (Account { balance: Mutex::new(10) }, Account { balance: Mutex::new(0) });
+//! # transfer(&a, &b, 4);
+//! # assert_eq!((*a.balance.lock(), *b.balance.lock()), (6, 4));
+//! ```
+//!
+//! **Inside failwell**:
 //! Every other module imports these names from here, never from `std` or
 //! `loom` directly. Built with `RUSTFLAGS="--cfg failwell_loom"`, the same
 //! code runs against loom's types and is model-checked unchanged (tokio's
 //! pattern). The cfg name is our own, so a user's `--cfg loom` cannot change
 //! how failwell builds.
 //!
-//! Waiting: blocking waits are built from a [`Mutex`] and a [`Condvar`]
+//! Waiting: blocking waits are built from a [`CoreMutex`] and a [`Condvar`]
 //! (parking_lot's, which park on a futex-like primitive and support
 //! deadlines; loom's under the model). A waiter re-checks its condition under
 //! the mutex before sleeping and a waker notifies under the same mutex, so no
@@ -15,6 +40,67 @@
 
 pub(crate) use crossbeam_utils::CachePadded;
 
+pub use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The same mutex was passed twice to [`lock_both`] or [`lock_all`]: locking
+/// it twice would deadlock the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SameMutexTwice {
+    /// The positions (0-based) of the two arguments naming the same mutex.
+    pub positions: (usize, usize),
+}
+
+impl std::fmt::Display for SameMutexTwice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "arguments {} and {} are the same mutex; locking it twice would deadlock",
+            self.positions.0, self.positions.1
+        )
+    }
+}
+
+impl std::error::Error for SameMutexTwice {}
+
+/// Locks `a` and `b` in one global order (by address) and returns their
+/// guards in argument order. Two threads calling `lock_both(x, y)` and
+/// `lock_both(y, x)` cannot deadlock each other.
+pub fn lock_both<'a, A, B>(
+    a: &'a Mutex<A>,
+    b: &'a Mutex<B>,
+) -> Result<(MutexGuard<'a, A>, MutexGuard<'a, B>), SameMutexTwice> {
+    let (pa, pb) = (a as *const _ as usize, b as *const _ as usize);
+    if pa == pb {
+        return Err(SameMutexTwice { positions: (0, 1) });
+    }
+    Ok(if pa < pb {
+        let ga = a.lock();
+        (ga, b.lock())
+    } else {
+        let gb = b.lock();
+        (a.lock(), gb)
+    })
+}
+
+/// Locks every mutex in `mutexes` in one global order (by address) and
+/// returns the guards in argument order.
+pub fn lock_all<'a, T>(mutexes: &[&'a Mutex<T>]) -> Result<Vec<MutexGuard<'a, T>>, SameMutexTwice> {
+    let mut order: Vec<usize> = (0..mutexes.len()).collect();
+    order.sort_by_key(|&i| mutexes[i] as *const _ as usize);
+    for w in order.windows(2) {
+        if std::ptr::eq(mutexes[w[0]], mutexes[w[1]]) {
+            return Err(SameMutexTwice {
+                positions: (w[0].min(w[1]), w[0].max(w[1])),
+            });
+        }
+    }
+    let mut guards: Vec<Option<MutexGuard<'a, T>>> = (0..mutexes.len()).map(|_| None).collect();
+    for i in order {
+        guards[i] = Some(mutexes[i].lock());
+    }
+    Ok(guards.into_iter().flatten().collect())
+}
+
 #[cfg(not(failwell_loom))]
 mod imp {
     pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -22,32 +108,32 @@ mod imp {
 
     /// A mutual-exclusion lock for cold paths (transitions, waiter queues).
     #[derive(Debug, Default)]
-    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub(crate) struct CoreMutex<T>(parking_lot::Mutex<T>);
 
-    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    pub(crate) type CoreMutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 
-    impl<T> Mutex<T> {
+    impl<T> CoreMutex<T> {
         pub(crate) fn new(value: T) -> Self {
-            Mutex(parking_lot::Mutex::new(value))
+            CoreMutex(parking_lot::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        pub(crate) fn lock(&self) -> CoreMutexGuard<'_, T> {
             self.0.lock()
         }
 
         /// The lock if it is free now, without waiting.
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        pub(crate) fn try_lock(&self) -> Option<CoreMutexGuard<'_, T>> {
             self.0.try_lock()
         }
     }
 
     /// A reader-writer lock for cold paths (listener lists).
     #[derive(Debug, Default)]
-    pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+    pub(crate) struct CoreRwLock<T>(parking_lot::RwLock<T>);
 
-    impl<T> RwLock<T> {
+    impl<T> CoreRwLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            RwLock(parking_lot::RwLock::new(value))
+            CoreRwLock(parking_lot::RwLock::new(value))
         }
 
         pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
@@ -59,7 +145,7 @@ mod imp {
         }
     }
 
-    /// A condition variable paired with [`Mutex`].
+    /// A condition variable paired with [`CoreMutex`].
     #[derive(Debug, Default)]
     pub(crate) struct Condvar(parking_lot::Condvar);
 
@@ -69,7 +155,10 @@ mod imp {
         }
 
         /// Sleeps until notified (or spuriously woken).
-        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        pub(crate) fn wait<'a, T>(
+            &self,
+            mut guard: CoreMutexGuard<'a, T>,
+        ) -> CoreMutexGuard<'a, T> {
             self.0.wait(&mut guard);
             guard
         }
@@ -78,9 +167,9 @@ mod imp {
         /// Returns the guard and whether the deadline passed.
         pub(crate) fn wait_until<'a, T>(
             &self,
-            mut guard: MutexGuard<'a, T>,
+            mut guard: CoreMutexGuard<'a, T>,
             deadline: std::time::Instant,
-        ) -> (MutexGuard<'a, T>, bool) {
+        ) -> (CoreMutexGuard<'a, T>, bool) {
             let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
             (guard, timed_out)
         }
@@ -102,20 +191,20 @@ mod imp {
 
     /// loom's mutex behind the same interface as the real one.
     #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) struct CoreMutex<T>(loom::sync::Mutex<T>);
 
-    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    pub(crate) type CoreMutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
-    impl<T> Mutex<T> {
+    impl<T> CoreMutex<T> {
         pub(crate) fn new(value: T) -> Self {
-            Mutex(loom::sync::Mutex::new(value))
+            CoreMutex(loom::sync::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        pub(crate) fn lock(&self) -> CoreMutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|e| e.into_inner())
         }
 
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        pub(crate) fn try_lock(&self) -> Option<CoreMutexGuard<'_, T>> {
             match self.0.try_lock() {
                 Ok(g) => Some(g),
                 Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
@@ -124,19 +213,19 @@ mod imp {
         }
     }
 
-    impl<T: Default> Default for Mutex<T> {
+    impl<T: Default> Default for CoreMutex<T> {
         fn default() -> Self {
-            Mutex::new(T::default())
+            CoreMutex::new(T::default())
         }
     }
 
     /// loom's reader-writer lock behind the same interface as the real one.
     #[derive(Debug)]
-    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+    pub(crate) struct CoreRwLock<T>(loom::sync::RwLock<T>);
 
-    impl<T> RwLock<T> {
+    impl<T> CoreRwLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            RwLock(loom::sync::RwLock::new(value))
+            CoreRwLock(loom::sync::RwLock::new(value))
         }
 
         pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
@@ -148,9 +237,9 @@ mod imp {
         }
     }
 
-    impl<T: Default> Default for RwLock<T> {
+    impl<T: Default> Default for CoreRwLock<T> {
         fn default() -> Self {
-            RwLock::new(T::default())
+            CoreRwLock::new(T::default())
         }
     }
 
@@ -163,15 +252,15 @@ mod imp {
             Condvar(loom::sync::Condvar::new())
         }
 
-        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        pub(crate) fn wait<'a, T>(&self, guard: CoreMutexGuard<'a, T>) -> CoreMutexGuard<'a, T> {
             self.0.wait(guard).unwrap_or_else(|e| e.into_inner())
         }
 
         pub(crate) fn wait_until<'a, T>(
             &self,
-            guard: MutexGuard<'a, T>,
+            guard: CoreMutexGuard<'a, T>,
             _deadline: std::time::Instant,
-        ) -> (MutexGuard<'a, T>, bool) {
+        ) -> (CoreMutexGuard<'a, T>, bool) {
             (self.wait(guard), false)
         }
 
@@ -221,5 +310,51 @@ pub(crate) fn stripe_hint() -> usize {
 
 /// A shared, reference-counted callback (listeners). Always std's `Arc`:
 /// loom's cannot hold unsized closures, and a listener list is guarded by
-/// [`RwLock`], which loom does model.
+/// [`CoreRwLock`], which loom does model.
 pub(crate) type SharedFn<T> = std::sync::Arc<T>;
+
+#[cfg(all(test, not(failwell_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    #[test]
+    fn opposite_argument_orders_never_deadlock() {
+        let a = Arc::new(Mutex::new(0i64));
+        let b = Arc::new(Mutex::new(0i64));
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let (a, b) = (a.clone(), b.clone());
+                thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        let (x, y) = if t == 0 { (&a, &b) } else { (&b, &a) };
+                        let (mut gx, mut gy) = lock_both(x, y).unwrap();
+                        *gx -= 1;
+                        *gy += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*a.lock() + *b.lock(), 0);
+    }
+
+    #[test]
+    fn the_same_mutex_twice_is_an_error_not_a_deadlock() {
+        let m = Mutex::new(1);
+        let n = Mutex::new(2);
+        assert_eq!(
+            lock_both(&m, &m).unwrap_err(),
+            SameMutexTwice { positions: (0, 1) }
+        );
+        assert_eq!(
+            lock_all(&[&m, &n, &m]).unwrap_err(),
+            SameMutexTwice { positions: (0, 2) }
+        );
+        let guards = lock_all(&[&n, &m]).unwrap();
+        assert_eq!((*guards[0], *guards[1]), (2, 1), "guards in argument order");
+    }
+}

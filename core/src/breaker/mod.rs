@@ -46,8 +46,8 @@ use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::counter::StripedCounter;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::sync::{
-    AtomicU64, CachePadded, Mutex, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, RwLock,
-    SharedFn,
+    AtomicU64, CachePadded, CoreMutex, CoreRwLock, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release, SharedFn,
 };
 
 /// How a classifier judges a finished call.
@@ -153,8 +153,8 @@ pub struct CircuitBreaker<C: Clock = MonotonicClock> {
     open_until: AtomicU64,
     /// Valid while the state word says HalfOpen, written likewise.
     half_open_since: AtomicU64,
-    aux: Mutex<Aux>,
-    listeners: RwLock<Vec<(ListenerId, Listener)>>,
+    aux: CoreMutex<Aux>,
+    listeners: CoreRwLock<Vec<(ListenerId, Listener)>>,
     config: Config,
     clock: C,
 }
@@ -195,8 +195,8 @@ impl<C: Clock> CircuitBreaker<C> {
             },
             open_until: AtomicU64::new(0),
             half_open_since: AtomicU64::new(0),
-            aux: Mutex::new(Aux::default()),
-            listeners: RwLock::new(Vec::new()),
+            aux: CoreMutex::new(Aux::default()),
+            listeners: CoreRwLock::new(Vec::new()),
             config,
             clock,
         }

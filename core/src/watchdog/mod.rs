@@ -1,0 +1,651 @@
+//! The watchdog: one OS thread that, on each tick, looks for stalled work,
+//! deadlocked locks and leaks, and reports each finding once when it appears
+//! and once when it clears.
+//!
+//! - **Stalls**: [`Watchdog::heartbeat`] registers a named heartbeat with a
+//!   timeout; [`Heartbeat::beat`] proves progress (one atomic store). A
+//!   heartbeat not beaten within its timeout is a finding.
+//! - **Deadlocks** (feature `deadlock-detection`): parking_lot's lock-cycle
+//!   detection, for locks taken through [`crate::sync::Mutex`] and
+//!   [`crate::sync::RwLock`] (or parking_lot's own), with the threads'
+//!   ids and backtraces.
+//! - **Leaks**: the process's thread count against a baseline (more than
+//!   `factor ×` baseline, the source document's "2× baseline", or more than
+//!   an absolute ceiling); gauges users register (open connections, queue
+//!   lengths) with their own baselines; abandoned timed calls of a
+//!   [`TimeoutPool`](crate::deadline::TimeoutPool).
+//!
+//! The thread is joined when the watchdog is dropped or shut down, never
+//! leaked. A report callback that panics is caught and counted; the
+//! watchdog keeps running.
+//!
+//! ```
+//! use std::time::Duration;
+//! use failwell::watchdog::Watchdog;
+//!
+//! let dog = Watchdog::builder()
+//!     .tick(Duration::from_millis(100))
+//!     .on_finding(|f| eprintln!("watchdog: {f}"))
+//!     .build()?;
+//! let hb = dog.heartbeat("order-consumer", Duration::from_secs(5));
+//! // ... in the consumer's loop:
+//! hb.beat();
+//! # Ok::<(), failwell::ConfigError>(())
+//! ```
+
+mod leak;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::clock::{nanos, Clock, MonotonicClock};
+use crate::deadline::TimeoutPool;
+use crate::error::ConfigError;
+use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed};
+
+pub use leak::{process_threads, Growth};
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A heartbeat missed its timeout.
+    Stall {
+        /// The heartbeat's name.
+        name: String,
+        /// How long since its last beat.
+        silent_for: Duration,
+        /// Its timeout.
+        timeout: Duration,
+        /// The name of the thread that registered it, if it had one.
+        thread: Option<String>,
+    },
+    /// A cycle of threads waiting on each other's locks.
+    Deadlock {
+        /// Each thread in the cycle: its id (as `ThreadId`'s debug text) and
+        /// backtrace.
+        threads: Vec<(String, String)>,
+    },
+    /// The process has more threads than its limit allows.
+    ThreadLeak {
+        /// Threads now.
+        threads: u64,
+        /// The baseline it is compared with.
+        baseline: u64,
+        /// The limit exceeded.
+        limit: u64,
+    },
+    /// A registered gauge is above its limit.
+    GaugeLeak {
+        /// The gauge's name.
+        name: String,
+        /// Its value now.
+        value: u64,
+        /// Its baseline.
+        baseline: u64,
+        /// The limit exceeded.
+        limit: u64,
+    },
+}
+
+/// One report: a finding that appeared (`cleared == false`) or that cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What was found (as last seen).
+    pub kind: FindingKind,
+    /// `true` when this report says the finding has cleared.
+    pub cleared: bool,
+    /// How long the finding has lasted (zero when it first appears).
+    pub lasted: Duration,
+}
+
+impl Finding {
+    /// A stable identity for the finding, e.g. `stall:order-consumer`.
+    pub fn key(&self) -> String {
+        key(&self.kind)
+    }
+}
+
+fn key(kind: &FindingKind) -> String {
+    match kind {
+        FindingKind::Stall { name, .. } => format!("stall:{name}"),
+        FindingKind::Deadlock { threads } => {
+            let mut ids: Vec<_> = threads.iter().map(|t| t.0.as_str()).collect();
+            ids.sort_unstable();
+            format!("deadlock:{ids:?}")
+        }
+        FindingKind::ThreadLeak { .. } => "threads".to_string(),
+        FindingKind::GaugeLeak { name, .. } => format!("gauge:{name}"),
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.cleared {
+            write!(f, "cleared after {:?}: ", self.lasted)?;
+        }
+        match &self.kind {
+            FindingKind::Stall {
+                name,
+                silent_for,
+                timeout,
+                thread,
+            } => write!(
+                f,
+                "stall: heartbeat {name:?} silent for {silent_for:?} (timeout {timeout:?}, thread {})",
+                thread.as_deref().unwrap_or("unnamed")
+            ),
+            FindingKind::Deadlock { threads } => {
+                let ids: Vec<_> = threads.iter().map(|t| t.0.as_str()).collect();
+                write!(f, "deadlock: lock cycle between threads {ids:?}")
+            }
+            FindingKind::ThreadLeak {
+                threads,
+                baseline,
+                limit,
+            } => write!(
+                f,
+                "thread leak: {threads} threads (baseline {baseline}, limit {limit})"
+            ),
+            FindingKind::GaugeLeak {
+                name,
+                value,
+                baseline,
+                limit,
+            } => write!(
+                f,
+                "leak: gauge {name:?} at {value} (baseline {baseline}, limit {limit})"
+            ),
+        }
+    }
+}
+
+type Callback = Box<dyn Fn(&Finding) + Send + Sync>;
+type GaugeFn = Box<dyn Fn() -> u64 + Send + Sync>;
+
+struct HeartbeatEntry {
+    name: String,
+    timeout: u64,
+    last: Arc<AtomicU64>,
+    thread: Option<String>,
+}
+
+struct GaugeEntry {
+    name: String,
+    read: GaugeFn,
+    growth: Growth,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    heartbeats: BTreeMap<u64, HeartbeatEntry>,
+    gauges: BTreeMap<u64, GaugeEntry>,
+}
+
+struct Shared {
+    stop: CoreMutex<bool>,
+    wake: Condvar,
+    registry: CoreMutex<Registry>,
+    threads: Option<Growth>,
+    deadlocks: bool,
+    callback: Callback,
+    ticks: AtomicU64,
+    reports: AtomicU64,
+    callback_panics: AtomicU64,
+}
+
+/// Builds a [`Watchdog`]. Defaults: a 1 s tick; findings logged to standard
+/// error; thread-leak detection at more than 2× the thread count at build
+/// time (the source document's rule), no ceiling; deadlock detection on when
+/// the `deadlock-detection` feature is.
+pub struct Builder {
+    tick: Duration,
+    callback: Option<Callback>,
+    threads: Option<(f64, Option<u64>, Option<u64>)>,
+    deadlocks: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            tick: Duration::from_secs(1),
+            callback: None,
+            threads: Some((2.0, None, None)),
+            deadlocks: cfg!(feature = "deadlock-detection"),
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("tick", &self.tick)
+            .field("threads", &self.threads)
+            .field("deadlocks", &self.deadlocks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// How often to look (≥ 1 ms).
+    pub fn tick(mut self, d: Duration) -> Self {
+        self.tick = d;
+        self
+    }
+
+    /// Called on the watchdog's thread with each finding as it appears and
+    /// as it clears. A panic in it is caught and counted.
+    pub fn on_finding(mut self, f: impl Fn(&Finding) + Send + Sync + 'static) -> Self {
+        self.callback = Some(Box::new(f));
+        self
+    }
+
+    /// Report a thread leak when the process has more than `factor ×` its
+    /// baseline threads (`factor > 1`, finite), or more than `ceiling`. The
+    /// baseline is the count when the watchdog is built (plus its own
+    /// thread) unless [`thread_baseline`](Self::thread_baseline) sets it.
+    pub fn thread_leak(mut self, factor: f64, ceiling: Option<u64>) -> Self {
+        let baseline = self.threads.and_then(|t| t.2);
+        self.threads = Some((factor, ceiling, baseline));
+        self
+    }
+
+    /// The thread count the leak check compares with.
+    pub fn thread_baseline(mut self, n: u64) -> Self {
+        let (factor, ceiling) = self.threads.map_or((2.0, None), |t| (t.0, t.1));
+        self.threads = Some((factor, ceiling, Some(n)));
+        self
+    }
+
+    /// Turn the thread-leak check off.
+    pub fn no_thread_leak_check(mut self) -> Self {
+        self.threads = None;
+        self
+    }
+
+    /// Check parking_lot for lock cycles on each tick. Needs the
+    /// `deadlock-detection` feature; asking for it without is an error.
+    pub fn deadlock_detection(mut self, on: bool) -> Self {
+        self.deadlocks = on;
+        self
+    }
+
+    /// Validates, then starts the watchdog's thread.
+    pub fn build(self) -> Result<Watchdog, ConfigError> {
+        if self.tick < Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                "tick",
+                format!("must be at least 1 ms, got {:?}", self.tick),
+            ));
+        }
+        if self.deadlocks && !cfg!(feature = "deadlock-detection") {
+            return Err(ConfigError::new(
+                "deadlock_detection",
+                "needs failwell's `deadlock-detection` cargo feature",
+            ));
+        }
+        let threads = match self.threads {
+            None => None,
+            Some((factor, ceiling, baseline)) => {
+                let baseline = match baseline {
+                    Some(b) => b,
+                    // Ours is about to start; count it in.
+                    None => process_threads().map_or(0, |n| n + 1),
+                };
+                Some(Growth::new("thread_leak", baseline, factor, ceiling)?)
+            }
+        };
+        let shared = Arc::new(Shared {
+            stop: CoreMutex::new(false),
+            wake: Condvar::new(),
+            registry: CoreMutex::new(Registry::default()),
+            threads,
+            deadlocks: self.deadlocks,
+            callback: self
+                .callback
+                .unwrap_or_else(|| Box::new(|f: &Finding| eprintln!("failwell watchdog: {f}"))),
+            ticks: AtomicU64::new(0),
+            reports: AtomicU64::new(0),
+            callback_panics: AtomicU64::new(0),
+        });
+        let tick = self.tick;
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("failwell-watchdog".into())
+            .spawn(move || run(for_thread, tick))
+            .map_err(|e| {
+                ConfigError::new("watchdog", format!("could not start its thread: {e}"))
+            })?;
+        Ok(Watchdog {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running watchdog. Dropping it (or [`shutdown`](Self::shutdown)) stops
+/// and joins its thread.
+pub struct Watchdog {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A plain copy of a watchdog's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Ticks run.
+    pub ticks: u64,
+    /// Reports delivered (appearances and clearances).
+    pub reports: u64,
+    /// Report callbacks that panicked.
+    pub callback_panics: u64,
+    /// Heartbeats registered now.
+    pub heartbeats: u64,
+    /// Gauges registered now.
+    pub gauges: u64,
+}
+
+impl Watchdog {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Registers a heartbeat that must beat at least every `timeout`. It
+    /// counts as beaten now. Dropping the returned guard unregisters it.
+    pub fn heartbeat(&self, name: impl Into<String>, timeout: Duration) -> Heartbeat {
+        let last = Arc::new(AtomicU64::new(MonotonicClock.now()));
+        let mut reg = self.shared.registry.lock();
+        reg.next_id += 1;
+        let id = reg.next_id;
+        reg.heartbeats.insert(
+            id,
+            HeartbeatEntry {
+                name: name.into(),
+                timeout: nanos(timeout),
+                last: Arc::clone(&last),
+                thread: std::thread::current().name().map(str::to_string),
+            },
+        );
+        Heartbeat {
+            shared: Arc::clone(&self.shared),
+            id,
+            last,
+        }
+    }
+
+    /// Registers a gauge read on every tick and reported when above its
+    /// growth limit. Dropping the returned guard unregisters it.
+    pub fn gauge(
+        &self,
+        name: impl Into<String>,
+        growth: Growth,
+        read: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> GaugeGuard {
+        let mut reg = self.shared.registry.lock();
+        reg.next_id += 1;
+        let id = reg.next_id;
+        reg.gauges.insert(
+            id,
+            GaugeEntry {
+                name: name.into(),
+                read: Box::new(read),
+                growth,
+            },
+        );
+        GaugeGuard {
+            shared: Arc::clone(&self.shared),
+            id,
+        }
+    }
+
+    /// Watches a [`TimeoutPool`]'s abandoned calls still running: more than
+    /// `max_abandoned` is reported as a leak named `name`.
+    pub fn watch_pool(
+        &self,
+        name: impl Into<String>,
+        pool: TimeoutPool,
+        max_abandoned: u64,
+    ) -> GaugeGuard {
+        let growth = Growth::ceiling_only(max_abandoned);
+        self.gauge(name, growth, move || pool.snapshot().abandoned_running)
+    }
+
+    /// The counters.
+    pub fn snapshot(&self) -> Snapshot {
+        let reg = self.shared.registry.lock();
+        Snapshot {
+            ticks: self.shared.ticks.load(Relaxed),
+            reports: self.shared.reports.load(Relaxed),
+            callback_panics: self.shared.callback_panics.load(Relaxed),
+            heartbeats: reg.heartbeats.len() as u64,
+            gauges: reg.gauges.len() as u64,
+        }
+    }
+
+    /// Stops the thread and waits for it to end.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        *self.shared.stop.lock() = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watchdog")
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}
+
+/// A registered heartbeat. [`beat`](Self::beat) is one atomic store.
+pub struct Heartbeat {
+    shared: Arc<Shared>,
+    id: u64,
+    last: Arc<AtomicU64>,
+}
+
+impl Heartbeat {
+    /// Proves progress now.
+    #[inline]
+    pub fn beat(&self) {
+        // Relaxed: the watchdog only compares times; a beat seen a tick late
+        // is a beat seen.
+        self.last.store(MonotonicClock.now(), Relaxed);
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.shared.registry.lock().heartbeats.remove(&self.id);
+    }
+}
+
+impl fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heartbeat").field("id", &self.id).finish()
+    }
+}
+
+/// A registered gauge; dropping it unregisters the gauge.
+pub struct GaugeGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.shared.registry.lock().gauges.remove(&self.id);
+    }
+}
+
+impl fmt::Debug for GaugeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GaugeGuard").field("id", &self.id).finish()
+    }
+}
+
+/// The watchdog thread: tick, look, diff with what was active, report.
+fn run(shared: Arc<Shared>, tick: Duration) {
+    let mut active: BTreeMap<String, (FindingKind, Instant)> = BTreeMap::new();
+    let mut next = Instant::now() + tick;
+    loop {
+        {
+            let mut stop = shared.stop.lock();
+            while !*stop {
+                let (g, timed_out) = shared.wake.wait_until(stop, next);
+                stop = g;
+                if timed_out || Instant::now() >= next {
+                    break;
+                }
+            }
+            if *stop {
+                return;
+            }
+        }
+        next += tick;
+        let now = Instant::now();
+        if next < now {
+            next = now + tick; // fell behind (suspended): do not burst
+        }
+        shared.ticks.fetch_add(1, Relaxed);
+        let found = look(&shared);
+        let mut current = BTreeMap::new();
+        for kind in found {
+            current.insert(key(&kind), kind);
+        }
+        // Cleared: active before, not found now.
+        let gone: Vec<String> = active
+            .keys()
+            .filter(|k| !current.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            let (kind, since) = active.remove(&k).expect("listed above");
+            report(
+                &shared,
+                Finding {
+                    kind,
+                    cleared: true,
+                    lasted: since.elapsed(),
+                },
+            );
+        }
+        for (k, kind) in current {
+            match active.get_mut(&k) {
+                Some(entry) => entry.0 = kind, // still there: keep it fresh, say nothing
+                None => {
+                    report(
+                        &shared,
+                        Finding {
+                            kind: kind.clone(),
+                            cleared: false,
+                            lasted: Duration::ZERO,
+                        },
+                    );
+                    // Deadlocks are reported by parking_lot once; they
+                    // never clear, so they are not tracked as active.
+                    if !matches!(kind, FindingKind::Deadlock { .. }) {
+                        active.insert(k, (kind, Instant::now()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn report(shared: &Shared, f: Finding) {
+    shared.reports.fetch_add(1, Relaxed);
+    if catch_unwind(AssertUnwindSafe(|| (shared.callback)(&f))).is_err() {
+        shared.callback_panics.fetch_add(1, Relaxed);
+    }
+}
+
+/// Everything wrong now.
+fn look(shared: &Shared) -> Vec<FindingKind> {
+    let mut found = Vec::new();
+    let now = MonotonicClock.now();
+    {
+        let reg = shared.registry.lock();
+        for hb in reg.heartbeats.values() {
+            let silent = now.saturating_sub(hb.last.load(Relaxed));
+            if silent > hb.timeout {
+                found.push(FindingKind::Stall {
+                    name: hb.name.clone(),
+                    silent_for: Duration::from_nanos(silent),
+                    timeout: Duration::from_nanos(hb.timeout),
+                    thread: hb.thread.clone(),
+                });
+            }
+        }
+        for g in reg.gauges.values() {
+            // A gauge that panics is skipped this tick, not fatal.
+            if let Ok(value) = catch_unwind(AssertUnwindSafe(|| (g.read)())) {
+                if let Some(limit) = g.growth.exceeded_by(value) {
+                    found.push(FindingKind::GaugeLeak {
+                        name: g.name.clone(),
+                        value,
+                        baseline: g.growth.baseline(),
+                        limit,
+                    });
+                }
+            }
+        }
+    }
+    if let (Some(growth), Some(threads)) = (&shared.threads, process_threads()) {
+        if let Some(limit) = growth.exceeded_by(threads) {
+            found.push(FindingKind::ThreadLeak {
+                threads,
+                baseline: growth.baseline(),
+                limit,
+            });
+        }
+    }
+    if shared.deadlocks {
+        found.extend(deadlocks());
+    }
+    found
+}
+
+#[cfg(feature = "deadlock-detection")]
+fn deadlocks() -> Vec<FindingKind> {
+    parking_lot::deadlock::check_deadlock()
+        .into_iter()
+        .map(|cycle| FindingKind::Deadlock {
+            threads: cycle
+                .iter()
+                .map(|t| {
+                    (
+                        format!("{:?}", t.thread_id()),
+                        format!("{:?}", t.backtrace()),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(not(feature = "deadlock-detection"))]
+fn deadlocks() -> Vec<FindingKind> {
+    Vec::new()
+}
+
+#[cfg(all(test, not(failwell_loom)))]
+mod tests;

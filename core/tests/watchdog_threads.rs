@@ -1,0 +1,92 @@
+//! Thread-count checks of the watchdog, in a process of their own so that
+//! other tests' threads do not move the count. One test function runs the
+//! steps in order.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use failwell::watchdog::{process_threads, FindingKind, Watchdog};
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn thread_leaks_are_reported_and_the_watchdog_leaves_no_thread_behind() {
+    let Some(before) = process_threads() else {
+        eprintln!("no thread count on this platform; nothing to check");
+        return;
+    };
+
+    // 1. Dropping a watchdog joins its thread: the count returns to where it was.
+    let dog = Watchdog::builder()
+        .tick(Duration::from_millis(10))
+        .no_thread_leak_check()
+        .build()
+        .unwrap();
+    wait_until("the watchdog thread to start", || {
+        process_threads() == Some(before + 1)
+    });
+    drop(dog);
+    assert_eq!(
+        process_threads(),
+        Some(before),
+        "the watchdog's thread is gone"
+    );
+
+    // 2. Threads spawned and parked past twice the baseline are a leak; the
+    //    leak clears when they exit.
+    let (tx, rx) = mpsc::channel();
+    let dog = Watchdog::builder()
+        .tick(Duration::from_millis(20))
+        .thread_leak(2.0, None)
+        .on_finding(move |f| {
+            let _ = tx.send(f.clone());
+        })
+        .build()
+        .unwrap();
+    let baseline = before + 1; // the watchdog's own thread
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let stop_rx = std::sync::Arc::new(std::sync::Mutex::new(stop_rx));
+    let leaked: Vec<_> = (0..baseline + 2)
+        .map(|_| {
+            let stop_rx = stop_rx.clone();
+            thread::spawn(move || {
+                let _ = stop_rx.lock().unwrap().recv();
+            })
+        })
+        .collect();
+    let f = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a leak report");
+    match f.kind {
+        FindingKind::ThreadLeak {
+            threads,
+            baseline: b,
+            limit,
+        } => {
+            assert_eq!(b, baseline);
+            assert_eq!(limit, 2 * baseline);
+            assert!(threads > limit);
+        }
+        other => panic!("expected a thread leak, got {other:?}"),
+    }
+    drop(stop_tx); // every parked thread's recv fails: they exit
+    for t in leaked {
+        t.join().unwrap();
+    }
+    let f = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a clearance");
+    assert!(f.cleared);
+    drop(dog);
+    assert_eq!(process_threads(), Some(before));
+}
