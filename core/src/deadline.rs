@@ -176,6 +176,70 @@ pub struct TimeoutPool {
     _handles: Arc<ShutdownOnDrop>,
 }
 
+/// A call started with [`TimeoutPool::start`], not yet waited for.
+/// Dropping it unwaited abandons the call (counted like a time-out).
+pub struct Pending<T> {
+    slot: Arc<Slot<T>>,
+    inner: Arc<PoolInner>,
+    collected: bool,
+}
+
+impl<T> Pending<T> {
+    /// Waits for the result until `deadline`: `DeadlineExceeded` (and the
+    /// call counted as abandoned) if it passes first. A panic in the call
+    /// is re-raised here.
+    pub fn wait(mut self, deadline: Deadline) -> Result<T, Rejected> {
+        let until = deadline.instant();
+        let mut s = self.slot.state.lock();
+        loop {
+            if let Some(r) = s.result.take() {
+                drop(s);
+                self.inner.completed.fetch_add(1, Relaxed);
+                self.collected = true;
+                return match r {
+                    Ok(v) => Ok(v),
+                    Err(panic) => resume_unwind(panic),
+                };
+            }
+            match until {
+                None => s = self.slot.done.wait(s),
+                Some(at) => {
+                    let (g, timed_out) = self.slot.done.wait_until(s, at);
+                    s = g;
+                    if timed_out && s.result.is_none() {
+                        // Dropping `self` below abandons the call.
+                        drop(s);
+                        return Err(Rejected::DeadlineExceeded);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if self.collected {
+            return;
+        }
+        let mut s = self.slot.state.lock();
+        if s.result.is_none() {
+            s.abandoned = true;
+            self.inner.timed_out.fetch_add(1, Relaxed);
+            self.inner.abandoned_running.fetch_add(1, Relaxed);
+        } else {
+            // Finished but never collected: it ran to completion.
+            self.inner.completed.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
 struct Slot<T> {
     state: CoreMutex<SlotState<T>>,
     done: Condvar,
@@ -242,6 +306,18 @@ impl TimeoutPool {
         if deadline.is_expired() {
             return Err(Rejected::DeadlineExceeded);
         }
+        self.start(f)?.wait(deadline)
+    }
+
+    /// Starts `f` on a worker without waiting: wait for its result with
+    /// [`Pending::wait`]. Several calls started together run in parallel,
+    /// each waited for against its own deadline. `BulkheadFull` if every
+    /// worker is busy.
+    pub fn start<T, F>(&self, f: F) -> Result<Pending<T>, Rejected>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let inner = &self.inner;
         let max = inner.max_threads as u64;
         // Claim a worker's worth of capacity first: the pool never queues
@@ -277,32 +353,11 @@ impl TimeoutPool {
             }
         });
         self.submit(job);
-
-        let until = deadline.instant();
-        let mut s = slot.state.lock();
-        loop {
-            if let Some(r) = s.result.take() {
-                drop(s);
-                inner.completed.fetch_add(1, Relaxed);
-                return match r {
-                    Ok(v) => Ok(v),
-                    Err(panic) => resume_unwind(panic),
-                };
-            }
-            match until {
-                None => s = slot.done.wait(s),
-                Some(at) => {
-                    let (g, timed_out) = slot.done.wait_until(s, at);
-                    s = g;
-                    if timed_out && s.result.is_none() {
-                        s.abandoned = true;
-                        inner.timed_out.fetch_add(1, Relaxed);
-                        inner.abandoned_running.fetch_add(1, Relaxed);
-                        return Err(Rejected::DeadlineExceeded);
-                    }
-                }
-            }
-        }
+        Ok(Pending {
+            slot,
+            inner: Arc::clone(inner),
+            collected: false,
+        })
     }
 
     fn submit(&self, job: Job) {
