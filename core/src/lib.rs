@@ -11,6 +11,7 @@
 //! - [`shed::AdaptiveLimit`] and [`shed::Throttler`]: adaptive load
 //!   shedding, critical traffic last.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
+//! - [`health::HealthRegistry`]: checks run in the background, read cheaply.
 //! - [`watchdog::Watchdog`]: stalls, deadlocks and leaks, found on an OS
 //!   thread; [`sync::lock_both`] locks in one global order.
 //!
@@ -50,6 +51,7 @@ pub mod clock;
 mod counter;
 pub mod deadline;
 mod error;
+pub mod health;
 pub mod rate_limit;
 pub mod retry;
 mod rng;
