@@ -7,7 +7,8 @@
 #   2. cargo fmt --check
 #   3. cargo clippy --workspace --all-targets -- -D warnings
 #   4. workspace tests (unit, property, stress, doc)
-#   5. the watchdog's real-deadlock test, with parking_lot's detection on
+#   5. optional features: the watchdog's real-deadlock test with
+#      parking_lot's detection on, and the `metrics` facade mirror
 #   6. loom models (release mode, LOOM_MAX_PREEMPTIONS=2)
 #   7. benches compiled, not run
 set -euo pipefail
@@ -34,12 +35,14 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p failwell --all-targets --all-features -- -D warnings
 
 step "workspace tests"
 cargo test --workspace 2>&1 | tee -a "$log"
 
-step "deadlock detection (feature deadlock-detection)"
-cargo test -p failwell --features deadlock-detection --test deadlock 2>&1 | tee -a "$log"
+step "optional features: deadlock-detection, metrics"
+cargo test -p failwell --all-features --test deadlock 2>&1 | tee -a "$log"
+cargo test -p failwell --all-features --lib metrics:: 2>&1 | tee -a "$log"
 
 step "loom models"
 # Our own cfg name, so a user's --cfg loom never changes how failwell builds.

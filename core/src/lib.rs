@@ -12,6 +12,7 @@
 //!   shedding, critical traffic last.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
 //! - [`health::HealthRegistry`]: checks run in the background, read cheaply.
+//! - [`metrics::MetricsRegistry`]: Prometheus text exposition of them all.
 //! - [`watchdog::Watchdog`]: stalls, deadlocks and leaks, found on an OS
 //!   thread; [`sync::lock_both`] locks in one global order.
 //!
@@ -52,6 +53,7 @@ mod counter;
 pub mod deadline;
 mod error;
 pub mod health;
+pub mod metrics;
 pub mod rate_limit;
 pub mod retry;
 mod rng;
