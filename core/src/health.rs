@@ -6,7 +6,7 @@
 //! delaying the others (checks run in parallel on a bounded
 //! [`TimeoutPool`]); while it is still hanging it is not started again.
 //! Circuit breakers can be registered so that an open breaker shows as
-//! Degraded or Unhealthy. The aggregate is Unhealthy if a critical check
+//! Degraded or Unhealthy, and so can a watchdog with active findings. The aggregate is Unhealthy if a critical check
 //! fails, Degraded if anything else is not healthy, Healthy otherwise (the
 //! source document's critical database and non-critical cache).
 //!
@@ -32,6 +32,7 @@ use crate::clock::Clock;
 use crate::deadline::{Deadline, TimeoutPool};
 use crate::error::{ConfigError, Rejected};
 use crate::sync::{Arc, Condvar, CoreMutex, CoreRwLock, SharedFn};
+use crate::watchdog::Watchdog;
 
 /// Health, from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,6 +103,10 @@ enum Probe {
     Breaker {
         state: StateFn,
         when_open: Status,
+    },
+    Watchdog {
+        watchdog: Arc<Watchdog>,
+        when_found: Status,
     },
 }
 
@@ -277,6 +282,31 @@ impl HealthRegistry {
         })
     }
 
+    /// Registers a watchdog: while it has active findings (stalls, leaks,
+    /// deadlocks) the check reads `when_found` (`Degraded` or `Unhealthy`)
+    /// and lists them; otherwise Healthy. Reading it takes no time.
+    pub fn register_watchdog(
+        &self,
+        name: impl Into<String>,
+        watchdog: Arc<Watchdog>,
+        when_found: Status,
+    ) -> Result<(), ConfigError> {
+        if when_found == Status::Healthy {
+            return Err(ConfigError::new(
+                "when_found",
+                "a watchdog finding must read Degraded or Unhealthy",
+            ));
+        }
+        self.add(Check {
+            name: name.into(),
+            critical: when_found == Status::Unhealthy,
+            probe: Probe::Watchdog {
+                watchdog,
+                when_found,
+            },
+        })
+    }
+
     /// The last round's report: a read of a shared pointer, never a call to
     /// a check.
     pub fn report(&self) -> Arc<HealthReport> {
@@ -361,6 +391,18 @@ fn round(shared: &Shared) -> Arc<HealthReport> {
                         )
                     } else {
                         report(Status::Healthy, Duration::ZERO, None)
+                    })
+                }
+                Probe::Watchdog {
+                    watchdog,
+                    when_found,
+                } => {
+                    let found = watchdog.active();
+                    Run::Done(if found.is_empty() {
+                        report(Status::Healthy, Duration::ZERO, None)
+                    } else {
+                        let list: Vec<String> = found.iter().map(|f| f.to_string()).collect();
+                        report(*when_found, Duration::ZERO, Some(list.join("; ")))
                     })
                 }
                 Probe::Call {

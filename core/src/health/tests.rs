@@ -160,3 +160,48 @@ fn invalid_registrations_name_the_field() {
         "max_parallel"
     );
 }
+
+#[test]
+fn watchdog_findings_feed_health() {
+    let dog = Arc::new(
+        crate::watchdog::Watchdog::builder()
+            .tick(Duration::from_millis(10))
+            .no_thread_leak_check()
+            .on_finding(|_| {})
+            .build()
+            .unwrap(),
+    );
+    let health = registry();
+    health
+        .register_watchdog("watchdog", dog.clone(), Status::Degraded)
+        .unwrap();
+    assert_eq!(health.check_now().status, Status::Healthy);
+    let hb = dog.heartbeat("worker", Duration::from_millis(20));
+    let t = Instant::now();
+    loop {
+        let r = health.check_now();
+        if r.status == Status::Degraded {
+            assert!(
+                r.checks[0].error.as_ref().unwrap().contains("worker"),
+                "{r:?}"
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the stall never showed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(hb);
+    let t = Instant::now();
+    while health.check_now().status != Status::Healthy {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the stall never cleared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let e = health.register_watchdog("again", dog, Status::Healthy);
+    assert_eq!(e.unwrap_err().field(), "when_found");
+}

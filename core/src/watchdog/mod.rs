@@ -187,6 +187,8 @@ struct Registry {
 }
 
 struct Shared {
+    /// The findings active after the last tick (deadlocks stay listed).
+    active: CoreMutex<Vec<Finding>>,
     stop: CoreMutex<bool>,
     wake: Condvar,
     registry: CoreMutex<Registry>,
@@ -300,6 +302,7 @@ impl Builder {
             }
         };
         let shared = Arc::new(Shared {
+            active: CoreMutex::new(Vec::new()),
             stop: CoreMutex::new(false),
             wake: Condvar::new(),
             registry: CoreMutex::new(Registry::default()),
@@ -415,6 +418,12 @@ impl Watchdog {
         self.gauge(name, growth, move || pool.snapshot().abandoned_running)
     }
 
+    /// The findings active as of the last tick (a deadlock, once found,
+    /// stays listed: it never clears). For health checks and dashboards.
+    pub fn active(&self) -> Vec<Finding> {
+        self.shared.active.lock().clone()
+    }
+
     /// The counters.
     pub fn snapshot(&self) -> Snapshot {
         let reg = self.shared.registry.lock();
@@ -505,6 +514,7 @@ impl fmt::Debug for GaugeGuard {
 /// The watchdog thread: tick, look, diff with what was active, report.
 fn run(shared: Arc<Shared>, tick: Duration) {
     let mut active: BTreeMap<String, (FindingKind, Instant)> = BTreeMap::new();
+    let mut deadlocks: Vec<Finding> = Vec::new();
     let mut next = Instant::now() + tick;
     loop {
         {
@@ -552,22 +562,29 @@ fn run(shared: Arc<Shared>, tick: Duration) {
             match active.get_mut(&k) {
                 Some(entry) => entry.0 = kind, // still there: keep it fresh, say nothing
                 None => {
-                    report(
-                        &shared,
-                        Finding {
-                            kind: kind.clone(),
-                            cleared: false,
-                            lasted: Duration::ZERO,
-                        },
-                    );
+                    let f = Finding {
+                        kind: kind.clone(),
+                        cleared: false,
+                        lasted: Duration::ZERO,
+                    };
+                    report(&shared, f.clone());
                     // Deadlocks are reported by parking_lot once; they
-                    // never clear, so they are not tracked as active.
-                    if !matches!(kind, FindingKind::Deadlock { .. }) {
+                    // never clear, so they are kept aside, not diffed.
+                    if matches!(kind, FindingKind::Deadlock { .. }) {
+                        deadlocks.push(f);
+                    } else {
                         active.insert(k, (kind, Instant::now()));
                     }
                 }
             }
         }
+        let mut now_active = deadlocks.clone();
+        now_active.extend(active.values().map(|(kind, since)| Finding {
+            kind: kind.clone(),
+            cleared: false,
+            lasted: since.elapsed(),
+        }));
+        *shared.active.lock() = now_active;
     }
 }
 
