@@ -10,6 +10,7 @@
 //!   bounded pool.
 //! - [`shed::AdaptiveLimit`] and [`shed::Throttler`]: adaptive load
 //!   shedding, critical traffic last.
+//! - [`degrade`]: fallback, and a stale-while-error cache.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
 //! - [`health::HealthRegistry`]: checks run in the background, read cheaply.
 //! - [`metrics::MetricsRegistry`]: Prometheus text exposition of them all.
@@ -51,6 +52,7 @@ pub mod chaos;
 pub mod clock;
 mod counter;
 pub mod deadline;
+pub mod degrade;
 mod error;
 pub mod health;
 pub mod metrics;
