@@ -11,6 +11,8 @@
 //! - [`shed::AdaptiveLimit`] and [`shed::Throttler`]: adaptive load
 //!   shedding, critical traffic last.
 //! - [`degrade`]: fallback, and a stale-while-error cache.
+//! - [`pipeline::Pipeline`]: all of the above around one call, in the
+//!   recommended order.
 //! - [`chaos::Chaos`]: seeded fault and latency injection.
 //! - [`health::HealthRegistry`]: checks run in the background, read cheaply.
 //! - [`metrics::MetricsRegistry`]: Prometheus text exposition of them all.
@@ -56,6 +58,7 @@ pub mod degrade;
 mod error;
 pub mod health;
 pub mod metrics;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
 mod rng;

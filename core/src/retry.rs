@@ -445,12 +445,12 @@ impl<C: Clock + Sleeper> Builder<C> {
         self.backoff.validate()?;
         self.jitter.validate()?;
         Ok(Retry {
+            retry_rejected: self.retry_rejected,
             max_attempts: self.max_attempts,
             max_elapsed: self.max_elapsed.map(nanos),
             backoff: self.backoff,
             jitter: self.jitter,
             budget: self.budget,
-            retry_rejected: self.retry_rejected,
             rng: SharedRng::new(self.seed.unwrap_or_else(fresh_seed)),
             calls: StripedCounter::new(),
             retries: AtomicU64::new(0),
@@ -490,12 +490,12 @@ pub struct Snapshot {
 /// A retry policy. Thread-safe: one policy serves every caller, and its
 /// counters and budget are shared.
 pub struct Retry<C: Clock + Sleeper = MonotonicClock> {
+    pub(crate) retry_rejected: bool,
     max_attempts: u32,
     max_elapsed: Option<u64>,
     backoff: Backoff,
     jitter: Jitter,
     budget: Option<Arc<RetryBudget<C>>>,
-    retry_rejected: bool,
     rng: SharedRng,
     calls: StripedCounter,
     retries: AtomicU64,
@@ -512,7 +512,7 @@ impl Retry<MonotonicClock> {
 }
 
 /// What a classifier says of one attempt's result.
-enum Verdict {
+pub(crate) enum Verdict {
     Done,
     Retry { at_least: Duration },
 }
@@ -608,7 +608,7 @@ impl<C: Clock + Sleeper> Retry<C> {
     /// The loop. `Err(Rejected)` is failwell's own verdict; `Ok(result)` is
     /// the last result of `f`.
     #[inline]
-    fn run_classified<T, E>(
+    pub(crate) fn run_classified<T, E>(
         &self,
         deadline: Option<Deadline>,
         classify: impl Fn(&Result<T, E>) -> Verdict,
