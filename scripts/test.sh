@@ -10,7 +10,8 @@
 #   5. optional features: the watchdog's real-deadlock test with
 #      parking_lot's detection on, and the `metrics` facade mirror
 #   6. loom models (release mode, LOOM_MAX_PREEMPTIONS=2)
-#   7. benches compiled, not run
+#   7. the main job's smoke test (failwell-sim --quick)
+#   8. benches compiled, not run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,6 +50,12 @@ step "loom models"
 # A separate target dir keeps the loom build from invalidating the normal one.
 RUSTFLAGS="--cfg failwell_loom" LOOM_MAX_PREEMPTIONS=2 \
     cargo test -p failwell-loom-tests --release --target-dir target/loom 2>&1 | tee -a "$log"
+
+step "main job smoke test (failwell-sim --quick)"
+# Runs the cascading-failure demo in ~16 s and exits non-zero unless the
+# protected run kept the independent endpoint up while the unprotected one
+# degraded.
+cargo run -q -p failwell-sim --release -- --quick --out target/sim-quick
 
 step "benches compile"
 cargo bench --workspace --no-run
