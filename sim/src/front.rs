@@ -345,9 +345,10 @@ pub fn run(mode: Mode, timeline: Timeline, rate: f64, out: &Path) -> io::Result<
         })
     };
 
-    // Samples of threads and breaker state; progress once a phase.
+    // Samples of threads and breaker state; progress once a phase; the
+    // health endpoint's answer in the middle of the outage, over HTTP.
     let sampler = {
-        let (stop, live) = (stop.clone(), live.clone());
+        let (stop, live, health_url) = (stop.clone(), live.clone(), format!("{front}/health"));
         let breaker = protection.map(|p| p.breaker.clone());
         thread::spawn(move || {
             let mut threads = Vec::new();
@@ -375,11 +376,19 @@ pub fn run(mode: Mode, timeline: Timeline, rate: f64, out: &Path) -> io::Result<
                     );
                     last_phase = Some(phase);
                 }
-                if phase == Phase::Failing
+                if protection.is_some()
+                    && phase == Phase::Failing
                     && health.is_none()
                     && t > timeline.phase * 2 + timeline.phase / 2
                 {
-                    health = protection.map(|p| format!("{:?}", p.health.report()));
+                    health = Some(
+                        ureq::get(&health_url)
+                            .timeout(Duration::from_secs(1))
+                            .call()
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+                            .unwrap_or_else(|e| format!("GET /health failed: {e}")),
+                    );
                 }
                 thread::sleep(Duration::from_millis(100));
             }

@@ -104,9 +104,12 @@ pub fn print_tables(runs: &[Run]) {
         }
         if let Some(h) = &run.health_in_outage {
             println!(
-                "\n{} health endpoint during the outage:\n  {h}",
+                "\n{} run: GET /health in the middle of the outage:",
                 run.mode.name()
             );
+            for line in h.lines() {
+                println!("  {line}");
+            }
         }
     }
 }
