@@ -43,3 +43,71 @@ impl StripedCounter {
             .fold(0u64, |acc, s| acc.wrapping_add(s.load(Relaxed)))
     }
 }
+
+/// An event count over a sliding window, kept lock-free as two epoch-tagged
+/// words (`[epoch:32 | count:32]`, this epoch's and the last one's): the
+/// window's count is estimated as `this + last × fraction of the last epoch
+/// still inside the window` (the sliding-window-counter approximation).
+#[derive(Debug)]
+pub(crate) struct SlidingCount {
+    words: [AtomicU64; 2],
+}
+
+impl SlidingCount {
+    pub(crate) fn new() -> Self {
+        SlidingCount {
+            words: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// Adds one in `epoch` (an older epoch's count in that word restarts
+    /// from zero) if `allow(count so far in this epoch)`; returns whether it
+    /// did. Counts saturate at `u32::MAX`.
+    pub(crate) fn add_if(&self, epoch: u64, allow: impl Fn(u64) -> bool) -> bool {
+        let word = &self.words[(epoch & 1) as usize];
+        let tag = epoch & 0xFFFF_FFFF;
+        let mut cur = word.load(Relaxed);
+        loop {
+            let count = if cur >> 32 == tag {
+                cur & 0xFFFF_FFFF
+            } else {
+                0
+            };
+            if !allow(count) {
+                return false;
+            }
+            let new = (tag << 32) | (count + 1).min(0xFFFF_FFFF);
+            // Relaxed: a statistic; each word moves atomically on its own.
+            match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Adds one in `epoch`.
+    pub(crate) fn add(&self, epoch: u64) {
+        self.add_if(epoch, |_| true);
+    }
+
+    /// The count recorded for `epoch` (zero if its word moved on).
+    pub(crate) fn at(&self, epoch: u64) -> u64 {
+        let w = self.words[(epoch & 1) as usize].load(Relaxed);
+        if w >> 32 == epoch & 0xFFFF_FFFF {
+            w & 0xFFFF_FFFF
+        } else {
+            0
+        }
+    }
+
+    /// The count of the epoch before `epoch`.
+    pub(crate) fn previous(&self, epoch: u64) -> u64 {
+        epoch.checked_sub(1).map_or(0, |p| self.at(p))
+    }
+
+    /// The window's estimate at a point `frac_left` of the way *back* from
+    /// the end of the last epoch (1.0 at the start of `epoch`).
+    pub(crate) fn estimate(&self, epoch: u64, frac_left: f64) -> f64 {
+        self.at(epoch) as f64 + self.previous(epoch) as f64 * frac_left
+    }
+}

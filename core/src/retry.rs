@@ -34,7 +34,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::clock::{nanos, Clock, MonotonicClock, Sleeper};
-use crate::counter::StripedCounter;
+use crate::counter::{SlidingCount, StripedCounter};
 use crate::deadline::Deadline;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::rng::{fresh_seed, unit_f64, SharedRng};
@@ -203,15 +203,15 @@ impl Jitter {
 /// plus `min_per_sec` per second, shared by every [`Retry`] that holds it.
 /// Defaults: 20% and 3 per second (Envoy's and Finagle's), a 10 s window.
 ///
-/// Lock-free: calls and retries are counted in two epoch-tagged words each
-/// (this epoch and the last, each `ttl` long), and the window is estimated
-/// as `this + last × (fraction of last still inside the window)`.
+/// Lock-free: calls and retries are each a sliding count over epochs of
+/// `ttl` (two epoch-tagged words, the window estimated as `this + last ×
+/// fraction of last still inside`).
 pub struct RetryBudget<C: Clock = MonotonicClock> {
     ratio: f64,
     min_per_sec: f64,
     ttl: u64,
-    calls: [AtomicU64; 2],
-    retries: [AtomicU64; 2],
+    calls: SlidingCount,
+    retries: SlidingCount,
     refused: AtomicU64,
     clock: C,
 }
@@ -257,13 +257,12 @@ impl<C: Clock> RetryBudget<C> {
                 format!("must be at least 1 s, got {ttl:?}"),
             ));
         }
-        let zero = || [AtomicU64::new(0), AtomicU64::new(0)];
         Ok(RetryBudget {
             ratio,
             min_per_sec,
             ttl: nanos(ttl),
-            calls: zero(),
-            retries: zero(),
+            calls: SlidingCount::new(),
+            retries: SlidingCount::new(),
             refused: AtomicU64::new(0),
             clock,
         })
@@ -271,8 +270,7 @@ impl<C: Clock> RetryBudget<C> {
 
     /// Counts one call (a first attempt).
     pub fn deposit(&self) {
-        let epoch = self.clock.now_coarse() / self.ttl;
-        add_tagged(&self.calls[(epoch & 1) as usize], epoch, None);
+        self.calls.add(self.clock.now_coarse() / self.ttl);
     }
 
     /// Takes one retry from the budget, if it allows one now.
@@ -280,14 +278,12 @@ impl<C: Clock> RetryBudget<C> {
         let now = self.clock.now_coarse();
         let epoch = now / self.ttl;
         let frac_left = 1.0 - (now % self.ttl) as f64 / self.ttl as f64;
-        let calls = estimate(&self.calls, epoch, frac_left);
+        let calls = self.calls.estimate(epoch, frac_left);
         let allowance = self.ratio * calls + self.min_per_sec * (self.ttl as f64 / 1e9);
-        let prev_retries = prev_count(&self.retries, epoch) as f64 * frac_left;
-        let ok = add_tagged(
-            &self.retries[(epoch & 1) as usize],
-            epoch,
-            Some(&|cur: u64| prev_retries + cur as f64 + 1.0 <= allowance),
-        );
+        let prev_retries = self.retries.previous(epoch) as f64 * frac_left;
+        let ok = self
+            .retries
+            .add_if(epoch, |cur| prev_retries + cur as f64 + 1.0 <= allowance);
         if !ok {
             self.refused.fetch_add(1, Relaxed);
         }
@@ -298,45 +294,6 @@ impl<C: Clock> RetryBudget<C> {
     pub fn refused(&self) -> u64 {
         self.refused.load(Relaxed)
     }
-}
-
-/// Adds one to a `[epoch:32 | count:32]` word for `epoch` (resetting an
-/// older epoch's count), if `allow(current count)` says so.
-fn add_tagged(word: &AtomicU64, epoch: u64, allow: Option<&dyn Fn(u64) -> bool>) -> bool {
-    let tag = epoch & 0xFFFF_FFFF;
-    let mut cur = word.load(Relaxed);
-    loop {
-        let count = if cur >> 32 == tag {
-            cur & 0xFFFF_FFFF
-        } else {
-            0
-        };
-        if allow.is_some_and(|a| !a(count)) {
-            return false;
-        }
-        let new = (tag << 32) | (count + 1).min(0xFFFF_FFFF);
-        match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
-            Ok(_) => return true,
-            Err(actual) => cur = actual,
-        }
-    }
-}
-
-fn count_at(words: &[AtomicU64; 2], epoch: u64) -> u64 {
-    let w = words[(epoch & 1) as usize].load(Relaxed);
-    if w >> 32 == epoch & 0xFFFF_FFFF {
-        w & 0xFFFF_FFFF
-    } else {
-        0
-    }
-}
-
-fn prev_count(words: &[AtomicU64; 2], epoch: u64) -> u64 {
-    epoch.checked_sub(1).map_or(0, |p| count_at(words, p))
-}
-
-fn estimate(words: &[AtomicU64; 2], epoch: u64, frac_left: f64) -> f64 {
-    count_at(words, epoch) as f64 + prev_count(words, epoch) as f64 * frac_left
 }
 
 impl<C: Clock> fmt::Debug for RetryBudget<C> {

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use crate::bulkhead::Priority;
 use crate::clock::{nanos, Clock, MonotonicClock};
+use crate::counter::SlidingCount;
 use crate::error::{ConfigError, Rejected};
 use crate::rng::{fresh_seed, SharedRng};
 use crate::sync::{AtomicU64, CachePadded, CoreMutex, Ordering::Relaxed};
@@ -503,8 +504,8 @@ impl<C: Clock> fmt::Debug for ShedPermit<'_, C> {
 pub struct Throttler<C: Clock = MonotonicClock> {
     k: f64,
     window: u64,
-    requests: [AtomicU64; 2],
-    accepts: [AtomicU64; 2],
+    requests: SlidingCount,
+    accepts: SlidingCount,
     throttled: AtomicU64,
     rng: SharedRng,
     clock: C,
@@ -545,12 +546,11 @@ impl<C: Clock> Throttler<C> {
                 format!("must be at least 1 s, got {window:?}"),
             ));
         }
-        let zero = || [AtomicU64::new(0), AtomicU64::new(0)];
         Ok(Throttler {
             k,
             window: nanos(window),
-            requests: zero(),
-            accepts: zero(),
+            requests: SlidingCount::new(),
+            accepts: SlidingCount::new(),
             throttled: AtomicU64::new(0),
             rng: SharedRng::new(seed.unwrap_or_else(fresh_seed)),
             clock,
@@ -568,8 +568,8 @@ impl<C: Clock> Throttler<C> {
     /// The current local rejection probability.
     pub fn rejection_probability(&self) -> f64 {
         let (epoch, left) = self.epoch();
-        let requests = window_estimate(&self.requests, epoch, left);
-        let accepts = window_estimate(&self.accepts, epoch, left);
+        let requests = self.requests.estimate(epoch, left);
+        let accepts = self.accepts.estimate(epoch, left);
         ((requests - self.k * accepts) / (requests + 1.0)).max(0.0)
     }
 
@@ -578,7 +578,7 @@ impl<C: Clock> Throttler<C> {
     pub fn try_send(&self) -> Result<(), Rejected> {
         let p = self.rejection_probability();
         let (epoch, _) = self.epoch();
-        bump(&self.requests, epoch);
+        self.requests.add(epoch);
         if p > 0.0 && self.rng.next_f64() < p {
             self.throttled.fetch_add(1, Relaxed);
             return Err(Rejected::Shed);
@@ -589,43 +589,13 @@ impl<C: Clock> Throttler<C> {
     /// Reports that the backend accepted a request it was sent.
     pub fn accepted(&self) {
         let (epoch, _) = self.epoch();
-        bump(&self.accepts, epoch);
+        self.accepts.add(epoch);
     }
 
     /// Requests rejected locally so far.
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Relaxed)
     }
-}
-
-fn bump(words: &[AtomicU64; 2], epoch: u64) {
-    let word = &words[(epoch & 1) as usize];
-    let tag = epoch & 0xFFFF_FFFF;
-    let mut cur = word.load(Relaxed);
-    loop {
-        let count = if cur >> 32 == tag {
-            cur & 0xFFFF_FFFF
-        } else {
-            0
-        };
-        let new = (tag << 32) | (count + 1).min(0xFFFF_FFFF);
-        match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
-            Ok(_) => return,
-            Err(actual) => cur = actual,
-        }
-    }
-}
-
-fn window_estimate(words: &[AtomicU64; 2], epoch: u64, left: f64) -> f64 {
-    let at = |e: u64| {
-        let w = words[(e & 1) as usize].load(Relaxed);
-        if w >> 32 == e & 0xFFFF_FFFF {
-            (w & 0xFFFF_FFFF) as f64
-        } else {
-            0.0
-        }
-    };
-    at(epoch) + epoch.checked_sub(1).map_or(0.0, at) * left
 }
 
 impl<C: Clock> fmt::Debug for Throttler<C> {
