@@ -546,6 +546,9 @@ impl<C: Clock> CircuitBreaker<C> {
             if cur.epoch() != w.epoch() {
                 return; // that half-open has ended; this verdict is stale
             }
+            if cur.successes() + cur.failures() >= cur.issued() {
+                return; // more outcomes than probes: a token recorded twice
+            }
             let new = cur.with_outcome(failed, slow);
             match self
                 .state
@@ -787,6 +790,65 @@ impl<'a, C: Clock> Permit<'a, C> {
             Outcome::Success => self.success(),
             Outcome::Failure => self.failure(),
             Outcome::Ignore => self.ignore(),
+        }
+    }
+}
+
+/// A permit detached from its borrow of the breaker, for holders that
+/// cannot keep a [`Permit`] (a C caller, a permit crossing an owned
+/// boundary). Record it with [`CircuitBreaker::record_token`] on the breaker
+/// it came from, exactly once; a token never recorded keeps its half-open
+/// slot until that half-open ends (record `Outcome::Ignore` to give it
+/// back). Recording a token twice may count it twice, but never corrupts
+/// the breaker: half-open never counts more outcomes than probes it
+/// issued, and a token from another generation is stale as any permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermitToken {
+    word: u64,
+    start: u64,
+}
+
+impl PermitToken {
+    /// The state the breaker was in when the permit was taken.
+    pub fn state(&self) -> State {
+        Word(self.word).state()
+    }
+
+    /// The generation the permit was taken in.
+    pub fn generation(&self) -> u64 {
+        Word(self.word).gen()
+    }
+}
+
+impl<'a, C: Clock> Permit<'a, C> {
+    /// Detaches the permit into a [`PermitToken`].
+    pub fn into_token(self) -> PermitToken {
+        let t = PermitToken {
+            word: self.word.0,
+            start: self.start,
+        };
+        std::mem::forget(self);
+        t
+    }
+}
+
+impl<C: Clock> CircuitBreaker<C> {
+    /// Records the outcome of a detached permit; `duration` overrides the
+    /// measured one for the slow-call policy.
+    pub fn record_token(&self, token: PermitToken, outcome: Outcome, duration: Option<Duration>) {
+        let w = Word(token.word);
+        let measured = || {
+            if self.config.slow_call_rate.is_none() {
+                0
+            } else {
+                self.clock.now_coarse().saturating_sub(token.start)
+            }
+        };
+        let d = duration.map_or_else(measured, nanos);
+        match outcome {
+            Outcome::Success => self.on_outcome(w, false, d),
+            Outcome::Failure => self.on_outcome(w, true, d),
+            Outcome::Ignore => self.on_ignored(w),
         }
     }
 }

@@ -701,3 +701,35 @@ fn stress_time_window_counts_every_call_across_threads() {
     clock.advance(Duration::from_secs(10));
     assert_eq!(b.snapshot().window_calls, 0, "all of it aged out");
 }
+
+#[test]
+fn a_detached_token_records_like_its_permit() {
+    let (_clock, b) = ready_to_probe(2);
+    let t1 = b.try_acquire().unwrap().into_token();
+    let t2 = b.try_acquire().unwrap().into_token();
+    assert_eq!(t1.state(), State::HalfOpen);
+    assert!(b.try_acquire().is_err(), "both probe slots held by tokens");
+    b.record_token(t1, Outcome::Ignore, None);
+    let t3 = b.try_acquire().unwrap().into_token();
+    b.record_token(t2, Outcome::Success, None);
+    assert_eq!(b.state(), State::HalfOpen, "one success of two probes");
+    b.record_token(t3, Outcome::Success, Some(Duration::from_millis(1)));
+    assert_eq!(b.state(), State::Closed);
+    // Closed: tokens feed the windows too.
+    let t = b.try_acquire().unwrap().into_token();
+    b.record_token(t, Outcome::Failure, None);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn recording_a_token_many_times_never_overflows_the_probe_counters() {
+    let (_clock, b) = ready_to_probe(1023);
+    let t = b.try_acquire().unwrap().into_token();
+    for _ in 0..5000 {
+        b.record_token(t, Outcome::Success, None);
+    }
+    // One probe issued: at most one outcome counted; the word is intact.
+    assert_eq!(b.state(), State::HalfOpen);
+    let w = Word(b.state.load(Relaxed));
+    assert_eq!((w.issued(), w.successes(), w.failures()), (1, 1, 0));
+}
