@@ -187,10 +187,13 @@ impl CountWindow {
 
     pub(crate) fn stats(&self, gen: u64) -> Stats {
         let n = self.slots.len() as u64;
+        // Failures and slow first, as in the time window (see there).
+        let failures = self.failures.get(gen).min(n);
+        let slow = self.slow.get(gen).min(n);
         Stats {
             calls: self.filled.get(gen).min(n),
-            failures: self.failures.get(gen).min(n),
-            slow: self.slow.get(gen).min(n),
+            failures,
+            slow,
         }
     }
 
@@ -404,13 +407,17 @@ impl TimeWindow {
                 0
             }
         };
+        // Failures and slow calls first, calls after: a call is counted
+        // before its failure, so calls read later cover every failure read
+        // earlier, even if this thread is preempted in between (the rate is
+        // then under-, never over-estimated).
         let mut s = Stats::default();
-        for stripe in self.calls.chunks(self.stride) {
-            s.calls += stripe[..self.buckets.len()].iter().map(count).sum::<u64>();
-        }
         for b in self.buckets.iter() {
             s.failures += count(&b.failures);
             s.slow += count(&b.slow);
+        }
+        for stripe in self.calls.chunks(self.stride) {
+            s.calls += stripe[..self.buckets.len()].iter().map(count).sum::<u64>();
         }
         s
     }
