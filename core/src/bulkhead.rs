@@ -436,6 +436,24 @@ pub struct BulkheadPermit<'a> {
     bulkhead: &'a Bulkhead,
 }
 
+impl BulkheadPermit<'_> {
+    /// Detaches the permit from its borrow: it stays taken until
+    /// [`Bulkhead::release_detached`] returns it. For holders that cannot
+    /// keep a borrowed guard (the C ABI); each detached permit must be
+    /// returned exactly once.
+    pub fn detach(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Bulkhead {
+    /// Returns a permit detached with [`BulkheadPermit::detach`]. Calling it
+    /// without one detached raises the number of permits above the limit.
+    pub fn release_detached(&self) {
+        self.release();
+    }
+}
+
 impl Drop for BulkheadPermit<'_> {
     #[inline]
     fn drop(&mut self) {

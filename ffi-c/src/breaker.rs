@@ -1,0 +1,482 @@
+//! `fw_breaker_*`: the circuit breaker.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fw::breaker::{CircuitBreaker, Outcome, PermitToken, State, Window};
+
+use crate::boundary::*;
+
+/// A circuit breaker. Thread-safe: share the pointer between threads; free
+/// it once, after every thread is done with it and its permits.
+#[derive(Debug)]
+pub struct fw_breaker_t {
+    inner: Arc<CircuitBreaker>,
+}
+
+/// A permit from a breaker. Not thread-safe to share, but may move between
+/// threads. Consumed (and freed) by exactly one of
+/// `fw_breaker_permit_record`, `fw_breaker_permit_success`,
+/// `fw_breaker_permit_failure`, `fw_breaker_permit_ignore`.
+#[derive(Debug)]
+pub struct fw_breaker_permit_t {
+    breaker: Arc<CircuitBreaker>,
+    token: PermitToken,
+}
+
+/// A breaker's state.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum fw_breaker_state_t {
+    FW_BREAKER_CLOSED = 0,
+    FW_BREAKER_OPEN = 1,
+    FW_BREAKER_HALF_OPEN = 2,
+    FW_BREAKER_FORCED_OPEN = 3,
+    FW_BREAKER_DISABLED = 4,
+    FW_BREAKER_METRICS_ONLY = 5,
+}
+
+fn state(s: State) -> fw_breaker_state_t {
+    use fw_breaker_state_t::*;
+    match s {
+        State::Closed => FW_BREAKER_CLOSED,
+        State::Open => FW_BREAKER_OPEN,
+        State::HalfOpen => FW_BREAKER_HALF_OPEN,
+        State::ForcedOpen => FW_BREAKER_FORCED_OPEN,
+        State::Disabled => FW_BREAKER_DISABLED,
+        State::MetricsOnly => FW_BREAKER_METRICS_ONLY,
+    }
+}
+
+/// How a call went: one of the `FW_OUTCOME_*` constants (an integer type, so that no value a caller passes can be
+/// undefined behaviour on the Rust side; other values are `FW_EINVAL`).
+pub type fw_outcome_t = u32;
+
+/// The call succeeded.
+pub const FW_OUTCOME_SUCCESS: fw_outcome_t = 0;
+/// The call failed.
+pub const FW_OUTCOME_FAILURE: fw_outcome_t = 1;
+/// Neither: not counted; frees a half-open probe slot.
+pub const FW_OUTCOME_IGNORE: fw_outcome_t = 2;
+
+/// Breaker configuration. Start from `fw_breaker_config_default()`; a zero
+/// in a policy's field turns that policy off. Durations in milliseconds.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_breaker_config_t {
+    /// Trip after this many failures in a row; 0 = off (default 0).
+    pub consecutive_failures: u32,
+    /// Trip when the window's failure rate reaches this, in (0, 1]; 0 = off
+    /// (default 0.5).
+    pub failure_rate: f64,
+    /// Count window: the last N calls (default 100). Used when
+    /// `window_ms` is 0.
+    pub window_calls: u32,
+    /// Time window length; 0 = use the count window (default 0).
+    pub window_ms: u64,
+    /// Buckets of the time window (default 10).
+    pub window_buckets: u32,
+    /// Trip when the window's slow-call rate reaches this, in (0, 1]; 0 =
+    /// off (default 0).
+    pub slow_call_rate: f64,
+    /// A call at least this long is slow (default 60000).
+    pub slow_call_ms: u64,
+    /// Fewest calls before a rate may trip; 0 = the default (the count
+    /// window's size up to 100, or 100).
+    pub minimum_calls: u32,
+    /// Probes admitted in half-open, 1..=1023 (default 10).
+    pub half_open_calls: u32,
+    /// Half-open without a verdict this long reopens (default 60000).
+    pub half_open_max_wait_ms: u64,
+    /// Open period (default 60000).
+    pub open_for_ms: u64,
+    /// Growth of the open period per consecutive trip, ≥ 1 (default 1).
+    pub open_for_multiplier: f64,
+    /// Cap of the open period; 0 = `open_for_ms` (default 0).
+    pub open_for_max_ms: u64,
+}
+
+/// The defaults (resilience4j's; see the Rust docs of `Builder`).
+#[no_mangle]
+pub extern "C" fn fw_breaker_config_default() -> fw_breaker_config_t {
+    fw_breaker_config_t {
+        consecutive_failures: 0,
+        failure_rate: 0.5,
+        window_calls: 100,
+        window_ms: 0,
+        window_buckets: 10,
+        slow_call_rate: 0.0,
+        slow_call_ms: 60_000,
+        minimum_calls: 0,
+        half_open_calls: 10,
+        half_open_max_wait_ms: 60_000,
+        open_for_ms: 60_000,
+        open_for_multiplier: 1.0,
+        open_for_max_ms: 0,
+    }
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
+    let window = if c.window_ms > 0 {
+        Window::Time {
+            length: ms(c.window_ms),
+            buckets: c.window_buckets,
+        }
+    } else {
+        Window::Count(c.window_calls)
+    };
+    let mut b = CircuitBreaker::builder();
+    if c.consecutive_failures > 0 {
+        b = b.consecutive_failures(c.consecutive_failures);
+    }
+    if c.failure_rate != 0.0 {
+        b = b.failure_rate(c.failure_rate, window);
+    }
+    if c.slow_call_rate != 0.0 {
+        b = b.slow_call_rate(c.slow_call_rate, ms(c.slow_call_ms));
+    }
+    if c.consecutive_failures == 0 && c.failure_rate == 0.0 && c.slow_call_rate == 0.0 {
+        return Err(fw::ConfigError::new(
+            "trip_policy",
+            "every policy is 0 (off): set consecutive_failures, failure_rate or slow_call_rate",
+        ));
+    }
+    b = b.window(window);
+    if c.minimum_calls > 0 {
+        b = b.minimum_calls(c.minimum_calls);
+    }
+    b.half_open_calls(c.half_open_calls)
+        .half_open_max_wait(ms(c.half_open_max_wait_ms))
+        .open_for(ms(c.open_for_ms))
+        .open_for_backoff(
+            c.open_for_multiplier,
+            ms(if c.open_for_max_ms == 0 {
+                c.open_for_ms
+            } else {
+                c.open_for_max_ms
+            }),
+        )
+        .build()
+}
+
+/// Creates a breaker. `config` may be NULL for the defaults. Writes the new
+/// handle to `*out`. `FW_EINVAL` (and a message naming the field) for an
+/// invalid configuration or a NULL `out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_new(
+    config: *const fw_breaker_config_t,
+    out: *mut *mut fw_breaker_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_breaker_new: `out` is NULL");
+        }
+        let c = if config.is_null() {
+            fw_breaker_config_default()
+        } else {
+            // SAFETY: non-NULL `config` points to a valid config (contract).
+            unsafe { *config }
+        };
+        match build(&c) {
+            Ok(b) => {
+                let h = Box::new(fw_breaker_t { inner: Arc::new(b) });
+                put(out, Box::into_raw(h));
+                FW_OK
+            }
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Frees a breaker made by `fw_breaker_new`. NULL is a no-op. Permits
+/// still out keep the breaker's memory alive until they are recorded.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_free(breaker: *mut fw_breaker_t) {
+    if !breaker.is_null() {
+        // SAFETY: `breaker` came from `fw_breaker_new` and is freed once.
+        drop(unsafe { Box::from_raw(breaker) });
+    }
+}
+
+/// Borrows the handle behind a pointer, or `None` for NULL.
+fn handle<'a>(b: *const fw_breaker_t) -> Option<&'a fw_breaker_t> {
+    // SAFETY: non-NULL pointers come from `fw_breaker_new` and are live
+    // (the caller does not use a freed handle).
+    unsafe { b.as_ref() }
+}
+
+/// Asks to make a call. On `FW_OK`, `*permit` is a permit to record; on
+/// `FW_REJECTED_CIRCUIT_OPEN`, `*retry_after_ns` (if not NULL) is how long
+/// until a probe may pass, or `UINT64_MAX` when unknown (forced open).
+/// Never blocks.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_acquire(
+    breaker: *const fw_breaker_t,
+    permit: *mut *mut fw_breaker_permit_t,
+    retry_after_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_acquire: `breaker` is NULL");
+        };
+        if permit.is_null() {
+            return invalid("fw_breaker_acquire: `permit` is NULL");
+        }
+        match b.inner.try_acquire() {
+            Ok(p) => {
+                let h = Box::new(fw_breaker_permit_t {
+                    breaker: Arc::clone(&b.inner),
+                    token: p.into_token(),
+                });
+                put(permit, Box::into_raw(h));
+                FW_OK
+            }
+            Err(r) => {
+                let wait = r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64);
+                put(retry_after_ns, wait);
+                rejected(r)
+            }
+        }
+    })
+}
+
+/// Records how the call went and frees the permit. `duration_ns < 0` lets
+/// the breaker measure the duration itself (for the slow-call policy).
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_permit_record(
+    permit: *mut fw_breaker_permit_t,
+    outcome: fw_outcome_t,
+    duration_ns: i64,
+) -> fw_status_t {
+    guard(|| {
+        if permit.is_null() {
+            return invalid("fw_breaker_permit_record: `permit` is NULL");
+        }
+        // An invalid outcome leaves the permit with the caller, unconsumed.
+        let outcome = match outcome {
+            FW_OUTCOME_SUCCESS => Outcome::Success,
+            FW_OUTCOME_FAILURE => Outcome::Failure,
+            FW_OUTCOME_IGNORE => Outcome::Ignore,
+            other => {
+                return invalid(format!(
+                    "fw_breaker_permit_record: {other} is not an fw_outcome_t"
+                ))
+            }
+        };
+        // SAFETY: `permit` came from `fw_breaker_acquire` and is consumed
+        // once, here.
+        let p = unsafe { Box::from_raw(permit) };
+        let d = u64::try_from(duration_ns).ok().map(Duration::from_nanos);
+        p.breaker.record_token(p.token, outcome, d);
+        FW_OK
+    })
+}
+
+/// `fw_breaker_permit_record(permit, FW_OUTCOME_SUCCESS, -1)`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_permit_success(
+    permit: *mut fw_breaker_permit_t,
+) -> fw_status_t {
+    // SAFETY: forwarded contract.
+    unsafe { fw_breaker_permit_record(permit, FW_OUTCOME_SUCCESS, -1) }
+}
+
+/// `fw_breaker_permit_record(permit, FW_OUTCOME_FAILURE, -1)`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_permit_failure(
+    permit: *mut fw_breaker_permit_t,
+) -> fw_status_t {
+    // SAFETY: forwarded contract.
+    unsafe { fw_breaker_permit_record(permit, FW_OUTCOME_FAILURE, -1) }
+}
+
+/// `fw_breaker_permit_record(permit, FW_OUTCOME_IGNORE, -1)`: the call is
+/// not counted and its half-open slot is freed.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_permit_ignore(permit: *mut fw_breaker_permit_t) -> fw_status_t {
+    // SAFETY: forwarded contract.
+    unsafe { fw_breaker_permit_record(permit, FW_OUTCOME_IGNORE, -1) }
+}
+
+/// The current state. Never blocks.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_state(
+    breaker: *const fw_breaker_t,
+    out: *mut fw_breaker_state_t,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_state: `breaker` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_breaker_state: `out` is NULL");
+        }
+        put(out, state(b.inner.state()));
+        FW_OK
+    })
+}
+
+/// How long until a call would be admitted: 0 if now, `UINT64_MAX` if only
+/// a manual change can admit one.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_retry_after(
+    breaker: *const fw_breaker_t,
+    out_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_retry_after: `breaker` is NULL");
+        };
+        if out_ns.is_null() {
+            return invalid("fw_breaker_retry_after: `out_ns` is NULL");
+        }
+        put(
+            out_ns,
+            b.inner
+                .retry_after()
+                .map_or(u64::MAX, |d| d.as_nanos() as u64),
+        );
+        FW_OK
+    })
+}
+
+/// A manual state change: one of the `FW_BREAKER_*` change constants (an integer type, so that no value a caller passes can be
+/// undefined behaviour on the Rust side; other values are `FW_EINVAL`).
+pub type fw_breaker_manual_t = u32;
+
+/// Reject everything until another manual change.
+pub const FW_BREAKER_FORCE_OPEN: fw_breaker_manual_t = 0;
+/// Pass everything, count nothing.
+pub const FW_BREAKER_DISABLE: fw_breaker_manual_t = 1;
+/// Pass everything, count, never trip.
+pub const FW_BREAKER_METRICS_ONLY_MODE: fw_breaker_manual_t = 2;
+/// Back to closed with empty windows.
+pub const FW_BREAKER_RESET: fw_breaker_manual_t = 3;
+
+/// Applies a manual state change.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_set_manual(
+    breaker: *const fw_breaker_t,
+    change: fw_breaker_manual_t,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_set_manual: `breaker` is NULL");
+        };
+        match change {
+            FW_BREAKER_FORCE_OPEN => b.inner.force_open(),
+            FW_BREAKER_DISABLE => b.inner.disable(),
+            FW_BREAKER_METRICS_ONLY_MODE => b.inner.metrics_only(),
+            FW_BREAKER_RESET => b.inner.reset(),
+            other => {
+                return invalid(format!(
+                    "fw_breaker_set_manual: {other} is not an fw_breaker_manual_t"
+                ))
+            }
+        }
+        FW_OK
+    })
+}
+
+/// Counters of a breaker; see the Rust `Snapshot` for each field.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_breaker_snapshot_t {
+    pub state: fw_breaker_state_t,
+    pub calls: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub slow_calls: u64,
+    pub rejected: u64,
+    pub ignored: u64,
+    pub transitions: u64,
+    pub opened: u64,
+    pub window_calls: u64,
+    pub failure_rate: f64,
+    pub slow_call_rate: f64,
+}
+
+/// Copies the breaker's counters into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_snapshot(
+    breaker: *const fw_breaker_t,
+    out: *mut fw_breaker_snapshot_t,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_snapshot: `breaker` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_breaker_snapshot: `out` is NULL");
+        }
+        let s = b.inner.snapshot();
+        put(
+            out,
+            fw_breaker_snapshot_t {
+                state: state(s.state),
+                calls: s.calls,
+                successes: s.successes,
+                failures: s.failures,
+                slow_calls: s.slow_calls,
+                rejected: s.rejected,
+                ignored: s.ignored,
+                transitions: s.transitions,
+                opened: s.opened,
+                window_calls: s.window_calls,
+                failure_rate: s.failure_rate,
+                slow_call_rate: s.slow_call_rate,
+            },
+        );
+        FW_OK
+    })
+}
+
+/// What a listener is told of a breaker transition.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_breaker_event_t {
+    pub from: fw_breaker_state_t,
+    pub to: fw_breaker_state_t,
+    /// When, in the monotonic clock's nanoseconds.
+    pub at_ns: u64,
+}
+
+/// A transition listener: called on the thread that made the change, after
+/// the breaker's lock is released. It must be thread-safe and must not free
+/// the breaker.
+pub type fw_breaker_listener_t =
+    Option<unsafe extern "C" fn(event: *const fw_breaker_event_t, user_data: *mut c_void)>;
+
+/// Registers `listener` with `user_data` (passed back untouched).
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_add_listener(
+    breaker: *const fw_breaker_t,
+    listener: fw_breaker_listener_t,
+    user_data: *mut c_void,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_add_listener: `breaker` is NULL");
+        };
+        let Some(f) = listener else {
+            return invalid("fw_breaker_add_listener: `listener` is NULL");
+        };
+        let data = user_data as usize; // the caller vouches for its thread safety
+        b.inner.add_listener(move |t| {
+            let e = fw_breaker_event_t {
+                from: state(t.from),
+                to: state(t.to),
+                at_ns: t.at_nanos,
+            };
+            // SAFETY: `f` is a valid C function pointer (contract) and `e`
+            // lives for the call.
+            unsafe { f(&e, data as *mut c_void) };
+        });
+        FW_OK
+    })
+}

@@ -1,0 +1,176 @@
+/* Functional tests of the C ABI, and a misuse suite: every exported
+ * function with NULL and invalid arguments must return FW_EINVAL with a
+ * message, never crash. Built with -Wall -Wextra -Werror and run under
+ * AddressSanitizer and UndefinedBehaviorSanitizer. */
+#include <string.h>
+
+#include "failwell.h"
+#include "check.h"
+
+static int transitions = 0;
+
+static void on_transition(const fw_breaker_event_t *e, void *user_data) {
+    int *count = (int *)user_data;
+    (void)e;
+    (*count)++;
+}
+
+static int message_mentions(const char *word) {
+    char buf[256];
+    size_t need = fw_last_error(NULL, 0);
+    size_t got = fw_last_error(buf, sizeof buf);
+    return need == got && need > 1 && strstr(buf, word) != NULL;
+}
+
+static void breaker_functional(void) {
+    fw_breaker_config_t cfg = fw_breaker_config_default();
+    cfg.failure_rate = 0; /* consecutive failures only */
+    cfg.consecutive_failures = 2;
+    cfg.open_for_ms = 60000;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&cfg, &b), FW_OK);
+    CHECK(b != NULL);
+    CHECK_STATUS(fw_breaker_add_listener(b, on_transition, &transitions), FW_OK);
+
+    fw_breaker_permit_t *p = NULL;
+    uint64_t wait = 0;
+    CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_OK);
+    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_OK);
+        CHECK_STATUS(fw_breaker_permit_record(p, FW_OUTCOME_FAILURE, 1000), FW_OK);
+    }
+    fw_breaker_state_t st;
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+    CHECK(st == FW_BREAKER_OPEN);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_REJECTED_CIRCUIT_OPEN);
+    CHECK(wait > 0 && wait <= 60000000000ULL);
+    uint64_t ra = 0;
+    CHECK_STATUS(fw_breaker_retry_after(b, &ra), FW_OK);
+    CHECK(ra > 0);
+    CHECK(transitions == 1);
+
+    fw_breaker_snapshot_t s;
+    CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
+    CHECK(s.calls == 3 && s.failures == 2 && s.successes == 1 && s.rejected == 1 && s.opened == 1);
+
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_FORCE_OPEN), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_REJECTED_CIRCUIT_OPEN);
+    CHECK(wait == UINT64_MAX);
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_RESET), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_OK);
+    CHECK_STATUS(fw_breaker_permit_ignore(p), FW_OK);
+    CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
+    CHECK(s.ignored == 1 && s.state == FW_BREAKER_CLOSED);
+    fw_breaker_free(b);
+}
+
+static void bulkhead_functional(void) {
+    fw_bulkhead_config_t cfg = fw_bulkhead_config_default();
+    cfg.max_concurrent = 2;
+    cfg.critical_reserve = 1;
+    fw_bulkhead_t *h = NULL;
+    CHECK_STATUS(fw_bulkhead_new(&cfg, &h), FW_OK);
+    fw_bulkhead_permit_t *a = NULL, *c = NULL, *x = NULL;
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &a), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &x), FW_REJECTED_BULKHEAD_FULL);
+    CHECK_STATUS(fw_bulkhead_acquire_timeout(h, FW_PRIORITY_CRITICAL, 1000000, &c), FW_OK);
+    CHECK_STATUS(fw_bulkhead_acquire_timeout(h, FW_PRIORITY_CRITICAL, 1000000, &x),
+                 FW_REJECTED_BULKHEAD_FULL);
+    fw_bulkhead_snapshot_t s;
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
+    CHECK(s.in_use == 2 && s.rejected == 2 && s.peak == 2);
+    CHECK_STATUS(fw_bulkhead_permit_release(a), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(c), FW_OK);
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
+    CHECK(s.in_use == 0 && s.available == 2);
+    fw_bulkhead_free(h);
+}
+
+static void misuse(void) {
+    fw_breaker_t *b = NULL;
+    fw_breaker_permit_t *p = NULL;
+    fw_bulkhead_t *h = NULL;
+    fw_bulkhead_permit_t *hp = NULL;
+    uint64_t u = 0;
+    fw_breaker_state_t st;
+    fw_breaker_snapshot_t bs;
+    fw_bulkhead_snapshot_t hs;
+
+    CHECK_STATUS(fw_breaker_new(NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("out"));
+    fw_breaker_config_t bad = fw_breaker_config_default();
+    bad.failure_rate = 1.5;
+    CHECK_STATUS(fw_breaker_new(&bad, &b), FW_EINVAL);
+    CHECK(message_mentions("failure_rate_threshold"));
+    bad = fw_breaker_config_default();
+    bad.half_open_calls = 0;
+    CHECK_STATUS(fw_breaker_new(&bad, &b), FW_EINVAL);
+    CHECK(message_mentions("half_open_calls"));
+    bad = fw_breaker_config_default();
+    bad.failure_rate = 0;
+    CHECK_STATUS(fw_breaker_new(&bad, &b), FW_EINVAL);
+    CHECK(message_mentions("trip_policy"));
+    CHECK(b == NULL);
+
+    CHECK_STATUS(fw_breaker_acquire(NULL, &p, &u), FW_EINVAL);
+    CHECK(message_mentions("breaker"));
+    CHECK_STATUS(fw_breaker_permit_record(NULL, FW_OUTCOME_SUCCESS, -1), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_permit_success(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_permit_failure(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_permit_ignore(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_state(NULL, &st), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_retry_after(NULL, &u), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_set_manual(NULL, FW_BREAKER_RESET), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_snapshot(NULL, &bs), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_add_listener(NULL, on_transition, NULL), FW_EINVAL);
+    fw_breaker_free(NULL);
+
+    CHECK_STATUS(fw_breaker_new(NULL, &b), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, NULL, &u), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_state(b, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_retry_after(b, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_snapshot(b, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_add_listener(b, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_set_manual(b, 77), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_manual_t"));
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK); /* retry_after is optional */
+    CHECK_STATUS(fw_breaker_permit_record(p, 9, -1), FW_EINVAL);
+    CHECK(message_mentions("fw_outcome_t"));
+    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK); /* still ours after EINVAL */
+    fw_breaker_free(b);
+
+    fw_bulkhead_config_t hb = fw_bulkhead_config_default();
+    hb.max_concurrent = 0;
+    CHECK_STATUS(fw_bulkhead_new(&hb, &h), FW_EINVAL);
+    CHECK(message_mentions("max_concurrent"));
+    hb.max_concurrent = 2;
+    hb.critical_reserve = 2;
+    CHECK_STATUS(fw_bulkhead_new(&hb, &h), FW_EINVAL);
+    CHECK(message_mentions("critical_reserve"));
+    CHECK_STATUS(fw_bulkhead_new(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_try_acquire(NULL, FW_PRIORITY_NORMAL, &hp), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_acquire_timeout(NULL, FW_PRIORITY_NORMAL, 1, &hp), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_permit_release(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_snapshot(NULL, &hs), FW_EINVAL);
+    fw_bulkhead_free(NULL);
+    CHECK_STATUS(fw_bulkhead_new(NULL, &h), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, 5, &hp), FW_EINVAL);
+    CHECK(message_mentions("fw_priority_t"));
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_snapshot(h, NULL), FW_EINVAL);
+    fw_bulkhead_free(h);
+
+    CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
+    CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
+    char tiny[4];
+    size_t need = fw_last_error(tiny, sizeof tiny);
+    CHECK(need > sizeof tiny && tiny[3] == '\0');
+}
+
+int main(void) {
+    breaker_functional();
+    bulkhead_functional();
+    misuse();
+    return fw_finish("test_basic");
+}

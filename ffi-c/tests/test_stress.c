@@ -1,0 +1,67 @@
+/* Four threads share one breaker and one bulkhead through the C ABI; the
+ * bulkhead's limit is checked with an independent atomic counter. Run
+ * under ThreadSanitizer. */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "failwell.h"
+#include "check.h"
+
+#define THREADS 4
+#define OPS 50000
+#define LIMIT 3
+
+static fw_breaker_t *breaker;
+static fw_bulkhead_t *bulkhead;
+static atomic_int inside;
+static atomic_int over_limit;
+static atomic_long admitted;
+
+static void *worker(void *arg) {
+    long id = (long)arg;
+    for (long i = 0; i < OPS; i++) {
+        fw_bulkhead_permit_t *slot = NULL;
+        if (fw_bulkhead_try_acquire(bulkhead, FW_PRIORITY_NORMAL, &slot) != FW_OK) {
+            continue;
+        }
+        int n = atomic_fetch_add(&inside, 1) + 1;
+        if (n > LIMIT) {
+            atomic_fetch_add(&over_limit, 1);
+        }
+        fw_breaker_permit_t *p = NULL;
+        if (fw_breaker_acquire(breaker, &p, NULL) == FW_OK) {
+            atomic_fetch_add(&admitted, 1);
+            fw_breaker_permit_record(p, (i + id) % 7 == 0 ? FW_OUTCOME_FAILURE : FW_OUTCOME_SUCCESS, -1);
+        }
+        atomic_fetch_sub(&inside, 1);
+        fw_bulkhead_permit_release(slot);
+    }
+    return NULL;
+}
+
+int main(void) {
+    fw_breaker_config_t bc = fw_breaker_config_default();
+    bc.failure_rate = 0.9; /* ~14% failures: stays closed */
+    CHECK_STATUS(fw_breaker_new(&bc, &breaker), FW_OK);
+    fw_bulkhead_config_t hc = fw_bulkhead_config_default();
+    hc.max_concurrent = LIMIT;
+    CHECK_STATUS(fw_bulkhead_new(&hc, &bulkhead), FW_OK);
+    pthread_t t[THREADS];
+    for (long i = 0; i < THREADS; i++) {
+        CHECK(pthread_create(&t[i], NULL, worker, (void *)i) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    CHECK(atomic_load(&over_limit) == 0);
+    fw_bulkhead_snapshot_t hs;
+    CHECK_STATUS(fw_bulkhead_snapshot(bulkhead, &hs), FW_OK);
+    CHECK(hs.in_use == 0 && hs.available == LIMIT && hs.peak <= LIMIT);
+    fw_breaker_snapshot_t bs;
+    CHECK_STATUS(fw_breaker_snapshot(breaker, &bs), FW_OK);
+    CHECK((long)bs.calls == atomic_load(&admitted));
+    CHECK(bs.state == FW_BREAKER_CLOSED);
+    fw_breaker_free(breaker);
+    fw_bulkhead_free(bulkhead);
+    return fw_finish("test_stress");
+}
