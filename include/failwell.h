@@ -47,6 +47,13 @@ typedef struct fw_bulkhead_permit_t fw_bulkhead_permit_t;
 // it (outstanding permits keep its memory alive).
 typedef struct fw_bulkhead_t fw_bulkhead_t;
 
+// A metrics registry. Thread-safe. Registered instances stay alive (their
+// memory is shared) until the registry is freed.
+typedef struct fw_metrics_t fw_metrics_t;
+
+// A rate limiter. Thread-safe; free it once, after every thread is done.
+typedef struct fw_rate_limiter_t fw_rate_limiter_t;
+
 // What a failwell call did: one of the `FW_*` status constants. `FW_OK`
 // is 0; refusals are small positive numbers; errors are 100 and above.
 // (An integer type, not a C enum, so that no value a caller passes can be
@@ -147,6 +154,26 @@ typedef struct {
   uint64_t rejected;
   uint64_t peak;
 } fw_bulkhead_snapshot_t;
+
+// Rate limiter configuration.
+typedef struct {
+  // Requests per period, ≥ 1 (no default: 0 is `FW_EINVAL`).
+  uint64_t requests;
+  // The period in nanoseconds, > 0 (default 1 s).
+  uint64_t period_ns;
+  // Burst, ≥ 1; 0 = `requests` (default 0).
+  uint64_t burst;
+  // Read the precise clock instead of the coarse one (default false).
+  bool precise;
+} fw_rate_limiter_config_t;
+
+// A rate limiter's counters.
+typedef struct {
+  uint64_t admitted;
+  uint64_t rejected;
+  uint64_t interval_ns;
+  uint64_t burst;
+} fw_rate_limiter_snapshot_t;
 
 // Success.
 #define FW_OK 0
@@ -301,6 +328,61 @@ fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
 
 // Copies the bulkhead's counters into `*out`.
 fw_status_t fw_bulkhead_snapshot(const fw_bulkhead_t *bulkhead, fw_bulkhead_snapshot_t *out);
+
+// Creates an empty registry into `*out`.
+fw_status_t fw_metrics_new(fw_metrics_t **out);
+
+// Frees a registry. NULL is a no-op.
+void fw_metrics_free(fw_metrics_t *metrics);
+
+// Registers a breaker under `instance` (a NUL-terminated UTF-8 name).
+fw_status_t fw_metrics_register_breaker(const fw_metrics_t *metrics,
+                                        const char *instance,
+                                        const fw_breaker_t *breaker);
+
+// Registers a bulkhead under `instance`.
+fw_status_t fw_metrics_register_bulkhead(const fw_metrics_t *metrics,
+                                         const char *instance,
+                                         const fw_bulkhead_t *bulkhead);
+
+// Registers a rate limiter under `instance`.
+fw_status_t fw_metrics_register_rate_limiter(const fw_metrics_t *metrics,
+                                             const char *instance,
+                                             const fw_rate_limiter_t *limiter);
+
+// Renders every registered instance in the Prometheus text format into
+// `buf` (`len` bytes, NUL-terminated, truncated if too small) and writes
+// the size the whole text needs, NUL included, to `*needed` (if not
+// NULL): call with `buf = NULL, len = 0` to size the buffer. `buf` may be
+// NULL only with `len = 0`.
+fw_status_t fw_metrics_render(const fw_metrics_t *metrics, char *buf, size_t len, size_t *needed);
+
+// The defaults: no rate (set `requests`), per second, burst = requests.
+fw_rate_limiter_config_t fw_rate_limiter_config_default(void);
+
+// Creates a rate limiter into `*out`. `config` must not be NULL (a rate
+// has no default).
+fw_status_t fw_rate_limiter_new(const fw_rate_limiter_config_t *config, fw_rate_limiter_t **out);
+
+// Frees a rate limiter. NULL is a no-op.
+void fw_rate_limiter_free(fw_rate_limiter_t *limiter);
+
+// Admits a request of cost `n` now (`FW_OK`), or `FW_REJECTED_RATE_LIMITED`
+// with `*retry_after_ns` (if not NULL) set to when it would conform, or
+// `FW_REJECTED_EXCEEDS_CAPACITY` if `n` is above the burst. Never blocks.
+fw_status_t fw_rate_limiter_try_acquire(const fw_rate_limiter_t *limiter,
+                                        uint32_t n,
+                                        uint64_t *retry_after_ns);
+
+// Waits at most `timeout_ns` for a request of cost `n` to conform: the
+// slot is reserved at once and the thread sleeps until it (no spinning).
+fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
+                                            uint32_t n,
+                                            uint64_t timeout_ns);
+
+// Copies the limiter's counters into `*out`.
+fw_status_t fw_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,
+                                     fw_rate_limiter_snapshot_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

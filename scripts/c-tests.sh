@@ -17,3 +17,15 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/test_basic"
 gcc "${cflags[@]}" -fsanitize=thread \
     ffi-c/tests/test_stress.c "$lib" "${libs[@]}" -o "$out/test_stress"
 TSAN_OPTIONS=halt_on_error=1 "$out/test_stress"
+
+# The documented install step and pkg-config, end to end: install into a
+# scratch prefix and build a program with pkg-config's flags (shared
+# library), then run it.
+command -v pkg-config >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q pkg-config >/dev/null; }
+prefix=$(pwd)/target/c-prefix
+bash scripts/install-c.sh "$prefix" >/dev/null
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror ffi-c/tests/test_pkgconfig.c \
+    $(pkg-config --cflags --libs failwell) -o "$out/test_pkgconfig"
+LD_LIBRARY_PATH="$prefix/lib" "$out/test_pkgconfig"

@@ -12,7 +12,7 @@ use crate::boundary::*;
 /// it once, after every thread is done with it and its permits.
 #[derive(Debug)]
 pub struct fw_breaker_t {
-    inner: Arc<CircuitBreaker>,
+    pub(crate) inner: Arc<CircuitBreaker>,
 }
 
 /// A permit from a breaker. Not thread-safe to share, but may move between

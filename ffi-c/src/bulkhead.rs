@@ -11,7 +11,7 @@ use crate::boundary::*;
 /// it (outstanding permits keep its memory alive).
 #[derive(Debug)]
 pub struct fw_bulkhead_t {
-    inner: Arc<Bulkhead>,
+    pub(crate) inner: Arc<Bulkhead>,
 }
 
 /// A permit from a bulkhead; returned (and freed) by

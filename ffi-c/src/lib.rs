@@ -9,7 +9,8 @@
 //! panic crosses the boundary (`FW_EPANIC`). Every handle is thread-safe
 //! unless its documentation says otherwise.
 //!
-//! This first cut covers the circuit breaker and the bulkhead.
+//! This first cut covers the circuit breaker, the bulkhead, the rate
+//! limiter and metrics rendering.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -19,5 +20,7 @@
 mod boundary;
 pub mod breaker;
 pub mod bulkhead;
+pub mod metrics;
+pub mod rate_limit;
 
 pub use boundary::*;

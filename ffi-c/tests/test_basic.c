@@ -2,6 +2,7 @@
  * function with NULL and invalid arguments must return FW_EINVAL with a
  * message, never crash. Built with -Wall -Wextra -Werror and run under
  * AddressSanitizer and UndefinedBehaviorSanitizer. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "failwell.h"
@@ -87,6 +88,62 @@ static void bulkhead_functional(void) {
     fw_bulkhead_free(h);
 }
 
+static void rate_limiter_functional(void) {
+    fw_rate_limiter_config_t cfg = fw_rate_limiter_config_default();
+    cfg.requests = 10; /* one per 100 ms */
+    cfg.burst = 2;
+    cfg.precise = true;
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_rate_limiter_new(&cfg, &l), FW_OK);
+    uint64_t wait = 0;
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l, 1, &wait), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l, 1, &wait), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l, 1, &wait), FW_REJECTED_RATE_LIMITED);
+    CHECK(wait > 0 && wait <= 100000000ULL);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l, 3, &wait), FW_REJECTED_EXCEEDS_CAPACITY);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l, 0, NULL), FW_OK);
+    /* A slot 100 ms away: a 1 ms wait fails at once, a 1 s wait gets it. */
+    CHECK_STATUS(fw_rate_limiter_acquire_timeout(l, 1, 1000000), FW_REJECTED_RATE_LIMITED);
+    CHECK_STATUS(fw_rate_limiter_acquire_timeout(l, 1, 1000000000ULL), FW_OK);
+    fw_rate_limiter_snapshot_t s;
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.admitted == 3 && s.burst == 2 && s.interval_ns == 100000000ULL);
+    fw_rate_limiter_free(l);
+}
+
+static void metrics_functional(void) {
+    fw_breaker_t *b = NULL;
+    fw_bulkhead_t *h = NULL;
+    fw_metrics_t *m = NULL;
+    CHECK_STATUS(fw_breaker_new(NULL, &b), FW_OK);
+    CHECK_STATUS(fw_bulkhead_new(NULL, &h), FW_OK);
+    CHECK_STATUS(fw_metrics_new(&m), FW_OK);
+    CHECK_STATUS(fw_metrics_register_breaker(m, "db", b), FW_OK);
+    CHECK_STATUS(fw_metrics_register_bulkhead(m, "db", h), FW_OK);
+    CHECK_STATUS(fw_metrics_register_breaker(m, "db", b), FW_EINVAL);
+    CHECK(message_mentions("already registered"));
+    fw_breaker_permit_t *p = NULL;
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK);
+    /* The required-size protocol. */
+    size_t need = 0;
+    CHECK_STATUS(fw_metrics_render(m, NULL, 0, &need), FW_OK);
+    CHECK(need > 100);
+    char *text = malloc(need);
+    size_t need2 = 0;
+    CHECK_STATUS(fw_metrics_render(m, text, need, &need2), FW_OK);
+    CHECK(need2 == need && strlen(text) + 1 == need);
+    CHECK(strstr(text, "failwell_breaker_calls_total{instance=\"db\"} 1") != NULL);
+    CHECK(strstr(text, "# TYPE failwell_bulkhead_in_use gauge") != NULL);
+    char small[16];
+    CHECK_STATUS(fw_metrics_render(m, small, sizeof small, NULL), FW_OK);
+    CHECK(strlen(small) == sizeof small - 1);
+    free(text);
+    fw_metrics_free(m);
+    fw_breaker_free(b);
+    fw_bulkhead_free(h);
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t *p = NULL;
@@ -161,16 +218,59 @@ static void misuse(void) {
     CHECK_STATUS(fw_bulkhead_snapshot(h, NULL), FW_EINVAL);
     fw_bulkhead_free(h);
 
+    fw_rate_limiter_t *l = NULL;
+    fw_rate_limiter_snapshot_t ls;
+    fw_rate_limiter_config_t lc = fw_rate_limiter_config_default();
+    CHECK_STATUS(fw_rate_limiter_new(&lc, &l), FW_EINVAL); /* requests = 0 */
+    CHECK(message_mentions("rate"));
+    lc.requests = 5;
+    lc.period_ns = 0;
+    CHECK_STATUS(fw_rate_limiter_new(&lc, &l), FW_EINVAL);
+    CHECK(message_mentions("period"));
+    CHECK_STATUS(fw_rate_limiter_new(NULL, &l), FW_EINVAL);
+    CHECK(message_mentions("config"));
+    lc.period_ns = 1000000000ULL;
+    CHECK_STATUS(fw_rate_limiter_new(&lc, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(NULL, 1, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_rate_limiter_acquire_timeout(NULL, 1, 1), FW_EINVAL);
+    CHECK_STATUS(fw_rate_limiter_snapshot(NULL, &ls), FW_EINVAL);
+    fw_rate_limiter_free(NULL);
+    CHECK_STATUS(fw_rate_limiter_new(&lc, &l), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, NULL), FW_EINVAL);
+    fw_rate_limiter_free(l);
+
+    fw_metrics_t *m = NULL;
+    size_t need = 0;
+    CHECK_STATUS(fw_metrics_new(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_render(NULL, NULL, 0, &need), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_breaker(NULL, "x", NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_bulkhead(NULL, "x", NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_rate_limiter(NULL, "x", NULL), FW_EINVAL);
+    fw_metrics_free(NULL);
+    CHECK_STATUS(fw_metrics_new(&m), FW_OK);
+    CHECK_STATUS(fw_metrics_register_breaker(m, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("instance"));
+    CHECK_STATUS(fw_metrics_register_breaker(m, "x", NULL), FW_EINVAL);
+    CHECK(message_mentions("breaker"));
+    CHECK_STATUS(fw_metrics_register_bulkhead(m, "x", NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_rate_limiter(m, "x", NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_breaker(m, "\xff\xfe", NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_render(m, NULL, 5, &need), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_render(m, NULL, 0, NULL), FW_OK);
+    fw_metrics_free(m);
+
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
     char tiny[4];
-    size_t need = fw_last_error(tiny, sizeof tiny);
+    need = fw_last_error(tiny, sizeof tiny);
     CHECK(need > sizeof tiny && tiny[3] == '\0');
 }
 
 int main(void) {
     breaker_functional();
     bulkhead_functional();
+    rate_limiter_functional();
+    metrics_functional();
     misuse();
     return fw_finish("test_basic");
 }

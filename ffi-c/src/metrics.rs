@@ -1,0 +1,169 @@
+//! `fw_metrics_*`: a registry of named instances rendered in the Prometheus
+//! text format into a caller's buffer.
+
+use std::ffi::{c_char, CStr};
+
+use fw::metrics::MetricsRegistry;
+
+use crate::boundary::*;
+use crate::breaker::fw_breaker_t;
+use crate::bulkhead::fw_bulkhead_t;
+use crate::rate_limit::fw_rate_limiter_t;
+
+/// A metrics registry. Thread-safe. Registered instances stay alive (their
+/// memory is shared) until the registry is freed.
+#[derive(Debug)]
+pub struct fw_metrics_t {
+    inner: MetricsRegistry,
+}
+
+/// Creates an empty registry into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_new(out: *mut *mut fw_metrics_t) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_metrics_new: `out` is NULL");
+        }
+        put(
+            out,
+            Box::into_raw(Box::new(fw_metrics_t {
+                inner: MetricsRegistry::new(),
+            })),
+        );
+        FW_OK
+    })
+}
+
+/// Frees a registry. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_free(metrics: *mut fw_metrics_t) {
+    if !metrics.is_null() {
+        // SAFETY: came from `fw_metrics_new`, freed once.
+        drop(unsafe { Box::from_raw(metrics) });
+    }
+}
+
+/// The registry and the instance name, or the status to return.
+fn args<'a>(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    name: &str,
+) -> Result<(&'a fw_metrics_t, String), fw_status_t> {
+    // SAFETY: non-NULL pointers come from `fw_metrics_new`.
+    let Some(m) = (unsafe { metrics.as_ref() }) else {
+        return Err(invalid(format!("{name}: `metrics` is NULL")));
+    };
+    if instance.is_null() {
+        return Err(invalid(format!("{name}: `instance` is NULL")));
+    }
+    // SAFETY: a non-NULL `instance` is a NUL-terminated string (contract).
+    let s = unsafe { CStr::from_ptr(instance) };
+    match s.to_str() {
+        Ok(v) => Ok((m, v.to_string())),
+        Err(_) => Err(invalid(format!("{name}: `instance` is not UTF-8"))),
+    }
+}
+
+/// Registers a breaker under `instance` (a NUL-terminated UTF-8 name).
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_breaker(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    breaker: *const fw_breaker_t,
+) -> fw_status_t {
+    guard(|| {
+        let (m, name) = match args(metrics, instance, "fw_metrics_register_breaker") {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL pointers come from `fw_breaker_new`.
+        let Some(b) = (unsafe { breaker.as_ref() }) else {
+            return invalid("fw_metrics_register_breaker: `breaker` is NULL");
+        };
+        match m.inner.register_breaker(name, b.inner.clone()) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Registers a bulkhead under `instance`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_bulkhead(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    bulkhead: *const fw_bulkhead_t,
+) -> fw_status_t {
+    guard(|| {
+        let (m, name) = match args(metrics, instance, "fw_metrics_register_bulkhead") {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL pointers come from `fw_bulkhead_new`.
+        let Some(b) = (unsafe { bulkhead.as_ref() }) else {
+            return invalid("fw_metrics_register_bulkhead: `bulkhead` is NULL");
+        };
+        match m.inner.register_bulkhead(name, b.inner.clone()) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Registers a rate limiter under `instance`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    limiter: *const fw_rate_limiter_t,
+) -> fw_status_t {
+    guard(|| {
+        let (m, name) = match args(metrics, instance, "fw_metrics_register_rate_limiter") {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
+        let Some(l) = (unsafe { limiter.as_ref() }) else {
+            return invalid("fw_metrics_register_rate_limiter: `limiter` is NULL");
+        };
+        match m.inner.register_rate_limiter(name, l.inner.clone()) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Renders every registered instance in the Prometheus text format into
+/// `buf` (`len` bytes, NUL-terminated, truncated if too small) and writes
+/// the size the whole text needs, NUL included, to `*needed` (if not
+/// NULL): call with `buf = NULL, len = 0` to size the buffer. `buf` may be
+/// NULL only with `len = 0`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_render(
+    metrics: *const fw_metrics_t,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_metrics_new`.
+        let Some(m) = (unsafe { metrics.as_ref() }) else {
+            return invalid("fw_metrics_render: `metrics` is NULL");
+        };
+        if buf.is_null() && len > 0 {
+            return invalid("fw_metrics_render: `buf` is NULL with a nonzero `len`");
+        }
+        let text = m.inner.render_prometheus();
+        put(needed, text.len() + 1);
+        if !buf.is_null() && len > 0 {
+            let n = text.len().min(len - 1);
+            // SAFETY: `buf` has `len` writable bytes (contract); we write
+            // `n + 1 <= len`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, n);
+                *buf.add(n) = 0;
+            }
+        }
+        FW_OK
+    })
+}

@@ -1,0 +1,170 @@
+//! `fw_rate_limiter_*`: the GCRA rate limiter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fw::rate_limit::RateLimiter;
+
+use crate::boundary::*;
+
+/// A rate limiter. Thread-safe; free it once, after every thread is done.
+#[derive(Debug)]
+pub struct fw_rate_limiter_t {
+    pub(crate) inner: Arc<RateLimiter>,
+}
+
+/// Rate limiter configuration.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_rate_limiter_config_t {
+    /// Requests per period, ≥ 1 (no default: 0 is `FW_EINVAL`).
+    pub requests: u64,
+    /// The period in nanoseconds, > 0 (default 1 s).
+    pub period_ns: u64,
+    /// Burst, ≥ 1; 0 = `requests` (default 0).
+    pub burst: u64,
+    /// Read the precise clock instead of the coarse one (default false).
+    pub precise: bool,
+}
+
+/// The defaults: no rate (set `requests`), per second, burst = requests.
+#[no_mangle]
+pub extern "C" fn fw_rate_limiter_config_default() -> fw_rate_limiter_config_t {
+    fw_rate_limiter_config_t {
+        requests: 0,
+        period_ns: 1_000_000_000,
+        burst: 0,
+        precise: false,
+    }
+}
+
+/// Creates a rate limiter into `*out`. `config` must not be NULL (a rate
+/// has no default).
+#[no_mangle]
+pub unsafe extern "C" fn fw_rate_limiter_new(
+    config: *const fw_rate_limiter_config_t,
+    out: *mut *mut fw_rate_limiter_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_rate_limiter_new: `out` is NULL");
+        }
+        // SAFETY: non-NULL `config` points to a valid config (contract).
+        let Some(c) = (unsafe { config.as_ref() }) else {
+            return invalid("fw_rate_limiter_new: `config` is NULL (a rate has no default)");
+        };
+        let mut b = RateLimiter::builder()
+            .rate(c.requests, Duration::from_nanos(c.period_ns))
+            .precise(c.precise);
+        if c.burst > 0 {
+            b = b.burst(c.burst);
+        }
+        match b.build() {
+            Ok(l) => {
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_rate_limiter_t { inner: Arc::new(l) })),
+                );
+                FW_OK
+            }
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Frees a rate limiter. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_rate_limiter_free(limiter: *mut fw_rate_limiter_t) {
+    if !limiter.is_null() {
+        // SAFETY: came from `fw_rate_limiter_new`, freed once.
+        drop(unsafe { Box::from_raw(limiter) });
+    }
+}
+
+/// Admits a request of cost `n` now (`FW_OK`), or `FW_REJECTED_RATE_LIMITED`
+/// with `*retry_after_ns` (if not NULL) set to when it would conform, or
+/// `FW_REJECTED_EXCEEDS_CAPACITY` if `n` is above the burst. Never blocks.
+#[no_mangle]
+pub unsafe extern "C" fn fw_rate_limiter_try_acquire(
+    limiter: *const fw_rate_limiter_t,
+    n: u32,
+    retry_after_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
+        let Some(l) = (unsafe { limiter.as_ref() }) else {
+            return invalid("fw_rate_limiter_try_acquire: `limiter` is NULL");
+        };
+        match l.inner.try_acquire_n(n) {
+            Ok(()) => FW_OK,
+            Err(r) => {
+                put(
+                    retry_after_ns,
+                    r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64),
+                );
+                rejected(r)
+            }
+        }
+    })
+}
+
+/// Waits at most `timeout_ns` for a request of cost `n` to conform: the
+/// slot is reserved at once and the thread sleeps until it (no spinning).
+#[no_mangle]
+pub unsafe extern "C" fn fw_rate_limiter_acquire_timeout(
+    limiter: *const fw_rate_limiter_t,
+    n: u32,
+    timeout_ns: u64,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
+        let Some(l) = (unsafe { limiter.as_ref() }) else {
+            return invalid("fw_rate_limiter_acquire_timeout: `limiter` is NULL");
+        };
+        match l
+            .inner
+            .acquire_n_timeout(n, Duration::from_nanos(timeout_ns))
+        {
+            Ok(()) => FW_OK,
+            Err(r) => rejected(r),
+        }
+    })
+}
+
+/// A rate limiter's counters.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_rate_limiter_snapshot_t {
+    pub admitted: u64,
+    pub rejected: u64,
+    pub interval_ns: u64,
+    pub burst: u64,
+}
+
+/// Copies the limiter's counters into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_rate_limiter_snapshot(
+    limiter: *const fw_rate_limiter_t,
+    out: *mut fw_rate_limiter_snapshot_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
+        let Some(l) = (unsafe { limiter.as_ref() }) else {
+            return invalid("fw_rate_limiter_snapshot: `limiter` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_rate_limiter_snapshot: `out` is NULL");
+        }
+        let s = l.inner.snapshot();
+        put(
+            out,
+            fw_rate_limiter_snapshot_t {
+                admitted: s.admitted,
+                rejected: s.rejected,
+                interval_ns: s.interval.as_nanos() as u64,
+                burst: s.burst,
+            },
+        );
+        FW_OK
+    })
+}
