@@ -54,6 +54,9 @@ typedef struct fw_metrics_t fw_metrics_t;
 // A rate limiter. Thread-safe; free it once, after every thread is done.
 typedef struct fw_rate_limiter_t fw_rate_limiter_t;
 
+// A retry policy. Thread-safe: one policy may serve every thread.
+typedef struct fw_retry_t fw_retry_t;
+
 // What a failwell call did: one of the `FW_*` status constants. `FW_OK`
 // is 0; refusals are small positive numbers; errors are 100 and above.
 // (An integer type, not a C enum, so that no value a caller passes can be
@@ -175,6 +178,55 @@ typedef struct {
   uint64_t burst;
 } fw_rate_limiter_snapshot_t;
 
+// Backoff kind: one of the `FW_BACKOFF_*` constants.
+typedef uint32_t fw_backoff_t;
+
+// Jitter kind: one of the `FW_JITTER_*` constants.
+typedef uint32_t fw_jitter_t;
+
+// Retry configuration. Durations in nanoseconds.
+typedef struct {
+  // Attempts in all, ≥ 1 (default 3).
+  uint32_t max_attempts;
+  // Give up rather than sleep past this long since the first attempt;
+  // 0 = no limit (default 0).
+  uint64_t max_elapsed_ns;
+  // The backoff kind (default `FW_BACKOFF_EXPONENTIAL`).
+  fw_backoff_t backoff;
+  // First delay (default 100 ms).
+  uint64_t initial_ns;
+  // Linear step (default 100 ms).
+  uint64_t step_ns;
+  // Exponential growth, ≥ 1 (default 2).
+  double multiplier;
+  // Cap (default 10 s).
+  uint64_t max_ns;
+  // The jitter kind (default `FW_JITTER_FULL`).
+  fw_jitter_t jitter;
+  // For `FW_JITTER_SYMMETRIC`, in [0, 1] (default 0.25).
+  double jitter_fraction;
+  // Seed for the jitter; 0 = a fresh random seed (default 0).
+  uint64_t seed;
+  // Draw retries from a budget of this fraction of calls; < 0 = no
+  // budget (default -1).
+  double budget_ratio;
+  // The budget's floor, retries per second, ≥ 0 (default 3).
+  double budget_min_per_sec;
+} fw_retry_config_t;
+
+// The call a retry drives: returns 0 on success, a positive number for a
+// failure worth retrying, a negative number for a failure that is final.
+// `attempt` counts from 1. It must not unwind (throw) into failwell.
+typedef int32_t (*fw_retry_fn)(void *user_data, uint32_t attempt);
+
+// A retry policy's counters.
+typedef struct {
+  uint64_t calls;
+  uint64_t attempts;
+  uint64_t retries;
+  uint64_t budget_refusals;
+} fw_retry_snapshot_t;
+
 // Success.
 #define FW_OK 0
 
@@ -206,6 +258,10 @@ typedef struct {
 // failwell panicked (a bug); see `fw_last_error`.
 #define FW_EPANIC 101
 
+// The protected call itself failed (e.g. `fw_retry_call` gave up); its
+// last result is reported through an out-parameter.
+#define FW_ECALL 102
+
 // The call succeeded.
 #define FW_OUTCOME_SUCCESS 0
 
@@ -232,6 +288,30 @@ typedef struct {
 
 // A critical caller: may take the critical reserve.
 #define FW_PRIORITY_CRITICAL 1
+
+// `initial_ns` every time.
+#define FW_BACKOFF_CONSTANT 0
+
+// `initial_ns + step_ns × (retry − 1)`, at most `max_ns`.
+#define FW_BACKOFF_LINEAR 1
+
+// `initial_ns × multiplier^(retry − 1)`, at most `max_ns`.
+#define FW_BACKOFF_EXPONENTIAL 2
+
+// No jitter.
+#define FW_JITTER_NONE 0
+
+// Uniform in [0, delay).
+#define FW_JITTER_FULL 1
+
+// Uniform in [delay/2, delay).
+#define FW_JITTER_EQUAL 2
+
+// AWS's decorrelated jitter.
+#define FW_JITTER_DECORRELATED 3
+
+// Within ±`jitter_fraction` of the delay.
+#define FW_JITTER_SYMMETRIC 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -383,6 +463,40 @@ fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
 // Copies the limiter's counters into `*out`.
 fw_status_t fw_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,
                                      fw_rate_limiter_snapshot_t *out);
+
+// The defaults (the source document's 100 ms doubling to 10 s, 3
+// attempts, full jitter, no budget).
+fw_retry_config_t fw_retry_config_default(void);
+
+// Creates a retry policy (`config` NULL: the defaults) into `*out`.
+fw_status_t fw_retry_new(const fw_retry_config_t *config, fw_retry_t **out);
+
+// Frees a retry policy. NULL is a no-op.
+void fw_retry_free(fw_retry_t *retry);
+
+// The delay after attempt `attempt` (1-based): backoff plus jitter, for
+// callers that run their own loop. `previous_ns` is the previous delay
+// (for decorrelated jitter; 0 for the first).
+fw_status_t fw_retry_delay(const fw_retry_t *retry,
+                           uint32_t attempt,
+                           uint64_t previous_ns,
+                           uint64_t *out_ns);
+
+// Runs `f` under the policy, sleeping (the calling thread) between
+// attempts, never past `timeout_ns` from now (0 = no deadline).
+//
+// Returns `FW_OK` when an attempt returned 0; `FW_ECALL` when the policy
+// gave up, with the last result in `*last_result` (if not NULL);
+// `FW_REJECTED_RETRY_BUDGET_EXHAUSTED` when the budget refused a retry;
+// `FW_REJECTED_DEADLINE_EXCEEDED` if no attempt could start.
+fw_status_t fw_retry_call(const fw_retry_t *retry,
+                          uint64_t timeout_ns,
+                          fw_retry_fn f,
+                          void *user_data,
+                          int32_t *last_result);
+
+// Copies the policy's counters into `*out`.
+fw_status_t fw_retry_snapshot(const fw_retry_t *retry, fw_retry_snapshot_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -14,6 +14,9 @@ libs=(-lpthread -ldl -lm)
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/tests/test_basic.c "$lib" "${libs[@]}" -o "$out/test_basic"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/test_basic"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+    ffi-c/examples/resilient_client.c "$lib" "${libs[@]}" -o "$out/resilient_client"
+"$out/resilient_client"
 gcc "${cflags[@]}" -fsanitize=thread \
     ffi-c/tests/test_stress.c "$lib" "${libs[@]}" -o "$out/test_stress"
 TSAN_OPTIONS=halt_on_error=1 "$out/test_stress"

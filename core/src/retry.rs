@@ -596,11 +596,7 @@ impl<C: Clock + Sleeper> Retry<C> {
             if attempt >= self.max_attempts {
                 return Ok(result);
             }
-            let base = self.backoff.delay(attempt);
-            let delay = self
-                .jitter
-                .apply(base, previous, &self.backoff, unit_f64(self.rng.next_u64()))
-                .max(at_least);
+            let delay = self.next_delay(attempt, previous).max(at_least);
             previous = delay;
             if self.out_of_time(deadline, start, delay) {
                 return Ok(result);
@@ -621,6 +617,17 @@ impl<C: Clock + Sleeper> Retry<C> {
             self.clock.sleep(delay);
             attempt += 1;
         }
+    }
+
+    /// The delay the loop sleeps after attempt number `attempt` (1-based):
+    /// the backoff's base delay, jittered with the policy's generator;
+    /// `previous` is the delay before it (for decorrelated jitter; pass the
+    /// backoff's initial delay for the first). For callers that run their
+    /// own loop (the C ABI).
+    pub fn next_delay(&self, attempt: u32, previous: Duration) -> Duration {
+        let base = self.backoff.delay(attempt);
+        self.jitter
+            .apply(base, previous, &self.backoff, unit_f64(self.rng.next_u64()))
     }
 
     /// Whether sleeping `delay` and trying again would overrun the deadline

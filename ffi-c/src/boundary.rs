@@ -34,6 +34,9 @@ pub const FW_REJECTED_EXCEEDS_CAPACITY: fw_status_t = 7;
 pub const FW_EINVAL: fw_status_t = 100;
 /// failwell panicked (a bug); see `fw_last_error`.
 pub const FW_EPANIC: fw_status_t = 101;
+/// The protected call itself failed (e.g. `fw_retry_call` gave up); its
+/// last result is reported through an out-parameter.
+pub const FW_ECALL: fw_status_t = 102;
 
 /// The status of a refusal.
 pub(crate) fn rejected(r: Rejected) -> fw_status_t {
@@ -114,6 +117,7 @@ pub extern "C" fn fw_status_str(status: fw_status_t) -> *const c_char {
         FW_REJECTED_EXCEEDS_CAPACITY => c"FW_REJECTED_EXCEEDS_CAPACITY",
         FW_EINVAL => c"FW_EINVAL",
         FW_EPANIC => c"FW_EPANIC",
+        FW_ECALL => c"FW_ECALL",
         _ => c"FW_UNKNOWN_STATUS",
     };
     s.as_ptr()

@@ -10,7 +10,7 @@
 //! unless its documentation says otherwise.
 //!
 //! This first cut covers the circuit breaker, the bulkhead, the rate
-//! limiter and metrics rendering.
+//! limiter, retry and metrics rendering.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -22,5 +22,6 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod metrics;
 pub mod rate_limit;
+pub mod retry;
 
 pub use boundary::*;

@@ -144,6 +144,54 @@ static void metrics_functional(void) {
     fw_bulkhead_free(h);
 }
 
+static int flaky_calls = 0;
+
+/* Fails twice with a retryable error (503), then succeeds. */
+static int flaky(void *user_data, uint32_t attempt) {
+    int *calls = (int *)user_data;
+    (*calls)++;
+    return attempt < 3 ? 503 : 0;
+}
+
+/* Fails with a final error. */
+static int not_found(void *user_data, uint32_t attempt) {
+    (void)user_data;
+    (void)attempt;
+    return -404;
+}
+
+static void retry_functional(void) {
+    fw_retry_config_t cfg = fw_retry_config_default();
+    cfg.max_attempts = 4;
+    cfg.initial_ns = 1000000; /* 1 ms, doubling */
+    cfg.jitter = FW_JITTER_NONE;
+    fw_retry_t *r = NULL;
+    CHECK_STATUS(fw_retry_new(&cfg, &r), FW_OK);
+    uint64_t d = 0;
+    CHECK_STATUS(fw_retry_delay(r, 1, 0, &d), FW_OK);
+    CHECK(d == 1000000);
+    CHECK_STATUS(fw_retry_delay(r, 3, 0, &d), FW_OK);
+    CHECK(d == 4000000);
+    int last = -1;
+    CHECK_STATUS(fw_retry_call(r, 0, flaky, &flaky_calls, &last), FW_OK);
+    CHECK(flaky_calls == 3 && last == 0);
+    CHECK_STATUS(fw_retry_call(r, 0, not_found, NULL, &last), FW_ECALL);
+    CHECK(last == -404);
+    fw_retry_snapshot_t s;
+    CHECK_STATUS(fw_retry_snapshot(r, &s), FW_OK);
+    CHECK(s.calls == 2 && s.retries == 2 && s.attempts == 4);
+    fw_retry_free(r);
+
+    /* A budget with no floor and no calls yet refuses the first retry. */
+    cfg.budget_ratio = 0.0;
+    cfg.budget_min_per_sec = 0.0;
+    CHECK_STATUS(fw_retry_new(&cfg, &r), FW_OK);
+    flaky_calls = 0;
+    CHECK_STATUS(fw_retry_call(r, 0, flaky, &flaky_calls, &last), FW_REJECTED_RETRY_BUDGET_EXHAUSTED);
+    CHECK(flaky_calls == 1);
+    fw_retry_free(r);
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t *p = NULL;
@@ -259,6 +307,39 @@ static void misuse(void) {
     CHECK_STATUS(fw_metrics_render(m, NULL, 0, NULL), FW_OK);
     fw_metrics_free(m);
 
+    fw_retry_t *r = NULL;
+    fw_retry_snapshot_t rs;
+    uint64_t d = 0;
+    fw_retry_config_t rc = fw_retry_config_default();
+    rc.max_attempts = 0;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_EINVAL);
+    CHECK(message_mentions("max_attempts"));
+    rc = fw_retry_config_default();
+    rc.multiplier = 0.5;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_EINVAL);
+    CHECK(message_mentions("multiplier"));
+    rc = fw_retry_config_default();
+    rc.backoff = 9;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_EINVAL);
+    CHECK(message_mentions("fw_backoff_t"));
+    rc = fw_retry_config_default();
+    rc.jitter = 9;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_EINVAL);
+    rc = fw_retry_config_default();
+    rc.budget_ratio = 2.0;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_EINVAL);
+    CHECK(message_mentions("budget.ratio"));
+    CHECK_STATUS(fw_retry_new(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_retry_delay(NULL, 1, 0, &d), FW_EINVAL);
+    CHECK_STATUS(fw_retry_call(NULL, 0, flaky, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_retry_snapshot(NULL, &rs), FW_EINVAL);
+    fw_retry_free(NULL);
+    CHECK_STATUS(fw_retry_new(NULL, &r), FW_OK);
+    CHECK_STATUS(fw_retry_delay(r, 1, 0, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_retry_call(r, 0, NULL, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_retry_snapshot(r, NULL), FW_EINVAL);
+    fw_retry_free(r);
+
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
     char tiny[4];
@@ -271,6 +352,7 @@ int main(void) {
     bulkhead_functional();
     rate_limiter_functional();
     metrics_functional();
+    retry_functional();
     misuse();
     return fw_finish("test_basic");
 }
