@@ -17,6 +17,9 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/test_basic"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/examples/resilient_client.c "$lib" "${libs[@]}" -o "$out/resilient_client"
 "$out/resilient_client"
+g++ -std=c++17 -Wall -Wextra -Werror -g -Iinclude -fsanitize=address,undefined \
+    ffi-c/tests/test_cpp.cpp "$lib" "${libs[@]}" -o "$out/test_cpp"
+"$out/test_cpp"
 gcc "${cflags[@]}" -fsanitize=thread \
     ffi-c/tests/test_stress.c "$lib" "${libs[@]}" -o "$out/test_stress"
 TSAN_OPTIONS=halt_on_error=1 "$out/test_stress"

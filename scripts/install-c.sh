@@ -13,7 +13,7 @@ cargo build -q --release -p failwell-ffi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 cp target/release/libfailwell.so target/release/libfailwell.a "$prefix/lib/"
-cp include/failwell.h "$prefix/include/"
+cp include/failwell.h include/failwell.hpp "$prefix/include/"
 cat > "$prefix/lib/pkgconfig/failwell.pc" <<PC
 prefix=$prefix
 libdir=\${prefix}/lib
