@@ -29,6 +29,14 @@ typedef enum {
   FW_BREAKER_METRICS_ONLY = 5,
 } fw_breaker_state_t;
 
+// An adaptive concurrency limit. Thread-safe.
+typedef struct fw_adaptive_limit_t fw_adaptive_limit_t;
+
+// A permit of an adaptive limit; consumed by exactly one of
+// `fw_adaptive_permit_success`, `fw_adaptive_permit_dropped`,
+// `fw_adaptive_permit_release`.
+typedef struct fw_adaptive_permit_t fw_adaptive_permit_t;
+
 // A permit from a breaker. Not thread-safe to share, but may move between
 // threads. Consumed (and freed) by exactly one of
 // `fw_breaker_permit_record`, `fw_breaker_permit_success`,
@@ -227,6 +235,29 @@ typedef struct {
   uint64_t budget_refusals;
 } fw_retry_snapshot_t;
 
+// Algorithm: one of the `FW_ALGORITHM_*` constants.
+typedef uint32_t fw_algorithm_t;
+
+// Adaptive limit configuration.
+typedef struct {
+  // The algorithm (default `FW_ALGORITHM_GRADIENT`).
+  fw_algorithm_t algorithm;
+  // Starting limit (default 20).
+  uint32_t initial_limit;
+  // Bounds of the limit (default 20 and 200).
+  uint32_t min_limit;
+  uint32_t max_limit;
+  // Share of the limit only critical callers may use, in [0, 1)
+  // (default 0.1).
+  double critical_fraction;
+  // Gradient: latency tolerance ≥ 1 (default 1.0).
+  double tolerance;
+  // AIMD: multiplicative decrease in [0.5, 1) (default 0.9).
+  double backoff_ratio;
+  // AIMD: a window slower than this backs off (default 1 s).
+  uint64_t latency_threshold_ns;
+} fw_adaptive_limit_config_t;
+
 // Success.
 #define FW_OK 0
 
@@ -312,6 +343,12 @@ typedef struct {
 
 // Within ±`jitter_fraction` of the delay.
 #define FW_JITTER_SYMMETRIC 4
+
+// Netflix's Gradient2 update against an unloaded baseline (default).
+#define FW_ALGORITHM_GRADIENT 0
+
+// Additive increase, multiplicative decrease on drops or slow windows.
+#define FW_ALGORITHM_AIMD 1
 
 #ifdef __cplusplus
 extern "C" {
@@ -497,6 +534,37 @@ fw_status_t fw_retry_call(const fw_retry_t *retry,
 
 // Copies the policy's counters into `*out`.
 fw_status_t fw_retry_snapshot(const fw_retry_t *retry, fw_retry_snapshot_t *out);
+
+// The defaults (Netflix concurrency-limits').
+fw_adaptive_limit_config_t fw_adaptive_limit_config_default(void);
+
+// Creates an adaptive limit (`config` NULL: the defaults) into `*out`.
+fw_status_t fw_adaptive_limit_new(const fw_adaptive_limit_config_t *config,
+                                  fw_adaptive_limit_t **out);
+
+// Frees an adaptive limit. NULL is a no-op. Outstanding permits keep it
+// alive.
+void fw_adaptive_limit_free(fw_adaptive_limit_t *limit);
+
+// Takes a permit if the limit allows `prio` one now, else
+// `FW_REJECTED_SHED`.
+fw_status_t fw_adaptive_limit_try_acquire(const fw_adaptive_limit_t *limit,
+                                          fw_priority_t prio,
+                                          fw_adaptive_permit_t **out);
+
+// The call completed; its latency (from the permit) is a sample.
+fw_status_t fw_adaptive_permit_success(fw_adaptive_permit_t *permit);
+
+// The call was dropped (timed out, overloaded): the limit backs off.
+fw_status_t fw_adaptive_permit_dropped(fw_adaptive_permit_t *permit);
+
+// Returns the permit without a sample.
+fw_status_t fw_adaptive_permit_release(fw_adaptive_permit_t *permit);
+
+// The current limit and permits in flight.
+fw_status_t fw_adaptive_limit_get(const fw_adaptive_limit_t *limit,
+                                  uint64_t *limit_out,
+                                  uint64_t *in_flight_out);
 
 #ifdef __cplusplus
 }  // extern "C"

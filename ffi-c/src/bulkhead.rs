@@ -36,7 +36,7 @@ pub const FW_PRIORITY_NORMAL: fw_priority_t = 0;
 /// A critical caller: may take the critical reserve.
 pub const FW_PRIORITY_CRITICAL: fw_priority_t = 1;
 
-fn priority(p: fw_priority_t) -> Option<Priority> {
+pub(crate) fn priority(p: fw_priority_t) -> Option<Priority> {
     match p {
         FW_PRIORITY_NORMAL => Some(Priority::Normal),
         FW_PRIORITY_CRITICAL => Some(Priority::Critical),

@@ -10,7 +10,7 @@
 //! unless its documentation says otherwise.
 //!
 //! This first cut covers the circuit breaker, the bulkhead, the rate
-//! limiter, retry and metrics rendering.
+//! limiter, retry, the adaptive limit and metrics rendering.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -23,5 +23,6 @@ pub mod bulkhead;
 pub mod metrics;
 pub mod rate_limit;
 pub mod retry;
+pub mod shed;
 
 pub use boundary::*;

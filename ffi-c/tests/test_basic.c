@@ -192,6 +192,26 @@ static void retry_functional(void) {
     fw_retry_free(r);
 }
 
+static void adaptive_functional(void) {
+    fw_adaptive_limit_config_t cfg = fw_adaptive_limit_config_default();
+    cfg.min_limit = 2;
+    cfg.max_limit = 10;
+    cfg.initial_limit = 2;
+    cfg.critical_fraction = 0.0;
+    fw_adaptive_limit_t *l = NULL;
+    CHECK_STATUS(fw_adaptive_limit_new(&cfg, &l), FW_OK);
+    fw_adaptive_permit_t *a = NULL, *b = NULL, *c = NULL;
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(l, FW_PRIORITY_NORMAL, &a), FW_OK);
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(l, FW_PRIORITY_CRITICAL, &b), FW_OK);
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(l, FW_PRIORITY_NORMAL, &c), FW_REJECTED_SHED);
+    uint64_t lim = 0, inflight = 0;
+    CHECK_STATUS(fw_adaptive_limit_get(l, &lim, &inflight), FW_OK);
+    CHECK(lim == 2 && inflight == 2);
+    fw_adaptive_limit_free(l); /* the permits keep it alive */
+    CHECK_STATUS(fw_adaptive_permit_success(a), FW_OK);
+    CHECK_STATUS(fw_adaptive_permit_dropped(b), FW_OK);
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t *p = NULL;
@@ -340,6 +360,34 @@ static void misuse(void) {
     CHECK_STATUS(fw_retry_snapshot(r, NULL), FW_EINVAL);
     fw_retry_free(r);
 
+    fw_adaptive_limit_t *al = NULL;
+    fw_adaptive_permit_t *ap = NULL;
+    fw_adaptive_limit_config_t ac = fw_adaptive_limit_config_default();
+    ac.min_limit = 50;
+    ac.max_limit = 10;
+    CHECK_STATUS(fw_adaptive_limit_new(&ac, &al), FW_EINVAL);
+    CHECK(message_mentions("min_limit"));
+    ac = fw_adaptive_limit_config_default();
+    ac.tolerance = 0.5;
+    CHECK_STATUS(fw_adaptive_limit_new(&ac, &al), FW_EINVAL);
+    CHECK(message_mentions("tolerance"));
+    ac = fw_adaptive_limit_config_default();
+    ac.algorithm = 7;
+    CHECK_STATUS(fw_adaptive_limit_new(&ac, &al), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_limit_new(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(NULL, FW_PRIORITY_NORMAL, &ap), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_limit_get(NULL, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_permit_success(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_permit_dropped(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_permit_release(NULL), FW_EINVAL);
+    fw_adaptive_limit_free(NULL);
+    CHECK_STATUS(fw_adaptive_limit_new(NULL, &al), FW_OK);
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(al, 3, &ap), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(al, FW_PRIORITY_NORMAL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(al, FW_PRIORITY_NORMAL, &ap), FW_OK);
+    CHECK_STATUS(fw_adaptive_permit_release(ap), FW_OK);
+    fw_adaptive_limit_free(al);
+
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
     char tiny[4];
@@ -353,6 +401,7 @@ int main(void) {
     rate_limiter_functional();
     metrics_functional();
     retry_functional();
+    adaptive_functional();
     misuse();
     return fw_finish("test_basic");
 }

@@ -1,0 +1,242 @@
+//! `fw_adaptive_limit_*`: the adaptive concurrency limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fw::shed::{AdaptiveLimit, Algorithm};
+
+use crate::boundary::*;
+use crate::bulkhead::{fw_priority_t, priority};
+
+/// An adaptive concurrency limit. Thread-safe.
+#[derive(Debug)]
+pub struct fw_adaptive_limit_t {
+    inner: Arc<AdaptiveLimit>,
+}
+
+/// A permit of an adaptive limit; consumed by exactly one of
+/// `fw_adaptive_permit_success`, `fw_adaptive_permit_dropped`,
+/// `fw_adaptive_permit_release`.
+#[derive(Debug)]
+pub struct fw_adaptive_permit_t {
+    // Field order matters: `permit` borrows the limit that `limit` keeps
+    // alive, and fields drop in declaration order.
+    permit: fw::shed::ShedPermit<'static>,
+    limit: Arc<AdaptiveLimit>,
+}
+
+/// Algorithm: one of the `FW_ALGORITHM_*` constants.
+pub type fw_algorithm_t = u32;
+/// Netflix's Gradient2 update against an unloaded baseline (default).
+pub const FW_ALGORITHM_GRADIENT: fw_algorithm_t = 0;
+/// Additive increase, multiplicative decrease on drops or slow windows.
+pub const FW_ALGORITHM_AIMD: fw_algorithm_t = 1;
+
+/// Adaptive limit configuration.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_adaptive_limit_config_t {
+    /// The algorithm (default `FW_ALGORITHM_GRADIENT`).
+    pub algorithm: fw_algorithm_t,
+    /// Starting limit (default 20).
+    pub initial_limit: u32,
+    /// Bounds of the limit (default 20 and 200).
+    pub min_limit: u32,
+    pub max_limit: u32,
+    /// Share of the limit only critical callers may use, in [0, 1)
+    /// (default 0.1).
+    pub critical_fraction: f64,
+    /// Gradient: latency tolerance ≥ 1 (default 1.0).
+    pub tolerance: f64,
+    /// AIMD: multiplicative decrease in [0.5, 1) (default 0.9).
+    pub backoff_ratio: f64,
+    /// AIMD: a window slower than this backs off (default 1 s).
+    pub latency_threshold_ns: u64,
+}
+
+/// The defaults (Netflix concurrency-limits').
+#[no_mangle]
+pub extern "C" fn fw_adaptive_limit_config_default() -> fw_adaptive_limit_config_t {
+    fw_adaptive_limit_config_t {
+        algorithm: FW_ALGORITHM_GRADIENT,
+        initial_limit: 20,
+        min_limit: 20,
+        max_limit: 200,
+        critical_fraction: 0.1,
+        tolerance: 1.0,
+        backoff_ratio: 0.9,
+        latency_threshold_ns: 1_000_000_000,
+    }
+}
+
+/// Creates an adaptive limit (`config` NULL: the defaults) into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_limit_new(
+    config: *const fw_adaptive_limit_config_t,
+    out: *mut *mut fw_adaptive_limit_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_adaptive_limit_new: `out` is NULL");
+        }
+        let c = if config.is_null() {
+            fw_adaptive_limit_config_default()
+        } else {
+            // SAFETY: non-NULL `config` points to a valid config (contract).
+            unsafe { *config }
+        };
+        let algorithm = match c.algorithm {
+            FW_ALGORITHM_GRADIENT => match Algorithm::gradient() {
+                Algorithm::Gradient {
+                    smoothing,
+                    queue_size,
+                    long_window,
+                    ..
+                } => Algorithm::Gradient {
+                    tolerance: c.tolerance,
+                    smoothing,
+                    queue_size,
+                    long_window,
+                },
+                other => other,
+            },
+            FW_ALGORITHM_AIMD => Algorithm::Aimd {
+                backoff_ratio: c.backoff_ratio,
+                latency_threshold: Duration::from_nanos(c.latency_threshold_ns),
+            },
+            other => {
+                return invalid(format!(
+                    "fw_adaptive_limit_new: {other} is not an fw_algorithm_t"
+                ))
+            }
+        };
+        match AdaptiveLimit::builder()
+            .algorithm(algorithm)
+            .limits(c.min_limit, c.max_limit)
+            .initial_limit(c.initial_limit)
+            .critical_fraction(c.critical_fraction)
+            .build()
+        {
+            Ok(l) => {
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_adaptive_limit_t { inner: Arc::new(l) })),
+                );
+                FW_OK
+            }
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Frees an adaptive limit. NULL is a no-op. Outstanding permits keep it
+/// alive.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_limit_free(limit: *mut fw_adaptive_limit_t) {
+    if !limit.is_null() {
+        // SAFETY: came from `fw_adaptive_limit_new`, freed once.
+        drop(unsafe { Box::from_raw(limit) });
+    }
+}
+
+/// Takes a permit if the limit allows `prio` one now, else
+/// `FW_REJECTED_SHED`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_limit_try_acquire(
+    limit: *const fw_adaptive_limit_t,
+    prio: fw_priority_t,
+    out: *mut *mut fw_adaptive_permit_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_adaptive_limit_new`.
+        let Some(l) = (unsafe { limit.as_ref() }) else {
+            return invalid("fw_adaptive_limit_try_acquire: `limit` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_adaptive_limit_try_acquire: `out` is NULL");
+        }
+        let Some(p) = priority(prio) else {
+            return invalid(format!(
+                "fw_adaptive_limit_try_acquire: {prio} is not an fw_priority_t"
+            ));
+        };
+        let arc = Arc::clone(&l.inner);
+        // SAFETY: the permit borrows the limit inside `arc`; the handle
+        // below owns both, and the permit always ends first (field order,
+        // and `finish` ends it before dropping the Arc), so the borrow never
+        // outlives the limit. The limit itself never moves (it is in an Arc).
+        let limit_ref: &'static AdaptiveLimit = unsafe { &*Arc::as_ptr(&arc) };
+        match limit_ref.try_acquire(p) {
+            Ok(permit) => {
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_adaptive_permit_t { permit, limit: arc })),
+                );
+                FW_OK
+            }
+            Err(r) => rejected(r),
+        }
+    })
+}
+
+/// How an adaptive permit ends.
+fn finish(
+    permit: *mut fw_adaptive_permit_t,
+    name: &str,
+    how: impl FnOnce(fw::shed::ShedPermit<'static>),
+) -> fw_status_t {
+    guard(|| {
+        if permit.is_null() {
+            return invalid(format!("{name}: `permit` is NULL"));
+        }
+        // SAFETY: came from `fw_adaptive_limit_try_acquire`, consumed once.
+        let h = unsafe { Box::from_raw(permit) };
+        let fw_adaptive_permit_t { permit, limit } = *h;
+        how(permit); // the permit ends while `limit` still holds the Arc
+        drop(limit);
+        FW_OK
+    })
+}
+
+/// The call completed; its latency (from the permit) is a sample.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_permit_success(
+    permit: *mut fw_adaptive_permit_t,
+) -> fw_status_t {
+    finish(permit, "fw_adaptive_permit_success", |p| p.success())
+}
+
+/// The call was dropped (timed out, overloaded): the limit backs off.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_permit_dropped(
+    permit: *mut fw_adaptive_permit_t,
+) -> fw_status_t {
+    finish(permit, "fw_adaptive_permit_dropped", |p| p.dropped())
+}
+
+/// Returns the permit without a sample.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_permit_release(
+    permit: *mut fw_adaptive_permit_t,
+) -> fw_status_t {
+    finish(permit, "fw_adaptive_permit_release", drop)
+}
+
+/// The current limit and permits in flight.
+#[no_mangle]
+pub unsafe extern "C" fn fw_adaptive_limit_get(
+    limit: *const fw_adaptive_limit_t,
+    limit_out: *mut u64,
+    in_flight_out: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_adaptive_limit_new`.
+        let Some(l) = (unsafe { limit.as_ref() }) else {
+            return invalid("fw_adaptive_limit_get: `limit` is NULL");
+        };
+        let s = l.inner.snapshot();
+        put(limit_out, s.limit);
+        put(in_flight_out, s.in_flight);
+        FW_OK
+    })
+}
