@@ -55,6 +55,13 @@ typedef struct fw_bulkhead_permit_t fw_bulkhead_permit_t;
 // it (outstanding permits keep its memory alive).
 typedef struct fw_bulkhead_t fw_bulkhead_t;
 
+// A health registry with its background thread.
+typedef struct fw_health_t fw_health_t;
+
+// A registered heartbeat; `fw_heartbeat_free` unregisters it. Beating is
+// thread-safe.
+typedef struct fw_heartbeat_t fw_heartbeat_t;
+
 // A metrics registry. Thread-safe. Registered instances stay alive (their
 // memory is shared) until the registry is freed.
 typedef struct fw_metrics_t fw_metrics_t;
@@ -64,6 +71,9 @@ typedef struct fw_rate_limiter_t fw_rate_limiter_t;
 
 // A retry policy. Thread-safe: one policy may serve every thread.
 typedef struct fw_retry_t fw_retry_t;
+
+// A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
+typedef struct fw_watchdog_t fw_watchdog_t;
 
 // What a failwell call did: one of the `FW_*` status constants. `FW_OK`
 // is 0; refusals are small positive numbers; errors are 100 and above.
@@ -258,6 +268,52 @@ typedef struct {
   uint64_t latency_threshold_ns;
 } fw_adaptive_limit_config_t;
 
+// Watchdog configuration.
+typedef struct {
+  // How often it looks (≥ 1 ms; default 1 s).
+  uint64_t tick_ns;
+  // Thread leak: more than this × the threads at start; 0 = off
+  // (default 2).
+  double thread_leak_factor;
+  // Thread leak: more than this many threads; 0 = no ceiling (default 0).
+  uint64_t thread_ceiling;
+  // Look for lock cycles (needs the library built with the
+  // `deadlock-detection` feature; default false).
+  bool deadlock_detection;
+} fw_watchdog_config_t;
+
+// What a finding is about: one of the `FW_FINDING_*` constants.
+typedef uint32_t fw_finding_kind_t;
+
+// A watchdog report, valid only during the callback.
+typedef struct {
+  fw_finding_kind_t kind;
+  // True when the finding has cleared.
+  bool cleared;
+  // The heartbeat's or gauge's name; NULL for threads and deadlocks.
+  const char *name;
+  // Silence (stall, ns), thread count or gauge value.
+  uint64_t value;
+  // Timeout (stall, ns) or the limit exceeded.
+  uint64_t limit;
+  // How long the finding lasted (on clearing), ns.
+  uint64_t lasted_ns;
+  // A one-line description, NUL-terminated.
+  const char *description;
+} fw_finding_t;
+
+// Called on the watchdog's thread with each finding as it appears and as
+// it clears. Must be thread-safe; must not unwind into failwell.
+typedef void (*fw_watchdog_callback_t)(const fw_finding_t *finding, void *user_data);
+
+// A health check: returns 0 when healthy; otherwise writes a message
+// (NUL-terminated, at most `error_len` bytes) into `error` and returns
+// nonzero. Runs on a pool thread: must be thread-safe, must not unwind.
+typedef int32_t (*fw_health_check_t)(void *user_data, char *error, size_t error_len);
+
+// Health: one of the `FW_HEALTH_*` constants.
+typedef uint32_t fw_health_status_t;
+
 // Success.
 #define FW_OK 0
 
@@ -349,6 +405,27 @@ typedef struct {
 
 // Additive increase, multiplicative decrease on drops or slow windows.
 #define FW_ALGORITHM_AIMD 1
+
+// A heartbeat missed its timeout.
+#define FW_FINDING_STALL 1
+
+// A lock cycle (needs the `deadlock-detection` feature).
+#define FW_FINDING_DEADLOCK 2
+
+// More threads than the limit.
+#define FW_FINDING_THREAD_LEAK 3
+
+// A gauge above its limit.
+#define FW_FINDING_GAUGE_LEAK 4
+
+// Everything works.
+#define FW_HEALTH_HEALTHY 0
+
+// A non-critical check fails (or an open breaker registered as such).
+#define FW_HEALTH_DEGRADED 1
+
+// A critical check fails.
+#define FW_HEALTH_UNHEALTHY 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -565,6 +642,58 @@ fw_status_t fw_adaptive_permit_release(fw_adaptive_permit_t *permit);
 fw_status_t fw_adaptive_limit_get(const fw_adaptive_limit_t *limit,
                                   uint64_t *limit_out,
                                   uint64_t *in_flight_out);
+
+// The defaults.
+fw_watchdog_config_t fw_watchdog_config_default(void);
+
+// Starts a watchdog (`config` NULL: the defaults) reporting to `callback`
+// (NULL: to standard error) into `*out`.
+fw_status_t fw_watchdog_new(const fw_watchdog_config_t *config,
+                            fw_watchdog_callback_t callback,
+                            void *user_data,
+                            fw_watchdog_t **out);
+
+// Stops the watchdog, joins its thread and frees it. NULL is a no-op.
+// Heartbeats registered with it must be freed first or after; both are
+// safe.
+void fw_watchdog_free(fw_watchdog_t *watchdog);
+
+// Registers a heartbeat `name` that must beat every `timeout_ns`.
+fw_status_t fw_watchdog_heartbeat(const fw_watchdog_t *watchdog,
+                                  const char *name,
+                                  uint64_t timeout_ns,
+                                  fw_heartbeat_t **out);
+
+// Proves progress now.
+fw_status_t fw_heartbeat_beat(const fw_heartbeat_t *heartbeat);
+
+// Unregisters and frees a heartbeat. NULL is a no-op.
+void fw_heartbeat_free(fw_heartbeat_t *heartbeat);
+
+// Creates a health registry running a round every `interval_ns` (≥ 10 ms).
+fw_status_t fw_health_new(uint64_t interval_ns, fw_health_t **out);
+
+// Stops the registry's thread and frees it. NULL is a no-op.
+void fw_health_free(fw_health_t *health);
+
+// Registers a check `name`, critical or not, given `timeout_ns` per run.
+fw_status_t fw_health_register(const fw_health_t *health,
+                               const char *name,
+                               bool critical,
+                               uint64_t timeout_ns,
+                               fw_health_check_t check,
+                               void *user_data);
+
+// Registers a breaker: while it is open the check reads `when_open`
+// (`FW_HEALTH_DEGRADED` or `FW_HEALTH_UNHEALTHY`).
+fw_status_t fw_health_register_breaker(const fw_health_t *health,
+                                       const char *name,
+                                       const fw_breaker_t *breaker,
+                                       fw_health_status_t when_open);
+
+// The aggregate of the last round (a cheap read), or of a round run now
+// if `run_now`.
+fw_status_t fw_health_status(const fw_health_t *health, bool run_now, fw_health_status_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

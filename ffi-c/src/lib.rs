@@ -10,7 +10,8 @@
 //! unless its documentation says otherwise.
 //!
 //! This first cut covers the circuit breaker, the bulkhead, the rate
-//! limiter, retry, the adaptive limit and metrics rendering.
+//! limiter, retry, the adaptive limit, the watchdog, health checks and
+//! metrics rendering.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -24,5 +25,6 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod retry;
 pub mod shed;
+pub mod watch;
 
 pub use boundary::*;

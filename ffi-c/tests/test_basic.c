@@ -2,8 +2,11 @@
  * function with NULL and invalid arguments must return FW_EINVAL with a
  * message, never crash. Built with -Wall -Wextra -Werror and run under
  * AddressSanitizer and UndefinedBehaviorSanitizer. */
+#define _POSIX_C_SOURCE 199309L
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "failwell.h"
 #include "check.h"
@@ -212,6 +215,76 @@ static void adaptive_functional(void) {
     CHECK_STATUS(fw_adaptive_permit_dropped(b), FW_OK);
 }
 
+static atomic_int stalls;
+static atomic_int clears;
+
+static void on_finding(const fw_finding_t *f, void *user_data) {
+    (void)user_data;
+    if (f->kind == FW_FINDING_STALL && f->name != NULL && strcmp(f->name, "worker") == 0) {
+        atomic_fetch_add(f->cleared ? &clears : &stalls, 1);
+    }
+}
+
+static int check_ok(void *user_data, char *error, size_t len) {
+    (void)user_data;
+    (void)error;
+    (void)len;
+    return 0;
+}
+
+static int check_down(void *user_data, char *error, size_t len) {
+    (void)user_data;
+    snprintf(error, len, "connection refused");
+    return 1;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void watchdog_and_health_functional(void) {
+    fw_watchdog_config_t wc = fw_watchdog_config_default();
+    wc.tick_ns = 10000000; /* 10 ms */
+    wc.thread_leak_factor = 0;
+    fw_watchdog_t *w = NULL;
+    CHECK_STATUS(fw_watchdog_new(&wc, on_finding, NULL, &w), FW_OK);
+    fw_heartbeat_t *hb = NULL;
+    CHECK_STATUS(fw_watchdog_heartbeat(w, "worker", 30000000, &hb), FW_OK);
+    for (int i = 0; i < 500 && atomic_load(&stalls) == 0; i++) {
+        sleep_ms(10);
+    }
+    CHECK(atomic_load(&stalls) == 1);
+    CHECK_STATUS(fw_heartbeat_beat(hb), FW_OK);
+    for (int i = 0; i < 500 && atomic_load(&clears) == 0; i++) {
+        sleep_ms(5);
+        fw_heartbeat_beat(hb);
+    }
+    CHECK(atomic_load(&clears) == 1);
+    fw_heartbeat_free(hb);
+    fw_watchdog_free(w);
+
+    fw_health_t *h = NULL;
+    CHECK_STATUS(fw_health_new(3600000000000ULL, &h), FW_OK);
+    CHECK_STATUS(fw_health_register(h, "config", true, 1000000000ULL, check_ok, NULL), FW_OK);
+    fw_health_status_t st = 99;
+    CHECK_STATUS(fw_health_status(h, true, &st), FW_OK);
+    CHECK(st == FW_HEALTH_HEALTHY);
+    CHECK_STATUS(fw_health_register(h, "cache", false, 1000000000ULL, check_down, NULL), FW_OK);
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(NULL, &b), FW_OK);
+    CHECK_STATUS(fw_health_register_breaker(h, "db-breaker", b, FW_HEALTH_UNHEALTHY), FW_OK);
+    CHECK_STATUS(fw_health_status(h, true, &st), FW_OK);
+    CHECK(st == FW_HEALTH_DEGRADED);
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_FORCE_OPEN), FW_OK);
+    CHECK_STATUS(fw_health_status(h, true, &st), FW_OK);
+    CHECK(st == FW_HEALTH_UNHEALTHY);
+    CHECK_STATUS(fw_health_status(h, false, &st), FW_OK);
+    CHECK(st == FW_HEALTH_UNHEALTHY);
+    fw_health_free(h);
+    fw_breaker_free(b);
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t *p = NULL;
@@ -388,6 +461,53 @@ static void misuse(void) {
     CHECK_STATUS(fw_adaptive_permit_release(ap), FW_OK);
     fw_adaptive_limit_free(al);
 
+    fw_watchdog_t *w = NULL;
+    fw_heartbeat_t *hbt = NULL;
+    fw_watchdog_config_t wc = fw_watchdog_config_default();
+    wc.tick_ns = 0;
+    CHECK_STATUS(fw_watchdog_new(&wc, NULL, NULL, &w), FW_EINVAL);
+    CHECK(message_mentions("tick"));
+    wc = fw_watchdog_config_default();
+    wc.thread_leak_factor = 0.5;
+    CHECK_STATUS(fw_watchdog_new(&wc, NULL, NULL, &w), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_new(NULL, NULL, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_heartbeat(NULL, "x", 1, &hbt), FW_EINVAL);
+    CHECK_STATUS(fw_heartbeat_beat(NULL), FW_EINVAL);
+    fw_heartbeat_free(NULL);
+    fw_watchdog_free(NULL);
+    wc = fw_watchdog_config_default();
+    wc.thread_leak_factor = 0;
+    CHECK_STATUS(fw_watchdog_new(&wc, NULL, NULL, &w), FW_OK);
+    CHECK_STATUS(fw_watchdog_heartbeat(w, NULL, 1, &hbt), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_heartbeat(w, "x", 0, &hbt), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_heartbeat(w, "x", 1, NULL), FW_EINVAL);
+    fw_watchdog_free(w);
+
+    fw_health_t *hh = NULL;
+    fw_health_status_t hs2;
+    CHECK_STATUS(fw_health_new(0, &hh), FW_EINVAL);
+    CHECK(message_mentions("interval"));
+    CHECK_STATUS(fw_health_new(1000000000ULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_health_register(NULL, "x", true, 1, check_ok, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_health_register_breaker(NULL, "x", NULL, FW_HEALTH_DEGRADED), FW_EINVAL);
+    CHECK_STATUS(fw_health_status(NULL, false, &hs2), FW_EINVAL);
+    fw_health_free(NULL);
+    CHECK_STATUS(fw_health_new(1000000000ULL, &hh), FW_OK);
+    CHECK_STATUS(fw_health_register(hh, NULL, true, 1, check_ok, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_health_register(hh, "x", true, 1, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_health_register(hh, "x", true, 0, check_ok, NULL), FW_EINVAL);
+    CHECK(message_mentions("timeout"));
+    CHECK_STATUS(fw_health_register(hh, "x", true, 1000, check_ok, NULL), FW_OK);
+    CHECK_STATUS(fw_health_register(hh, "x", true, 1000, check_ok, NULL), FW_EINVAL);
+    CHECK(message_mentions("already registered"));
+    fw_breaker_t *b2 = NULL;
+    CHECK_STATUS(fw_breaker_new(NULL, &b2), FW_OK);
+    CHECK_STATUS(fw_health_register_breaker(hh, "b", b2, FW_HEALTH_HEALTHY), FW_EINVAL);
+    CHECK_STATUS(fw_health_register_breaker(hh, NULL, b2, FW_HEALTH_DEGRADED), FW_EINVAL);
+    CHECK_STATUS(fw_health_status(hh, false, NULL), FW_EINVAL);
+    fw_health_free(hh);
+    fw_breaker_free(b2);
+
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
     char tiny[4];
@@ -402,6 +522,7 @@ int main(void) {
     metrics_functional();
     retry_functional();
     adaptive_functional();
+    watchdog_and_health_functional();
     misuse();
     return fw_finish("test_basic");
 }

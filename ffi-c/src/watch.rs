@@ -1,0 +1,422 @@
+//! `fw_watchdog_*`, `fw_heartbeat_*` and `fw_health_*`: the watchdog and
+//! the health registry, with C callbacks.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fw::health::{HealthRegistry, Status};
+use fw::watchdog::{Finding, FindingKind, Heartbeat, Watchdog};
+
+use crate::boundary::*;
+use crate::breaker::fw_breaker_t;
+
+/// A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
+#[derive(Debug)]
+pub struct fw_watchdog_t {
+    inner: Arc<Watchdog>,
+}
+
+/// A registered heartbeat; `fw_heartbeat_free` unregisters it. Beating is
+/// thread-safe.
+#[derive(Debug)]
+pub struct fw_heartbeat_t {
+    inner: Heartbeat,
+}
+
+/// What a finding is about: one of the `FW_FINDING_*` constants.
+pub type fw_finding_kind_t = u32;
+/// A heartbeat missed its timeout.
+pub const FW_FINDING_STALL: fw_finding_kind_t = 1;
+/// A lock cycle (needs the `deadlock-detection` feature).
+pub const FW_FINDING_DEADLOCK: fw_finding_kind_t = 2;
+/// More threads than the limit.
+pub const FW_FINDING_THREAD_LEAK: fw_finding_kind_t = 3;
+/// A gauge above its limit.
+pub const FW_FINDING_GAUGE_LEAK: fw_finding_kind_t = 4;
+
+/// A watchdog report, valid only during the callback.
+#[repr(C)]
+#[derive(Debug)]
+pub struct fw_finding_t {
+    pub kind: fw_finding_kind_t,
+    /// True when the finding has cleared.
+    pub cleared: bool,
+    /// The heartbeat's or gauge's name; NULL for threads and deadlocks.
+    pub name: *const c_char,
+    /// Silence (stall, ns), thread count or gauge value.
+    pub value: u64,
+    /// Timeout (stall, ns) or the limit exceeded.
+    pub limit: u64,
+    /// How long the finding lasted (on clearing), ns.
+    pub lasted_ns: u64,
+    /// A one-line description, NUL-terminated.
+    pub description: *const c_char,
+}
+
+/// Called on the watchdog's thread with each finding as it appears and as
+/// it clears. Must be thread-safe; must not unwind into failwell.
+pub type fw_watchdog_callback_t =
+    Option<unsafe extern "C" fn(finding: *const fw_finding_t, user_data: *mut c_void)>;
+
+/// Watchdog configuration.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_watchdog_config_t {
+    /// How often it looks (≥ 1 ms; default 1 s).
+    pub tick_ns: u64,
+    /// Thread leak: more than this × the threads at start; 0 = off
+    /// (default 2).
+    pub thread_leak_factor: f64,
+    /// Thread leak: more than this many threads; 0 = no ceiling (default 0).
+    pub thread_ceiling: u64,
+    /// Look for lock cycles (needs the library built with the
+    /// `deadlock-detection` feature; default false).
+    pub deadlock_detection: bool,
+}
+
+/// The defaults.
+#[no_mangle]
+pub extern "C" fn fw_watchdog_config_default() -> fw_watchdog_config_t {
+    fw_watchdog_config_t {
+        tick_ns: 1_000_000_000,
+        thread_leak_factor: 2.0,
+        thread_ceiling: 0,
+        deadlock_detection: false,
+    }
+}
+
+fn deliver(f: &Finding, cb: unsafe extern "C" fn(*const fw_finding_t, *mut c_void), data: usize) {
+    let (kind, name, value, limit) = match &f.kind {
+        FindingKind::Stall {
+            name,
+            silent_for,
+            timeout,
+            ..
+        } => (
+            FW_FINDING_STALL,
+            Some(name.clone()),
+            silent_for.as_nanos() as u64,
+            timeout.as_nanos() as u64,
+        ),
+        FindingKind::Deadlock { threads } => (FW_FINDING_DEADLOCK, None, threads.len() as u64, 0),
+        FindingKind::ThreadLeak { threads, limit, .. } => {
+            (FW_FINDING_THREAD_LEAK, None, *threads, *limit)
+        }
+        FindingKind::GaugeLeak {
+            name, value, limit, ..
+        } => (FW_FINDING_GAUGE_LEAK, Some(name.clone()), *value, *limit),
+        _ => (0, None, 0, 0),
+    };
+    let name = name.and_then(|n| CString::new(n).ok());
+    let description = CString::new(f.to_string().replace('\0', "")).unwrap_or_default();
+    let c = fw_finding_t {
+        kind,
+        cleared: f.cleared,
+        name: name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
+        value,
+        limit,
+        lasted_ns: f.lasted.as_nanos() as u64,
+        description: description.as_ptr(),
+    };
+    // SAFETY: `cb` is a valid C function (contract); `c` and its strings
+    // live for the call.
+    unsafe { cb(&c, data as *mut c_void) };
+}
+
+/// Starts a watchdog (`config` NULL: the defaults) reporting to `callback`
+/// (NULL: to standard error) into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_watchdog_new(
+    config: *const fw_watchdog_config_t,
+    callback: fw_watchdog_callback_t,
+    user_data: *mut c_void,
+    out: *mut *mut fw_watchdog_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_watchdog_new: `out` is NULL");
+        }
+        let c = if config.is_null() {
+            fw_watchdog_config_default()
+        } else {
+            // SAFETY: non-NULL `config` points to a valid config (contract).
+            unsafe { *config }
+        };
+        let mut b = Watchdog::builder()
+            .tick(Duration::from_nanos(c.tick_ns))
+            .deadlock_detection(c.deadlock_detection);
+        b = if c.thread_leak_factor == 0.0 {
+            b.no_thread_leak_check()
+        } else {
+            b.thread_leak(
+                c.thread_leak_factor,
+                (c.thread_ceiling > 0).then_some(c.thread_ceiling),
+            )
+        };
+        if let Some(cb) = callback {
+            let data = user_data as usize; // the caller vouches for it
+            b = b.on_finding(move |f| deliver(f, cb, data));
+        }
+        match b.build() {
+            Ok(w) => {
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_watchdog_t { inner: Arc::new(w) })),
+                );
+                FW_OK
+            }
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Stops the watchdog, joins its thread and frees it. NULL is a no-op.
+/// Heartbeats registered with it must be freed first or after; both are
+/// safe.
+#[no_mangle]
+pub unsafe extern "C" fn fw_watchdog_free(watchdog: *mut fw_watchdog_t) {
+    if !watchdog.is_null() {
+        // SAFETY: came from `fw_watchdog_new`, freed once.
+        drop(unsafe { Box::from_raw(watchdog) });
+    }
+}
+
+/// Registers a heartbeat `name` that must beat every `timeout_ns`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_watchdog_heartbeat(
+    watchdog: *const fw_watchdog_t,
+    name: *const c_char,
+    timeout_ns: u64,
+    out: *mut *mut fw_heartbeat_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_watchdog_new`.
+        let Some(w) = (unsafe { watchdog.as_ref() }) else {
+            return invalid("fw_watchdog_heartbeat: `watchdog` is NULL");
+        };
+        if name.is_null() || out.is_null() {
+            return invalid("fw_watchdog_heartbeat: `name` or `out` is NULL");
+        }
+        if timeout_ns == 0 {
+            return invalid("fw_watchdog_heartbeat: `timeout_ns` must be > 0");
+        }
+        // SAFETY: a non-NULL `name` is NUL-terminated (contract).
+        let name = unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned();
+        let hb = w.inner.heartbeat(name, Duration::from_nanos(timeout_ns));
+        put(out, Box::into_raw(Box::new(fw_heartbeat_t { inner: hb })));
+        FW_OK
+    })
+}
+
+/// Proves progress now.
+#[no_mangle]
+pub unsafe extern "C" fn fw_heartbeat_beat(heartbeat: *const fw_heartbeat_t) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_watchdog_heartbeat`.
+        let Some(h) = (unsafe { heartbeat.as_ref() }) else {
+            return invalid("fw_heartbeat_beat: `heartbeat` is NULL");
+        };
+        h.inner.beat();
+        FW_OK
+    })
+}
+
+/// Unregisters and frees a heartbeat. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_heartbeat_free(heartbeat: *mut fw_heartbeat_t) {
+    if !heartbeat.is_null() {
+        // SAFETY: came from `fw_watchdog_heartbeat`, freed once.
+        drop(unsafe { Box::from_raw(heartbeat) });
+    }
+}
+
+/// A health registry with its background thread.
+#[derive(Debug)]
+pub struct fw_health_t {
+    inner: Arc<HealthRegistry>,
+}
+
+/// Health: one of the `FW_HEALTH_*` constants.
+pub type fw_health_status_t = u32;
+/// Everything works.
+pub const FW_HEALTH_HEALTHY: fw_health_status_t = 0;
+/// A non-critical check fails (or an open breaker registered as such).
+pub const FW_HEALTH_DEGRADED: fw_health_status_t = 1;
+/// A critical check fails.
+pub const FW_HEALTH_UNHEALTHY: fw_health_status_t = 2;
+
+fn status_code(s: Status) -> fw_health_status_t {
+    match s {
+        Status::Healthy => FW_HEALTH_HEALTHY,
+        Status::Degraded => FW_HEALTH_DEGRADED,
+        Status::Unhealthy => FW_HEALTH_UNHEALTHY,
+    }
+}
+
+/// A health check: returns 0 when healthy; otherwise writes a message
+/// (NUL-terminated, at most `error_len` bytes) into `error` and returns
+/// nonzero. Runs on a pool thread: must be thread-safe, must not unwind.
+pub type fw_health_check_t = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, error: *mut c_char, error_len: usize) -> i32,
+>;
+
+/// Creates a health registry running a round every `interval_ns` (≥ 10 ms).
+#[no_mangle]
+pub unsafe extern "C" fn fw_health_new(
+    interval_ns: u64,
+    out: *mut *mut fw_health_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_health_new: `out` is NULL");
+        }
+        match HealthRegistry::builder()
+            .interval(Duration::from_nanos(interval_ns))
+            .build()
+        {
+            Ok(h) => {
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_health_t { inner: Arc::new(h) })),
+                );
+                FW_OK
+            }
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Stops the registry's thread and frees it. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_health_free(health: *mut fw_health_t) {
+    if !health.is_null() {
+        // SAFETY: came from `fw_health_new`, freed once.
+        drop(unsafe { Box::from_raw(health) });
+    }
+}
+
+/// Registers a check `name`, critical or not, given `timeout_ns` per run.
+#[no_mangle]
+pub unsafe extern "C" fn fw_health_register(
+    health: *const fw_health_t,
+    name: *const c_char,
+    critical: bool,
+    timeout_ns: u64,
+    check: fw_health_check_t,
+    user_data: *mut c_void,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_health_new`.
+        let Some(h) = (unsafe { health.as_ref() }) else {
+            return invalid("fw_health_register: `health` is NULL");
+        };
+        let Some(check) = check else {
+            return invalid("fw_health_register: `check` is NULL");
+        };
+        if name.is_null() {
+            return invalid("fw_health_register: `name` is NULL");
+        }
+        // SAFETY: a non-NULL `name` is NUL-terminated (contract).
+        let name = unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned();
+        let data = user_data as usize; // the caller vouches for it
+        let run = move || {
+            let mut buf = vec![0u8; 256];
+            // SAFETY: `check` is a valid C function (contract); `buf` has
+            // the length we pass.
+            let rc = unsafe {
+                check(
+                    data as *mut c_void,
+                    buf.as_mut_ptr() as *mut c_char,
+                    buf.len(),
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                buf[255] = 0;
+                let msg = CStr::from_bytes_until_nul(&buf)
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Err(if msg.is_empty() {
+                    format!("check returned {rc}")
+                } else {
+                    msg
+                })
+            }
+        };
+        match h
+            .inner
+            .register(name, critical, Duration::from_nanos(timeout_ns), run)
+        {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Registers a breaker: while it is open the check reads `when_open`
+/// (`FW_HEALTH_DEGRADED` or `FW_HEALTH_UNHEALTHY`).
+#[no_mangle]
+pub unsafe extern "C" fn fw_health_register_breaker(
+    health: *const fw_health_t,
+    name: *const c_char,
+    breaker: *const fw_breaker_t,
+    when_open: fw_health_status_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from their `_new` functions.
+        let (Some(h), Some(b)) = (unsafe { health.as_ref() }, unsafe { breaker.as_ref() }) else {
+            return invalid("fw_health_register_breaker: `health` or `breaker` is NULL");
+        };
+        if name.is_null() {
+            return invalid("fw_health_register_breaker: `name` is NULL");
+        }
+        let when =
+            match when_open {
+                FW_HEALTH_DEGRADED => Status::Degraded,
+                FW_HEALTH_UNHEALTHY => Status::Unhealthy,
+                other => return invalid(format!(
+                    "fw_health_register_breaker: `when_open` {other} must be degraded or unhealthy"
+                )),
+            };
+        // SAFETY: a non-NULL `name` is NUL-terminated (contract).
+        let name = unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned();
+        match h.inner.register_breaker(name, b.inner.clone(), when) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// The aggregate of the last round (a cheap read), or of a round run now
+/// if `run_now`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_health_status(
+    health: *const fw_health_t,
+    run_now: bool,
+    out: *mut fw_health_status_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_health_new`.
+        let Some(h) = (unsafe { health.as_ref() }) else {
+            return invalid("fw_health_status: `health` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_health_status: `out` is NULL");
+        }
+        let r = if run_now {
+            h.inner.check_now()
+        } else {
+            h.inner.report()
+        };
+        put(out, status_code(r.status));
+        FW_OK
+    })
+}
