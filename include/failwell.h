@@ -176,6 +176,9 @@ typedef struct {
   uint64_t peak;
 } fw_bulkhead_snapshot_t;
 
+// A call that cannot take a deadline: returns its result code.
+typedef int32_t (*fw_timed_fn)(void *user_data);
+
 // Rate limiter configuration.
 typedef struct {
   // Requests per period, ≥ 1 (no default: 0 is `FW_EINVAL`).
@@ -522,6 +525,28 @@ fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
 
 // Copies the bulkhead's counters into `*out`.
 fw_status_t fw_bulkhead_snapshot(const fw_bulkhead_t *bulkhead, fw_bulkhead_snapshot_t *out);
+
+// Now, in nanoseconds of the monotonic clock failwell reads
+// (`CLOCK_MONOTONIC` on Unix).
+fw_status_t fw_now_ns(uint64_t *out);
+
+// The deadline `timeout_ns` from now (saturating), for passing down.
+fw_status_t fw_deadline_after(uint64_t timeout_ns, uint64_t *out);
+
+// Time left until `deadline_ns` (0 once passed).
+fw_status_t fw_deadline_remaining(uint64_t deadline_ns, uint64_t *out_ns);
+
+// Runs `f(user_data)` on failwell's bounded helper pool and waits for it
+// until `deadline_ns`. `FW_OK` with its result in `*result`;
+// `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first — the call
+// keeps running on its worker (it cannot be interrupted) and is counted as
+// abandoned, so `user_data` must stay valid until it returns;
+// `FW_REJECTED_BULKHEAD_FULL` if every worker is busy. `f` must be
+// thread-safe and must not unwind into failwell.
+fw_status_t fw_call_with_timeout(uint64_t deadline_ns,
+                                 fw_timed_fn f,
+                                 void *user_data,
+                                 int32_t *result);
 
 // Creates an empty registry into `*out`.
 fw_status_t fw_metrics_new(fw_metrics_t **out);

@@ -9,9 +9,9 @@
 //! panic crosses the boundary (`FW_EPANIC`). Every handle is thread-safe
 //! unless its documentation says otherwise.
 //!
-//! This first cut covers the circuit breaker, the bulkhead, the rate
-//! limiter, retry, the adaptive limit, the watchdog, health checks and
-//! metrics rendering.
+//! It covers the circuit breaker, the bulkhead, the rate limiter, retry,
+//! deadlines and timed calls, the adaptive limit, the watchdog, health
+//! checks and metrics rendering.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -21,6 +21,7 @@
 mod boundary;
 pub mod breaker;
 pub mod bulkhead;
+pub mod deadline;
 pub mod metrics;
 pub mod rate_limit;
 pub mod retry;

@@ -285,6 +285,36 @@ static void watchdog_and_health_functional(void) {
     fw_breaker_free(b);
 }
 
+static int quick(void *user_data) {
+    (void)user_data;
+    return 42;
+}
+
+static int slow(void *user_data) {
+    (void)user_data;
+    sleep_ms(200);
+    return 1;
+}
+
+static void deadline_functional(void) {
+    uint64_t now = 0, d = 0, left = 0;
+    CHECK_STATUS(fw_now_ns(&now), FW_OK);
+    CHECK_STATUS(fw_deadline_after(1000000000ULL, &d), FW_OK);
+    CHECK(d >= now + 1000000000ULL);
+    CHECK_STATUS(fw_deadline_remaining(d, &left), FW_OK);
+    CHECK(left > 0 && left <= 1000000000ULL);
+    CHECK_STATUS(fw_deadline_remaining(now, &left), FW_OK);
+    CHECK(left == 0);
+    int r = 0;
+    CHECK_STATUS(fw_call_with_timeout(d, quick, NULL, &r), FW_OK);
+    CHECK(r == 42);
+    uint64_t soon = 0;
+    CHECK_STATUS(fw_deadline_after(20000000, &soon), FW_OK);
+    CHECK_STATUS(fw_call_with_timeout(soon, slow, NULL, &r), FW_REJECTED_DEADLINE_EXCEEDED);
+    CHECK_STATUS(fw_call_with_timeout(now, quick, NULL, &r), FW_REJECTED_DEADLINE_EXCEEDED);
+    sleep_ms(250); /* let the abandoned call finish before exit */
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t *p = NULL;
@@ -508,6 +538,12 @@ static void misuse(void) {
     fw_health_free(hh);
     fw_breaker_free(b2);
 
+    CHECK_STATUS(fw_now_ns(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_deadline_after(1, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_deadline_remaining(1, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, NULL, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("`f`"));
+
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
     char tiny[4];
@@ -523,6 +559,7 @@ int main(void) {
     retry_functional();
     adaptive_functional();
     watchdog_and_health_functional();
+    deadline_functional();
     misuse();
     return fw_finish("test_basic");
 }
