@@ -37,12 +37,6 @@ typedef struct fw_adaptive_limit_t fw_adaptive_limit_t;
 // `fw_adaptive_permit_release`.
 typedef struct fw_adaptive_permit_t fw_adaptive_permit_t;
 
-// A permit from a breaker. Not thread-safe to share, but may move between
-// threads. Consumed (and freed) by exactly one of
-// `fw_breaker_permit_record`, `fw_breaker_permit_success`,
-// `fw_breaker_permit_failure`, `fw_breaker_permit_ignore`.
-typedef struct fw_breaker_permit_t fw_breaker_permit_t;
-
 // A circuit breaker. Thread-safe: share the pointer between threads; free
 // it once, after every thread is done with it and its permits.
 typedef struct fw_breaker_t fw_breaker_t;
@@ -115,6 +109,17 @@ typedef struct {
   // Cap of the open period; 0 = `open_for_ms` (default 0).
   uint64_t open_for_max_ms;
 } fw_breaker_config_t;
+
+// A permit from a breaker: a plain value (no allocation), to be recorded
+// exactly once on the breaker it came from with `fw_breaker_record` (or
+// `fw_breaker_success` / `_failure` / `_ignore`). Its fields are private
+// to failwell. A permit never recorded keeps its half-open slot until that
+// half-open ends; recording one twice may count it twice but never
+// corrupts the breaker.
+typedef struct {
+  uint64_t _word;
+  uint64_t _start;
+} fw_breaker_permit_t;
 
 // How a call went: one of the `FW_OUTCOME_*` constants (an integer type, so that no value a caller passes can be
 // undefined behaviour on the Rust side; other values are `FW_EINVAL`).
@@ -454,33 +459,34 @@ fw_breaker_config_t fw_breaker_config_default(void);
 // invalid configuration or a NULL `out`.
 fw_status_t fw_breaker_new(const fw_breaker_config_t *config, fw_breaker_t **out);
 
-// Frees a breaker made by `fw_breaker_new`. NULL is a no-op. Permits
-// still out keep the breaker's memory alive until they are recorded.
+// Frees a breaker made by `fw_breaker_new`. NULL is a no-op. Record
+// every permit first: a permit is recorded on its breaker.
 void fw_breaker_free(fw_breaker_t *breaker);
 
 // Asks to make a call. On `FW_OK`, `*permit` is a permit to record; on
 // `FW_REJECTED_CIRCUIT_OPEN`, `*retry_after_ns` (if not NULL) is how long
 // until a probe may pass, or `UINT64_MAX` when unknown (forced open).
-// Never blocks.
+// Never blocks, never allocates.
 fw_status_t fw_breaker_acquire(const fw_breaker_t *breaker,
-                               fw_breaker_permit_t **permit,
+                               fw_breaker_permit_t *permit,
                                uint64_t *retry_after_ns);
 
-// Records how the call went and frees the permit. `duration_ns < 0` lets
-// the breaker measure the duration itself (for the slow-call policy).
-fw_status_t fw_breaker_permit_record(fw_breaker_permit_t *permit,
-                                     fw_outcome_t outcome,
-                                     int64_t duration_ns);
+// Records how the call behind `permit` went. `duration_ns < 0` lets the
+// breaker measure the duration itself (for the slow-call policy).
+fw_status_t fw_breaker_record(const fw_breaker_t *breaker,
+                              const fw_breaker_permit_t *permit,
+                              fw_outcome_t outcome,
+                              int64_t duration_ns);
 
-// `fw_breaker_permit_record(permit, FW_OUTCOME_SUCCESS, -1)`.
-fw_status_t fw_breaker_permit_success(fw_breaker_permit_t *permit);
+// `fw_breaker_record(breaker, permit, FW_OUTCOME_SUCCESS, -1)`.
+fw_status_t fw_breaker_success(const fw_breaker_t *breaker, const fw_breaker_permit_t *permit);
 
-// `fw_breaker_permit_record(permit, FW_OUTCOME_FAILURE, -1)`.
-fw_status_t fw_breaker_permit_failure(fw_breaker_permit_t *permit);
+// `fw_breaker_record(breaker, permit, FW_OUTCOME_FAILURE, -1)`.
+fw_status_t fw_breaker_failure(const fw_breaker_t *breaker, const fw_breaker_permit_t *permit);
 
-// `fw_breaker_permit_record(permit, FW_OUTCOME_IGNORE, -1)`: the call is
-// not counted and its half-open slot is freed.
-fw_status_t fw_breaker_permit_ignore(fw_breaker_permit_t *permit);
+// `fw_breaker_record(breaker, permit, FW_OUTCOME_IGNORE, -1)`: not counted;
+// frees its half-open slot.
+fw_status_t fw_breaker_ignore(const fw_breaker_t *breaker, const fw_breaker_permit_t *permit);
 
 // The current state. Never blocks.
 fw_status_t fw_breaker_state(const fw_breaker_t *breaker, fw_breaker_state_t *out);

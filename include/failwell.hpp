@@ -59,14 +59,16 @@ struct Refusal {
 class Breaker;
 
 /// Permission to make one call through a Breaker. Record it once; if it is
-/// destroyed unrecorded, the call counts as ignored.
+/// destroyed unrecorded, the call counts as ignored. The Breaker must
+/// outlive its permits.
 class BreakerPermit {
 public:
-    BreakerPermit(BreakerPermit &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    BreakerPermit(BreakerPermit &&o) noexcept : b_(std::exchange(o.b_, nullptr)), p_(o.p_) {}
     BreakerPermit &operator=(BreakerPermit &&o) noexcept {
         if (this != &o) {
             reset();
-            p_ = std::exchange(o.p_, nullptr);
+            b_ = std::exchange(o.b_, nullptr);
+            p_ = o.p_;
         }
         return *this;
     }
@@ -78,20 +80,21 @@ public:
     void failure() { record(FW_OUTCOME_FAILURE); }
     void ignore() { record(FW_OUTCOME_IGNORE); }
     void record(fw_outcome_t outcome, std::chrono::nanoseconds duration = std::chrono::nanoseconds(-1)) {
-        if (p_ != nullptr) {
-            detail::check(fw_breaker_permit_record(std::exchange(p_, nullptr), outcome, duration.count()));
+        if (b_ != nullptr) {
+            detail::check(fw_breaker_record(std::exchange(b_, nullptr), &p_, outcome, duration.count()));
         }
     }
 
 private:
     friend class Breaker;
-    explicit BreakerPermit(fw_breaker_permit_t *p) : p_(p) {}
+    BreakerPermit(const fw_breaker_t *b, fw_breaker_permit_t p) : b_(b), p_(p) {}
     void reset() noexcept {
-        if (p_ != nullptr) {
-            fw_breaker_permit_ignore(std::exchange(p_, nullptr));
+        if (b_ != nullptr) {
+            fw_breaker_ignore(std::exchange(b_, nullptr), &p_);
         }
     }
-    fw_breaker_permit_t *p_;
+    const fw_breaker_t *b_;
+    fw_breaker_permit_t p_;
 };
 
 /// A circuit breaker.
@@ -108,11 +111,11 @@ public:
 
     /// A permit, or nothing (with the refusal in `why`, if given).
     std::optional<BreakerPermit> acquire(Refusal *why = nullptr) {
-        fw_breaker_permit_t *p = nullptr;
+        fw_breaker_permit_t p{};
         uint64_t wait = 0;
         fw_status_t s = fw_breaker_acquire(b_, &p, &wait);
         if (s == FW_OK) {
-            return BreakerPermit(p);
+            return BreakerPermit(b_, p);
         }
         if (s >= FW_EINVAL) {
             detail::check(s);

@@ -28,16 +28,16 @@ static int attempt(void *user_data, uint32_t attempt_no) {
     if (fw_rate_limiter_acquire_timeout(c->limiter, 1, 1000000000ULL) != FW_OK) {
         return -429; /* over our own rate: give up, do not retry */
     }
-    fw_breaker_permit_t *permit = NULL;
+    fw_breaker_permit_t permit;
     if (fw_breaker_acquire(c->breaker, &permit, NULL) != FW_OK) {
         return -503; /* circuit open: fail fast, do not retry */
     }
     int status = http_get(++c->sent);
     if (status < 500) {
-        fw_breaker_permit_success(permit);
+        fw_breaker_success(c->breaker, &permit);
         return 0;
     }
-    fw_breaker_permit_failure(permit);
+    fw_breaker_failure(c->breaker, &permit);
     return status; /* a 5xx: worth retrying */
 }
 

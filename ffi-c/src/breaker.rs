@@ -15,14 +15,17 @@ pub struct fw_breaker_t {
     pub(crate) inner: Arc<CircuitBreaker>,
 }
 
-/// A permit from a breaker. Not thread-safe to share, but may move between
-/// threads. Consumed (and freed) by exactly one of
-/// `fw_breaker_permit_record`, `fw_breaker_permit_success`,
-/// `fw_breaker_permit_failure`, `fw_breaker_permit_ignore`.
-#[derive(Debug)]
+/// A permit from a breaker: a plain value (no allocation), to be recorded
+/// exactly once on the breaker it came from with `fw_breaker_record` (or
+/// `fw_breaker_success` / `_failure` / `_ignore`). Its fields are private
+/// to failwell. A permit never recorded keeps its half-open slot until that
+/// half-open ends; recording one twice may count it twice but never
+/// corrupts the breaker.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
 pub struct fw_breaker_permit_t {
-    breaker: Arc<CircuitBreaker>,
-    token: PermitToken,
+    pub _word: u64,
+    pub _start: u64,
 }
 
 /// A breaker's state.
@@ -193,8 +196,8 @@ pub unsafe extern "C" fn fw_breaker_new(
     })
 }
 
-/// Frees a breaker made by `fw_breaker_new`. NULL is a no-op. Permits
-/// still out keep the breaker's memory alive until they are recorded.
+/// Frees a breaker made by `fw_breaker_new`. NULL is a no-op. Record
+/// every permit first: a permit is recorded on its breaker.
 #[no_mangle]
 pub unsafe extern "C" fn fw_breaker_free(breaker: *mut fw_breaker_t) {
     if !breaker.is_null() {
@@ -213,11 +216,11 @@ fn handle<'a>(b: *const fw_breaker_t) -> Option<&'a fw_breaker_t> {
 /// Asks to make a call. On `FW_OK`, `*permit` is a permit to record; on
 /// `FW_REJECTED_CIRCUIT_OPEN`, `*retry_after_ns` (if not NULL) is how long
 /// until a probe may pass, or `UINT64_MAX` when unknown (forced open).
-/// Never blocks.
+/// Never blocks, never allocates.
 #[no_mangle]
 pub unsafe extern "C" fn fw_breaker_acquire(
     breaker: *const fw_breaker_t,
-    permit: *mut *mut fw_breaker_permit_t,
+    permit: *mut fw_breaker_permit_t,
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
@@ -229,11 +232,14 @@ pub unsafe extern "C" fn fw_breaker_acquire(
         }
         match b.inner.try_acquire() {
             Ok(p) => {
-                let h = Box::new(fw_breaker_permit_t {
-                    breaker: Arc::clone(&b.inner),
-                    token: p.into_token(),
-                });
-                put(permit, Box::into_raw(h));
+                let (word, start) = p.into_token().into_raw();
+                put(
+                    permit,
+                    fw_breaker_permit_t {
+                        _word: word,
+                        _start: start,
+                    },
+                );
                 FW_OK
             }
             Err(r) => {
@@ -245,62 +251,65 @@ pub unsafe extern "C" fn fw_breaker_acquire(
     })
 }
 
-/// Records how the call went and frees the permit. `duration_ns < 0` lets
-/// the breaker measure the duration itself (for the slow-call policy).
+/// Records how the call behind `permit` went. `duration_ns < 0` lets the
+/// breaker measure the duration itself (for the slow-call policy).
 #[no_mangle]
-pub unsafe extern "C" fn fw_breaker_permit_record(
-    permit: *mut fw_breaker_permit_t,
+pub unsafe extern "C" fn fw_breaker_record(
+    breaker: *const fw_breaker_t,
+    permit: *const fw_breaker_permit_t,
     outcome: fw_outcome_t,
     duration_ns: i64,
 ) -> fw_status_t {
     guard(|| {
-        if permit.is_null() {
-            return invalid("fw_breaker_permit_record: `permit` is NULL");
-        }
-        // An invalid outcome leaves the permit with the caller, unconsumed.
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_record: `breaker` is NULL");
+        };
+        // SAFETY: a non-NULL `permit` points to a permit (contract).
+        let Some(p) = (unsafe { permit.as_ref() }) else {
+            return invalid("fw_breaker_record: `permit` is NULL");
+        };
         let outcome = match outcome {
             FW_OUTCOME_SUCCESS => Outcome::Success,
             FW_OUTCOME_FAILURE => Outcome::Failure,
             FW_OUTCOME_IGNORE => Outcome::Ignore,
-            other => {
-                return invalid(format!(
-                    "fw_breaker_permit_record: {other} is not an fw_outcome_t"
-                ))
-            }
+            other => return invalid(format!("fw_breaker_record: {other} is not an fw_outcome_t")),
         };
-        // SAFETY: `permit` came from `fw_breaker_acquire` and is consumed
-        // once, here.
-        let p = unsafe { Box::from_raw(permit) };
         let d = u64::try_from(duration_ns).ok().map(Duration::from_nanos);
-        p.breaker.record_token(p.token, outcome, d);
+        b.inner
+            .record_token(PermitToken::from_raw(p._word, p._start), outcome, d);
         FW_OK
     })
 }
 
-/// `fw_breaker_permit_record(permit, FW_OUTCOME_SUCCESS, -1)`.
+/// `fw_breaker_record(breaker, permit, FW_OUTCOME_SUCCESS, -1)`.
 #[no_mangle]
-pub unsafe extern "C" fn fw_breaker_permit_success(
-    permit: *mut fw_breaker_permit_t,
+pub unsafe extern "C" fn fw_breaker_success(
+    breaker: *const fw_breaker_t,
+    permit: *const fw_breaker_permit_t,
 ) -> fw_status_t {
     // SAFETY: forwarded contract.
-    unsafe { fw_breaker_permit_record(permit, FW_OUTCOME_SUCCESS, -1) }
+    unsafe { fw_breaker_record(breaker, permit, FW_OUTCOME_SUCCESS, -1) }
 }
 
-/// `fw_breaker_permit_record(permit, FW_OUTCOME_FAILURE, -1)`.
+/// `fw_breaker_record(breaker, permit, FW_OUTCOME_FAILURE, -1)`.
 #[no_mangle]
-pub unsafe extern "C" fn fw_breaker_permit_failure(
-    permit: *mut fw_breaker_permit_t,
+pub unsafe extern "C" fn fw_breaker_failure(
+    breaker: *const fw_breaker_t,
+    permit: *const fw_breaker_permit_t,
 ) -> fw_status_t {
     // SAFETY: forwarded contract.
-    unsafe { fw_breaker_permit_record(permit, FW_OUTCOME_FAILURE, -1) }
+    unsafe { fw_breaker_record(breaker, permit, FW_OUTCOME_FAILURE, -1) }
 }
 
-/// `fw_breaker_permit_record(permit, FW_OUTCOME_IGNORE, -1)`: the call is
-/// not counted and its half-open slot is freed.
+/// `fw_breaker_record(breaker, permit, FW_OUTCOME_IGNORE, -1)`: not counted;
+/// frees its half-open slot.
 #[no_mangle]
-pub unsafe extern "C" fn fw_breaker_permit_ignore(permit: *mut fw_breaker_permit_t) -> fw_status_t {
+pub unsafe extern "C" fn fw_breaker_ignore(
+    breaker: *const fw_breaker_t,
+    permit: *const fw_breaker_permit_t,
+) -> fw_status_t {
     // SAFETY: forwarded contract.
-    unsafe { fw_breaker_permit_record(permit, FW_OUTCOME_IGNORE, -1) }
+    unsafe { fw_breaker_record(breaker, permit, FW_OUTCOME_IGNORE, -1) }
 }
 
 /// The current state. Never blocks.

@@ -29,7 +29,10 @@ pub unsafe extern "C" fn fw_deadline_after(timeout_ns: u64, out: *mut u64) -> fw
         if out.is_null() {
             return invalid("fw_deadline_after: `out` is NULL");
         }
-        put(out, Deadline::after(Duration::from_nanos(timeout_ns)).as_nanos());
+        put(
+            out,
+            Deadline::after(Duration::from_nanos(timeout_ns)).as_nanos(),
+        );
         FW_OK
     })
 }
@@ -41,7 +44,10 @@ pub unsafe extern "C" fn fw_deadline_remaining(deadline_ns: u64, out_ns: *mut u6
         if out_ns.is_null() {
             return invalid("fw_deadline_remaining: `out_ns` is NULL");
         }
-        put(out_ns, Deadline::at(deadline_ns).remaining().as_nanos() as u64);
+        put(
+            out_ns,
+            Deadline::at(deadline_ns).remaining().as_nanos() as u64,
+        );
         FW_OK
     })
 }
@@ -68,8 +74,10 @@ pub unsafe extern "C" fn fw_call_with_timeout(
             return invalid("fw_call_with_timeout: `f` is NULL");
         };
         let data = user_data as usize; // the caller vouches for it
-        // SAFETY: `f` is a valid C function (contract).
-        match with_timeout(Deadline::at(deadline_ns), move || unsafe { f(data as *mut c_void) }) {
+                                       // SAFETY: `f` is a valid C function (contract).
+        match with_timeout(Deadline::at(deadline_ns), move || unsafe {
+            f(data as *mut c_void)
+        }) {
             Ok(code) => {
                 put(result, code);
                 FW_OK

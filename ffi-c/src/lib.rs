@@ -29,3 +29,27 @@ pub mod shed;
 pub mod watch;
 
 pub use boundary::*;
+
+/// Benchmark hook (feature `bench`, not in the header): runs `iterations`
+/// closed-breaker passes through the Rust API on the breaker behind the
+/// handle, so the C benchmark can time the same pass both ways in one run.
+/// cbindgen:ignore
+#[cfg(feature = "bench")]
+#[no_mangle]
+pub unsafe extern "C" fn fw_bench_rust_closed_pass(
+    breaker: *const breaker::fw_breaker_t,
+    iterations: u64,
+) -> u64 {
+    // SAFETY: the benchmark passes a live handle from `fw_breaker_new`.
+    let Some(b) = (unsafe { breaker.as_ref() }) else {
+        return 0;
+    };
+    let mut ok = 0;
+    for _ in 0..iterations {
+        if let Ok(p) = b.inner.try_acquire() {
+            p.success();
+            ok += 1;
+        }
+    }
+    ok
+}

@@ -376,14 +376,15 @@ pub unsafe extern "C" fn fw_health_register_breaker(
         if name.is_null() {
             return invalid("fw_health_register_breaker: `name` is NULL");
         }
-        let when =
-            match when_open {
-                FW_HEALTH_DEGRADED => Status::Degraded,
-                FW_HEALTH_UNHEALTHY => Status::Unhealthy,
-                other => return invalid(format!(
+        let when = match when_open {
+            FW_HEALTH_DEGRADED => Status::Degraded,
+            FW_HEALTH_UNHEALTHY => Status::Unhealthy,
+            other => {
+                return invalid(format!(
                     "fw_health_register_breaker: `when_open` {other} must be degraded or unhealthy"
-                )),
-            };
+                ))
+            }
+        };
         // SAFETY: a non-NULL `name` is NUL-terminated (contract).
         let name = unsafe { CStr::from_ptr(name) }
             .to_string_lossy()

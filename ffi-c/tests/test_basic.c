@@ -36,13 +36,13 @@ static void breaker_functional(void) {
     CHECK(b != NULL);
     CHECK_STATUS(fw_breaker_add_listener(b, on_transition, &transitions), FW_OK);
 
-    fw_breaker_permit_t *p = NULL;
+    fw_breaker_permit_t p;
     uint64_t wait = 0;
     CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_OK);
-    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK);
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK);
     for (int i = 0; i < 2; i++) {
         CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_OK);
-        CHECK_STATUS(fw_breaker_permit_record(p, FW_OUTCOME_FAILURE, 1000), FW_OK);
+        CHECK_STATUS(fw_breaker_record(b, &p, FW_OUTCOME_FAILURE, 1000), FW_OK);
     }
     fw_breaker_state_t st;
     CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
@@ -63,7 +63,7 @@ static void breaker_functional(void) {
     CHECK(wait == UINT64_MAX);
     CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_RESET), FW_OK);
     CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_OK);
-    CHECK_STATUS(fw_breaker_permit_ignore(p), FW_OK);
+    CHECK_STATUS(fw_breaker_ignore(b, &p), FW_OK);
     CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
     CHECK(s.ignored == 1 && s.state == FW_BREAKER_CLOSED);
     fw_breaker_free(b);
@@ -125,9 +125,9 @@ static void metrics_functional(void) {
     CHECK_STATUS(fw_metrics_register_bulkhead(m, "db", h), FW_OK);
     CHECK_STATUS(fw_metrics_register_breaker(m, "db", b), FW_EINVAL);
     CHECK(message_mentions("already registered"));
-    fw_breaker_permit_t *p = NULL;
+    fw_breaker_permit_t p;
     CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
-    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK);
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK);
     /* The required-size protocol. */
     size_t need = 0;
     CHECK_STATUS(fw_metrics_render(m, NULL, 0, &need), FW_OK);
@@ -317,7 +317,7 @@ static void deadline_functional(void) {
 
 static void misuse(void) {
     fw_breaker_t *b = NULL;
-    fw_breaker_permit_t *p = NULL;
+    fw_breaker_permit_t p = {0, 0};
     fw_bulkhead_t *h = NULL;
     fw_bulkhead_permit_t *hp = NULL;
     uint64_t u = 0;
@@ -343,10 +343,10 @@ static void misuse(void) {
 
     CHECK_STATUS(fw_breaker_acquire(NULL, &p, &u), FW_EINVAL);
     CHECK(message_mentions("breaker"));
-    CHECK_STATUS(fw_breaker_permit_record(NULL, FW_OUTCOME_SUCCESS, -1), FW_EINVAL);
-    CHECK_STATUS(fw_breaker_permit_success(NULL), FW_EINVAL);
-    CHECK_STATUS(fw_breaker_permit_failure(NULL), FW_EINVAL);
-    CHECK_STATUS(fw_breaker_permit_ignore(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_record(NULL, &p, FW_OUTCOME_SUCCESS, -1), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_success(NULL, &p), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_failure(NULL, &p), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_ignore(NULL, &p), FW_EINVAL);
     CHECK_STATUS(fw_breaker_state(NULL, &st), FW_EINVAL);
     CHECK_STATUS(fw_breaker_retry_after(NULL, &u), FW_EINVAL);
     CHECK_STATUS(fw_breaker_set_manual(NULL, FW_BREAKER_RESET), FW_EINVAL);
@@ -363,9 +363,15 @@ static void misuse(void) {
     CHECK_STATUS(fw_breaker_set_manual(b, 77), FW_EINVAL);
     CHECK(message_mentions("fw_breaker_manual_t"));
     CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK); /* retry_after is optional */
-    CHECK_STATUS(fw_breaker_permit_record(p, 9, -1), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_record(b, &p, 9, -1), FW_EINVAL);
     CHECK(message_mentions("fw_outcome_t"));
-    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK); /* still ours after EINVAL */
+    CHECK_STATUS(fw_breaker_success(b, NULL), FW_EINVAL);
+    CHECK(message_mentions("permit"));
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK); /* not recorded by the EINVALs */
+    /* A garbage permit is recorded as a stale or bounded outcome, never a crash. */
+    fw_breaker_permit_t junk = {~0ULL, 12345};
+    CHECK_STATUS(fw_breaker_success(b, &junk), FW_OK);
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
     fw_breaker_free(b);
 
     fw_bulkhead_config_t hb = fw_bulkhead_config_default();

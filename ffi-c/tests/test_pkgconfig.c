@@ -6,9 +6,9 @@
 int main(void) {
     fw_breaker_t *b = NULL;
     CHECK_STATUS(fw_breaker_new(NULL, &b), FW_OK);
-    fw_breaker_permit_t *p = NULL;
+    fw_breaker_permit_t p;
     CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
-    CHECK_STATUS(fw_breaker_permit_success(p), FW_OK);
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK);
     fw_breaker_free(b);
     return fw_finish("test_pkgconfig");
 }

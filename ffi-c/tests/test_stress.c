@@ -35,10 +35,10 @@ static void *worker(void *arg) {
         if (n > LIMIT) {
             atomic_fetch_add(&over_limit, 1);
         }
-        fw_breaker_permit_t *p = NULL;
+        fw_breaker_permit_t p;
         if (fw_breaker_acquire(breaker, &p, NULL) == FW_OK) {
             atomic_fetch_add(&admitted, 1);
-            fw_breaker_permit_record(p, (i + id) % 7 == 0 ? FW_OUTCOME_FAILURE : FW_OUTCOME_SUCCESS, -1);
+            fw_breaker_record(breaker, &p, (i + id) % 7 == 0 ? FW_OUTCOME_FAILURE : FW_OUTCOME_SUCCESS, -1);
         }
         atomic_fetch_sub(&inside, 1);
         fw_bulkhead_permit_release(slot);

@@ -818,10 +818,26 @@ impl PermitToken {
     pub fn generation(&self) -> u64 {
         Word(self.word).gen()
     }
+
+    /// The token as two plain integers (for the C ABI's by-value permit).
+    #[inline]
+    pub fn into_raw(self) -> (u64, u64) {
+        (self.word, self.start)
+    }
+
+    /// A token from [`into_raw`](Self::into_raw)'s integers. Any integers
+    /// make a valid token: one that did not come from this breaker is
+    /// recorded as a stale outcome or a bounded extra one, never corrupting
+    /// the breaker.
+    #[inline]
+    pub fn from_raw(word: u64, start: u64) -> Self {
+        PermitToken { word, start }
+    }
 }
 
 impl<'a, C: Clock> Permit<'a, C> {
     /// Detaches the permit into a [`PermitToken`].
+    #[inline]
     pub fn into_token(self) -> PermitToken {
         let t = PermitToken {
             word: self.word.0,
@@ -835,6 +851,7 @@ impl<'a, C: Clock> Permit<'a, C> {
 impl<C: Clock> CircuitBreaker<C> {
     /// Records the outcome of a detached permit; `duration` overrides the
     /// measured one for the slow-call policy.
+    #[inline]
     pub fn record_token(&self, token: PermitToken, outcome: Outcome, duration: Option<Duration>) {
         let w = Word(token.word);
         let measured = || {

@@ -1,0 +1,60 @@
+/* The closed-breaker pass (acquire + record success) through the C ABI,
+ * beside the same pass through the Rust API, in one run of one process.
+ * Built by scripts/bench-c.sh against the release library with the
+ * `bench` feature. Reports the best of several rounds of each. */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <time.h>
+
+#include "failwell.h"
+
+uint64_t fw_bench_rust_closed_pass(const fw_breaker_t *breaker, uint64_t iterations);
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static uint64_t c_pass(fw_breaker_t *b, uint64_t n) {
+    uint64_t ok = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        fw_breaker_permit_t p;
+        if (fw_breaker_acquire(b, &p, NULL) == FW_OK) {
+            fw_breaker_success(b, &p);
+            ok++;
+        }
+    }
+    return ok;
+}
+
+int main(void) {
+    const uint64_t n = 2000000;
+    fw_breaker_config_t cfg = fw_breaker_config_default();
+    cfg.failure_rate = 0;
+    cfg.consecutive_failures = 5;
+    fw_breaker_t *b = NULL;
+    if (fw_breaker_new(&cfg, &b) != FW_OK) {
+        return 2;
+    }
+    double best_c = 1e9, best_rust = 1e9;
+    for (int round = 0; round < 7; round++) {
+        double t0 = now_s();
+        uint64_t a = c_pass(b, n);
+        double t1 = now_s();
+        uint64_t r = fw_bench_rust_closed_pass(b, n);
+        double t2 = now_s();
+        if (a != n || r != n) {
+            return 3;
+        }
+        double c_ns = (t1 - t0) * 1e9 / (double)n, rust_ns = (t2 - t1) * 1e9 / (double)n;
+        if (c_ns < best_c) best_c = c_ns;
+        if (rust_ns < best_rust) best_rust = rust_ns;
+    }
+    printf("closed breaker pass, consecutive-failures policy, best of 7 rounds of %lu:\n", (unsigned long)n);
+    printf("  through the C ABI (fw_breaker_acquire + fw_breaker_success): %.2f ns\n", best_c);
+    printf("  through the Rust API (try_acquire + success): %.2f ns\n", best_rust);
+    printf("  ratio C / Rust: %.2f\n", best_c / best_rust);
+    fw_breaker_free(b);
+    return 0;
+}
