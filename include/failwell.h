@@ -145,18 +145,43 @@ typedef struct {
   double slow_call_rate;
 } fw_breaker_snapshot_t;
 
-// What a listener is told of a breaker transition.
-typedef struct {
-  fw_breaker_state_t from;
-  fw_breaker_state_t to;
-  // When, in the monotonic clock's nanoseconds.
-  uint64_t at_ns;
-} fw_breaker_event_t;
+// What an event reports: one of the `FW_EVENT_*` constants.
+typedef uint32_t fw_event_kind_t;
 
-// A transition listener: called on the thread that made the change, after
-// the breaker's lock is released. It must be thread-safe and must not free
-// the breaker.
-typedef void (*fw_breaker_listener_t)(const fw_breaker_event_t *event, void *user_data);
+// What a finding is about: one of the `FW_FINDING_*` constants.
+typedef uint32_t fw_finding_kind_t;
+
+// An event, valid only during the callback. Fields that do not apply to
+// the event's kind are zero (or NULL).
+typedef struct {
+  fw_event_kind_t kind;
+  // When it happened, in the monotonic clock's nanoseconds.
+  uint64_t at_ns;
+  // Breaker transition: the state before.
+  fw_breaker_state_t from;
+  // Breaker transition: the state after.
+  fw_breaker_state_t to;
+  // Watchdog finding: what it is about.
+  fw_finding_kind_t finding;
+  // Watchdog finding: true when it has cleared.
+  bool cleared;
+  // Watchdog finding: the heartbeat's or gauge's name, or NULL.
+  const char *name;
+  // Watchdog finding: silence (stall, ns), thread count or gauge value.
+  uint64_t value;
+  // Watchdog finding: timeout (stall, ns) or the limit exceeded.
+  uint64_t limit;
+  // Watchdog finding: how long it lasted (on clearing), ns.
+  uint64_t lasted_ns;
+  // A one-line description (both kinds), NUL-terminated.
+  const char *description;
+} fw_event_t;
+
+// Every callback: called with an event and the `user_data` given at
+// registration. It must be thread-safe (it may run on any thread, and on
+// several at once), must return promptly, and must not unwind (throw)
+// into failwell.
+typedef void (*fw_callback_t)(const fw_event_t *event, void *user_data);
 
 // Bulkhead configuration.
 typedef struct {
@@ -290,30 +315,6 @@ typedef struct {
   bool deadlock_detection;
 } fw_watchdog_config_t;
 
-// What a finding is about: one of the `FW_FINDING_*` constants.
-typedef uint32_t fw_finding_kind_t;
-
-// A watchdog report, valid only during the callback.
-typedef struct {
-  fw_finding_kind_t kind;
-  // True when the finding has cleared.
-  bool cleared;
-  // The heartbeat's or gauge's name; NULL for threads and deadlocks.
-  const char *name;
-  // Silence (stall, ns), thread count or gauge value.
-  uint64_t value;
-  // Timeout (stall, ns) or the limit exceeded.
-  uint64_t limit;
-  // How long the finding lasted (on clearing), ns.
-  uint64_t lasted_ns;
-  // A one-line description, NUL-terminated.
-  const char *description;
-} fw_finding_t;
-
-// Called on the watchdog's thread with each finding as it appears and as
-// it clears. Must be thread-safe; must not unwind into failwell.
-typedef void (*fw_watchdog_callback_t)(const fw_finding_t *finding, void *user_data);
-
 // A health check: returns 0 when healthy; otherwise writes a message
 // (NUL-terminated, at most `error_len` bytes) into `error` and returns
 // nonzero. Runs on a pool thread: must be thread-safe, must not unwind.
@@ -384,6 +385,25 @@ typedef uint32_t fw_health_status_t;
 // A critical caller: may take the critical reserve.
 #define FW_PRIORITY_CRITICAL 1
 
+// A circuit breaker changed state (`from`, `to`).
+#define FW_EVENT_BREAKER_TRANSITION 1
+
+// A watchdog finding appeared or cleared (`finding`, `cleared`, `name`,
+// `value`, `limit`, `lasted_ns`).
+#define FW_EVENT_WATCHDOG_FINDING 2
+
+// A heartbeat missed its timeout.
+#define FW_FINDING_STALL 1
+
+// A lock cycle (needs the `deadlock-detection` feature).
+#define FW_FINDING_DEADLOCK 2
+
+// More threads than the limit.
+#define FW_FINDING_THREAD_LEAK 3
+
+// A gauge above its limit.
+#define FW_FINDING_GAUGE_LEAK 4
+
 // `initial_ns` every time.
 #define FW_BACKOFF_CONSTANT 0
 
@@ -413,18 +433,6 @@ typedef uint32_t fw_health_status_t;
 
 // Additive increase, multiplicative decrease on drops or slow windows.
 #define FW_ALGORITHM_AIMD 1
-
-// A heartbeat missed its timeout.
-#define FW_FINDING_STALL 1
-
-// A lock cycle (needs the `deadlock-detection` feature).
-#define FW_FINDING_DEADLOCK 2
-
-// More threads than the limit.
-#define FW_FINDING_THREAD_LEAK 3
-
-// A gauge above its limit.
-#define FW_FINDING_GAUGE_LEAK 4
 
 // Everything works.
 #define FW_HEALTH_HEALTHY 0
@@ -501,9 +509,12 @@ fw_status_t fw_breaker_set_manual(const fw_breaker_t *breaker, fw_breaker_manual
 // Copies the breaker's counters into `*out`.
 fw_status_t fw_breaker_snapshot(const fw_breaker_t *breaker, fw_breaker_snapshot_t *out);
 
-// Registers `listener` with `user_data` (passed back untouched).
+// Registers a transition listener with `user_data` (passed back
+// untouched): it receives `FW_EVENT_BREAKER_TRANSITION` events on the
+// thread that made the change, after the breaker's lock is released. It
+// must not free the breaker.
 fw_status_t fw_breaker_add_listener(const fw_breaker_t *breaker,
-                                    fw_breaker_listener_t listener,
+                                    fw_callback_t listener,
                                     void *user_data);
 
 // The defaults.
@@ -677,10 +688,11 @@ fw_status_t fw_adaptive_limit_get(const fw_adaptive_limit_t *limit,
 // The defaults.
 fw_watchdog_config_t fw_watchdog_config_default(void);
 
-// Starts a watchdog (`config` NULL: the defaults) reporting to `callback`
-// (NULL: to standard error) into `*out`.
+// Starts a watchdog (`config` NULL: the defaults) reporting
+// `FW_EVENT_WATCHDOG_FINDING` events to `callback` (NULL: to standard
+// error), on the watchdog's thread, into `*out`.
 fw_status_t fw_watchdog_new(const fw_watchdog_config_t *config,
-                            fw_watchdog_callback_t callback,
+                            fw_callback_t callback,
                             void *user_data,
                             fw_watchdog_t **out);
 

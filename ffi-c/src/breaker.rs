@@ -1,12 +1,13 @@
 //! `fw_breaker_*`: the circuit breaker.
 
-use std::ffi::c_void;
+use std::ffi::{c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fw::breaker::{CircuitBreaker, Outcome, PermitToken, State, Window};
 
 use crate::boundary::*;
+use crate::events::{fw_callback_t, fw_event_t, FW_EVENT_BREAKER_TRANSITION};
 
 /// A circuit breaker. Thread-safe: share the pointer between threads; free
 /// it once, after every thread is done with it and its permits.
@@ -445,27 +446,14 @@ pub unsafe extern "C" fn fw_breaker_snapshot(
     })
 }
 
-/// What a listener is told of a breaker transition.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct fw_breaker_event_t {
-    pub from: fw_breaker_state_t,
-    pub to: fw_breaker_state_t,
-    /// When, in the monotonic clock's nanoseconds.
-    pub at_ns: u64,
-}
-
-/// A transition listener: called on the thread that made the change, after
-/// the breaker's lock is released. It must be thread-safe and must not free
-/// the breaker.
-pub type fw_breaker_listener_t =
-    Option<unsafe extern "C" fn(event: *const fw_breaker_event_t, user_data: *mut c_void)>;
-
-/// Registers `listener` with `user_data` (passed back untouched).
+/// Registers a transition listener with `user_data` (passed back
+/// untouched): it receives `FW_EVENT_BREAKER_TRANSITION` events on the
+/// thread that made the change, after the breaker's lock is released. It
+/// must not free the breaker.
 #[no_mangle]
 pub unsafe extern "C" fn fw_breaker_add_listener(
     breaker: *const fw_breaker_t,
-    listener: fw_breaker_listener_t,
+    listener: fw_callback_t,
     user_data: *mut c_void,
 ) -> fw_status_t {
     guard(|| {
@@ -477,13 +465,12 @@ pub unsafe extern "C" fn fw_breaker_add_listener(
         };
         let data = user_data as usize; // the caller vouches for its thread safety
         b.inner.add_listener(move |t| {
-            let e = fw_breaker_event_t {
-                from: state(t.from),
-                to: state(t.to),
-                at_ns: t.at_nanos,
-            };
-            // SAFETY: `f` is a valid C function pointer (contract) and `e`
-            // lives for the call.
+            let text = CString::new(format!("breaker {} -> {}", t.from, t.to)).unwrap_or_default();
+            let mut e = fw_event_t::empty(FW_EVENT_BREAKER_TRANSITION, t.at_nanos, text.as_ptr());
+            e.from = state(t.from);
+            e.to = state(t.to);
+            // SAFETY: `f` is a valid C function pointer (contract); `e` and
+            // its string live for the call.
             unsafe { f(&e, data as *mut c_void) };
         });
         FW_OK

@@ -22,6 +22,7 @@ mod boundary;
 pub mod breaker;
 pub mod bulkhead;
 pub mod deadline;
+pub mod events;
 pub mod metrics;
 pub mod rate_limit;
 pub mod retry;

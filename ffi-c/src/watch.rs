@@ -10,6 +10,8 @@ use fw::watchdog::{Finding, FindingKind, Heartbeat, Watchdog};
 
 use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
+use crate::events::*;
+use fw::clock::{Clock, MonotonicClock};
 
 /// A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
 #[derive(Debug)]
@@ -23,41 +25,6 @@ pub struct fw_watchdog_t {
 pub struct fw_heartbeat_t {
     inner: Heartbeat,
 }
-
-/// What a finding is about: one of the `FW_FINDING_*` constants.
-pub type fw_finding_kind_t = u32;
-/// A heartbeat missed its timeout.
-pub const FW_FINDING_STALL: fw_finding_kind_t = 1;
-/// A lock cycle (needs the `deadlock-detection` feature).
-pub const FW_FINDING_DEADLOCK: fw_finding_kind_t = 2;
-/// More threads than the limit.
-pub const FW_FINDING_THREAD_LEAK: fw_finding_kind_t = 3;
-/// A gauge above its limit.
-pub const FW_FINDING_GAUGE_LEAK: fw_finding_kind_t = 4;
-
-/// A watchdog report, valid only during the callback.
-#[repr(C)]
-#[derive(Debug)]
-pub struct fw_finding_t {
-    pub kind: fw_finding_kind_t,
-    /// True when the finding has cleared.
-    pub cleared: bool,
-    /// The heartbeat's or gauge's name; NULL for threads and deadlocks.
-    pub name: *const c_char,
-    /// Silence (stall, ns), thread count or gauge value.
-    pub value: u64,
-    /// Timeout (stall, ns) or the limit exceeded.
-    pub limit: u64,
-    /// How long the finding lasted (on clearing), ns.
-    pub lasted_ns: u64,
-    /// A one-line description, NUL-terminated.
-    pub description: *const c_char,
-}
-
-/// Called on the watchdog's thread with each finding as it appears and as
-/// it clears. Must be thread-safe; must not unwind into failwell.
-pub type fw_watchdog_callback_t =
-    Option<unsafe extern "C" fn(finding: *const fw_finding_t, user_data: *mut c_void)>;
 
 /// Watchdog configuration.
 #[repr(C)]
@@ -86,7 +53,7 @@ pub extern "C" fn fw_watchdog_config_default() -> fw_watchdog_config_t {
     }
 }
 
-fn deliver(f: &Finding, cb: unsafe extern "C" fn(*const fw_finding_t, *mut c_void), data: usize) {
+fn deliver(f: &Finding, cb: unsafe extern "C" fn(*const fw_event_t, *mut c_void), data: usize) {
     let (kind, name, value, limit) = match &f.kind {
         FindingKind::Stall {
             name,
@@ -110,26 +77,29 @@ fn deliver(f: &Finding, cb: unsafe extern "C" fn(*const fw_finding_t, *mut c_voi
     };
     let name = name.and_then(|n| CString::new(n).ok());
     let description = CString::new(f.to_string().replace('\0', "")).unwrap_or_default();
-    let c = fw_finding_t {
-        kind,
-        cleared: f.cleared,
-        name: name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
-        value,
-        limit,
-        lasted_ns: f.lasted.as_nanos() as u64,
-        description: description.as_ptr(),
-    };
-    // SAFETY: `cb` is a valid C function (contract); `c` and its strings
+    let mut e = fw_event_t::empty(
+        FW_EVENT_WATCHDOG_FINDING,
+        MonotonicClock.now(),
+        description.as_ptr(),
+    );
+    e.finding = kind;
+    e.cleared = f.cleared;
+    e.name = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
+    e.value = value;
+    e.limit = limit;
+    e.lasted_ns = f.lasted.as_nanos() as u64;
+    // SAFETY: `cb` is a valid C function (contract); `e` and its strings
     // live for the call.
-    unsafe { cb(&c, data as *mut c_void) };
+    unsafe { cb(&e, data as *mut c_void) };
 }
 
-/// Starts a watchdog (`config` NULL: the defaults) reporting to `callback`
-/// (NULL: to standard error) into `*out`.
+/// Starts a watchdog (`config` NULL: the defaults) reporting
+/// `FW_EVENT_WATCHDOG_FINDING` events to `callback` (NULL: to standard
+/// error), on the watchdog's thread, into `*out`.
 #[no_mangle]
 pub unsafe extern "C" fn fw_watchdog_new(
     config: *const fw_watchdog_config_t,
-    callback: fw_watchdog_callback_t,
+    callback: fw_callback_t,
     user_data: *mut c_void,
     out: *mut *mut fw_watchdog_t,
 ) -> fw_status_t {

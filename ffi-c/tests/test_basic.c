@@ -13,10 +13,12 @@
 
 static int transitions = 0;
 
-static void on_transition(const fw_breaker_event_t *e, void *user_data) {
+static void on_transition(const fw_event_t *e, void *user_data) {
     int *count = (int *)user_data;
-    (void)e;
-    (*count)++;
+    if (e->kind == FW_EVENT_BREAKER_TRANSITION && e->from == FW_BREAKER_CLOSED && e->to == FW_BREAKER_OPEN &&
+        e->description != NULL && e->at_ns > 0) {
+        (*count)++;
+    }
 }
 
 static int message_mentions(const char *word) {
@@ -218,10 +220,11 @@ static void adaptive_functional(void) {
 static atomic_int stalls;
 static atomic_int clears;
 
-static void on_finding(const fw_finding_t *f, void *user_data) {
+static void on_finding(const fw_event_t *e, void *user_data) {
     (void)user_data;
-    if (f->kind == FW_FINDING_STALL && f->name != NULL && strcmp(f->name, "worker") == 0) {
-        atomic_fetch_add(f->cleared ? &clears : &stalls, 1);
+    if (e->kind == FW_EVENT_WATCHDOG_FINDING && e->finding == FW_FINDING_STALL && e->name != NULL &&
+        strcmp(e->name, "worker") == 0 && strstr(e->description, "worker") != NULL) {
+        atomic_fetch_add(e->cleared ? &clears : &stalls, 1);
     }
 }
 
