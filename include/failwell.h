@@ -506,6 +506,10 @@ fw_status_t fw_breaker_retry_after(const fw_breaker_t *breaker, uint64_t *out_ns
 // Applies a manual state change.
 fw_status_t fw_breaker_set_manual(const fw_breaker_t *breaker, fw_breaker_manual_t change);
 
+// Opens the breaker for `duration_ns` from now (a server's `Retry-After`);
+// then the first caller becomes a half-open probe.
+fw_status_t fw_breaker_open_for(const fw_breaker_t *breaker, uint64_t duration_ns);
+
 // Copies the breaker's counters into `*out`.
 fw_status_t fw_breaker_snapshot(const fw_breaker_t *breaker, fw_breaker_snapshot_t *out);
 
@@ -539,6 +543,12 @@ fw_status_t fw_bulkhead_acquire_timeout(const fw_bulkhead_t *bulkhead,
 
 // Returns a permit and frees it. NULL is `FW_EINVAL`.
 fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
+
+// Changes the limit and the critical reserve on the live bulkhead
+// (`FW_EINVAL` and a message for an invalid pair; permits out stay out).
+fw_status_t fw_bulkhead_reconfigure(const fw_bulkhead_t *bulkhead,
+                                    uint32_t max_concurrent,
+                                    uint32_t critical_reserve);
 
 // Copies the bulkhead's counters into `*out`.
 fw_status_t fw_bulkhead_snapshot(const fw_bulkhead_t *bulkhead, fw_bulkhead_snapshot_t *out);
@@ -615,6 +625,13 @@ fw_status_t fw_rate_limiter_try_acquire(const fw_rate_limiter_t *limiter,
 fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
                                             uint32_t n,
                                             uint64_t timeout_ns);
+
+// Changes the rate (`requests` per `period_ns`) and, if `burst` > 0, the
+// burst of the live limiter.
+fw_status_t fw_rate_limiter_reconfigure(const fw_rate_limiter_t *limiter,
+                                        uint64_t requests,
+                                        uint64_t period_ns,
+                                        uint64_t burst);
 
 // Copies the limiter's counters into `*out`.
 fw_status_t fw_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,

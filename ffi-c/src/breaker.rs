@@ -393,6 +393,22 @@ pub unsafe extern "C" fn fw_breaker_set_manual(
     })
 }
 
+/// Opens the breaker for `duration_ns` from now (a server's `Retry-After`);
+/// then the first caller becomes a half-open probe.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_open_for(
+    breaker: *const fw_breaker_t,
+    duration_ns: u64,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_open_for: `breaker` is NULL");
+        };
+        b.inner.open_for(Duration::from_nanos(duration_ns));
+        FW_OK
+    })
+}
+
 /// Counters of a breaker; see the Rust `Snapshot` for each field.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

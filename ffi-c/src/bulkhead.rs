@@ -191,6 +191,37 @@ pub unsafe extern "C" fn fw_bulkhead_permit_release(
     })
 }
 
+/// Changes the limit and the critical reserve on the live bulkhead
+/// (`FW_EINVAL` and a message for an invalid pair; permits out stay out).
+#[no_mangle]
+pub unsafe extern "C" fn fw_bulkhead_reconfigure(
+    bulkhead: *const fw_bulkhead_t,
+    max_concurrent: u32,
+    critical_reserve: u32,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(bulkhead) else {
+            return invalid("fw_bulkhead_reconfigure: `bulkhead` is NULL");
+        };
+        let s = b.inner.snapshot();
+        // Order the two changes so that no intermediate pair is invalid.
+        let r = if (max_concurrent as u64) < s.max_concurrent {
+            b.inner
+                .set_critical_reserve(critical_reserve.min(max_concurrent.saturating_sub(1)))
+                .and_then(|_| b.inner.set_max_concurrent(max_concurrent))
+                .and_then(|_| b.inner.set_critical_reserve(critical_reserve))
+        } else {
+            b.inner
+                .set_max_concurrent(max_concurrent)
+                .and_then(|_| b.inner.set_critical_reserve(critical_reserve))
+        };
+        match r {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
 /// A bulkhead's counters.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

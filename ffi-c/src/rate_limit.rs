@@ -131,6 +131,37 @@ pub unsafe extern "C" fn fw_rate_limiter_acquire_timeout(
     })
 }
 
+/// Changes the rate (`requests` per `period_ns`) and, if `burst` > 0, the
+/// burst of the live limiter.
+#[no_mangle]
+pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
+    limiter: *const fw_rate_limiter_t,
+    requests: u64,
+    period_ns: u64,
+    burst: u64,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
+        let Some(l) = (unsafe { limiter.as_ref() }) else {
+            return invalid("fw_rate_limiter_reconfigure: `limiter` is NULL");
+        };
+        let r = l
+            .inner
+            .set_rate(requests, Duration::from_nanos(period_ns))
+            .and_then(|_| {
+                if burst > 0 {
+                    l.inner.set_burst(burst)
+                } else {
+                    Ok(())
+                }
+            });
+        match r {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
 /// A rate limiter's counters.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

@@ -68,6 +68,9 @@ static void breaker_functional(void) {
     CHECK_STATUS(fw_breaker_ignore(b, &p), FW_OK);
     CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
     CHECK(s.ignored == 1 && s.state == FW_BREAKER_CLOSED);
+    CHECK_STATUS(fw_breaker_open_for(b, 5000000000ULL), FW_OK); /* Retry-After: 5 s */
+    CHECK_STATUS(fw_breaker_retry_after(b, &ra), FW_OK);
+    CHECK(ra > 4000000000ULL && ra <= 5000000000ULL);
     fw_breaker_free(b);
 }
 
@@ -90,6 +93,12 @@ static void bulkhead_functional(void) {
     CHECK_STATUS(fw_bulkhead_permit_release(c), FW_OK);
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.in_use == 0 && s.available == 2);
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, 5, 2), FW_OK);
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, 1, 0), FW_OK);
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, 1, 1), FW_EINVAL);
+    CHECK(message_mentions("critical_reserve"));
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
+    CHECK(s.max_concurrent == 1);
     fw_bulkhead_free(h);
 }
 
@@ -113,6 +122,11 @@ static void rate_limiter_functional(void) {
     fw_rate_limiter_snapshot_t s;
     CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
     CHECK(s.admitted == 3 && s.burst == 2 && s.interval_ns == 100000000ULL);
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 1000, 1000000000ULL, 50), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.burst == 50 && s.interval_ns == 1000000ULL);
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 0, 1, 0), FW_EINVAL);
+    CHECK_STATUS(fw_rate_limiter_reconfigure(NULL, 1, 1, 0), FW_EINVAL);
     fw_rate_limiter_free(l);
 }
 
@@ -353,6 +367,8 @@ static void misuse(void) {
     CHECK_STATUS(fw_breaker_state(NULL, &st), FW_EINVAL);
     CHECK_STATUS(fw_breaker_retry_after(NULL, &u), FW_EINVAL);
     CHECK_STATUS(fw_breaker_set_manual(NULL, FW_BREAKER_RESET), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_open_for(NULL, 1), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_reconfigure(NULL, 1, 0), FW_EINVAL);
     CHECK_STATUS(fw_breaker_snapshot(NULL, &bs), FW_EINVAL);
     CHECK_STATUS(fw_breaker_add_listener(NULL, on_transition, NULL), FW_EINVAL);
     fw_breaker_free(NULL);
