@@ -49,6 +49,9 @@ typedef struct fw_bulkhead_permit_t fw_bulkhead_permit_t;
 // it (outstanding permits keep its memory alive).
 typedef struct fw_bulkhead_t fw_bulkhead_t;
 
+// A fault and latency injector. Thread-safe.
+typedef struct fw_chaos_t fw_chaos_t;
+
 // A health registry with its background thread.
 typedef struct fw_health_t fw_health_t;
 
@@ -65,6 +68,9 @@ typedef struct fw_rate_limiter_t fw_rate_limiter_t;
 
 // A retry policy. Thread-safe: one policy may serve every thread.
 typedef struct fw_retry_t fw_retry_t;
+
+// A client-side adaptive throttler. Thread-safe.
+typedef struct fw_throttler_t fw_throttler_t;
 
 // A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
 typedef struct fw_watchdog_t fw_watchdog_t;
@@ -205,6 +211,20 @@ typedef struct {
   uint64_t rejected;
   uint64_t peak;
 } fw_bulkhead_snapshot_t;
+
+// Chaos configuration.
+typedef struct {
+  // Fraction of calls that fail, in [0, 1] (default 0).
+  double fault_rate;
+  // Fraction of calls delayed, in [0, 1] (default 0).
+  double latency_rate;
+  // The delay (default 0).
+  uint64_t latency_ns;
+  // Seed; 0 = a fresh random seed (default 0).
+  uint64_t seed;
+  // Start switched on (default true).
+  bool enabled;
+} fw_chaos_config_t;
 
 // A call that cannot take a deadline: returns its result code.
 typedef int32_t (*fw_timed_fn)(void *user_data);
@@ -552,6 +572,39 @@ fw_status_t fw_bulkhead_reconfigure(const fw_bulkhead_t *bulkhead,
 
 // Copies the bulkhead's counters into `*out`.
 fw_status_t fw_bulkhead_snapshot(const fw_bulkhead_t *bulkhead, fw_bulkhead_snapshot_t *out);
+
+// The defaults: nothing injected, enabled.
+fw_chaos_config_t fw_chaos_config_default(void);
+
+// Creates an injector (`config` NULL: the defaults) into `*out`.
+fw_status_t fw_chaos_new(const fw_chaos_config_t *config, fw_chaos_t **out);
+
+// Frees an injector. NULL is a no-op.
+void fw_chaos_free(fw_chaos_t *chaos);
+
+// Decides whether this call is to fail (`*out`), counting it if so.
+fw_status_t fw_chaos_should_fail(const fw_chaos_t *chaos, bool *out);
+
+// Sleeps the calling thread if this call is to be delayed.
+fw_status_t fw_chaos_inject_latency(const fw_chaos_t *chaos);
+
+// Switches injection on or off.
+fw_status_t fw_chaos_set_enabled(const fw_chaos_t *chaos, bool on);
+
+// Creates a throttler with multiplier `k` (≥ 1; the SRE book's 2) over a
+// sliding window of `window_ns` (≥ 1 s; the book's 2 minutes); `seed` 0 =
+// a fresh random seed.
+fw_status_t fw_throttler_new(double k, uint64_t window_ns, uint64_t seed, fw_throttler_t **out);
+
+// Frees a throttler. NULL is a no-op.
+void fw_throttler_free(fw_throttler_t *throttler);
+
+// Counts a request and decides: `FW_OK` to send it, `FW_REJECTED_SHED` to
+// reject it locally.
+fw_status_t fw_throttler_try_send(const fw_throttler_t *throttler);
+
+// Reports that the backend accepted a request.
+fw_status_t fw_throttler_accepted(const fw_throttler_t *throttler);
 
 // Now, in nanoseconds of the monotonic clock failwell reads
 // (`CLOCK_MONOTONIC` on Unix).

@@ -10,8 +10,8 @@
 //! unless its documentation says otherwise.
 //!
 //! It covers the circuit breaker, the bulkhead, the rate limiter, retry,
-//! deadlines and timed calls, the adaptive limit, the watchdog, health
-//! checks and metrics rendering.
+//! deadlines and timed calls, the adaptive limit and the SRE throttler,
+//! chaos injection, the watchdog, health checks and metrics rendering.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -21,6 +21,7 @@
 mod boundary;
 pub mod breaker;
 pub mod bulkhead;
+pub mod chaos;
 pub mod deadline;
 pub mod events;
 pub mod metrics;

@@ -332,6 +332,42 @@ static void deadline_functional(void) {
     sleep_ms(250); /* let the abandoned call finish before exit */
 }
 
+static void chaos_and_throttler_functional(void) {
+    fw_chaos_config_t cc = fw_chaos_config_default();
+    cc.fault_rate = 1.0;
+    cc.seed = 7;
+    fw_chaos_t *c = NULL;
+    CHECK_STATUS(fw_chaos_new(&cc, &c), FW_OK);
+    bool fail = false;
+    CHECK_STATUS(fw_chaos_should_fail(c, &fail), FW_OK);
+    CHECK(fail);
+    CHECK_STATUS(fw_chaos_set_enabled(c, false), FW_OK);
+    CHECK_STATUS(fw_chaos_should_fail(c, &fail), FW_OK);
+    CHECK(!fail);
+    CHECK_STATUS(fw_chaos_inject_latency(c), FW_OK);
+    fw_chaos_free(c);
+    cc.fault_rate = 1.5;
+    CHECK_STATUS(fw_chaos_new(&cc, &c), FW_EINVAL);
+    CHECK(message_mentions("fault_rate"));
+
+    fw_throttler_t *t = NULL;
+    CHECK_STATUS(fw_throttler_new(2.0, 120000000000ULL, 3, &t), FW_OK);
+    for (int i = 0; i < 100; i++) {
+        CHECK_STATUS(fw_throttler_try_send(t), FW_OK);
+        CHECK_STATUS(fw_throttler_accepted(t), FW_OK);
+    }
+    int shed = 0;
+    for (int i = 0; i < 2000; i++) { /* the backend now accepts nothing */
+        if (fw_throttler_try_send(t) == FW_REJECTED_SHED) {
+            shed++;
+        }
+    }
+    CHECK(shed > 500);
+    fw_throttler_free(t);
+    CHECK_STATUS(fw_throttler_new(0.5, 120000000000ULL, 3, &t), FW_EINVAL);
+    CHECK(message_mentions("k"));
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t p = {0, 0};
@@ -563,6 +599,23 @@ static void misuse(void) {
     fw_health_free(hh);
     fw_breaker_free(b2);
 
+    CHECK_STATUS(fw_chaos_new(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_chaos_should_fail(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_chaos_inject_latency(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_chaos_set_enabled(NULL, true), FW_EINVAL);
+    fw_chaos_free(NULL);
+    fw_chaos_t *cz = NULL;
+    CHECK_STATUS(fw_chaos_new(NULL, &cz), FW_OK);
+    CHECK_STATUS(fw_chaos_should_fail(cz, NULL), FW_EINVAL);
+    fw_chaos_free(cz);
+    CHECK_STATUS(fw_throttler_new(2.0, 1, 0, NULL), FW_EINVAL);
+    fw_throttler_t *tz = NULL;
+    CHECK_STATUS(fw_throttler_new(2.0, 1, 0, &tz), FW_EINVAL); /* window below 1 s */
+    CHECK(message_mentions("window"));
+    CHECK_STATUS(fw_throttler_try_send(NULL), FW_EINVAL);
+    CHECK_STATUS(fw_throttler_accepted(NULL), FW_EINVAL);
+    fw_throttler_free(NULL);
+
     CHECK_STATUS(fw_now_ns(NULL), FW_EINVAL);
     CHECK_STATUS(fw_deadline_after(1, NULL), FW_EINVAL);
     CHECK_STATUS(fw_deadline_remaining(1, NULL), FW_EINVAL);
@@ -585,6 +638,7 @@ int main(void) {
     adaptive_functional();
     watchdog_and_health_functional();
     deadline_functional();
+    chaos_and_throttler_functional();
     misuse();
     return fw_finish("test_basic");
 }
