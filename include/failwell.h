@@ -649,6 +649,22 @@ fw_status_t fw_metrics_register_rate_limiter(const fw_metrics_t *metrics,
                                              const char *instance,
                                              const fw_rate_limiter_t *limiter);
 
+// Registers a retry policy under `instance`.
+fw_status_t fw_metrics_register_retry(const fw_metrics_t *metrics,
+                                      const char *instance,
+                                      const fw_retry_t *retry);
+
+// Registers an adaptive limit under `instance`.
+fw_status_t fw_metrics_register_adaptive_limit(const fw_metrics_t *metrics,
+                                               const char *instance,
+                                               const fw_adaptive_limit_t *limit);
+
+// Registers a health registry under `instance` (its aggregate and each
+// check, 0 healthy / 1 degraded / 2 unhealthy).
+fw_status_t fw_metrics_register_health(const fw_metrics_t *metrics,
+                                       const char *instance,
+                                       const fw_health_t *health);
+
 // Renders every registered instance in the Prometheus text format into
 // `buf` (`len` bytes, NUL-terminated, truncated if too small) and writes
 // the size the whole text needs, NUL included, to `*needed` (if not

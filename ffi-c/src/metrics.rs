@@ -9,6 +9,9 @@ use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
 use crate::bulkhead::fw_bulkhead_t;
 use crate::rate_limit::fw_rate_limiter_t;
+use crate::retry::fw_retry_t;
+use crate::shed::fw_adaptive_limit_t;
+use crate::watch::fw_health_t;
 
 /// A metrics registry. Thread-safe. Registered instances stay alive (their
 /// memory is shared) until the registry is freed.
@@ -127,6 +130,76 @@ pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
             return invalid("fw_metrics_register_rate_limiter: `limiter` is NULL");
         };
         match m.inner.register_rate_limiter(name, l.inner.clone()) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Registers a retry policy under `instance`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_retry(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    retry: *const fw_retry_t,
+) -> fw_status_t {
+    guard(|| {
+        let (m, name) = match args(metrics, instance, "fw_metrics_register_retry") {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL pointers come from `fw_retry_new`.
+        let Some(r) = (unsafe { retry.as_ref() }) else {
+            return invalid("fw_metrics_register_retry: `retry` is NULL");
+        };
+        match m.inner.register_retry(name, r.inner.clone()) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Registers an adaptive limit under `instance`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_adaptive_limit(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    limit: *const fw_adaptive_limit_t,
+) -> fw_status_t {
+    guard(|| {
+        let (m, name) = match args(metrics, instance, "fw_metrics_register_adaptive_limit") {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL pointers come from `fw_adaptive_limit_new`.
+        let Some(l) = (unsafe { limit.as_ref() }) else {
+            return invalid("fw_metrics_register_adaptive_limit: `limit` is NULL");
+        };
+        match m.inner.register_adaptive_limit(name, l.inner.clone()) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Registers a health registry under `instance` (its aggregate and each
+/// check, 0 healthy / 1 degraded / 2 unhealthy).
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_health(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    health: *const fw_health_t,
+) -> fw_status_t {
+    guard(|| {
+        let (m, name) = match args(metrics, instance, "fw_metrics_register_health") {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL pointers come from `fw_health_new`.
+        let Some(h) = (unsafe { health.as_ref() }) else {
+            return invalid("fw_metrics_register_health: `health` is NULL");
+        };
+        match m.inner.register_health(name, h.inner.clone()) {
             Ok(()) => FW_OK,
             Err(e) => config_error(e),
         }

@@ -13,7 +13,7 @@ use crate::boundary::*;
 /// A retry policy. Thread-safe: one policy may serve every thread.
 #[derive(Debug)]
 pub struct fw_retry_t {
-    inner: Retry,
+    pub(crate) inner: Arc<Retry>,
 }
 
 /// Backoff kind: one of the `FW_BACKOFF_*` constants.
@@ -163,7 +163,10 @@ pub unsafe extern "C" fn fw_retry_new(
         };
         match build(&c) {
             Ok(r) => {
-                put(out, Box::into_raw(Box::new(fw_retry_t { inner: r })));
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_retry_t { inner: Arc::new(r) })),
+                );
                 FW_OK
             }
             Err(s) => s,

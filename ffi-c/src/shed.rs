@@ -11,7 +11,7 @@ use crate::bulkhead::{fw_priority_t, priority};
 /// An adaptive concurrency limit. Thread-safe.
 #[derive(Debug)]
 pub struct fw_adaptive_limit_t {
-    inner: Arc<AdaptiveLimit>,
+    pub(crate) inner: Arc<AdaptiveLimit>,
 }
 
 /// A permit of an adaptive limit; consumed by exactly one of

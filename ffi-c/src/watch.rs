@@ -206,7 +206,7 @@ pub unsafe extern "C" fn fw_heartbeat_free(heartbeat: *mut fw_heartbeat_t) {
 /// A health registry with its background thread.
 #[derive(Debug)]
 pub struct fw_health_t {
-    inner: Arc<HealthRegistry>,
+    pub(crate) inner: Arc<HealthRegistry>,
 }
 
 /// Health: one of the `FW_HEALTH_*` constants.
