@@ -278,6 +278,27 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
+    /// When a call admitted now starts, for the slow-call policy (0, and no
+    /// clock read, without one).
+    #[inline]
+    fn call_start(&self) -> u64 {
+        if self.config.slow_call_rate.is_some() {
+            self.clock.now_coarse()
+        } else {
+            0
+        }
+    }
+
+    /// How long a call that started at `start` (from `call_start`) took.
+    #[inline]
+    fn elapsed_since(&self, start: u64) -> u64 {
+        if self.config.slow_call_rate.is_some() {
+            self.clock.now_coarse().saturating_sub(start)
+        } else {
+            0
+        }
+    }
+
     fn reject(&self, retry_after: Option<Duration>) -> Rejected {
         self.rejected.fetch_add(1, Relaxed);
         Rejected::CircuitOpen { retry_after }
@@ -712,11 +733,7 @@ pub struct Permit<'a, C: Clock = MonotonicClock> {
 impl<'a, C: Clock> Permit<'a, C> {
     #[inline]
     fn new(breaker: &'a CircuitBreaker<C>, word: Word) -> Self {
-        let start = if breaker.config.slow_call_rate.is_some() {
-            breaker.clock.now_coarse()
-        } else {
-            0
-        };
+        let start = breaker.call_start();
         Permit {
             breaker,
             word,
@@ -737,11 +754,7 @@ impl<'a, C: Clock> Permit<'a, C> {
 
     #[inline]
     fn measured(&self) -> u64 {
-        if self.breaker.config.slow_call_rate.is_none() {
-            0
-        } else {
-            self.breaker.clock.now_coarse().saturating_sub(self.start)
-        }
+        self.breaker.elapsed_since(self.start)
     }
 
     #[inline]
@@ -854,14 +867,7 @@ impl<C: Clock> CircuitBreaker<C> {
     #[inline]
     pub fn record_token(&self, token: PermitToken, outcome: Outcome, duration: Option<Duration>) {
         let w = Word(token.word);
-        let measured = || {
-            if self.config.slow_call_rate.is_none() {
-                0
-            } else {
-                self.clock.now_coarse().saturating_sub(token.start)
-            }
-        };
-        let d = duration.map_or_else(measured, nanos);
+        let d = duration.map_or_else(|| self.elapsed_since(token.start), nanos);
         match outcome {
             Outcome::Success => self.on_outcome(w, false, d),
             Outcome::Failure => self.on_outcome(w, true, d),
