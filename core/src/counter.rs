@@ -8,6 +8,14 @@
 
 use crate::sync::{stripe_hint, AtomicU64, CachePadded, Ordering::Relaxed};
 
+/// How many stripes to spread per-thread counts over: twice the available
+/// parallelism, rounded up to a power of two, within `min ..= max` (both
+/// powers of two).
+pub(crate) fn stripe_count(min: usize, max: usize) -> usize {
+    let par = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (par * 2).next_power_of_two().clamp(min, max)
+}
+
 /// A monotonically increasing counter spread over cache-padded stripes.
 #[derive(Debug)]
 pub(crate) struct StripedCounter {
@@ -16,11 +24,10 @@ pub(crate) struct StripedCounter {
 }
 
 impl StripedCounter {
-    /// A counter with one stripe per expected concurrent thread: twice the
-    /// available parallelism, rounded up to a power of two, 4 ..= 64.
+    /// A counter with one stripe per expected concurrent thread
+    /// ([`stripe_count`], 4 ..= 64).
     pub(crate) fn new() -> Self {
-        let par = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let n = (par * 2).next_power_of_two().clamp(4, 64);
+        let n = stripe_count(4, 64);
         StripedCounter {
             stripes: (0..n)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))

@@ -14,6 +14,7 @@
 //! atomically and that no outcome lands in the wrong generation.
 
 use super::state::{gen_newer, GEN_MASK};
+use crate::counter::stripe_count;
 use crate::sync::{stripe_hint, AtomicU64, CachePadded, Ordering::Relaxed};
 
 /// The bits of an outcome as stored in a slot.
@@ -260,10 +261,9 @@ enum Add {
 impl TimeWindow {
     pub(crate) fn new(length_nanos: u64, buckets: u32) -> Self {
         let empty = || AtomicU64::new(0);
-        let par = std::thread::available_parallelism().map_or(4, |n| n.get());
         // Stripes as for a striped counter, but at most 8: every word is
         // swept once per epoch.
-        let stripes = (par * 2).next_power_of_two().clamp(2, 8);
+        let stripes = stripe_count(2, 8);
         let stride = (buckets as usize).div_ceil(LINE_WORDS) * LINE_WORDS;
         TimeWindow {
             buckets: (0..buckets)
