@@ -93,6 +93,15 @@ pub(crate) fn guard(f: impl FnOnce() -> fw_status_t) -> fw_status_t {
     }
 }
 
+/// The configuration behind `config`, or `default()` when it is NULL.
+pub(crate) fn config_or<T: Copy>(config: *const T, default: extern "C" fn() -> T) -> T {
+    // SAFETY: a non-NULL `config` points to a valid, initialised config
+    // (the documented contract of every `fw_*_new`).
+    unsafe { config.as_ref() }
+        .copied()
+        .unwrap_or_else(|| default())
+}
+
 /// Writes through `out` if it is not NULL.
 pub(crate) fn put<T>(out: *mut T, value: T) {
     if !out.is_null() {

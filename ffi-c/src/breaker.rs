@@ -180,12 +180,7 @@ pub unsafe extern "C" fn fw_breaker_new(
         if out.is_null() {
             return invalid("fw_breaker_new: `out` is NULL");
         }
-        let c = if config.is_null() {
-            fw_breaker_config_default()
-        } else {
-            // SAFETY: non-NULL `config` points to a valid config (contract).
-            unsafe { *config }
-        };
+        let c = config_or(config, fw_breaker_config_default);
         match build(&c) {
             Ok(b) => {
                 let h = Box::new(fw_breaker_t { inner: Arc::new(b) });

@@ -73,12 +73,7 @@ pub unsafe extern "C" fn fw_bulkhead_new(
         if out.is_null() {
             return invalid("fw_bulkhead_new: `out` is NULL");
         }
-        let c = if config.is_null() {
-            fw_bulkhead_config_default()
-        } else {
-            // SAFETY: non-NULL `config` points to a valid config (contract).
-            unsafe { *config }
-        };
+        let c = config_or(config, fw_bulkhead_config_default);
         match Bulkhead::builder()
             .max_concurrent(c.max_concurrent)
             .critical_reserve(c.critical_reserve)

@@ -53,12 +53,7 @@ pub unsafe extern "C" fn fw_chaos_new(
         if out.is_null() {
             return invalid("fw_chaos_new: `out` is NULL");
         }
-        let c = if config.is_null() {
-            fw_chaos_config_default()
-        } else {
-            // SAFETY: non-NULL `config` points to a valid config (contract).
-            unsafe { *config }
-        };
+        let c = config_or(config, fw_chaos_config_default);
         let mut b = Chaos::builder()
             .fault_rate(c.fault_rate)
             .latency(c.latency_rate, Duration::from_nanos(c.latency_ns))

@@ -155,12 +155,7 @@ pub unsafe extern "C" fn fw_retry_new(
         if out.is_null() {
             return invalid("fw_retry_new: `out` is NULL");
         }
-        let c = if config.is_null() {
-            fw_retry_config_default()
-        } else {
-            // SAFETY: non-NULL `config` points to a valid config (contract).
-            unsafe { *config }
-        };
+        let c = config_or(config, fw_retry_config_default);
         match build(&c) {
             Ok(r) => {
                 put(

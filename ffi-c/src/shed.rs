@@ -79,12 +79,7 @@ pub unsafe extern "C" fn fw_adaptive_limit_new(
         if out.is_null() {
             return invalid("fw_adaptive_limit_new: `out` is NULL");
         }
-        let c = if config.is_null() {
-            fw_adaptive_limit_config_default()
-        } else {
-            // SAFETY: non-NULL `config` points to a valid config (contract).
-            unsafe { *config }
-        };
+        let c = config_or(config, fw_adaptive_limit_config_default);
         let algorithm = match c.algorithm {
             FW_ALGORITHM_GRADIENT => match Algorithm::gradient() {
                 Algorithm::Gradient {

@@ -107,12 +107,7 @@ pub unsafe extern "C" fn fw_watchdog_new(
         if out.is_null() {
             return invalid("fw_watchdog_new: `out` is NULL");
         }
-        let c = if config.is_null() {
-            fw_watchdog_config_default()
-        } else {
-            // SAFETY: non-NULL `config` points to a valid config (contract).
-            unsafe { *config }
-        };
+        let c = config_or(config, fw_watchdog_config_default);
         let mut b = Watchdog::builder()
             .tick(Duration::from_nanos(c.tick_ns))
             .deadlock_detection(c.deadlock_detection);
