@@ -67,6 +67,31 @@ fn args<'a>(
     }
 }
 
+/// The shared body of every `fw_metrics_register_*`: checks the registry,
+/// the name and the handle, then registers through `add`.
+fn register<H>(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    handle: *const H,
+    name: &str,
+    add: impl FnOnce(&MetricsRegistry, String, &H) -> Result<(), fw::ConfigError>,
+) -> fw_status_t {
+    guard(|| {
+        let (m, instance) = match args(metrics, instance, name) {
+            Ok(v) => v,
+            Err(s) => return s,
+        };
+        // SAFETY: non-NULL handles come from their `fw_*_new` and are live.
+        let Some(h) = (unsafe { handle.as_ref() }) else {
+            return invalid(format!("{name}: the handle is NULL"));
+        };
+        match add(&m.inner, instance, h) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
 /// Registers a breaker under `instance` (a NUL-terminated UTF-8 name).
 #[no_mangle]
 pub unsafe extern "C" fn fw_metrics_register_breaker(
@@ -74,20 +99,13 @@ pub unsafe extern "C" fn fw_metrics_register_breaker(
     instance: *const c_char,
     breaker: *const fw_breaker_t,
 ) -> fw_status_t {
-    guard(|| {
-        let (m, name) = match args(metrics, instance, "fw_metrics_register_breaker") {
-            Ok(v) => v,
-            Err(s) => return s,
-        };
-        // SAFETY: non-NULL pointers come from `fw_breaker_new`.
-        let Some(b) = (unsafe { breaker.as_ref() }) else {
-            return invalid("fw_metrics_register_breaker: `breaker` is NULL");
-        };
-        match m.inner.register_breaker(name, b.inner.clone()) {
-            Ok(()) => FW_OK,
-            Err(e) => config_error(e),
-        }
-    })
+    register(
+        metrics,
+        instance,
+        breaker,
+        "fw_metrics_register_breaker",
+        |m, n, b| m.register_breaker(n, b.inner.clone()),
+    )
 }
 
 /// Registers a bulkhead under `instance`.
@@ -97,20 +115,13 @@ pub unsafe extern "C" fn fw_metrics_register_bulkhead(
     instance: *const c_char,
     bulkhead: *const fw_bulkhead_t,
 ) -> fw_status_t {
-    guard(|| {
-        let (m, name) = match args(metrics, instance, "fw_metrics_register_bulkhead") {
-            Ok(v) => v,
-            Err(s) => return s,
-        };
-        // SAFETY: non-NULL pointers come from `fw_bulkhead_new`.
-        let Some(b) = (unsafe { bulkhead.as_ref() }) else {
-            return invalid("fw_metrics_register_bulkhead: `bulkhead` is NULL");
-        };
-        match m.inner.register_bulkhead(name, b.inner.clone()) {
-            Ok(()) => FW_OK,
-            Err(e) => config_error(e),
-        }
-    })
+    register(
+        metrics,
+        instance,
+        bulkhead,
+        "fw_metrics_register_bulkhead",
+        |m, n, b| m.register_bulkhead(n, b.inner.clone()),
+    )
 }
 
 /// Registers a rate limiter under `instance`.
@@ -120,20 +131,13 @@ pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
     instance: *const c_char,
     limiter: *const fw_rate_limiter_t,
 ) -> fw_status_t {
-    guard(|| {
-        let (m, name) = match args(metrics, instance, "fw_metrics_register_rate_limiter") {
-            Ok(v) => v,
-            Err(s) => return s,
-        };
-        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
-        let Some(l) = (unsafe { limiter.as_ref() }) else {
-            return invalid("fw_metrics_register_rate_limiter: `limiter` is NULL");
-        };
-        match m.inner.register_rate_limiter(name, l.inner.clone()) {
-            Ok(()) => FW_OK,
-            Err(e) => config_error(e),
-        }
-    })
+    register(
+        metrics,
+        instance,
+        limiter,
+        "fw_metrics_register_rate_limiter",
+        |m, n, l| m.register_rate_limiter(n, l.inner.clone()),
+    )
 }
 
 /// Registers a retry policy under `instance`.
@@ -143,20 +147,13 @@ pub unsafe extern "C" fn fw_metrics_register_retry(
     instance: *const c_char,
     retry: *const fw_retry_t,
 ) -> fw_status_t {
-    guard(|| {
-        let (m, name) = match args(metrics, instance, "fw_metrics_register_retry") {
-            Ok(v) => v,
-            Err(s) => return s,
-        };
-        // SAFETY: non-NULL pointers come from `fw_retry_new`.
-        let Some(r) = (unsafe { retry.as_ref() }) else {
-            return invalid("fw_metrics_register_retry: `retry` is NULL");
-        };
-        match m.inner.register_retry(name, r.inner.clone()) {
-            Ok(()) => FW_OK,
-            Err(e) => config_error(e),
-        }
-    })
+    register(
+        metrics,
+        instance,
+        retry,
+        "fw_metrics_register_retry",
+        |m, n, r| m.register_retry(n, r.inner.clone()),
+    )
 }
 
 /// Registers an adaptive limit under `instance`.
@@ -166,20 +163,13 @@ pub unsafe extern "C" fn fw_metrics_register_adaptive_limit(
     instance: *const c_char,
     limit: *const fw_adaptive_limit_t,
 ) -> fw_status_t {
-    guard(|| {
-        let (m, name) = match args(metrics, instance, "fw_metrics_register_adaptive_limit") {
-            Ok(v) => v,
-            Err(s) => return s,
-        };
-        // SAFETY: non-NULL pointers come from `fw_adaptive_limit_new`.
-        let Some(l) = (unsafe { limit.as_ref() }) else {
-            return invalid("fw_metrics_register_adaptive_limit: `limit` is NULL");
-        };
-        match m.inner.register_adaptive_limit(name, l.inner.clone()) {
-            Ok(()) => FW_OK,
-            Err(e) => config_error(e),
-        }
-    })
+    register(
+        metrics,
+        instance,
+        limit,
+        "fw_metrics_register_adaptive_limit",
+        |m, n, l| m.register_adaptive_limit(n, l.inner.clone()),
+    )
 }
 
 /// Registers a health registry under `instance` (its aggregate and each
@@ -190,20 +180,13 @@ pub unsafe extern "C" fn fw_metrics_register_health(
     instance: *const c_char,
     health: *const fw_health_t,
 ) -> fw_status_t {
-    guard(|| {
-        let (m, name) = match args(metrics, instance, "fw_metrics_register_health") {
-            Ok(v) => v,
-            Err(s) => return s,
-        };
-        // SAFETY: non-NULL pointers come from `fw_health_new`.
-        let Some(h) = (unsafe { health.as_ref() }) else {
-            return invalid("fw_metrics_register_health: `health` is NULL");
-        };
-        match m.inner.register_health(name, h.inner.clone()) {
-            Ok(()) => FW_OK,
-            Err(e) => config_error(e),
-        }
-    })
+    register(
+        metrics,
+        instance,
+        health,
+        "fw_metrics_register_health",
+        |m, n, h| m.register_health(n, h.inner.clone()),
+    )
 }
 
 /// Renders every registered instance in the Prometheus text format into
