@@ -429,6 +429,53 @@ pub struct RetryEvent<'a, T, E> {
     pub result: &'a Result<T, E>,
 }
 
+/// One call in progress under a [`Retry`] policy, for loops run outside
+/// core (see [`Retry::begin`]): it remembers the attempt number, the last
+/// delay (for decorrelated jitter) and when the call started (for
+/// `max_elapsed`). Plain data; dropping it ends the call.
+#[derive(Debug)]
+pub struct Run<'a, C: Clock + Sleeper = MonotonicClock> {
+    retry: &'a Retry<C>,
+    deadline: Option<Deadline>,
+    start: u64,
+    previous: Duration,
+    attempt: u32,
+}
+
+impl<C: Clock + Sleeper> Run<'_, C> {
+    /// The number of the attempt about to run or running (1-based).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The attempt failed and should be retried, no sooner than
+    /// `at_least` (a rejection's `retry_after`; zero otherwise).
+    /// `Ok(Some(delay))`: sleep `delay`, then run the next attempt.
+    /// `Ok(None)`: the policy gives up (attempts, `max_elapsed` or the
+    /// deadline leave no room) — return the last result as it was.
+    /// `Err(Rejected::RetryBudgetExhausted)`: the budget refused.
+    pub fn next(&mut self, at_least: Duration) -> Result<Option<Duration>, Rejected> {
+        let r = self.retry;
+        if self.attempt >= r.max_attempts {
+            return Ok(None);
+        }
+        let delay = r.next_delay(self.attempt, self.previous).max(at_least);
+        self.previous = delay;
+        if r.out_of_time(self.deadline, self.start, delay) {
+            return Ok(None);
+        }
+        if let Some(b) = &r.budget {
+            if !b.try_withdraw() {
+                r.budget_refusals.fetch_add(1, Relaxed);
+                return Err(Rejected::RetryBudgetExhausted);
+            }
+        }
+        r.retries.fetch_add(1, Relaxed);
+        self.attempt += 1;
+        Ok(Some(delay))
+    }
+}
+
 /// A plain copy of a policy's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
@@ -572,6 +619,34 @@ impl<C: Clock + Sleeper> Retry<C> {
         on_retry: impl Fn(&RetryEvent<'_, T, E>),
         mut f: impl FnMut() -> Result<T, E>,
     ) -> Result<Result<T, E>, Rejected> {
+        let mut run = self.begin(deadline)?;
+        loop {
+            let result = f();
+            let at_least = match classify(&result) {
+                Verdict::Done => return Ok(result),
+                Verdict::Retry { at_least } => at_least,
+            };
+            let Some(delay) = run.next(at_least)? else {
+                return Ok(result);
+            };
+            on_retry(&RetryEvent {
+                attempt: run.attempt - 1,
+                delay,
+                result: &result,
+            });
+            drop(result);
+            self.clock.sleep(delay);
+        }
+    }
+
+    /// Starts one call under the policy, for callers that run the loop
+    /// themselves (an async runtime that sleeps with its own timer, the
+    /// Python and C bindings): counts the call, deposits into the budget,
+    /// and refuses with `Rejected::DeadlineExceeded` if `deadline` has
+    /// already passed. After each attempt that should be retried, ask
+    /// [`Run::next`] how long to wait.
+    #[inline]
+    pub fn begin(&self, deadline: Option<Deadline>) -> Result<Run<'_, C>, Rejected> {
         self.calls.add(1);
         if let Some(b) = &self.budget {
             b.deposit();
@@ -585,38 +660,13 @@ impl<C: Clock + Sleeper> Retry<C> {
         } else {
             0
         };
-        let mut previous = self.backoff.initial();
-        let mut attempt = 1;
-        loop {
-            let result = f();
-            let at_least = match classify(&result) {
-                Verdict::Done => return Ok(result),
-                Verdict::Retry { at_least } => at_least,
-            };
-            if attempt >= self.max_attempts {
-                return Ok(result);
-            }
-            let delay = self.next_delay(attempt, previous).max(at_least);
-            previous = delay;
-            if self.out_of_time(deadline, start, delay) {
-                return Ok(result);
-            }
-            if let Some(b) = &self.budget {
-                if !b.try_withdraw() {
-                    self.budget_refusals.fetch_add(1, Relaxed);
-                    return Err(Rejected::RetryBudgetExhausted);
-                }
-            }
-            on_retry(&RetryEvent {
-                attempt,
-                delay,
-                result: &result,
-            });
-            drop(result);
-            self.retries.fetch_add(1, Relaxed);
-            self.clock.sleep(delay);
-            attempt += 1;
-        }
+        Ok(Run {
+            retry: self,
+            deadline,
+            start,
+            previous: self.backoff.initial(),
+            attempt: 1,
+        })
     }
 
     /// The delay the loop sleeps after attempt number `attempt` (1-based):

@@ -331,3 +331,71 @@ proptest! {
         prop_assert!((retries as f64) >= floor_only, "{} retries for {} calls: starved", retries, calls);
     }
 }
+
+#[test]
+fn an_outside_loop_through_begin_and_next_matches_the_built_in_loop() {
+    // Same seed, same clock steps: the delays core's loop sleeps and the
+    // delays `Run::next` hands out are the same sequence.
+    let backoff = Backoff::exponential(10 * MS, 2.0, Duration::from_secs(1));
+    let (clock_a, a) = policy(5, backoff.clone(), Jitter::Full);
+    let slept = RefCell::new(Vec::new());
+    let out: Result<(), Error<()>> = a.run(
+        None,
+        |r| r.is_err(),
+        |e| slept.borrow_mut().push(e.delay),
+        || Err(()),
+    );
+    assert_eq!(out, Err(Error::Inner(())));
+    let (clock_b, b) = policy(5, backoff, Jitter::Full);
+    let mut run = b.begin(None).unwrap();
+    let mut delays = Vec::new();
+    assert_eq!(run.attempt(), 1);
+    while let Some(d) = run.next(Duration::ZERO).unwrap() {
+        delays.push(d);
+        clock_b.advance(d);
+    }
+    assert_eq!(run.attempt(), 5);
+    assert_eq!(delays, *slept.borrow());
+    assert_eq!(clock_a.now(), clock_b.now());
+    assert_eq!(a.snapshot().retries, b.snapshot().retries);
+    // `at_least` raises a delay (a rejection's retry_after).
+    let mut run = b.begin(None).unwrap();
+    assert_eq!(
+        run.next(Duration::from_secs(5)).unwrap(),
+        Some(Duration::from_secs(5))
+    );
+}
+
+#[test]
+fn an_outside_loop_meets_the_deadline_and_the_budget() {
+    let (clock, r) = policy(10, Backoff::Constant(40 * MS), Jitter::None);
+    let deadline = Deadline::after_on(&clock, 100 * MS);
+    let mut run = r.begin(Some(deadline)).unwrap();
+    assert_eq!(run.next(Duration::ZERO).unwrap(), Some(40 * MS));
+    clock.advance(40 * MS);
+    assert_eq!(run.next(Duration::ZERO).unwrap(), Some(40 * MS));
+    clock.advance(40 * MS);
+    // 80 ms gone: a third sleep would overrun the 100 ms deadline.
+    assert_eq!(run.next(Duration::ZERO).unwrap(), None);
+    clock.advance(40 * MS);
+    assert_eq!(
+        r.begin(Some(deadline)).unwrap_err(),
+        Rejected::DeadlineExceeded
+    );
+
+    let budget =
+        Arc::new(RetryBudget::with(0.5, 0.0, Duration::from_secs(10), clock.clone()).unwrap());
+    let r = Builder::with_clock(clock.clone())
+        .max_attempts(10)
+        .backoff(Backoff::Constant(MS))
+        .budget(budget)
+        .build()
+        .unwrap();
+    let _first = r.begin(None).unwrap();
+    let mut run = r.begin(None).unwrap();
+    assert!(run.next(Duration::ZERO).unwrap().is_some());
+    assert_eq!(
+        run.next(Duration::ZERO),
+        Err(Rejected::RetryBudgetExhausted)
+    );
+}
