@@ -337,7 +337,7 @@ fn an_outside_loop_through_begin_and_next_matches_the_built_in_loop() {
     // Same seed, same clock steps: the delays core's loop sleeps and the
     // delays `Run::next` hands out are the same sequence.
     let backoff = Backoff::exponential(10 * MS, 2.0, Duration::from_secs(1));
-    let (clock_a, a) = policy(5, backoff.clone(), Jitter::Full);
+    let (clock_a, a) = policy(5, backoff, Jitter::Full);
     let slept = RefCell::new(Vec::new());
     let out: Result<(), Error<()>> = a.run(
         None,
