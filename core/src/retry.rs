@@ -117,7 +117,9 @@ impl Backoff {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the backoff as [`Builder::build`] would (the bindings check
+    /// a backoff when it is made).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Backoff::Constant(_) => Ok(()),
             Backoff::Linear { initial, max, .. } if max < initial => Err(ConfigError::new(
@@ -188,7 +190,8 @@ impl Jitter {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the jitter as [`Builder::build`] would.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Jitter::Symmetric(f) if !(0.0..=1.0).contains(&f) => Err(ConfigError::new(
                 "jitter",
@@ -430,38 +433,41 @@ pub struct RetryEvent<'a, T, E> {
 }
 
 /// One call in progress under a [`Retry`] policy, for loops run outside
-/// core (see [`Retry::begin`]): it remembers the attempt number, the last
-/// delay (for decorrelated jitter) and when the call started (for
-/// `max_elapsed`). Plain data; dropping it ends the call.
-#[derive(Debug)]
-pub struct Run<'a, C: Clock + Sleeper = MonotonicClock> {
-    retry: &'a Retry<C>,
+/// core (see [`Retry::begin`] and [`Retry::step`]): the attempt number, the
+/// last delay (for decorrelated jitter) and when the call started (for
+/// `max_elapsed`). Plain data with no borrow, so a binding can keep it
+/// beside its policy; dropping it ends the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
     deadline: Option<Deadline>,
     start: u64,
     previous: Duration,
     attempt: u32,
 }
 
-impl<C: Clock + Sleeper> Run<'_, C> {
+impl Run {
     /// The number of the attempt about to run or running (1-based).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
+}
 
-    /// The attempt failed and should be retried, no sooner than
-    /// `at_least` (a rejection's `retry_after`; zero otherwise).
-    /// `Ok(Some(delay))`: sleep `delay`, then run the next attempt.
-    /// `Ok(None)`: the policy gives up (attempts, `max_elapsed` or the
-    /// deadline leave no room) — return the last result as it was.
+impl<C: Clock + Sleeper> Retry<C> {
+    /// The attempt of `run` (begun on this policy) failed and should be
+    /// retried, no sooner than `at_least` (a rejection's `retry_after`;
+    /// zero otherwise). `Ok(Some(delay))`: sleep `delay`, then run the next
+    /// attempt. `Ok(None)`: the policy gives up (attempts, `max_elapsed` or
+    /// the deadline leave no room) — return the last result as it was.
     /// `Err(Rejected::RetryBudgetExhausted)`: the budget refused.
-    pub fn next(&mut self, at_least: Duration) -> Result<Option<Duration>, Rejected> {
-        let r = self.retry;
-        if self.attempt >= r.max_attempts {
+    pub fn step(&self, run: &mut Run, at_least: Duration) -> Result<Option<Duration>, Rejected> {
+        let r = self;
+        let this = run;
+        if this.attempt >= r.max_attempts {
             return Ok(None);
         }
-        let delay = r.next_delay(self.attempt, self.previous).max(at_least);
-        self.previous = delay;
-        if r.out_of_time(self.deadline, self.start, delay) {
+        let delay = r.next_delay(this.attempt, this.previous).max(at_least);
+        this.previous = delay;
+        if r.out_of_time(this.deadline, this.start, delay) {
             return Ok(None);
         }
         if let Some(b) = &r.budget {
@@ -471,7 +477,7 @@ impl<C: Clock + Sleeper> Run<'_, C> {
             }
         }
         r.retries.fetch_add(1, Relaxed);
-        self.attempt += 1;
+        this.attempt += 1;
         Ok(Some(delay))
     }
 }
@@ -626,7 +632,7 @@ impl<C: Clock + Sleeper> Retry<C> {
                 Verdict::Done => return Ok(result),
                 Verdict::Retry { at_least } => at_least,
             };
-            let Some(delay) = run.next(at_least)? else {
+            let Some(delay) = self.step(&mut run, at_least)? else {
                 return Ok(result);
             };
             on_retry(&RetryEvent {
@@ -644,9 +650,9 @@ impl<C: Clock + Sleeper> Retry<C> {
     /// Python and C bindings): counts the call, deposits into the budget,
     /// and refuses with `Rejected::DeadlineExceeded` if `deadline` has
     /// already passed. After each attempt that should be retried, ask
-    /// [`Run::next`] how long to wait.
+    /// [`Retry::step`] how long to wait.
     #[inline]
-    pub fn begin(&self, deadline: Option<Deadline>) -> Result<Run<'_, C>, Rejected> {
+    pub fn begin(&self, deadline: Option<Deadline>) -> Result<Run, Rejected> {
         self.calls.add(1);
         if let Some(b) = &self.budget {
             b.deposit();
@@ -661,7 +667,6 @@ impl<C: Clock + Sleeper> Retry<C> {
             0
         };
         Ok(Run {
-            retry: self,
             deadline,
             start,
             previous: self.backoff.initial(),

@@ -480,6 +480,57 @@ impl<C: Clock> ShedPermit<'_, C> {
     }
 }
 
+/// How a call under an [`AdaptiveLimit`] went, for [`AdaptiveLimit::record_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShedOutcome {
+    /// Completed; latency measured from the permit.
+    Success,
+    /// Completed in this latency (measured by the caller).
+    SuccessWithLatency(Duration),
+    /// Dropped (timed out, refused for overload): the limit backs off.
+    Dropped,
+    /// No sample: the permit is returned and nothing is learnt.
+    Ignore,
+}
+
+/// A [`ShedPermit`] detached from its borrow, for holders that cannot keep
+/// a borrowed guard (the bindings): plain data, to be handed back exactly
+/// once with [`AdaptiveLimit::record_token`]. Dropped unrecorded, its
+/// in-flight slot stays taken.
+#[derive(Debug)]
+#[must_use = "hand the token back with AdaptiveLimit::record_token"]
+pub struct ShedToken {
+    start: u64,
+    in_flight: u64,
+}
+
+impl<C: Clock> ShedPermit<'_, C> {
+    /// Detaches the permit (see [`ShedToken`]).
+    pub fn into_token(self) -> ShedToken {
+        let t = ShedToken {
+            start: self.start,
+            in_flight: self.in_flight,
+        };
+        std::mem::forget(self);
+        t
+    }
+}
+
+impl<C: Clock> AdaptiveLimit<C> {
+    /// Returns a detached permit with its outcome, as the permit's own
+    /// methods would.
+    pub fn record_token(&self, token: ShedToken, outcome: ShedOutcome) {
+        let measured = || self.clock.now().saturating_sub(token.start);
+        let sample = match outcome {
+            ShedOutcome::Success => Some((measured(), token.in_flight, false)),
+            ShedOutcome::SuccessWithLatency(d) => Some((nanos(d), token.in_flight, false)),
+            ShedOutcome::Dropped => Some((measured(), token.in_flight, true)),
+            ShedOutcome::Ignore => None,
+        };
+        self.release(sample);
+    }
+}
+
 impl<C: Clock> Drop for ShedPermit<'_, C> {
     fn drop(&mut self) {
         self.limit.release(None);

@@ -350,7 +350,7 @@ fn an_outside_loop_through_begin_and_next_matches_the_built_in_loop() {
     let mut run = b.begin(None).unwrap();
     let mut delays = Vec::new();
     assert_eq!(run.attempt(), 1);
-    while let Some(d) = run.next(Duration::ZERO).unwrap() {
+    while let Some(d) = b.step(&mut run, Duration::ZERO).unwrap() {
         delays.push(d);
         clock_b.advance(d);
     }
@@ -361,7 +361,7 @@ fn an_outside_loop_through_begin_and_next_matches_the_built_in_loop() {
     // `at_least` raises a delay (a rejection's retry_after).
     let mut run = b.begin(None).unwrap();
     assert_eq!(
-        run.next(Duration::from_secs(5)).unwrap(),
+        b.step(&mut run, Duration::from_secs(5)).unwrap(),
         Some(Duration::from_secs(5))
     );
 }
@@ -371,12 +371,12 @@ fn an_outside_loop_meets_the_deadline_and_the_budget() {
     let (clock, r) = policy(10, Backoff::Constant(40 * MS), Jitter::None);
     let deadline = Deadline::after_on(&clock, 100 * MS);
     let mut run = r.begin(Some(deadline)).unwrap();
-    assert_eq!(run.next(Duration::ZERO).unwrap(), Some(40 * MS));
+    assert_eq!(r.step(&mut run, Duration::ZERO).unwrap(), Some(40 * MS));
     clock.advance(40 * MS);
-    assert_eq!(run.next(Duration::ZERO).unwrap(), Some(40 * MS));
+    assert_eq!(r.step(&mut run, Duration::ZERO).unwrap(), Some(40 * MS));
     clock.advance(40 * MS);
     // 80 ms gone: a third sleep would overrun the 100 ms deadline.
-    assert_eq!(run.next(Duration::ZERO).unwrap(), None);
+    assert_eq!(r.step(&mut run, Duration::ZERO).unwrap(), None);
     clock.advance(40 * MS);
     assert_eq!(
         r.begin(Some(deadline)).unwrap_err(),
@@ -393,9 +393,9 @@ fn an_outside_loop_meets_the_deadline_and_the_budget() {
         .unwrap();
     let _first = r.begin(None).unwrap();
     let mut run = r.begin(None).unwrap();
-    assert!(run.next(Duration::ZERO).unwrap().is_some());
+    assert!(r.step(&mut run, Duration::ZERO).unwrap().is_some());
     assert_eq!(
-        run.next(Duration::ZERO),
+        r.step(&mut run, Duration::ZERO),
         Err(Rejected::RetryBudgetExhausted)
     );
 }

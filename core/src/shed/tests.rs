@@ -367,3 +367,27 @@ fn the_throttler_follows_the_sre_formula() {
     assert!(local > sent, "{local} throttled locally, {sent} sent");
     assert_eq!(t.throttled(), local);
 }
+
+#[test]
+fn detached_tokens_count_like_permits() {
+    let clock = ManualClock::new();
+    let l = Builder::with_clock(clock.clone())
+        .limits(2, 2)
+        .initial_limit(2)
+        .critical_fraction(0.0)
+        .build()
+        .unwrap();
+    let a = l.try_acquire(Priority::Normal).unwrap().into_token();
+    let b = l.try_acquire(Priority::Normal).unwrap().into_token();
+    // Detached tokens still hold their slots.
+    assert_eq!(l.try_acquire(Priority::Normal).unwrap_err(), Rejected::Shed);
+    clock.advance(Duration::from_millis(3));
+    l.record_token(a, ShedOutcome::Dropped);
+    l.record_token(b, ShedOutcome::Ignore);
+    let c = l.try_acquire(Priority::Normal).unwrap().into_token();
+    l.record_token(c, ShedOutcome::SuccessWithLatency(Duration::from_millis(1)));
+    let d = l.try_acquire(Priority::Normal).unwrap().into_token();
+    l.record_token(d, ShedOutcome::Success);
+    let s = l.snapshot();
+    assert_eq!((s.in_flight, s.admitted, s.shed, s.drops), (0, 4, 1, 1));
+}
