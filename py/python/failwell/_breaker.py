@@ -1,0 +1,106 @@
+"""CircuitBreaker: the native breaker plus its decorator, ``with`` and
+``async with`` forms."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from types import TracebackType
+from typing import Any, Awaitable, Callable, Optional, Type, TypeVar, overload
+
+from . import _native, _util
+from ._types import Exclude, P, R
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class CircuitBreaker(_native.CircuitBreaker):
+    """Fails fast while a dependency is sick.
+
+    Policies (any combination; with none given, the failure rate over the
+    last 100 calls trips at 50 %, resilience4j's default):
+    ``consecutive_failures=n``; ``failure_rate=f`` over ``window=n`` calls or
+    ``window_duration=s`` seconds (``window_buckets``, default 10);
+    ``slow_call_rate=f`` for calls of at least ``slow_call_duration`` (60 s).
+    ``minimum_calls`` before a rate may trip (default: the count window's
+    size, or 100). Open lasts ``open_for`` (60 s), growing by
+    ``open_for_multiplier`` up to ``open_for_max`` on repeated trips; then up
+    to ``half_open_calls`` (10) probes decide, and a half-open with no
+    verdict within ``half_open_max_wait`` (60 s) reopens.
+
+    ``exclude``: exception types or predicates whose exceptions count as
+    successes (the dependency answered). Exceptions that are not
+    ``Exception`` (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
+    never count; their permit is freed.
+
+    Use it as ``@breaker``, ``@breaker(exclude=...)``, ``with breaker:``,
+    ``async with breaker:`` or ``breaker.call(f, *args, **kwargs)``. An open
+    breaker raises :class:`failwell.CircuitOpenError` with ``retry_after``.
+    Thread-safe; one breaker serves every thread and task.
+    """
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def __call__(self, *, exclude: Exclude = None) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def __call__(self, func: Any = None, /, *, exclude: Exclude = None) -> Any:
+        if func is None:
+            return lambda f: self._decorate(f, exclude)
+        return self._decorate(func, exclude)
+
+    def _decorate(self, func: Any, exclude: Exclude) -> Any:
+        if not callable(func):
+            raise TypeError(f"a breaker decorates a callable, got {type(func).__name__}")
+        if inspect.iscoroutinefunction(func):
+            acquire = self._acquire_with
+
+            @functools.wraps(func)
+            async def guarded(*args: Any, **kwargs: Any) -> Any:
+                permit = acquire(exclude)
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    permit.record_exception(exc)
+                    raise
+                permit.success()
+                return result
+
+            return guarded
+        return functools.update_wrapper(self._wrap(func, exclude), func)
+
+    def __enter__(self) -> _native.BreakerPermit:
+        permit = self.acquire()
+        _util.push(self, permit)
+        return permit
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        permit = _util.pop(self)
+        if not permit.pending:
+            return  # recorded by hand inside the block
+        if exc is None:
+            permit.success()
+        else:
+            permit.record_exception(exc)
+
+    async def __aenter__(self) -> _native.BreakerPermit:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Awaits ``func(*args, **kwargs)`` through the breaker."""
+        async with self:
+            return await func(*args, **kwargs)

@@ -1,0 +1,162 @@
+"""Bulkhead and RateLimiter: the native classes plus their decorator and
+``async with`` forms (``with`` and ``call`` are native)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from types import TracebackType
+from typing import Any, Awaitable, Callable, Optional, Type, overload
+
+from . import _native, _util
+from ._errors import BulkheadFullError, RateLimitedError
+from ._types import P, R
+from ._util import Seconds
+
+
+class Bulkhead(_native.Bulkhead):
+    """At most ``max_concurrent`` calls at once (default 25), with
+    ``critical_reserve`` permits kept for ``priority="critical"`` callers.
+
+    ``timeout``: how long ``with``, the decorator and ``call`` wait for a
+    permit (default 0: refuse at once with :class:`failwell.BulkheadFullError`).
+    Sync waits sleep with the GIL released; async waits poll with
+    ``asyncio.sleep`` (0.5 ms doubling to 50 ms), never blocking the loop.
+
+    Use it as ``@bulkhead``, ``@bulkhead(timeout=..., priority=...)``,
+    ``with bulkhead:``, ``async with bulkhead:``, ``bulkhead.call(f, ...)``,
+    or take a permit with ``acquire()`` / ``try_acquire()``. Thread-safe.
+    """
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def __call__(
+        self, *, timeout: Optional[Seconds] = None, priority: str = "normal"
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def __call__(
+        self, func: Any = None, /, *, timeout: Optional[Seconds] = None, priority: str = "normal"
+    ) -> Any:
+        if func is None:
+            return lambda f: self._decorate(f, timeout, priority)
+        return self._decorate(func, timeout, priority)
+
+    def _decorate(self, func: Any, timeout: Optional[Seconds], priority: str) -> Any:
+        if not callable(func):
+            raise TypeError(f"a bulkhead decorates a callable, got {type(func).__name__}")
+        native = self._wrap(func, timeout, priority)  # validates the arguments
+        if inspect.iscoroutinefunction(func):
+            wait = self.timeout if timeout is None else _util.seconds(timeout, "timeout")
+
+            @functools.wraps(func)
+            async def held(*args: Any, **kwargs: Any) -> Any:
+                await self._atake(wait, priority)
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    self._release()
+
+            return held
+        return functools.update_wrapper(native, func)
+
+    async def _atake(self, timeout: Optional[float], priority: str) -> None:
+        wait = self.timeout if timeout is None else timeout
+        if not await _util.poll(lambda: self.available > 0 and self._try_take(priority), wait):
+            if not self._try_take(priority):  # counts the refusal
+                raise BulkheadFullError("bulkhead is full")
+
+    async def __aenter__(self) -> None:
+        await self._atake(None, "normal")
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._release()
+
+    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Awaits ``func(*args, **kwargs)`` holding a permit."""
+        async with self:
+            return await func(*args, **kwargs)
+
+
+class RateLimiter(_native.RateLimiter):
+    """``requests`` per ``period`` seconds (default 1 s), bursts up to
+    ``burst`` (default ``requests``): GCRA on one atomic word.
+
+    ``timeout``: how long ``with``, the decorator and ``call`` wait for a
+    token (default 0: refuse at once with :class:`failwell.RateLimitedError`,
+    whose ``retry_after`` says when one will be free). Sync waits sleep with
+    the GIL released; async waits ``asyncio.sleep`` exactly as long as the
+    limiter says. ``precise=True`` reads CLOCK_MONOTONIC instead of the
+    coarse clock (default: up to one clock tick of extra burst).
+
+    Use it as ``@limiter``, ``@limiter(cost=..., timeout=...)``,
+    ``with limiter:``, ``async with limiter:``, ``limiter.call(f, ...)``,
+    ``try_acquire(cost)`` or ``acquire(cost, timeout)``. Thread-safe.
+    """
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def __call__(
+        self, *, cost: int = 1, timeout: Optional[Seconds] = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def __call__(self, func: Any = None, /, *, cost: int = 1, timeout: Optional[Seconds] = None) -> Any:
+        if func is None:
+            return lambda f: self._decorate(f, cost, timeout)
+        return self._decorate(func, cost, timeout)
+
+    def _decorate(self, func: Any, cost: int, timeout: Optional[Seconds]) -> Any:
+        if not callable(func):
+            raise TypeError(f"a rate limiter decorates a callable, got {type(func).__name__}")
+        native = self._wrap(func, cost, timeout)  # validates the arguments
+        if inspect.iscoroutinefunction(func):
+            wait = _util.seconds(timeout, "timeout")
+
+            @functools.wraps(func)
+            async def limited(*args: Any, **kwargs: Any) -> Any:
+                await self.acquire_async(cost, wait)
+                return await func(*args, **kwargs)
+
+            return limited
+        return functools.update_wrapper(native, func)
+
+    async def acquire_async(self, cost: int = 1, timeout: Optional[Seconds] = None) -> None:
+        """Takes ``cost`` tokens, sleeping with asyncio at most ``timeout``
+        seconds (default: the limiter's own); raises RateLimitedError."""
+        import asyncio
+
+        budget = self.timeout if timeout is None else _util.seconds(timeout, "timeout")
+        assert budget is not None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget
+        while True:
+            wait = self._try_or_wait(cost)
+            if wait == 0.0:
+                return
+            if loop.time() + wait > end:
+                raise RateLimitedError("rate limit exceeded", wait)
+            await asyncio.sleep(wait)
+
+    async def __aenter__(self) -> None:
+        await self.acquire_async(1)
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        return None
+
+    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Awaits ``func(*args, **kwargs)`` once a token is taken."""
+        await self.acquire_async(1)
+        return await func(*args, **kwargs)

@@ -1,0 +1,474 @@
+//! `CircuitBreaker`, its permits, and the native callable a decorated sync
+//! function becomes (acquire, call, classify, record — one native call).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use failwell::breaker::{self, Outcome, PermitToken, State, Window};
+use failwell::sync::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::classify::{chain, Exclude};
+use crate::convert::{
+    call_back, config_error, count, duration, finite, opt_duration, rejected, secs,
+};
+
+/// core's field names → this class's keyword arguments.
+const RENAMES: &[(&str, &str)] = &[
+    ("failure_rate_threshold", "failure_rate"),
+    ("slow_call_rate_threshold", "slow_call_rate"),
+    (
+        "trip_policy",
+        "consecutive_failures/failure_rate/slow_call_rate",
+    ),
+];
+
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Closed => "closed",
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+        State::ForcedOpen => "forced_open",
+        State::Disabled => "disabled",
+        State::MetricsOnly => "metrics_only",
+    }
+}
+
+/// The native circuit breaker; `failwell.CircuitBreaker` subclasses it and
+/// adds the decorator, `with` and `async with` forms.
+#[pyclass(module = "failwell._native", name = "CircuitBreaker", subclass, frozen)]
+#[derive(Debug)]
+pub struct PyBreaker {
+    pub(crate) inner: Arc<breaker::CircuitBreaker>,
+    pub(crate) exclude: Exclude,
+    name: Option<String>,
+    /// Listener calls that raised (logged, then counted here).
+    listener_errors: Arc<Mutex<u64>>,
+}
+
+#[pymethods]
+impl PyBreaker {
+    #[new]
+    #[pyo3(signature = (
+        *, name = None, consecutive_failures = None, failure_rate = None,
+        window = None, window_duration = None, window_buckets = 10,
+        slow_call_rate = None, slow_call_duration = None, minimum_calls = None,
+        half_open_calls = 10, half_open_max_wait = None, open_for = None,
+        open_for_multiplier = 1.0, open_for_max = None, exclude = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: Option<String>,
+        consecutive_failures: Option<i64>,
+        failure_rate: Option<f64>,
+        window: Option<i64>,
+        window_duration: Option<&Bound<'_, PyAny>>,
+        window_buckets: i64,
+        slow_call_rate: Option<f64>,
+        slow_call_duration: Option<&Bound<'_, PyAny>>,
+        minimum_calls: Option<i64>,
+        half_open_calls: i64,
+        half_open_max_wait: Option<&Bound<'_, PyAny>>,
+        open_for: Option<&Bound<'_, PyAny>>,
+        open_for_multiplier: f64,
+        open_for_max: Option<&Bound<'_, PyAny>>,
+        exclude: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let window = match (window, opt_duration(window_duration, "window_duration")?) {
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "window: give either window (calls) or window_duration (seconds), not both",
+                ))
+            }
+            (_, Some(length)) => Some(Window::Time {
+                length,
+                buckets: count(window_buckets, "window_buckets")?,
+            }),
+            (Some(n), None) => Some(Window::Count(count(n, "window")?)),
+            (None, None) => None,
+        };
+        let mut b = breaker::CircuitBreaker::builder();
+        if let Some(n) = consecutive_failures {
+            b = b.consecutive_failures(count(n, "consecutive_failures")?);
+        }
+        if let Some(r) = failure_rate {
+            b = b.failure_rate(
+                finite(r, "failure_rate")?,
+                window.unwrap_or(Window::Count(100)),
+            );
+        }
+        if let Some(r) = slow_call_rate {
+            let slow = opt_duration(slow_call_duration, "slow_call_duration")?
+                .unwrap_or(Duration::from_secs(60));
+            b = b.slow_call_rate(finite(r, "slow_call_rate")?, slow);
+        } else if slow_call_duration.is_some_and(|v| !v.is_none()) {
+            return Err(PyValueError::new_err(
+                "slow_call_duration: only meaningful with slow_call_rate",
+            ));
+        }
+        if let Some(w) = window {
+            b = b.window(w);
+        }
+        if let Some(n) = minimum_calls {
+            b = b.minimum_calls(count(n, "minimum_calls")?);
+        }
+        b = b.half_open_calls(count(half_open_calls, "half_open_calls")?);
+        if let Some(d) = opt_duration(half_open_max_wait, "half_open_max_wait")? {
+            b = b.half_open_max_wait(d);
+        }
+        let open = opt_duration(open_for, "open_for")?.unwrap_or(Duration::from_secs(60));
+        b = b.open_for(open);
+        let max = opt_duration(open_for_max, "open_for_max")?.unwrap_or(open);
+        b = b.open_for_backoff(finite(open_for_multiplier, "open_for_multiplier")?, max);
+        let inner = b.build().map_err(|e| config_error(e, RENAMES))?;
+        Ok(PyBreaker {
+            inner: Arc::new(inner),
+            exclude: Exclude::parse(py, exclude)?,
+            name,
+            listener_errors: Arc::new(Mutex::new(0)),
+        })
+    }
+
+    /// The name given at construction, if any.
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Takes a permit or raises `CircuitOpenError`.
+    fn acquire(&self, py: Python<'_>) -> PyResult<BreakerPermit> {
+        match self.inner.try_acquire() {
+            Ok(p) => Ok(BreakerPermit {
+                breaker: Arc::clone(&self.inner),
+                exclude: self.exclude.clone_ref(py),
+                token: Mutex::new(Some(p.into_token())),
+            }),
+            Err(r) => Err(rejected(py, r)),
+        }
+    }
+
+    /// Runs `func(*args, **kwargs)` through the breaker.
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn call(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        guarded_call(py, &self.inner, &self.exclude, func, args, kwargs)
+    }
+
+    /// A native callable running `func` through the breaker; `exclude`
+    /// adds to the breaker's own.
+    #[pyo3(signature = (func, exclude = None))]
+    fn _wrap(
+        &self,
+        py: Python<'_>,
+        func: Py<PyAny>,
+        exclude: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<BreakerCall> {
+        Ok(BreakerCall {
+            breaker: Arc::clone(&self.inner),
+            exclude: self.exclude.join(py, &Exclude::parse(py, exclude)?)?,
+            func,
+        })
+    }
+
+    /// `exclude` joined with the breaker's own, for permits of a decorator.
+    #[pyo3(signature = (exclude = None))]
+    fn _acquire_with(
+        &self,
+        py: Python<'_>,
+        exclude: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<BreakerPermit> {
+        let exclude = self.exclude.join(py, &Exclude::parse(py, exclude)?)?;
+        match self.inner.try_acquire() {
+            Ok(p) => Ok(BreakerPermit {
+                breaker: Arc::clone(&self.inner),
+                exclude,
+                token: Mutex::new(Some(p.into_token())),
+            }),
+            Err(r) => Err(rejected(py, r)),
+        }
+    }
+
+    /// One of "closed", "open", "half_open", "forced_open", "disabled",
+    /// "metrics_only".
+    #[getter]
+    fn state(&self) -> &'static str {
+        state_name(self.inner.state())
+    }
+
+    /// Seconds until an open breaker admits probes, else None.
+    #[getter]
+    fn retry_after(&self) -> Option<f64> {
+        self.inner.retry_after().map(secs)
+    }
+
+    fn force_open(&self) {
+        self.inner.force_open();
+    }
+
+    fn disable(&self) {
+        self.inner.disable();
+    }
+
+    fn metrics_only(&self) {
+        self.inner.metrics_only();
+    }
+
+    fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// Opens now for `duration` (a server's Retry-After).
+    fn open_for(&self, duration_: &Bound<'_, PyAny>) -> PyResult<()> {
+        let d = duration(duration_, "duration")?;
+        if d.is_zero() {
+            return Err(PyValueError::new_err("duration must be > 0"));
+        }
+        self.inner.open_for(d);
+        Ok(())
+    }
+
+    /// Calls `callback(from_state, to_state)` on each transition, on the
+    /// thread that caused it, after the breaker's lock is released. An
+    /// exception in the callback is logged through the `failwell` logger and
+    /// counted (`snapshot()["listener_errors"]`). Returns a handle for
+    /// `remove_listener`.
+    fn add_listener(&self, callback: &Bound<'_, PyAny>) -> PyResult<ListenerHandle> {
+        if !callback.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "callback must be callable",
+            ));
+        }
+        let callback = callback.clone().unbind();
+        let errors = Arc::clone(&self.listener_errors);
+        let id = self.inner.add_listener(move |t| {
+            let ok = call_back("a breaker listener", &callback, |py| {
+                PyTuple::new(py, [state_name(t.from), state_name(t.to)])
+            });
+            if !ok {
+                *errors.lock() += 1;
+            }
+        });
+        Ok(ListenerHandle { id })
+    }
+
+    /// Removes a listener; false if it was already removed.
+    fn remove_listener(&self, handle: &ListenerHandle) -> bool {
+        self.inner.remove_listener(handle.id)
+    }
+
+    /// The counters and window figures, as a dict.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.snapshot();
+        let d = PyDict::new(py);
+        d.set_item("state", state_name(s.state))?;
+        d.set_item("generation", s.generation)?;
+        d.set_item("calls", s.calls)?;
+        d.set_item("successes", s.successes)?;
+        d.set_item("failures", s.failures)?;
+        d.set_item("slow_calls", s.slow_calls)?;
+        d.set_item("rejected", s.rejected)?;
+        d.set_item("ignored", s.ignored)?;
+        d.set_item("transitions", s.transitions)?;
+        d.set_item("opened", s.opened)?;
+        d.set_item("window_calls", s.window_calls)?;
+        d.set_item("failure_rate", s.failure_rate)?;
+        d.set_item("slow_call_rate", s.slow_call_rate)?;
+        d.set_item("consecutive_failures", s.consecutive_failures)?;
+        d.set_item(
+            "listener_errors",
+            s.listener_panics + *self.listener_errors.lock(),
+        )?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let name = self
+            .name
+            .as_deref()
+            .map(|n| format!("{n:?} "))
+            .unwrap_or_default();
+        format!(
+            "<CircuitBreaker {name}state={}>",
+            state_name(self.inner.state())
+        )
+    }
+}
+
+/// What `add_listener` returns, for `remove_listener`.
+#[pyclass(module = "failwell._native", name = "ListenerHandle", frozen)]
+#[derive(Debug)]
+pub struct ListenerHandle {
+    id: breaker::ListenerId,
+}
+
+/// Acquire, call, classify, record.
+#[inline]
+fn guarded_call(
+    py: Python<'_>,
+    b: &breaker::CircuitBreaker,
+    exclude: &Exclude,
+    func: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    let permit = b.try_acquire().map_err(|r| rejected(py, r))?;
+    match func.call(args, kwargs) {
+        Ok(v) => {
+            permit.success();
+            Ok(v.unbind())
+        }
+        Err(e) => {
+            let (outcome, raised) = exclude.outcome(py, &e);
+            permit.record(outcome);
+            Err(chain(py, e, raised))
+        }
+    }
+}
+
+/// A permit taken from a breaker. Record it once with `success()`,
+/// `failure()`, `ignore()` or `record_exception(exc)`; a permit never
+/// recorded is ignored when collected (it frees its half-open slot).
+#[pyclass(module = "failwell._native", name = "BreakerPermit", frozen)]
+#[derive(Debug)]
+pub struct BreakerPermit {
+    breaker: Arc<breaker::CircuitBreaker>,
+    exclude: Exclude,
+    token: Mutex<Option<PermitToken>>,
+}
+
+impl BreakerPermit {
+    fn record(&self, outcome: Outcome, d: Option<Duration>) -> PyResult<()> {
+        match self.token.lock().take() {
+            Some(t) => {
+                self.breaker.record_token(t, outcome, d);
+                Ok(())
+            }
+            None => Err(PyValueError::new_err("permit already recorded")),
+        }
+    }
+}
+
+#[pymethods]
+impl BreakerPermit {
+    /// Records a success; `duration` (seconds) overrides the measured one.
+    #[pyo3(signature = (duration = None))]
+    fn success(&self, duration: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.record(Outcome::Success, opt_duration(duration, "duration")?)
+    }
+
+    /// Records a failure; `duration` (seconds) overrides the measured one.
+    #[pyo3(signature = (duration = None))]
+    fn failure(&self, duration: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.record(Outcome::Failure, opt_duration(duration, "duration")?)
+    }
+
+    /// Counts neither; frees a half-open slot.
+    fn ignore(&self) -> PyResult<()> {
+        self.record(Outcome::Ignore, None)
+    }
+
+    /// Records what `exc` means under the breaker's `exclude` rules: a
+    /// non-`Exception` is ignored, an excluded exception is a success,
+    /// anything else a failure. A predicate that raises: failure, and its
+    /// exception is raised here.
+    fn record_exception(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+        let err = PyErr::from_value(exc.clone());
+        let (outcome, raised) = self.exclude.outcome(py, &err);
+        self.record(outcome, None)?;
+        match raised {
+            Some(r) => Err(r),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this permit is still to be recorded.
+    #[getter]
+    fn pending(&self) -> bool {
+        self.token.lock().is_some()
+    }
+
+    /// The state it was taken in.
+    #[getter]
+    fn state(&self) -> PyResult<&'static str> {
+        match &*self.token.lock() {
+            Some(t) => Ok(state_name(t.state())),
+            None => Err(PyValueError::new_err("permit already recorded")),
+        }
+    }
+}
+
+impl Drop for BreakerPermit {
+    fn drop(&mut self) {
+        if let Some(t) = self.token.get_mut().take() {
+            self.breaker.record_token(t, Outcome::Ignore, None);
+        }
+    }
+}
+
+/// What a decorated sync function becomes: a native callable that runs
+/// the function through the breaker. Carries a `__dict__` so
+/// `functools.update_wrapper` can copy the function's name, docs and
+/// `__wrapped__`; binds as a method like a function does.
+#[pyclass(module = "failwell._native", name = "BreakerCall", frozen, dict)]
+#[derive(Debug)]
+pub struct BreakerCall {
+    breaker: Arc<breaker::CircuitBreaker>,
+    exclude: Exclude,
+    func: Py<PyAny>,
+}
+
+#[pymethods]
+impl BreakerCall {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        guarded_call(
+            py,
+            &self.breaker,
+            &self.exclude,
+            self.func.bind(py),
+            args,
+            kwargs,
+        )
+    }
+
+    fn __get__(
+        slf: &Bound<'_, Self>,
+        obj: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        bind_method(slf.as_any(), obj)
+    }
+}
+
+/// `types.MethodType(callable, obj)`, or the callable itself when looked
+/// up on the class.
+pub fn bind_method(
+    callable: &Bound<'_, PyAny>,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let py = callable.py();
+    match obj {
+        Some(o) if !o.is_none() => {
+            static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            let mt = METHOD_TYPE.get_or_try_init(py, || -> PyResult<_> {
+                Ok(py.import("types")?.getattr("MethodType")?.unbind())
+            })?;
+            Ok(mt.bind(py).call1((callable, o))?.unbind())
+        }
+        _ => Ok(callable.clone().unbind()),
+    }
+}

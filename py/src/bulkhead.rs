@@ -1,0 +1,344 @@
+//! `Bulkhead`: `with`, explicit permits, the decorator's native callable;
+//! every wait releases the GIL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use failwell::bulkhead::{self, Priority};
+use failwell::sync::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::breaker::bind_method;
+use crate::convert::{config_error, count, opt_duration, rejected, secs};
+
+/// `"normal"` or `"critical"`.
+pub fn priority(p: &str) -> PyResult<Priority> {
+    match p {
+        "normal" => Ok(Priority::Normal),
+        "critical" => Ok(Priority::Critical),
+        other => Err(PyValueError::new_err(format!(
+            "priority must be \"normal\" or \"critical\", got {other:?}"
+        ))),
+    }
+}
+
+/// The native bulkhead; `failwell.Bulkhead` subclasses it.
+#[pyclass(module = "failwell._native", name = "Bulkhead", subclass, frozen)]
+#[derive(Debug)]
+pub struct PyBulkhead {
+    pub(crate) inner: Arc<bulkhead::Bulkhead>,
+    timeout: Duration,
+    name: Option<String>,
+}
+
+/// Takes a detached permit, waiting at most `timeout` with the GIL
+/// released (no wait at all for a zero timeout).
+fn take(py: Python<'_>, b: &bulkhead::Bulkhead, prio: Priority, timeout: Duration) -> PyResult<()> {
+    let r = if timeout.is_zero() {
+        b.try_acquire_with(prio).map(|p| p.detach())
+    } else {
+        py.detach(|| b.acquire_timeout_with(prio, timeout).map(|p| p.detach()))
+    };
+    r.map_err(|e| rejected(py, e))
+}
+
+#[pymethods]
+impl PyBulkhead {
+    #[new]
+    #[pyo3(signature = (max_concurrent = 25, *, critical_reserve = 0, timeout = None, name = None))]
+    fn new(
+        max_concurrent: i64,
+        critical_reserve: i64,
+        timeout: Option<&Bound<'_, PyAny>>,
+        name: Option<String>,
+    ) -> PyResult<Self> {
+        let inner = bulkhead::Bulkhead::builder()
+            .max_concurrent(count(max_concurrent, "max_concurrent")?)
+            .critical_reserve(count(critical_reserve, "critical_reserve")?)
+            .build()
+            .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))?;
+        Ok(PyBulkhead {
+            inner: Arc::new(inner),
+            timeout: opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO),
+            name,
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The default wait of `with`, the decorator and `call`, in seconds.
+    #[getter]
+    fn timeout(&self) -> f64 {
+        secs(self.timeout)
+    }
+
+    /// Takes a permit, waiting at most `timeout` seconds (default: the
+    /// bulkhead's own) with the GIL released; raises `BulkheadFullError`.
+    /// Returns the permit: release it with `release()` or a `with` block.
+    #[pyo3(signature = (timeout = None, priority = "normal"))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        priority: &str,
+    ) -> PyResult<BulkheadPermit> {
+        let t = opt_duration(timeout, "timeout")?.unwrap_or(self.timeout);
+        take(py, &self.inner, self::priority(priority)?, t)?;
+        Ok(BulkheadPermit {
+            bulkhead: Arc::clone(&self.inner),
+            held: Mutex::new(true),
+        })
+    }
+
+    /// Takes a permit if one is free now; never blocks. The permit is
+    /// returned with `release()` on the object returned.
+    #[pyo3(signature = (priority = "normal"))]
+    fn try_acquire(&self, priority: &str) -> PyResult<Option<BulkheadPermit>> {
+        Ok(
+            match self.inner.try_acquire_with(self::priority(priority)?) {
+                Ok(p) => {
+                    p.detach();
+                    Some(BulkheadPermit {
+                        bulkhead: Arc::clone(&self.inner),
+                        held: Mutex::new(true),
+                    })
+                }
+                Err(_) => None,
+            },
+        )
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
+        take(py, &self.inner, Priority::Normal, self.timeout)
+    }
+
+    fn __exit__(
+        &self,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.inner.release_detached();
+        false
+    }
+
+    /// For `async with` and async decorators: a permit now or nothing
+    /// (they wait with asyncio.sleep). Release with `_release`.
+    #[pyo3(signature = (priority = "normal"))]
+    fn _try_take(&self, priority: &str) -> PyResult<bool> {
+        Ok(
+            match self.inner.try_acquire_with(self::priority(priority)?) {
+                Ok(p) => {
+                    p.detach();
+                    true
+                }
+                Err(_) => false,
+            },
+        )
+    }
+
+    /// Returns a permit taken by `_try_take` or `_take`.
+    fn _release(&self) {
+        self.inner.release_detached();
+    }
+
+    /// Runs `func(*args, **kwargs)` holding a permit (default wait).
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn call(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        held_call(
+            py,
+            &self.inner,
+            Priority::Normal,
+            self.timeout,
+            func,
+            args,
+            kwargs,
+        )
+    }
+
+    #[pyo3(signature = (func, timeout = None, priority = "normal"))]
+    fn _wrap(
+        &self,
+        func: Py<PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        priority: &str,
+    ) -> PyResult<BulkheadCall> {
+        Ok(BulkheadCall {
+            bulkhead: Arc::clone(&self.inner),
+            priority: self::priority(priority)?,
+            timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
+            func,
+        })
+    }
+
+    /// Changes the limit on the live bulkhead.
+    fn set_max_concurrent(&self, max_concurrent: i64) -> PyResult<()> {
+        self.inner
+            .set_max_concurrent(count(max_concurrent, "max_concurrent")?)
+            .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))
+    }
+
+    /// Changes the critical reserve on the live bulkhead.
+    fn set_critical_reserve(&self, critical_reserve: i64) -> PyResult<()> {
+        self.inner
+            .set_critical_reserve(count(critical_reserve, "critical_reserve")?)
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    #[getter]
+    fn max_concurrent(&self) -> u64 {
+        self.inner.snapshot().max_concurrent
+    }
+
+    #[getter]
+    fn available(&self) -> u64 {
+        self.inner.snapshot().available
+    }
+
+    #[getter]
+    fn in_use(&self) -> u64 {
+        self.inner.snapshot().in_use
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.snapshot();
+        let d = PyDict::new(py);
+        d.set_item("max_concurrent", s.max_concurrent)?;
+        d.set_item("available", s.available)?;
+        d.set_item("in_use", s.in_use)?;
+        d.set_item("waiting", s.waiting)?;
+        d.set_item("rejected", s.rejected)?;
+        d.set_item("peak", s.peak)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.snapshot();
+        format!(
+            "<Bulkhead {}in_use={}/{}>",
+            self.name
+                .as_deref()
+                .map(|n| format!("{n:?} "))
+                .unwrap_or_default(),
+            s.in_use,
+            s.max_concurrent
+        )
+    }
+}
+
+fn held_call(
+    py: Python<'_>,
+    b: &bulkhead::Bulkhead,
+    prio: Priority,
+    timeout: Duration,
+    func: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    take(py, b, prio, timeout)?;
+    let r = func.call(args, kwargs);
+    b.release_detached();
+    r.map(Bound::unbind)
+}
+
+/// A permit from `Bulkhead.acquire` / `try_acquire`: `release()` returns
+/// it (a second release does nothing); it is also a context manager, and
+/// returned when collected.
+#[pyclass(module = "failwell._native", name = "BulkheadPermit", frozen)]
+#[derive(Debug)]
+pub struct BulkheadPermit {
+    bulkhead: Arc<bulkhead::Bulkhead>,
+    held: Mutex<bool>,
+}
+
+#[pymethods]
+impl BulkheadPermit {
+    /// Returns the permit; false if it was already returned.
+    fn release(&self) -> bool {
+        let mut held = self.held.lock();
+        if *held {
+            *held = false;
+            self.bulkhead.release_detached();
+            true
+        } else {
+            false
+        }
+    }
+
+    #[getter]
+    fn held(&self) -> bool {
+        *self.held.lock()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.release();
+        false
+    }
+}
+
+impl Drop for BulkheadPermit {
+    fn drop(&mut self) {
+        if std::mem::take(self.held.get_mut()) {
+            self.bulkhead.release_detached();
+        }
+    }
+}
+
+/// What a decorated sync function becomes (see `BreakerCall`).
+#[pyclass(module = "failwell._native", name = "BulkheadCall", frozen, dict)]
+#[derive(Debug)]
+pub struct BulkheadCall {
+    bulkhead: Arc<bulkhead::Bulkhead>,
+    priority: Priority,
+    timeout: Duration,
+    func: Py<PyAny>,
+}
+
+#[pymethods]
+impl BulkheadCall {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        held_call(
+            py,
+            &self.bulkhead,
+            self.priority,
+            self.timeout,
+            self.func.bind(py),
+            args,
+            kwargs,
+        )
+    }
+
+    fn __get__(
+        slf: &Bound<'_, Self>,
+        obj: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        bind_method(slf.as_any(), obj)
+    }
+}

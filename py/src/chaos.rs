@@ -1,0 +1,84 @@
+//! `Chaos`: seeded fault and latency injection.
+
+use std::sync::Arc;
+
+use failwell::chaos;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{config_error, duration, finite, opt_duration, secs};
+
+/// The native injector; `failwell.Chaos` subclasses it with the decorator.
+#[pyclass(module = "failwell._native", name = "Chaos", subclass, frozen)]
+#[derive(Debug)]
+pub struct PyChaos {
+    inner: Arc<chaos::Chaos>,
+}
+
+#[pymethods]
+impl PyChaos {
+    /// Fails `fault_rate` of calls and delays `latency_rate` of them by
+    /// `latency` seconds (all 0 by default); `seed` makes the choices
+    /// repeatable; `enabled` switches injection on (default).
+    #[new]
+    #[pyo3(signature = (*, fault_rate = 0.0, latency_rate = 0.0, latency = None, seed = None, enabled = true))]
+    fn new(
+        fault_rate: f64,
+        latency_rate: f64,
+        latency: Option<&Bound<'_, PyAny>>,
+        seed: Option<u64>,
+        enabled: bool,
+    ) -> PyResult<Self> {
+        let mut b = chaos::Chaos::builder()
+            .fault_rate(finite(fault_rate, "fault_rate")?)
+            .latency(
+                finite(latency_rate, "latency_rate")?,
+                opt_duration(latency, "latency")?.unwrap_or_default(),
+            )
+            .enabled(enabled);
+        if let Some(s) = seed {
+            b = b.seed(s);
+        }
+        Ok(PyChaos {
+            inner: Arc::new(b.build().map_err(|e| config_error(e, &[]))?),
+        })
+    }
+
+    /// Decides whether this call fails (and counts it).
+    fn should_fail(&self) -> bool {
+        self.inner.should_fail()
+    }
+
+    /// Decides whether this call is delayed: seconds, or None.
+    fn injected_latency(&self) -> Option<f64> {
+        self.inner.injected_latency().map(secs)
+    }
+
+    fn set_enabled(&self, enabled: bool) {
+        self.inner.set_enabled(enabled);
+    }
+
+    fn set_fault_rate(&self, fault_rate: f64) -> PyResult<()> {
+        self.inner
+            .set_fault_rate(finite(fault_rate, "fault_rate")?)
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    fn set_latency(&self, latency_rate: f64, latency: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner
+            .set_latency(
+                finite(latency_rate, "latency_rate")?,
+                duration(latency, "latency")?,
+            )
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.snapshot();
+        let d = PyDict::new(py);
+        d.set_item("enabled", s.enabled)?;
+        d.set_item("faults", s.faults)?;
+        d.set_item("delays", s.delays)?;
+        Ok(d)
+    }
+}

@@ -1,0 +1,194 @@
+//! The translations every class shares: Python durations to `Duration`,
+//! counts to integers, `ConfigError` to `ValueError`, `Rejected` to
+//! failwell's exception classes, and calling back into Python from failwell's
+//! own threads.
+
+use std::time::Duration;
+
+use failwell::{ConfigError, Rejected};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyTuple, PyType};
+
+/// A duration argument: float or int seconds, or a `datetime.timedelta`.
+/// Negative, NaN, infinite and out-of-range values are a `ValueError`
+/// naming `name`; other types a `TypeError`.
+pub fn duration(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
+    let secs: f64 = if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be seconds (float) or a datetime.timedelta, got bool"
+        )));
+    } else if v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>() {
+        v.extract()?
+    } else if is_timedelta(v)? {
+        v.call_method0("total_seconds")?.extract()?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be seconds (float) or a datetime.timedelta, got {}",
+            v.get_type().name()?
+        )));
+    };
+    if !secs.is_finite() {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a finite number of seconds, got {secs}"
+        )));
+    }
+    if secs < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must not be negative, got {secs}"
+        )));
+    }
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| PyValueError::new_err(format!("{name} is out of range: {secs}")))
+}
+
+/// An optional duration argument (`None` stays `None`).
+pub fn opt_duration(v: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => duration(v, name).map(Some),
+    }
+}
+
+fn is_timedelta(v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let py = v.py();
+    let t = TIMEDELTA.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py
+            .import("datetime")?
+            .getattr("timedelta")?
+            .cast_into::<PyType>()?
+            .unbind())
+    })?;
+    v.is_instance(t.bind(py))
+}
+
+/// A count argument that must fit a `u32`: a negative or huge value is a
+/// `ValueError` naming `name` (rather than Python's bare `OverflowError`).
+pub fn count(v: i64, name: &str) -> PyResult<u32> {
+    u32::try_from(v).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be in 0 ..= {}, got {v}", u32::MAX))
+    })
+}
+
+/// A rate or probability argument: finite.
+pub fn finite(v: f64, name: &str) -> PyResult<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{name} must be a finite number, got {v}"
+        )))
+    }
+}
+
+/// Seconds as a float.
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// A `ConfigError` as a `ValueError` whose message starts with the Python
+/// argument's name: `renames` maps core's field names to the keyword
+/// arguments where they differ.
+pub fn config_error(e: ConfigError, renames: &[(&str, &str)]) -> PyErr {
+    let field = renames
+        .iter()
+        .find(|(core, _)| *core == e.field())
+        .map_or(e.field(), |(_, py)| py);
+    PyValueError::new_err(format!("{field}: {}", e.problem()))
+}
+
+/// The exception classes of `failwell._errors`, imported once.
+struct Errors {
+    circuit_open: Py<PyType>,
+    bulkhead_full: Py<PyType>,
+    rate_limited: Py<PyType>,
+    deadline: Py<PyType>,
+    budget: Py<PyType>,
+    shed: Py<PyType>,
+}
+
+fn errors(py: Python<'_>) -> PyResult<&Errors> {
+    static ERRORS: PyOnceLock<Errors> = PyOnceLock::new();
+    ERRORS.get_or_try_init(py, || {
+        let m = py.import("failwell._errors")?;
+        let get =
+            |n: &str| -> PyResult<Py<PyType>> { Ok(m.getattr(n)?.cast_into::<PyType>()?.unbind()) };
+        Ok(Errors {
+            circuit_open: get("CircuitOpenError")?,
+            bulkhead_full: get("BulkheadFullError")?,
+            rate_limited: get("RateLimitedError")?,
+            deadline: get("DeadlineExceededError")?,
+            budget: get("RetryBudgetExhaustedError")?,
+            shed: get("ShedError")?,
+        })
+    })
+}
+
+/// A refusal as the matching `failwell.Rejected` subclass, with
+/// `retry_after` in seconds where core knows it. A rate-limit cost above the
+/// burst can never be admitted: that is a `ValueError` naming `cost`.
+pub fn rejected(py: Python<'_>, r: Rejected) -> PyErr {
+    let errs = match errors(py) {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    let (ty, msg) = match r {
+        Rejected::CircuitOpen { .. } => (&errs.circuit_open, "circuit breaker is open"),
+        Rejected::BulkheadFull => (&errs.bulkhead_full, "bulkhead is full"),
+        Rejected::RateLimited { .. } => (&errs.rate_limited, "rate limit exceeded"),
+        Rejected::Shed => (&errs.shed, "load shed: over the adaptive limit"),
+        Rejected::DeadlineExceeded => (&errs.deadline, "deadline exceeded"),
+        Rejected::RetryBudgetExhausted => (&errs.budget, "retry budget exhausted"),
+        Rejected::ExceedsCapacity { .. } => {
+            return PyValueError::new_err(
+                "cost: exceeds the limiter's burst, so it can never be admitted",
+            )
+        }
+        // `Rejected` is non-exhaustive: a new refusal still reaches Python
+        // as the base class.
+        _ => return PyValueError::new_err(format!("refused: {r}")),
+    };
+    let retry_after = r.retry_after().map(secs);
+    PyErr::from_type(ty.bind(py).clone(), (msg, retry_after))
+}
+
+/// Calls a Python callback from one of failwell's threads (a listener, a
+/// watchdog report): takes the GIL, and if the callback raises, logs the
+/// exception through the `failwell` logger and returns `false` — the caller
+/// counts it. Never lets an exception or panic escape.
+pub fn call_back(
+    what: &str,
+    f: &Py<PyAny>,
+    args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
+) -> bool {
+    Python::attach(|py| {
+        let r = args(py).and_then(|a| f.bind(py).call1(a));
+        match r {
+            Ok(_) => true,
+            Err(e) => {
+                log_exception(py, what, e);
+                false
+            }
+        }
+    })
+}
+
+/// Logs `e` through `logging.getLogger("failwell")` at error level with its
+/// traceback; if logging itself fails, falls back to `sys.unraisablehook`.
+pub fn log_exception(py: Python<'_>, what: &str, e: PyErr) {
+    let logged = (|| -> PyResult<()> {
+        let logger = py
+            .import("logging")?
+            .call_method1("getLogger", ("failwell",))?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("exc_info", e.clone_ref(py).into_value(py))?;
+        logger.call_method("error", ("failwell: %s raised", what), Some(&kwargs))?;
+        Ok(())
+    })();
+    if logged.is_err() {
+        e.write_unraisable(py, None);
+    }
+}

@@ -1,0 +1,104 @@
+//! `Deadline` and timed calls on failwell's bounded timeout pool.
+
+use failwell::clock::{Clock, MonotonicClock};
+use failwell::deadline::{self, Deadline};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::convert::{opt_duration, rejected, secs};
+
+/// The native deadline: an instant on the monotonic clock, or never.
+/// `failwell.Deadline` subclasses it and adds the `with` scope that
+/// propagates it.
+#[pyclass(module = "failwell._native", name = "Deadline", subclass, frozen)]
+#[derive(Debug, Clone, Copy)]
+pub struct PyDeadline {
+    pub(crate) inner: Deadline,
+}
+
+#[pymethods]
+impl PyDeadline {
+    /// `timeout` seconds from now; None: never.
+    #[new]
+    #[pyo3(signature = (timeout = None))]
+    fn new(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        Ok(PyDeadline {
+            inner: match opt_duration(timeout, "timeout")? {
+                Some(d) => Deadline::after(d),
+                None => Deadline::never(),
+            },
+        })
+    }
+
+    /// Seconds left (0.0 once passed; `inf` for never).
+    #[getter]
+    fn remaining(&self) -> f64 {
+        if self.inner.is_never() {
+            f64::INFINITY
+        } else {
+            secs(self.inner.remaining())
+        }
+    }
+
+    /// Whether it has passed.
+    #[getter]
+    fn expired(&self) -> bool {
+        self.inner.is_expired()
+    }
+
+    /// Whether it never passes.
+    #[getter]
+    fn is_never(&self) -> bool {
+        self.inner.is_never()
+    }
+
+    /// The instant, in monotonic-clock nanoseconds (`u64::MAX` for never).
+    #[getter]
+    fn _at_ns(&self) -> u64 {
+        self.inner.as_nanos()
+    }
+
+    fn __repr__(&self) -> String {
+        if self.inner.is_never() {
+            "Deadline(never)".to_string()
+        } else {
+            format!("Deadline(remaining={:.6})", secs(self.inner.remaining()))
+        }
+    }
+}
+
+/// Now, in monotonic-clock nanoseconds (the clock deadlines use).
+#[pyfunction]
+pub fn monotonic_ns() -> u64 {
+    MonotonicClock.now()
+}
+
+/// Runs `func(*args, **kwargs)` on failwell's default timeout pool (64
+/// threads) and waits, with the GIL released, until the instant
+/// `deadline_ns`. Raises `DeadlineExceededError` when it passes first (the
+/// call is abandoned and finishes on its own), `BulkheadFullError` when
+/// every pool thread is busy; re-raises the call's own exception.
+#[pyfunction]
+#[pyo3(signature = (deadline_ns, func, args, kwargs = None))]
+pub fn _call_before(
+    py: Python<'_>,
+    deadline_ns: u64,
+    func: Py<PyAny>,
+    args: Py<PyTuple>,
+    kwargs: Option<Py<PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    let at = Deadline::at(deadline_ns);
+    let r = py.detach(move || {
+        deadline::with_timeout(at, move || {
+            Python::attach(|py| {
+                func.bind(py)
+                    .call(args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))
+                    .map(Bound::unbind)
+            })
+        })
+    });
+    match r {
+        Ok(result) => result,
+        Err(e) => Err(rejected(py, e)),
+    }
+}

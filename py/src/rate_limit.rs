@@ -1,0 +1,236 @@
+//! `RateLimiter`: GCRA on one atomic word; the timed wait releases the GIL,
+//! and async callers ask how long to wait and sleep with asyncio.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use failwell::rate_limit;
+use failwell::Rejected;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::breaker::bind_method;
+use crate::convert::{config_error, count, duration, opt_duration, rejected, secs};
+
+const RENAMES: &[(&str, &str)] = &[("rate", "requests/period")];
+
+fn requests(v: i64) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| PyValueError::new_err(format!("requests must be ≥ 1, got {v}")))
+}
+
+/// The native rate limiter; `failwell.RateLimiter` subclasses it.
+#[pyclass(module = "failwell._native", name = "RateLimiter", subclass, frozen)]
+#[derive(Debug)]
+pub struct PyRateLimiter {
+    pub(crate) inner: Arc<rate_limit::RateLimiter>,
+    timeout: Duration,
+    name: Option<String>,
+}
+
+fn take(py: Python<'_>, l: &rate_limit::RateLimiter, cost: u32, timeout: Duration) -> PyResult<()> {
+    let r = if timeout.is_zero() {
+        l.try_acquire_n(cost)
+    } else {
+        py.detach(|| l.acquire_n_timeout(cost, timeout))
+    };
+    r.map_err(|e| rejected(py, e))
+}
+
+#[pymethods]
+impl PyRateLimiter {
+    /// `requests` per `period` seconds, bursts up to `burst` (default:
+    /// `requests`). `timeout`: the default wait of `with`, the decorator
+    /// and `call` (default 0: refuse at once).
+    #[new]
+    #[pyo3(signature = (requests, period = None, *, burst = None, precise = false, timeout = None, name = None))]
+    fn new(
+        requests: i64,
+        period: Option<&Bound<'_, PyAny>>,
+        burst: Option<i64>,
+        precise: bool,
+        timeout: Option<&Bound<'_, PyAny>>,
+        name: Option<String>,
+    ) -> PyResult<Self> {
+        let period = opt_duration(period, "period")?.unwrap_or(Duration::from_secs(1));
+        let mut b = rate_limit::RateLimiter::builder()
+            .rate(self::requests(requests)?, period)
+            .precise(precise);
+        if let Some(n) = burst {
+            b = b.burst(
+                u64::try_from(n)
+                    .map_err(|_| PyValueError::new_err(format!("burst must be ≥ 1, got {n}")))?,
+            );
+        }
+        Ok(PyRateLimiter {
+            inner: Arc::new(b.build().map_err(|e| config_error(e, RENAMES))?),
+            timeout: opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO),
+            name,
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    #[getter]
+    fn timeout(&self) -> f64 {
+        secs(self.timeout)
+    }
+
+    /// Takes `cost` tokens now if they are free; never blocks.
+    #[pyo3(signature = (cost = 1))]
+    fn try_acquire(&self, py: Python<'_>, cost: i64) -> PyResult<bool> {
+        match self.inner.try_acquire_n(count(cost, "cost")?) {
+            Ok(()) => Ok(true),
+            Err(Rejected::RateLimited { .. }) => Ok(false),
+            Err(e) => Err(rejected(py, e)),
+        }
+    }
+
+    /// Takes `cost` tokens, waiting at most `timeout` seconds (default:
+    /// the limiter's own) with the GIL released; raises `RateLimitedError`
+    /// with `retry_after` when they would come later than that.
+    #[pyo3(signature = (cost = 1, timeout = None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        cost: i64,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let t = opt_duration(timeout, "timeout")?.unwrap_or(self.timeout);
+        take(py, &self.inner, count(cost, "cost")?, t)
+    }
+
+    /// For async callers: takes `cost` tokens if free (returns 0.0), else
+    /// returns the seconds until they will be (sleep, then ask again).
+    #[pyo3(signature = (cost = 1))]
+    fn _try_or_wait(&self, py: Python<'_>, cost: i64) -> PyResult<f64> {
+        match self.inner.try_acquire_n(count(cost, "cost")?) {
+            Ok(()) => Ok(0.0),
+            Err(Rejected::RateLimited { retry_after }) => Ok(secs(retry_after).max(1e-6)),
+            Err(e) => Err(rejected(py, e)),
+        }
+    }
+
+    /// Seconds until one token is free (0.0 if one is free now).
+    fn next_ready(&self) -> f64 {
+        secs(self.inner.next_ready())
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
+        take(py, &self.inner, 1, self.timeout)
+    }
+
+    fn __exit__(
+        &self,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        false
+    }
+
+    /// Runs `func(*args, **kwargs)` once one token is taken.
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn call(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        take(py, &self.inner, 1, self.timeout)?;
+        func.call(args, kwargs).map(Bound::unbind)
+    }
+
+    #[pyo3(signature = (func, cost = 1, timeout = None))]
+    fn _wrap(
+        &self,
+        func: Py<PyAny>,
+        cost: i64,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<LimitedCall> {
+        Ok(LimitedCall {
+            limiter: Arc::clone(&self.inner),
+            cost: count(cost, "cost")?,
+            timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
+            func,
+        })
+    }
+
+    /// Changes the rate on the live limiter.
+    #[pyo3(signature = (requests, period = None))]
+    fn set_rate(&self, requests: i64, period: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let period = match period {
+            Some(p) => duration(p, "period")?,
+            None => Duration::from_secs(1),
+        };
+        self.inner
+            .set_rate(self::requests(requests)?, period)
+            .map_err(|e| config_error(e, RENAMES))
+    }
+
+    /// Changes the burst on the live limiter.
+    fn set_burst(&self, burst: i64) -> PyResult<()> {
+        let b = u64::try_from(burst)
+            .map_err(|_| PyValueError::new_err(format!("burst must be ≥ 1, got {burst}")))?;
+        self.inner.set_burst(b).map_err(|e| config_error(e, &[]))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.snapshot();
+        let d = PyDict::new(py);
+        d.set_item("admitted", s.admitted)?;
+        d.set_item("rejected", s.rejected)?;
+        d.set_item("interval", secs(s.interval))?;
+        d.set_item("burst", s.burst)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.snapshot();
+        format!(
+            "<RateLimiter {}interval={:?} burst={}>",
+            self.name
+                .as_deref()
+                .map(|n| format!("{n:?} "))
+                .unwrap_or_default(),
+            s.interval,
+            s.burst
+        )
+    }
+}
+
+/// What a decorated sync function becomes (see `BreakerCall`).
+#[pyclass(module = "failwell._native", name = "LimitedCall", frozen, dict)]
+#[derive(Debug)]
+pub struct LimitedCall {
+    limiter: Arc<rate_limit::RateLimiter>,
+    cost: u32,
+    timeout: Duration,
+    func: Py<PyAny>,
+}
+
+#[pymethods]
+impl LimitedCall {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        take(py, &self.limiter, self.cost, self.timeout)?;
+        self.func.bind(py).call(args, kwargs).map(Bound::unbind)
+    }
+
+    fn __get__(
+        slf: &Bound<'_, Self>,
+        obj: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        bind_method(slf.as_any(), obj)
+    }
+}

@@ -1,0 +1,420 @@
+//! `Watchdog` (stalls, deadlocks, thread leaks, found on its own OS thread)
+//! and `HealthRegistry` (checks run in the background). Python callbacks
+//! run on failwell's threads with the GIL; an exception in one is logged
+//! through the `failwell` logger and counted. Every wait for those threads
+//! releases the GIL, so they can always get it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use failwell::health::{self, HealthRegistry, Status};
+use failwell::sync::Mutex;
+use failwell::watchdog::{Finding, FindingKind, Heartbeat, Watchdog};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::breaker::PyBreaker;
+use crate::convert::{config_error, count, duration, finite, log_exception, opt_duration, secs};
+
+fn finding_dict<'py>(py: Python<'py>, f: &Finding) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("key", f.key())?;
+    d.set_item("message", f.to_string())?;
+    d.set_item("cleared", f.cleared)?;
+    d.set_item("lasted", secs(f.lasted))?;
+    match &f.kind {
+        FindingKind::Stall {
+            name,
+            silent_for,
+            timeout,
+            thread,
+        } => {
+            d.set_item("kind", "stall")?;
+            d.set_item("name", name)?;
+            d.set_item("silent_for", secs(*silent_for))?;
+            d.set_item("timeout", secs(*timeout))?;
+            d.set_item("thread", thread.as_deref())?;
+        }
+        FindingKind::Deadlock { threads } => {
+            d.set_item("kind", "deadlock")?;
+            let t: Vec<(&str, &str)> = threads
+                .iter()
+                .map(|(id, bt)| (id.as_str(), bt.as_str()))
+                .collect();
+            d.set_item("threads", t)?;
+        }
+        FindingKind::ThreadLeak {
+            threads,
+            baseline,
+            limit,
+        } => {
+            d.set_item("kind", "thread_leak")?;
+            d.set_item("threads", threads)?;
+            d.set_item("baseline", baseline)?;
+            d.set_item("limit", limit)?;
+        }
+        FindingKind::GaugeLeak {
+            name,
+            value,
+            baseline,
+            limit,
+        } => {
+            d.set_item("kind", "gauge_leak")?;
+            d.set_item("name", name)?;
+            d.set_item("value", value)?;
+            d.set_item("baseline", baseline)?;
+            d.set_item("limit", limit)?;
+        }
+        _ => d.set_item("kind", "other")?,
+    }
+    Ok(d)
+}
+
+/// The native watchdog; `failwell.Watchdog` re-exports it.
+#[pyclass(module = "failwell._native", name = "Watchdog", frozen)]
+#[derive(Debug)]
+pub struct PyWatchdog {
+    pub(crate) inner: Mutex<Option<Arc<Watchdog>>>,
+    callback_errors: Arc<Mutex<u64>>,
+}
+
+impl PyWatchdog {
+    pub(crate) fn get(&self) -> PyResult<Arc<Watchdog>> {
+        self.inner
+            .lock()
+            .clone()
+            .ok_or_else(|| PyValueError::new_err("the watchdog has been shut down"))
+    }
+}
+
+#[pymethods]
+impl PyWatchdog {
+    /// Checks every `tick` seconds (default 1 s) and calls
+    /// `on_finding(finding: dict)` once when a finding appears and once when
+    /// it clears. Thread leaks: more than `thread_leak_factor` (default 2.0)
+    /// × the thread count at start (`thread_baseline` overrides it), or
+    /// above `thread_ceiling`; `thread_leak=False` turns the check off.
+    /// `deadlock_detection` needs failwell built with its
+    /// `deadlock-detection` feature and finds cycles among failwell's own
+    /// locks only (Python's locks are invisible to it).
+    #[new]
+    #[pyo3(signature = (
+        *, tick = None, on_finding = None, thread_leak = true, thread_leak_factor = 2.0,
+        thread_ceiling = None, thread_baseline = None, deadlock_detection = false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        tick: Option<&Bound<'_, PyAny>>,
+        on_finding: Option<&Bound<'_, PyAny>>,
+        thread_leak: bool,
+        thread_leak_factor: f64,
+        thread_ceiling: Option<u64>,
+        thread_baseline: Option<u64>,
+        deadlock_detection: bool,
+    ) -> PyResult<Self> {
+        let mut b = Watchdog::builder();
+        if let Some(t) = opt_duration(tick, "tick")? {
+            b = b.tick(t);
+        }
+        let errors = Arc::new(Mutex::new(0u64));
+        if let Some(cb) = on_finding.filter(|c| !c.is_none()) {
+            if !cb.is_callable() {
+                return Err(PyTypeError::new_err("on_finding must be callable"));
+            }
+            let cb = cb.clone().unbind();
+            let errs = Arc::clone(&errors);
+            b = b.on_finding(move |f| {
+                Python::attach(|py| {
+                    let r = finding_dict(py, f).and_then(|d| cb.bind(py).call1((d,)));
+                    if let Err(e) = r {
+                        *errs.lock() += 1;
+                        log_exception(py, "a watchdog's on_finding callback", e);
+                    }
+                })
+            });
+        }
+        if thread_leak {
+            b = b.thread_leak(
+                finite(thread_leak_factor, "thread_leak_factor")?,
+                thread_ceiling,
+            );
+            if let Some(n) = thread_baseline {
+                b = b.thread_baseline(n);
+            }
+        } else {
+            b = b.no_thread_leak_check();
+        }
+        b = b.deadlock_detection(deadlock_detection);
+        let w = b
+            .build()
+            .map_err(|e| config_error(e, &[("thread_leak", "thread_leak_factor")]))?;
+        Ok(PyWatchdog {
+            inner: Mutex::new(Some(Arc::new(w))),
+            callback_errors: errors,
+        })
+    }
+
+    /// Registers a heartbeat that must `beat()` at least every `timeout`
+    /// seconds, or a stall is reported. Dropping the heartbeat (or `close()`)
+    /// unregisters it.
+    fn heartbeat(&self, name: String, timeout: &Bound<'_, PyAny>) -> PyResult<PyHeartbeat> {
+        let t = duration(timeout, "timeout")?;
+        if t.is_zero() {
+            return Err(PyValueError::new_err("timeout must be > 0"));
+        }
+        Ok(PyHeartbeat {
+            inner: Mutex::new(Some(self.get()?.heartbeat(name, t))),
+        })
+    }
+
+    /// The findings active now, as dicts.
+    fn active<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let w = self.get()?;
+        let found = w.active();
+        let items: Vec<Bound<'py, PyDict>> = found
+            .iter()
+            .map(|f| finding_dict(py, f))
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, items)
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.get()?.snapshot();
+        let d = PyDict::new(py);
+        d.set_item("ticks", s.ticks)?;
+        d.set_item("reports", s.reports)?;
+        d.set_item(
+            "callback_errors",
+            s.callback_panics + *self.callback_errors.lock(),
+        )?;
+        d.set_item("heartbeats", s.heartbeats)?;
+        Ok(d)
+    }
+
+    /// Stops the watchdog's thread and waits for it (with the GIL
+    /// released). A watchdog registered with a health registry keeps
+    /// running until that registry is gone too. Idempotent.
+    fn shutdown(&self, py: Python<'_>) {
+        let w = self.inner.lock().take();
+        if let Some(w) = w {
+            py.detach(move || {
+                if let Ok(w) = Arc::try_unwrap(w) {
+                    w.shutdown();
+                }
+            });
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.shutdown(py);
+        false
+    }
+}
+
+impl Drop for PyWatchdog {
+    fn drop(&mut self) {
+        // Joining the thread may wait for a callback that needs the GIL.
+        if let Some(w) = self.inner.get_mut().take() {
+            Python::attach(|py| py.detach(move || drop(w)));
+        }
+    }
+}
+
+/// A heartbeat: `beat()` proves progress. Thread-safe.
+#[pyclass(module = "failwell._native", name = "Heartbeat", frozen)]
+#[derive(Debug)]
+pub struct PyHeartbeat {
+    inner: Mutex<Option<Heartbeat>>,
+}
+
+#[pymethods]
+impl PyHeartbeat {
+    fn beat(&self) {
+        if let Some(h) = &*self.inner.lock() {
+            h.beat();
+        }
+    }
+
+    /// Unregisters the heartbeat.
+    fn close(&self) {
+        self.inner.lock().take();
+    }
+}
+
+fn status(name: &str, arg: &str) -> PyResult<Status> {
+    match name {
+        "degraded" => Ok(Status::Degraded),
+        "unhealthy" => Ok(Status::Unhealthy),
+        other => Err(PyValueError::new_err(format!(
+            "{arg} must be \"degraded\" or \"unhealthy\", got {other:?}"
+        ))),
+    }
+}
+
+/// The native health registry; `failwell.HealthRegistry` re-exports it.
+#[pyclass(module = "failwell._native", name = "HealthRegistry", frozen)]
+#[derive(Debug)]
+pub struct PyHealth {
+    pub(crate) inner: Option<Arc<HealthRegistry>>,
+    check_errors: Arc<Mutex<u64>>,
+}
+
+impl PyHealth {
+    fn reg(&self) -> &Arc<HealthRegistry> {
+        self.inner.as_ref().expect("set until drop")
+    }
+}
+
+#[pymethods]
+impl PyHealth {
+    /// Runs every check each `interval` seconds (default 5 s) on a
+    /// background thread, at most `max_parallel` (16) at once.
+    #[new]
+    #[pyo3(signature = (*, interval = None, max_parallel = 16))]
+    fn new(interval: Option<&Bound<'_, PyAny>>, max_parallel: i64) -> PyResult<Self> {
+        let mut b =
+            HealthRegistry::builder().max_parallel(count(max_parallel, "max_parallel")? as usize);
+        if let Some(i) = opt_duration(interval, "interval")? {
+            b = b.interval(i);
+        }
+        Ok(PyHealth {
+            inner: Some(Arc::new(b.build().map_err(|e| config_error(e, &[]))?)),
+            check_errors: Arc::new(Mutex::new(0)),
+        })
+    }
+
+    /// Registers `check()`: healthy when it returns None or True; failed
+    /// when it returns False or a string (the reason), raises (logged and
+    /// counted in `check_errors`), or runs past `timeout` seconds (default
+    /// 1 s; a hanging check is not restarted while it hangs). A failed
+    /// `critical` check makes the service unhealthy, another degraded.
+    #[pyo3(signature = (name, check, *, timeout = None, critical = true))]
+    fn register(
+        &self,
+        name: String,
+        check: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        critical: bool,
+    ) -> PyResult<()> {
+        if !check.is_callable() {
+            return Err(PyTypeError::new_err("check must be callable"));
+        }
+        let timeout = opt_duration(timeout, "timeout")?.unwrap_or(Duration::from_secs(1));
+        let check = check.clone().unbind();
+        let errors = Arc::clone(&self.check_errors);
+        let label = format!("health check {name:?}");
+        self.reg()
+            .register(name, critical, timeout, move || {
+                Python::attach(|py| match check.bind(py).call0() {
+                    Ok(v) if v.is_none() => Ok(()),
+                    Ok(v) => {
+                        if let Ok(b) = v.extract::<bool>() {
+                            return if b {
+                                Ok(())
+                            } else {
+                                Err("returned False".into())
+                            };
+                        }
+                        match v.extract::<String>() {
+                            Ok(s) => Err(s),
+                            Err(_) => Ok(()),
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        *errors.lock() += 1;
+                        log_exception(py, &label, e);
+                        Err(msg)
+                    }
+                })
+            })
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    /// A breaker as a check: open reads `when_open` ("degraded" or
+    /// "unhealthy").
+    #[pyo3(signature = (name, breaker, *, when_open = "degraded"))]
+    fn register_breaker(&self, name: String, breaker: &PyBreaker, when_open: &str) -> PyResult<()> {
+        self.reg()
+            .register_breaker(
+                name,
+                Arc::clone(&breaker.inner),
+                status(when_open, "when_open")?,
+            )
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    /// A watchdog as a check: any active finding reads `when_found`.
+    #[pyo3(signature = (name, watchdog, *, when_found = "degraded"))]
+    fn register_watchdog(
+        &self,
+        name: String,
+        watchdog: &PyWatchdog,
+        when_found: &str,
+    ) -> PyResult<()> {
+        self.reg()
+            .register_watchdog(name, watchdog.get()?, status(when_found, "when_found")?)
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    /// The last round's report (cheap; no check runs).
+    fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        report_dict(py, &self.reg().report())
+    }
+
+    /// Runs a round now and waits for it (GIL released).
+    fn check_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let reg = Arc::clone(self.reg());
+        let r = py.detach(move || reg.check_now());
+        report_dict(py, &r)
+    }
+
+    /// "healthy", "degraded" or "unhealthy", from the last round.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.reg().report().status.as_str()
+    }
+
+    /// Checks that raised, so far.
+    #[getter]
+    fn check_errors(&self) -> u64 {
+        *self.check_errors.lock()
+    }
+}
+
+impl Drop for PyHealth {
+    fn drop(&mut self) {
+        if let Some(r) = self.inner.take() {
+            Python::attach(|py| py.detach(move || drop(r)));
+        }
+    }
+}
+
+fn report_dict<'py>(py: Python<'py>, r: &health::HealthReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("status", r.status.as_str())?;
+    d.set_item("round", r.round)?;
+    let checks = PyList::empty(py);
+    for c in &r.checks {
+        let cd = PyDict::new(py);
+        cd.set_item("name", &c.name)?;
+        cd.set_item("critical", c.critical)?;
+        cd.set_item("status", c.status.as_str())?;
+        cd.set_item("latency", secs(c.latency))?;
+        cd.set_item("error", c.error.as_deref())?;
+        checks.append(cd)?;
+    }
+    d.set_item("checks", checks)?;
+    Ok(d)
+}
