@@ -1,0 +1,70 @@
+"""failwell: fault tolerance for Python services, on a lock-free Rust core.
+
+Circuit breakers, bulkheads, rate limiters, retries with backoff, jitter and
+budgets, propagated deadlines, adaptive load shedding, chaos injection,
+health checks, watchdogs and Prometheus metrics — sync and asyncio, safe to
+share between threads. Durations are float seconds or
+``datetime.timedelta``. Every refusal is a :class:`Rejected`.
+"""
+
+from ._breaker import CircuitBreaker
+from ._bulkhead import Bulkhead, RateLimiter
+from ._deadline import Deadline, call_with_timeout
+from ._errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    InjectedFault,
+    RateLimitedError,
+    Rejected,
+    RetryBudgetExhaustedError,
+    ShedError,
+)
+from ._native import (
+    Backoff,
+    BreakerPermit,
+    BulkheadPermit,
+    HealthRegistry,
+    Heartbeat,
+    Jitter,
+    MetricsRegistry,
+    RetryBudget,
+    ShedPermit,
+    Throttler,
+    Watchdog,
+    __version__,
+)
+from ._retry import Retry, retry
+from ._shed import AdaptiveLimit, Chaos
+
+__all__ = [
+    "AdaptiveLimit",
+    "Backoff",
+    "BreakerPermit",
+    "Bulkhead",
+    "BulkheadFullError",
+    "BulkheadPermit",
+    "Chaos",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Deadline",
+    "DeadlineExceededError",
+    "HealthRegistry",
+    "Heartbeat",
+    "InjectedFault",
+    "Jitter",
+    "MetricsRegistry",
+    "RateLimitedError",
+    "RateLimiter",
+    "Rejected",
+    "Retry",
+    "RetryBudget",
+    "RetryBudgetExhaustedError",
+    "ShedError",
+    "ShedPermit",
+    "Throttler",
+    "Watchdog",
+    "__version__",
+    "call_with_timeout",
+    "retry",
+]
