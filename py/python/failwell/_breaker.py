@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Awaitable, Callable, Optional, Type, TypeVar, overload
 
 from . import _native, _util
-from ._types import Exclude, P, R
+from ._types import Decorator, Exclude, P, R
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -43,7 +43,7 @@ class CircuitBreaker(_native.CircuitBreaker):
     def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
-    def __call__(self, *, exclude: Exclude = None) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+    def __call__(self, func: None = None, /, *, exclude: Exclude = None) -> Decorator: ...
 
     def __call__(self, func: Any = None, /, *, exclude: Exclude = None) -> Any:
         if func is None:

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable, Optional, Type, overload
 
 from . import _native, _util
 from ._errors import BulkheadFullError, RateLimitedError
-from ._types import P, R
+from ._types import Decorator, P, R
 from ._util import Seconds
 
 
@@ -33,8 +33,8 @@ class Bulkhead(_native.Bulkhead):
 
     @overload
     def __call__(
-        self, *, timeout: Optional[Seconds] = None, priority: str = "normal"
-    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+        self, func: None = None, /, *, timeout: Optional[Seconds] = None, priority: str = "normal"
+    ) -> Decorator: ...
 
     def __call__(
         self, func: Any = None, /, *, timeout: Optional[Seconds] = None, priority: str = "normal"
@@ -105,8 +105,8 @@ class RateLimiter(_native.RateLimiter):
 
     @overload
     def __call__(
-        self, *, cost: int = 1, timeout: Optional[Seconds] = None
-    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+        self, func: None = None, /, *, cost: int = 1, timeout: Optional[Seconds] = None
+    ) -> Decorator: ...
 
     def __call__(self, func: Any = None, /, *, cost: int = 1, timeout: Optional[Seconds] = None) -> Any:
         if func is None:

@@ -9,7 +9,7 @@ import asyncio
 import functools
 import inspect
 import time
-from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union, overload
+from typing import Any, Callable, List, Optional, Tuple, Type, Union, overload
 
 from . import _native
 from ._deadline import current_deadline_ns
@@ -18,15 +18,15 @@ from ._types import Exclude, P, R
 from ._util import Seconds
 
 RetryOn = Union[Type[BaseException], Tuple[Type[BaseException], ...], Callable[[BaseException], Any]]
-OnRetry = Callable[[int, float, BaseException], Any]
+OnRetry = Callable[[int, float, Optional[BaseException]], Any]
 
 
 def _split(arg: Any, name: str) -> Tuple[Tuple[Type[BaseException], ...], Tuple[Callable[[BaseException], Any], ...]]:
     if arg is None:
         return (), ()
     items = [arg] if isinstance(arg, type) or callable(arg) else list(arg)
-    types: list = []
-    preds: list = []
+    types: List[Type[BaseException]] = []
+    preds: List[Callable[[BaseException], Any]] = []
     for item in items:
         if isinstance(item, type):
             if not issubclass(item, BaseException):
@@ -245,7 +245,7 @@ def retry(
     exclude: Exclude = None,
     retry_if_result: Optional[Callable[[Any], Any]] = None,
     on_retry: Optional[OnRetry] = None,
-) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+) -> Retry: ...
 
 
 def retry(func: Any = None, /, **options: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable, Optional, Type, overload
 
 from . import _native, _util
 from ._errors import InjectedFault
-from ._types import P, R
+from ._types import Decorator, P, R
 
 
 def _finish(permit: _native.ShedPermit, exc: Optional[BaseException]) -> None:
@@ -42,7 +42,7 @@ class AdaptiveLimit(_native.AdaptiveLimit):
     def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
-    def __call__(self, *, priority: str = "normal") -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+    def __call__(self, func: None = None, /, *, priority: str = "normal") -> Decorator: ...
 
     def __call__(self, func: Any = None, /, *, priority: str = "normal") -> Any:
         if func is None:

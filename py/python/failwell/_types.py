@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterable, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Iterable, Optional, Protocol, Type, TypeVar, Union
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -15,3 +15,9 @@ R = TypeVar("R")
 
 ExcludeItem = Union[Type[BaseException], Callable[[BaseException], Any]]
 Exclude = Optional[Union[ExcludeItem, Iterable[ExcludeItem]]]
+
+class Decorator(Protocol):
+    """What ``@x(...)`` with arguments returns: a decorator that keeps the
+    wrapped function's signature."""
+
+    def __call__(self, func: Callable[P, R], /) -> Callable[P, R]: ...
