@@ -153,7 +153,16 @@ impl PyRetryBudget {
             ttl,
             failwell::clock::MonotonicClock,
         )
-        .map_err(|e| config_error(e, &[("min_per_sec", "min_per_second")]))?;
+        .map_err(|e| {
+            config_error(
+                e,
+                &[
+                    ("budget.ratio", "ratio"),
+                    ("budget.min_per_sec", "min_per_second"),
+                    ("budget.ttl", "ttl"),
+                ],
+            )
+        })?;
         Ok(PyRetryBudget { inner: Arc::new(b) })
     }
 

@@ -1,0 +1,42 @@
+"""The README's "Use from Python" examples, run as written: each block's
+output must match the ``# expected`` comments on its print lines."""
+
+import contextlib
+import io
+import pathlib
+import re
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+
+
+def python_blocks():
+    text = README.read_text()
+    section = text.split("## Use from Python", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def expected_output(code):
+    out = []
+    for line in code.splitlines():
+        m = re.match(r"\s*print\(.*\)\s*#\s*(.*)$", line)
+        if m:
+            out.append(m.group(1).strip())
+    return out
+
+
+def test_the_section_has_examples():
+    assert len(python_blocks()) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks())))
+def test_readme_example(index):
+    code = python_blocks()[index]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": f"readme_{index}"})
+    printed = [line.strip() for line in buf.getvalue().splitlines()]
+    expected = expected_output(code)
+    assert len(printed) == len(expected)
+    assert printed == expected
