@@ -104,6 +104,11 @@ class AdaptiveLimit(_native.AdaptiveLimit):
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
+    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Awaits ``func(*args, **kwargs)`` under the limit."""
+        async with self:
+            return await func(*args, **kwargs)
+
 
 class Chaos(_native.Chaos):
     """Seeded fault and latency injection, for tests and game days: delays
