@@ -16,7 +16,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 venv=.venv/bin
 "$venv/python" -m pip install -q --disable-pip-version-check \
-    "pytest>=8,<10" "pytest-asyncio>=0.23,<2" "mypy>=1.10,<3"
+    "pytest>=8,<10" "mypy>=1.10,<3"
 
 echo "pip install ./py"
 "$venv/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./py
