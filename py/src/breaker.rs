@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::classify::{chain, Exclude};
 use crate::convert::{
-    call_back, config_error, count, duration, finite, opt_duration, rejected, secs,
+    call_back, config_error, count, duration, finite, opt_duration, py_dict, rejected, secs,
 };
 
 /// core's field names → this class's keyword arguments.
@@ -268,26 +268,23 @@ impl PyBreaker {
     /// The counters and window figures, as a dict.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("state", state_name(s.state))?;
-        d.set_item("generation", s.generation)?;
-        d.set_item("calls", s.calls)?;
-        d.set_item("successes", s.successes)?;
-        d.set_item("failures", s.failures)?;
-        d.set_item("slow_calls", s.slow_calls)?;
-        d.set_item("rejected", s.rejected)?;
-        d.set_item("ignored", s.ignored)?;
-        d.set_item("transitions", s.transitions)?;
-        d.set_item("opened", s.opened)?;
-        d.set_item("window_calls", s.window_calls)?;
-        d.set_item("failure_rate", s.failure_rate)?;
-        d.set_item("slow_call_rate", s.slow_call_rate)?;
-        d.set_item("consecutive_failures", s.consecutive_failures)?;
-        d.set_item(
-            "listener_errors",
-            s.listener_panics + *self.listener_errors.lock(),
-        )?;
-        Ok(d)
+        py_dict!(py, {
+            "state" => state_name(s.state),
+            "generation" => s.generation,
+            "calls" => s.calls,
+            "successes" => s.successes,
+            "failures" => s.failures,
+            "slow_calls" => s.slow_calls,
+            "rejected" => s.rejected,
+            "ignored" => s.ignored,
+            "transitions" => s.transitions,
+            "opened" => s.opened,
+            "window_calls" => s.window_calls,
+            "failure_rate" => s.failure_rate,
+            "slow_call_rate" => s.slow_call_rate,
+            "consecutive_failures" => s.consecutive_failures,
+            "listener_errors" => s.listener_panics + *self.listener_errors.lock(),
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::breaker::bind_method;
-use crate::convert::{config_error, count, opt_duration, rejected, secs};
+use crate::convert::{config_error, count, opt_duration, py_dict, rejected, secs};
 
 /// `"normal"` or `"critical"`.
 pub fn priority(p: &str) -> PyResult<Priority> {
@@ -213,14 +213,14 @@ impl PyBulkhead {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("max_concurrent", s.max_concurrent)?;
-        d.set_item("available", s.available)?;
-        d.set_item("in_use", s.in_use)?;
-        d.set_item("waiting", s.waiting)?;
-        d.set_item("rejected", s.rejected)?;
-        d.set_item("peak", s.peak)?;
-        Ok(d)
+        py_dict!(py, {
+            "max_concurrent" => s.max_concurrent,
+            "available" => s.available,
+            "in_use" => s.in_use,
+            "waiting" => s.waiting,
+            "rejected" => s.rejected,
+            "peak" => s.peak,
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -6,7 +6,7 @@ use failwell::chaos;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{config_error, duration, finite, opt_duration, secs};
+use crate::convert::{config_error, duration, finite, opt_duration, py_dict, secs};
 
 /// The native injector; `failwell.Chaos` subclasses it with the decorator.
 #[pyclass(module = "failwell._native", name = "Chaos", subclass, frozen)]
@@ -75,10 +75,10 @@ impl PyChaos {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("enabled", s.enabled)?;
-        d.set_item("faults", s.faults)?;
-        d.set_item("delays", s.delays)?;
-        Ok(d)
+        py_dict!(py, {
+            "enabled" => s.enabled,
+            "faults" => s.faults,
+            "delays" => s.delays,
+        })
     }
 }

@@ -192,3 +192,13 @@ pub fn log_exception(py: Python<'_>, what: &str, e: PyErr) {
         e.write_unraisable(py, None);
     }
 }
+
+/// A `dict` from `"key" => value` pairs (snapshots, reports).
+macro_rules! py_dict {
+    ($py:expr, { $($k:literal => $v:expr),* $(,)? }) => {{
+        let d = pyo3::types::PyDict::new($py);
+        $( d.set_item($k, $v)?; )*
+        Ok::<_, pyo3::PyErr>(d)
+    }};
+}
+pub(crate) use py_dict;

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::breaker::bind_method;
-use crate::convert::{config_error, count, duration, opt_duration, rejected, secs};
+use crate::convert::{config_error, count, duration, opt_duration, py_dict, rejected, secs};
 
 const RENAMES: &[(&str, &str)] = &[("rate", "requests/period")];
 
@@ -181,12 +181,12 @@ impl PyRateLimiter {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("admitted", s.admitted)?;
-        d.set_item("rejected", s.rejected)?;
-        d.set_item("interval", secs(s.interval))?;
-        d.set_item("burst", s.burst)?;
-        Ok(d)
+        py_dict!(py, {
+            "admitted" => s.admitted,
+            "rejected" => s.rejected,
+            "interval" => secs(s.interval),
+            "burst" => s.burst,
+        })
     }
 
     fn __repr__(&self) -> String {

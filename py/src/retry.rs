@@ -14,7 +14,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{config_error, count, duration, finite, opt_duration, rejected, secs};
+use crate::convert::{
+    config_error, count, duration, finite, opt_duration, py_dict, rejected, secs,
+};
 
 /// A backoff: how the base delay grows with each retry.
 #[pyclass(module = "failwell._native", name = "Backoff", frozen)]
@@ -260,13 +262,13 @@ impl PyRetry {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("calls", s.calls)?;
-        d.set_item("attempts", s.attempts)?;
-        d.set_item("retries", s.retries)?;
-        d.set_item("budget_refusals", s.budget_refusals)?;
-        d.set_item("deadline_refusals", s.deadline_refusals)?;
-        Ok(d)
+        py_dict!(py, {
+            "calls" => s.calls,
+            "attempts" => s.attempts,
+            "retries" => s.retries,
+            "budget_refusals" => s.budget_refusals,
+            "deadline_refusals" => s.deadline_refusals,
+        })
     }
 }
 

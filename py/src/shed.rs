@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::bulkhead::priority;
-use crate::convert::{config_error, count, finite, opt_duration, rejected, secs};
+use crate::convert::{config_error, count, finite, opt_duration, py_dict, rejected, secs};
 
 /// The native adaptive limit; `failwell.AdaptiveLimit` subclasses it.
 #[pyclass(module = "failwell._native", name = "AdaptiveLimit", subclass, frozen)]
@@ -133,15 +133,15 @@ impl PyAdaptiveLimit {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("limit", s.limit)?;
-        d.set_item("in_flight", s.in_flight)?;
-        d.set_item("admitted", s.admitted)?;
-        d.set_item("shed", s.shed)?;
-        d.set_item("drops", s.drops)?;
-        d.set_item("skipped_samples", s.skipped_samples)?;
-        d.set_item("baseline_latency", secs(s.baseline_latency))?;
-        Ok(d)
+        py_dict!(py, {
+            "limit" => s.limit,
+            "in_flight" => s.in_flight,
+            "admitted" => s.admitted,
+            "shed" => s.shed,
+            "drops" => s.drops,
+            "skipped_samples" => s.skipped_samples,
+            "baseline_latency" => secs(s.baseline_latency),
+        })
     }
 }
 

@@ -15,7 +15,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::breaker::PyBreaker;
-use crate::convert::{config_error, count, duration, finite, log_exception, opt_duration, secs};
+use crate::convert::{
+    config_error, count, duration, finite, log_exception, opt_duration, py_dict, secs,
+};
 
 fn finding_dict<'py>(py: Python<'py>, f: &Finding) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -181,15 +183,12 @@ impl PyWatchdog {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.get()?.snapshot();
-        let d = PyDict::new(py);
-        d.set_item("ticks", s.ticks)?;
-        d.set_item("reports", s.reports)?;
-        d.set_item(
-            "callback_errors",
-            s.callback_panics + *self.callback_errors.lock(),
-        )?;
-        d.set_item("heartbeats", s.heartbeats)?;
-        Ok(d)
+        py_dict!(py, {
+            "ticks" => s.ticks,
+            "reports" => s.reports,
+            "callback_errors" => s.callback_panics + *self.callback_errors.lock(),
+            "heartbeats" => s.heartbeats,
+        })
     }
 
     /// Stops the watchdog's thread and waits for it (with the GIL

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from types import TracebackType
-from typing import Any, Awaitable, Callable, Optional, Type, TypeVar, overload
+from typing import Any, Callable, Optional, overload
 
 from . import _native, _util
 from ._types import Decorator, Exclude, P, R
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 
-
-class CircuitBreaker(_native.CircuitBreaker):
+class CircuitBreaker(_native.CircuitBreaker, _util.Blocks[_native.BreakerPermit]):
     """Fails fast while a dependency is sick.
 
     Policies (any combination; with none given, the failure rate over the
@@ -70,37 +67,13 @@ class CircuitBreaker(_native.CircuitBreaker):
             return guarded
         return functools.update_wrapper(self._wrap(func, exclude), func)
 
-    def __enter__(self) -> _native.BreakerPermit:
-        permit = self.acquire()
-        _util.push(self, permit)
-        return permit
+    def _enter(self) -> _native.BreakerPermit:
+        return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        permit = _util.pop(self)
+    def _leave(self, permit: _native.BreakerPermit, exc: Optional[BaseException]) -> None:
         if not permit.pending:
             return  # recorded by hand inside the block
         if exc is None:
             permit.success()
         else:
             permit.record_exception(exc)
-
-    async def __aenter__(self) -> _native.BreakerPermit:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Awaits ``func(*args, **kwargs)`` through the breaker."""
-        async with self:
-            return await func(*args, **kwargs)

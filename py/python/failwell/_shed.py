@@ -25,7 +25,7 @@ def _finish(permit: _native.ShedPermit, exc: Optional[BaseException]) -> None:
         permit.ignore()
 
 
-class AdaptiveLimit(_native.AdaptiveLimit):
+class AdaptiveLimit(_native.AdaptiveLimit, _util.Blocks[_native.ShedPermit]):
     """An adaptive concurrency limit (load shedding): admits calls while
     fewer than ``limit`` are in flight, and moves the limit with the
     latencies it sees — ``"gradient"`` (default) or ``"aimd"``. Over the
@@ -80,34 +80,11 @@ class AdaptiveLimit(_native.AdaptiveLimit):
 
         return limited
 
-    def __enter__(self) -> _native.ShedPermit:
-        permit = self.acquire()
-        _util.push(self, permit)
-        return permit
+    def _enter(self) -> _native.ShedPermit:
+        return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        _finish(_util.pop(self), exc)
-
-    async def __aenter__(self) -> _native.ShedPermit:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Awaits ``func(*args, **kwargs)`` under the limit."""
-        async with self:
-            return await func(*args, **kwargs)
+    def _leave(self, permit: _native.ShedPermit, exc: Optional[BaseException]) -> None:
+        _finish(permit, exc)
 
 
 class Chaos(_native.Chaos):

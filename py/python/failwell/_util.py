@@ -7,7 +7,12 @@ import asyncio
 import contextvars
 import datetime
 import math
-from typing import Any, Optional, Tuple, Union
+from types import TracebackType
+from typing import Any, Awaitable, Callable, Generic, Optional, Tuple, Type, TypeVar, Union
+
+from ._types import P, R
+
+T = TypeVar("T")
 
 Seconds = Union[float, int, datetime.timedelta]
 
@@ -78,3 +83,47 @@ async def poll(try_once: Any, timeout: float) -> bool:
         if try_once():
             return True
         pause = min(pause * 2, 0.05)
+
+
+class Blocks(Generic[T]):
+    """``with``, ``async with`` and ``call_async`` for a guard whose permit
+    must be remembered from a block's entry to its exit (kept per thread and
+    per task, see ``push``). Subclasses define ``_enter()``, which takes the
+    permit, and ``_leave(permit, exc)``, which records how the block ended."""
+
+    __slots__ = ()
+
+    def _enter(self) -> T:
+        raise NotImplementedError
+
+    def _leave(self, held: T, exc: Optional[BaseException]) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> T:
+        held = self._enter()
+        push(self, held)
+        return held
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._leave(pop(self), exc)
+
+    async def __aenter__(self) -> T:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Awaits ``func(*args, **kwargs)`` inside an ``async with`` block."""
+        async with self:
+            return await func(*args, **kwargs)
