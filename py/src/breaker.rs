@@ -8,9 +8,9 @@ use failwell::breaker::{self, Outcome, PermitToken, State, Window};
 use failwell::sync::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::call::{Guard, GuardedCall};
 use crate::classify::{chain, Exclude};
 use crate::convert::{
     call_back, config_error, count, duration, finite, opt_duration, py_dict, rejected, secs,
@@ -171,12 +171,14 @@ impl PyBreaker {
         py: Python<'_>,
         func: Py<PyAny>,
         exclude: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<BreakerCall> {
-        Ok(BreakerCall {
-            breaker: Arc::clone(&self.inner),
-            exclude: self.exclude.join(py, &Exclude::parse(py, exclude)?)?,
+    ) -> PyResult<GuardedCall> {
+        Ok(GuardedCall::new(
+            Guard::Breaker {
+                breaker: Arc::clone(&self.inner),
+                exclude: self.exclude.join(py, &Exclude::parse(py, exclude)?)?,
+            },
             func,
-        })
+        ))
     }
 
     /// `exclude` joined with the breaker's own, for permits of a decorator.
@@ -309,7 +311,7 @@ pub struct ListenerHandle {
 
 /// Acquire, call, classify, record.
 #[inline]
-fn guarded_call(
+pub(crate) fn guarded_call(
     py: Python<'_>,
     b: &breaker::CircuitBreaker,
     exclude: &Exclude,
@@ -408,64 +410,5 @@ impl Drop for BreakerPermit {
         if let Some(t) = self.token.get_mut().take() {
             self.breaker.record_token(t, Outcome::Ignore, None);
         }
-    }
-}
-
-/// What a decorated sync function becomes: a native callable that runs
-/// the function through the breaker. Carries a `__dict__` so
-/// `functools.update_wrapper` can copy the function's name, docs and
-/// `__wrapped__`; binds as a method like a function does.
-#[pyclass(module = "failwell._native", name = "BreakerCall", frozen, dict)]
-#[derive(Debug)]
-pub struct BreakerCall {
-    breaker: Arc<breaker::CircuitBreaker>,
-    exclude: Exclude,
-    func: Py<PyAny>,
-}
-
-#[pymethods]
-impl BreakerCall {
-    #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        guarded_call(
-            py,
-            &self.breaker,
-            &self.exclude,
-            self.func.bind(py),
-            args,
-            kwargs,
-        )
-    }
-
-    fn __get__(
-        slf: &Bound<'_, Self>,
-        obj: Option<&Bound<'_, PyAny>>,
-        _owner: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        bind_method(slf.as_any(), obj)
-    }
-}
-
-/// `types.MethodType(callable, obj)`, or the callable itself when looked
-/// up on the class.
-pub fn bind_method(
-    callable: &Bound<'_, PyAny>,
-    obj: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyAny>> {
-    let py = callable.py();
-    match obj {
-        Some(o) if !o.is_none() => {
-            static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-            let mt = METHOD_TYPE.get_or_try_init(py, || -> PyResult<_> {
-                Ok(py.import("types")?.getattr("MethodType")?.unbind())
-            })?;
-            Ok(mt.bind(py).call1((callable, o))?.unbind())
-        }
-        _ => Ok(callable.clone().unbind()),
     }
 }

@@ -10,7 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::breaker::bind_method;
+use crate::call::{Guard, GuardedCall};
 use crate::convert::{config_error, count, opt_duration, py_dict, rejected, secs};
 
 /// `"normal"` or `"critical"`.
@@ -173,13 +173,15 @@ impl PyBulkhead {
         func: Py<PyAny>,
         timeout: Option<&Bound<'_, PyAny>>,
         priority: &str,
-    ) -> PyResult<BulkheadCall> {
-        Ok(BulkheadCall {
-            bulkhead: Arc::clone(&self.inner),
-            priority: self::priority(priority)?,
-            timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
+    ) -> PyResult<GuardedCall> {
+        Ok(GuardedCall::new(
+            Guard::Bulkhead {
+                bulkhead: Arc::clone(&self.inner),
+                priority: self::priority(priority)?,
+                timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
+            },
             func,
-        })
+        ))
     }
 
     /// Changes the limit on the live bulkhead.
@@ -237,7 +239,7 @@ impl PyBulkhead {
     }
 }
 
-fn held_call(
+pub(crate) fn held_call(
     py: Python<'_>,
     b: &bulkhead::Bulkhead,
     prio: Priority,
@@ -301,44 +303,5 @@ impl Drop for BulkheadPermit {
         if std::mem::take(self.held.get_mut()) {
             self.bulkhead.release_detached();
         }
-    }
-}
-
-/// What a decorated sync function becomes (see `BreakerCall`).
-#[pyclass(module = "failwell._native", name = "BulkheadCall", frozen, dict)]
-#[derive(Debug)]
-pub struct BulkheadCall {
-    bulkhead: Arc<bulkhead::Bulkhead>,
-    priority: Priority,
-    timeout: Duration,
-    func: Py<PyAny>,
-}
-
-#[pymethods]
-impl BulkheadCall {
-    #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        held_call(
-            py,
-            &self.bulkhead,
-            self.priority,
-            self.timeout,
-            self.func.bind(py),
-            args,
-            kwargs,
-        )
-    }
-
-    fn __get__(
-        slf: &Bound<'_, Self>,
-        obj: Option<&Bound<'_, PyAny>>,
-        _owner: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        bind_method(slf.as_any(), obj)
     }
 }

@@ -7,6 +7,7 @@
 
 mod breaker;
 mod bulkhead;
+mod call;
 mod chaos;
 mod classify;
 mod convert;
@@ -26,13 +27,11 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::PyBreaker>()?;
     m.add_class::<breaker::BreakerPermit>()?;
-    m.add_class::<breaker::BreakerCall>()?;
     m.add_class::<breaker::ListenerHandle>()?;
     m.add_class::<bulkhead::PyBulkhead>()?;
     m.add_class::<bulkhead::BulkheadPermit>()?;
-    m.add_class::<bulkhead::BulkheadCall>()?;
+    m.add_class::<call::GuardedCall>()?;
     m.add_class::<rate_limit::PyRateLimiter>()?;
-    m.add_class::<rate_limit::LimitedCall>()?;
     m.add_class::<retry::PyBackoff>()?;
     m.add_class::<retry::PyJitter>()?;
     m.add_class::<retry::PyRetryBudget>()?;

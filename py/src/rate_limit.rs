@@ -10,7 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::breaker::bind_method;
+use crate::call::{Guard, GuardedCall};
 use crate::convert::{config_error, count, duration, opt_duration, py_dict, rejected, secs};
 
 const RENAMES: &[(&str, &str)] = &[("rate", "requests/period")];
@@ -28,7 +28,12 @@ pub struct PyRateLimiter {
     name: Option<String>,
 }
 
-fn take(py: Python<'_>, l: &rate_limit::RateLimiter, cost: u32, timeout: Duration) -> PyResult<()> {
+pub(crate) fn take(
+    py: Python<'_>,
+    l: &rate_limit::RateLimiter,
+    cost: u32,
+    timeout: Duration,
+) -> PyResult<()> {
     let r = if timeout.is_zero() {
         l.try_acquire_n(cost)
     } else {
@@ -151,13 +156,15 @@ impl PyRateLimiter {
         func: Py<PyAny>,
         cost: i64,
         timeout: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<LimitedCall> {
-        Ok(LimitedCall {
-            limiter: Arc::clone(&self.inner),
-            cost: count(cost, "cost")?,
-            timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
+    ) -> PyResult<GuardedCall> {
+        Ok(GuardedCall::new(
+            Guard::Limiter {
+                limiter: Arc::clone(&self.inner),
+                cost: count(cost, "cost")?,
+                timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
+            },
             func,
-        })
+        ))
     }
 
     /// Changes the rate on the live limiter.
@@ -200,37 +207,5 @@ impl PyRateLimiter {
             s.interval,
             s.burst
         )
-    }
-}
-
-/// What a decorated sync function becomes (see `BreakerCall`).
-#[pyclass(module = "failwell._native", name = "LimitedCall", frozen, dict)]
-#[derive(Debug)]
-pub struct LimitedCall {
-    limiter: Arc<rate_limit::RateLimiter>,
-    cost: u32,
-    timeout: Duration,
-    func: Py<PyAny>,
-}
-
-#[pymethods]
-impl LimitedCall {
-    #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        take(py, &self.limiter, self.cost, self.timeout)?;
-        self.func.bind(py).call(args, kwargs).map(Bound::unbind)
-    }
-
-    fn __get__(
-        slf: &Bound<'_, Self>,
-        obj: Option<&Bound<'_, PyAny>>,
-        _owner: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        bind_method(slf.as_any(), obj)
     }
 }
