@@ -59,15 +59,20 @@ thread_local! {
 }
 
 /// Records `msg` as this thread's last error and returns `FW_EINVAL`.
+#[cold]
+#[inline(never)]
 pub(crate) fn invalid(msg: impl Into<String>) -> fw_status_t {
     set_last_error(msg.into());
     FW_EINVAL
 }
 
+#[cold]
+#[inline(never)]
 pub(crate) fn config_error(e: ConfigError) -> fw_status_t {
     invalid(e.to_string())
 }
 
+#[cold]
 fn set_last_error(msg: String) {
     LAST_ERROR.with(|l| {
         let mut v = msg.into_bytes();
@@ -78,6 +83,7 @@ fn set_last_error(msg: String) {
 
 /// Runs an export's body; a panic becomes `FW_EPANIC` with its message as
 /// the last error.
+#[inline(always)]
 pub(crate) fn guard(f: impl FnOnce() -> fw_status_t) -> fw_status_t {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(s) => s,
@@ -103,6 +109,7 @@ pub(crate) fn config_or<T: Copy>(config: *const T, default: extern "C" fn() -> T
 }
 
 /// Writes through `out` if it is not NULL.
+#[inline]
 pub(crate) fn put<T>(out: *mut T, value: T) {
     if !out.is_null() {
         // SAFETY: the caller passes NULL or a valid, aligned, writable

@@ -268,13 +268,19 @@ pub unsafe extern "C" fn fw_breaker_record(
             FW_OUTCOME_SUCCESS => Outcome::Success,
             FW_OUTCOME_FAILURE => Outcome::Failure,
             FW_OUTCOME_IGNORE => Outcome::Ignore,
-            other => return invalid(format!("fw_breaker_record: {other} is not an fw_outcome_t")),
+            other => return bad_outcome(other),
         };
         let d = u64::try_from(duration_ns).ok().map(Duration::from_nanos);
         b.inner
             .record_token(PermitToken::from_raw(p._word, p._start), outcome, d);
         FW_OK
     })
+}
+
+#[cold]
+#[inline(never)]
+fn bad_outcome(other: fw_outcome_t) -> fw_status_t {
+    invalid(format!("fw_breaker_record: {other} is not an fw_outcome_t"))
 }
 
 /// `fw_breaker_record(breaker, permit, FW_OUTCOME_SUCCESS, -1)`.
