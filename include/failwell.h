@@ -618,11 +618,14 @@ fw_status_t fw_deadline_remaining(uint64_t deadline_ns, uint64_t *out_ns);
 
 // Runs `f(user_data)` on failwell's bounded helper pool and waits for it
 // until `deadline_ns`. `FW_OK` with its result in `*result`;
-// `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first — the call
-// keeps running on its worker (it cannot be interrupted) and is counted as
-// abandoned, so `user_data` must stay valid until it returns;
-// `FW_REJECTED_BULKHEAD_FULL` if every worker is busy. `f` must be
-// thread-safe and must not unwind into failwell.
+// `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first (or had
+// passed already) — the call keeps running on its worker (it cannot be
+// interrupted) and is counted as abandoned, so `user_data` must stay valid
+// until it returns; `FW_REJECTED_BULKHEAD_FULL` if every worker is busy.
+// Ownership is simple: `f` runs exactly once unless the status is
+// `FW_REJECTED_BULKHEAD_FULL` or `FW_EINVAL`, when it never runs — so `f`
+// may free `user_data` itself. `f` must be thread-safe and must not unwind
+// into failwell.
 fw_status_t fw_call_with_timeout(uint64_t deadline_ns,
                                  fw_timed_fn f,
                                  void *user_data,

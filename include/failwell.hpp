@@ -10,11 +10,22 @@
 // exceptional: acquire() returns std::optional<Permit> (empty when
 // refused) and reports the status and retry-after through `Refusal`.
 // Handles are thread-safe, as in C; permits are move-only.
+//
+// Callbacks (retried calls, timed calls, health checks, watchdog reports)
+// are any C++ callables. An exception thrown by a retried or timed call is
+// caught at the C boundary and rethrown to the caller; one thrown by a
+// health check fails the check with its what(); one thrown by a watchdog
+// callback is counted (callback_errors()) — none ever unwinds into C.
 #ifndef FAILWELL_HPP
 #define FAILWELL_HPP
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <list>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -109,6 +120,9 @@ public:
     Breaker &operator=(Breaker &&) = delete;
     ~Breaker() { fw_breaker_free(b_); }
 
+    /// The C handle (for the metrics and health registries).
+    const fw_breaker_t *native() const noexcept { return b_; }
+
     /// A permit, or nothing (with the refusal in `why`, if given).
     std::optional<BreakerPermit> acquire(Refusal *why = nullptr) {
         fw_breaker_permit_t p{};
@@ -201,6 +215,9 @@ public:
     Bulkhead &operator=(const Bulkhead &) = delete;
     ~Bulkhead() { fw_bulkhead_free(h_); }
 
+    /// The C handle.
+    const fw_bulkhead_t *native() const noexcept { return h_; }
+
     /// A permit now, or nothing.
     std::optional<BulkheadPermit> try_acquire(fw_priority_t prio = FW_PRIORITY_NORMAL) {
         fw_bulkhead_permit_t *p = nullptr;
@@ -245,6 +262,9 @@ public:
     RateLimiter &operator=(const RateLimiter &) = delete;
     ~RateLimiter() { fw_rate_limiter_free(l_); }
 
+    /// The C handle.
+    const fw_rate_limiter_t *native() const noexcept { return l_; }
+
     /// Admitted now? Otherwise `why` says when to come back.
     bool try_acquire(uint32_t n = 1, Refusal *why = nullptr) {
         uint64_t wait = 0;
@@ -264,6 +284,360 @@ public:
 
 private:
     fw_rate_limiter_t *l_ = nullptr;
+};
+
+/// A retry policy: backoff, jitter, attempts, an optional budget.
+class Retry {
+public:
+    explicit Retry(const fw_retry_config_t &config = fw_retry_config_default()) {
+        detail::check(fw_retry_new(&config, &r_));
+    }
+    Retry(const Retry &) = delete;
+    Retry &operator=(const Retry &) = delete;
+    ~Retry() { fw_retry_free(r_); }
+
+    const fw_retry_t *native() const noexcept { return r_; }
+
+    /// The delay after attempt `attempt` (1-based), jittered.
+    std::chrono::nanoseconds delay(uint32_t attempt, std::chrono::nanoseconds previous = {}) const {
+        uint64_t out = 0;
+        detail::check(fw_retry_delay(r_, attempt, static_cast<uint64_t>(previous.count()), &out));
+        return std::chrono::nanoseconds(static_cast<int64_t>(out));
+    }
+
+    /// Runs `f(attempt)` — returning 0 for success, > 0 for a failure worth
+    /// retrying, < 0 for a final failure — under the policy, sleeping between
+    /// attempts, never past `timeout` (0: none). Returns the C status
+    /// (FW_OK, FW_ECALL when the policy gave up, a rejection); `*last` gets
+    /// the last result. An exception from `f` ends the loop and is rethrown.
+    template <class F>
+    fw_status_t call(F &&f, std::chrono::nanoseconds timeout = {}, int32_t *last = nullptr) const {
+        struct Ctx {
+            F *f;
+            std::exception_ptr error;
+        } ctx{&f, nullptr};
+        auto trampoline = [](void *user_data, uint32_t attempt) noexcept -> int32_t {
+            auto *c = static_cast<Ctx *>(user_data);
+            try {
+                return static_cast<int32_t>((*c->f)(attempt));
+            } catch (...) {
+                c->error = std::current_exception();
+                return -1;
+            }
+        };
+        int32_t result = 0;
+        fw_status_t s = fw_retry_call(r_, static_cast<uint64_t>(timeout.count()), trampoline, &ctx, &result);
+        if (ctx.error) {
+            std::rethrow_exception(ctx.error);
+        }
+        if (s >= FW_EINVAL && s != FW_ECALL) {
+            detail::check(s);
+        }
+        if (last != nullptr) {
+            *last = result;
+        }
+        return s;
+    }
+
+    fw_retry_snapshot_t snapshot() const {
+        fw_retry_snapshot_t out;
+        detail::check(fw_retry_snapshot(r_, &out));
+        return out;
+    }
+
+private:
+    fw_retry_t *r_ = nullptr;
+};
+
+/// A permit from an AdaptiveLimit: report success() or dropped() once;
+/// destroyed unreported, it is returned without a sample.
+class AdaptivePermit {
+public:
+    AdaptivePermit(AdaptivePermit &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    AdaptivePermit(const AdaptivePermit &) = delete;
+    AdaptivePermit &operator=(const AdaptivePermit &) = delete;
+    AdaptivePermit &operator=(AdaptivePermit &&) = delete;
+    ~AdaptivePermit() {
+        if (p_ != nullptr) {
+            fw_adaptive_permit_release(p_);
+        }
+    }
+
+    /// The call completed; its latency is a sample.
+    void success() {
+        if (p_ != nullptr) {
+            detail::check(fw_adaptive_permit_success(std::exchange(p_, nullptr)));
+        }
+    }
+
+    /// The call was dropped (timed out, refused for overload).
+    void dropped() {
+        if (p_ != nullptr) {
+            detail::check(fw_adaptive_permit_dropped(std::exchange(p_, nullptr)));
+        }
+    }
+
+private:
+    friend class AdaptiveLimit;
+    explicit AdaptivePermit(fw_adaptive_permit_t *p) : p_(p) {}
+    fw_adaptive_permit_t *p_;
+};
+
+/// An adaptive concurrency limit (load shedding).
+class AdaptiveLimit {
+public:
+    explicit AdaptiveLimit(const fw_adaptive_limit_config_t &config = fw_adaptive_limit_config_default()) {
+        detail::check(fw_adaptive_limit_new(&config, &l_));
+    }
+    AdaptiveLimit(const AdaptiveLimit &) = delete;
+    AdaptiveLimit &operator=(const AdaptiveLimit &) = delete;
+    ~AdaptiveLimit() { fw_adaptive_limit_free(l_); }
+
+    const fw_adaptive_limit_t *native() const noexcept { return l_; }
+
+    /// A permit, or nothing when shed.
+    std::optional<AdaptivePermit> try_acquire(fw_priority_t prio = FW_PRIORITY_NORMAL) {
+        fw_adaptive_permit_t *p = nullptr;
+        fw_status_t s = fw_adaptive_limit_try_acquire(l_, prio, &p);
+        if (s == FW_OK) {
+            return AdaptivePermit(p);
+        }
+        if (s >= FW_EINVAL) {
+            detail::check(s);
+        }
+        return std::nullopt;
+    }
+
+    /// The current limit.
+    uint64_t limit() const {
+        uint64_t limit = 0, in_flight = 0;
+        detail::check(fw_adaptive_limit_get(l_, &limit, &in_flight));
+        return limit;
+    }
+
+private:
+    fw_adaptive_limit_t *l_ = nullptr;
+};
+
+/// Runs `f()` (returning int32_t) on failwell's bounded helper pool and
+/// waits at most `timeout`. Returns its result, or nothing when the time ran
+/// out (the call is abandoned and finishes on its own; its state is kept
+/// alive until it does) or every worker was busy (`why` says which). An
+/// exception from `f` that arrives in time is rethrown.
+template <class F>
+std::optional<int32_t> call_with_timeout(std::chrono::nanoseconds timeout, F f, Refusal *why = nullptr) {
+    struct Ctx {
+        F f;
+        std::exception_ptr error;
+    };
+    auto ctx = std::make_shared<Ctx>(Ctx{std::move(f), nullptr});
+    // The worker owns one reference until the call returns, even if the
+    // caller has stopped waiting.
+    auto *held = new std::shared_ptr<Ctx>(ctx);
+    auto trampoline = [](void *user_data) noexcept -> int32_t {
+        std::unique_ptr<std::shared_ptr<Ctx>> own(static_cast<std::shared_ptr<Ctx> *>(user_data));
+        try {
+            return (*own)->f();
+        } catch (...) {
+            (*own)->error = std::current_exception();
+            return -1;
+        }
+    };
+    uint64_t deadline = 0;
+    detail::check(fw_deadline_after(static_cast<uint64_t>(timeout.count()), &deadline));
+    int32_t result = 0;
+    fw_status_t s = fw_call_with_timeout(deadline, trampoline, held, &result);
+    if (s == FW_REJECTED_BULKHEAD_FULL) {
+        delete held;  // never started: the worker did not take it
+    }
+    if (s == FW_OK) {
+        if (ctx->error) {
+            std::rethrow_exception(ctx->error);
+        }
+        return result;
+    }
+    if (s >= FW_EINVAL) {
+        detail::check(s);
+    }
+    if (why != nullptr) {
+        why->status = s;
+        why->retry_after = std::nullopt;
+    }
+    return std::nullopt;
+}
+
+/// A heartbeat registered with a Watchdog; unregistered on destruction.
+class Heartbeat {
+public:
+    Heartbeat(Heartbeat &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Heartbeat(const Heartbeat &) = delete;
+    Heartbeat &operator=(const Heartbeat &) = delete;
+    Heartbeat &operator=(Heartbeat &&) = delete;
+    ~Heartbeat() { fw_heartbeat_free(h_); }
+
+    /// Proves progress now.
+    void beat() { detail::check(fw_heartbeat_beat(h_)); }
+
+private:
+    friend class Watchdog;
+    explicit Heartbeat(fw_heartbeat_t *h) : h_(h) {}
+    fw_heartbeat_t *h_;
+};
+
+/// A watchdog on its own thread; `on_finding` gets each finding when it
+/// appears and when it clears (on the watchdog's thread).
+class Watchdog {
+public:
+    using Callback = std::function<void(const fw_event_t &)>;
+
+    explicit Watchdog(Callback on_finding, const fw_watchdog_config_t &config = fw_watchdog_config_default())
+        : state_(std::make_unique<State>(std::move(on_finding))) {
+        auto trampoline = [](const fw_event_t *event, void *user_data) noexcept {
+            auto *st = static_cast<State *>(user_data);
+            try {
+                st->callback(*event);
+            } catch (...) {
+                st->errors.fetch_add(1, std::memory_order_relaxed);
+            }
+        };
+        detail::check(fw_watchdog_new(&config, trampoline, state_.get(), &w_));
+    }
+    Watchdog(const Watchdog &) = delete;
+    Watchdog &operator=(const Watchdog &) = delete;
+    /// Stops and joins the watchdog's thread before the callback goes.
+    ~Watchdog() { fw_watchdog_free(w_); }
+
+    const fw_watchdog_t *native() const noexcept { return w_; }
+
+    /// A heartbeat that must beat at least every `timeout`.
+    Heartbeat heartbeat(const std::string &name, std::chrono::nanoseconds timeout) {
+        fw_heartbeat_t *h = nullptr;
+        detail::check(fw_watchdog_heartbeat(w_, name.c_str(), static_cast<uint64_t>(timeout.count()), &h));
+        return Heartbeat(h);
+    }
+
+    /// Callback invocations that threw (caught, counted).
+    uint64_t callback_errors() const noexcept { return state_->errors.load(std::memory_order_relaxed); }
+
+private:
+    struct State {
+        explicit State(Callback cb) : callback(std::move(cb)) {}
+        Callback callback;
+        std::atomic<uint64_t> errors{0};
+    };
+    std::unique_ptr<State> state_;
+    fw_watchdog_t *w_ = nullptr;
+};
+
+/// A health registry: checks run in the background, read cheaply.
+class Health {
+public:
+    /// A check: nothing when healthy, else why not. A check that throws
+    /// fails with the exception's what().
+    using Check = std::function<std::optional<std::string>()>;
+
+    explicit Health(std::chrono::nanoseconds interval = std::chrono::seconds(5)) {
+        detail::check(fw_health_new(static_cast<uint64_t>(interval.count()), &h_));
+    }
+    Health(const Health &) = delete;
+    Health &operator=(const Health &) = delete;
+    /// Stops the registry's thread before the checks go.
+    ~Health() { fw_health_free(h_); }
+
+    const fw_health_t *native() const noexcept { return h_; }
+
+    void add(const std::string &name, bool critical, std::chrono::nanoseconds timeout, Check check) {
+        checks_.push_back(std::make_unique<Check>(std::move(check)));
+        auto trampoline = [](void *user_data, char *error, size_t len) noexcept -> int32_t {
+            std::optional<std::string> why;
+            try {
+                why = (*static_cast<Check *>(user_data))();
+            } catch (const std::exception &e) {
+                why = e.what();
+            } catch (...) {
+                why = "unknown exception";
+            }
+            if (!why) {
+                return 0;
+            }
+            if (len > 0) {
+                size_t n = why->size() < len - 1 ? why->size() : len - 1;
+                why->copy(error, n);
+                error[n] = '\0';
+            }
+            return 1;
+        };
+        fw_status_t s = fw_health_register(h_, name.c_str(), critical, static_cast<uint64_t>(timeout.count()),
+                                           trampoline, checks_.back().get());
+        if (s != FW_OK) {
+            checks_.pop_back();
+            detail::check(s);
+        }
+    }
+
+    /// A breaker as a check: open reads `when_open`.
+    void add_breaker(const std::string &name, const Breaker &breaker,
+                     fw_health_status_t when_open = FW_HEALTH_DEGRADED) {
+        detail::check(fw_health_register_breaker(h_, name.c_str(), breaker.native(), when_open));
+    }
+
+    /// The aggregate of the last round, or of a round run now.
+    fw_health_status_t status(bool run_now = false) const {
+        fw_health_status_t out = FW_HEALTH_HEALTHY;
+        detail::check(fw_health_status(h_, run_now, &out));
+        return out;
+    }
+
+private:
+    fw_health_t *h_ = nullptr;
+    std::list<std::unique_ptr<Check>> checks_;
+};
+
+/// A metrics registry: Prometheus text of everything added to it. The
+/// objects added must outlive their rendering (the registry keeps the C
+/// library's own references).
+class Metrics {
+public:
+    Metrics() { detail::check(fw_metrics_new(&m_)); }
+    Metrics(const Metrics &) = delete;
+    Metrics &operator=(const Metrics &) = delete;
+    ~Metrics() { fw_metrics_free(m_); }
+
+    void add(const std::string &name, const Breaker &b) {
+        detail::check(fw_metrics_register_breaker(m_, name.c_str(), b.native()));
+    }
+    void add(const std::string &name, const Bulkhead &b) {
+        detail::check(fw_metrics_register_bulkhead(m_, name.c_str(), b.native()));
+    }
+    void add(const std::string &name, const RateLimiter &l) {
+        detail::check(fw_metrics_register_rate_limiter(m_, name.c_str(), l.native()));
+    }
+    void add(const std::string &name, const Retry &r) {
+        detail::check(fw_metrics_register_retry(m_, name.c_str(), r.native()));
+    }
+    void add(const std::string &name, const AdaptiveLimit &l) {
+        detail::check(fw_metrics_register_adaptive_limit(m_, name.c_str(), l.native()));
+    }
+    void add(const std::string &name, const Health &h) {
+        detail::check(fw_metrics_register_health(m_, name.c_str(), h.native()));
+    }
+
+    /// Everything registered, in the Prometheus text format.
+    std::string render() const {
+        std::string out(4096, '\0');
+        for (;;) {
+            size_t needed = 0;
+            detail::check(fw_metrics_render(m_, out.data(), out.size(), &needed));
+            if (needed <= out.size()) {
+                out.resize(needed > 0 ? needed - 1 : 0);
+                return out;
+            }
+            out.assign(needed, '\0');  // grew since: try again with room
+        }
+    }
+
+private:
+    fw_metrics_t *m_ = nullptr;
 };
 
 }  // namespace failwell

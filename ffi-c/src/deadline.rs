@@ -1,11 +1,11 @@
-//! `fw_deadline_*` and `fw_call_with_timeout`: deadlines on the monotonic
+//! `fw_deadline_*` and `fw_call_default_pool`: deadlines on the monotonic
 //! clock, and timed calls for code that cannot take one.
 
 use std::ffi::c_void;
 use std::time::Duration;
 
 use fw::clock::{Clock, MonotonicClock};
-use fw::deadline::{with_timeout, Deadline};
+use fw::deadline::{default_pool, Deadline};
 
 use crate::boundary::*;
 
@@ -57,11 +57,14 @@ pub type fw_timed_fn = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i3
 
 /// Runs `f(user_data)` on failwell's bounded helper pool and waits for it
 /// until `deadline_ns`. `FW_OK` with its result in `*result`;
-/// `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first — the call
-/// keeps running on its worker (it cannot be interrupted) and is counted as
-/// abandoned, so `user_data` must stay valid until it returns;
-/// `FW_REJECTED_BULKHEAD_FULL` if every worker is busy. `f` must be
-/// thread-safe and must not unwind into failwell.
+/// `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first (or had
+/// passed already) — the call keeps running on its worker (it cannot be
+/// interrupted) and is counted as abandoned, so `user_data` must stay valid
+/// until it returns; `FW_REJECTED_BULKHEAD_FULL` if every worker is busy.
+/// Ownership is simple: `f` runs exactly once unless the status is
+/// `FW_REJECTED_BULKHEAD_FULL` or `FW_EINVAL`, when it never runs — so `f`
+/// may free `user_data` itself. `f` must be thread-safe and must not unwind
+/// into failwell.
 #[no_mangle]
 pub unsafe extern "C" fn fw_call_with_timeout(
     deadline_ns: u64,
@@ -74,10 +77,26 @@ pub unsafe extern "C" fn fw_call_with_timeout(
             return invalid("fw_call_with_timeout: `f` is NULL");
         };
         let data = user_data as usize; // the caller vouches for it
-                                       // SAFETY: `f` is a valid C function (contract).
-        match with_timeout(Deadline::at(deadline_ns), move || unsafe {
-            f(data as *mut c_void)
-        }) {
+                                       // `start` then `wait`, not `with_timeout`: the latter does not run
+                                       // `f` at all when the deadline has passed, which would leave the
+                                       // caller unable to tell whether `f` (and its `user_data`) is done.
+        let deadline = Deadline::at(deadline_ns);
+        let late = deadline.is_expired();
+        let started = default_pool().start(move || {
+            // SAFETY: `f` is a valid C function (contract).
+            unsafe { f(data as *mut c_void) }
+        });
+        let outcome = match started {
+            // Already late: `f` runs, abandoned, and the answer is the same
+            // however fast it is.
+            Ok(pending) if late => {
+                drop(pending);
+                Err(fw::Rejected::DeadlineExceeded)
+            }
+            Ok(pending) => pending.wait(deadline),
+            Err(r) => Err(r),
+        };
+        match outcome {
             Ok(code) => {
                 put(result, code);
                 FW_OK

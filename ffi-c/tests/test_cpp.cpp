@@ -1,8 +1,11 @@
 // The C++ wrapper: RAII handles and permits, exceptions for invalid
 // configuration, optional permits for refusals.
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "failwell.hpp"
 
@@ -76,6 +79,120 @@ int main() {
         CHECK(l.try_acquire());
         CHECK(!l.try_acquire(1, &why));
         CHECK(why.status == FW_REJECTED_RATE_LIMITED && why.retry_after->count() > 0);
+    }
+    {
+        // Retry: a C++ lambda driven by fw_retry_call; exceptions cross back.
+        fw_retry_config_t cfg = fw_retry_config_default();
+        cfg.max_attempts = 4;
+        cfg.initial_ns = 1000000;
+        cfg.max_ns = 2000000;
+        failwell::Retry r(cfg);
+        int calls = 0;
+        CHECK(r.call([&](uint32_t attempt) { return ++calls < 3 && attempt < 3 ? 1 : 0; }) == FW_OK);
+        CHECK(calls == 3);
+        int32_t last = 0;
+        CHECK(r.call([](uint32_t) { return 7; }, std::chrono::nanoseconds(0), &last) == FW_ECALL);
+        CHECK(last == 7);
+        CHECK(r.call([](uint32_t) { return -2; }, {}, &last) == FW_ECALL && last == -2);
+        try {
+            r.call([](uint32_t) -> int { throw std::runtime_error("from the lambda"); });
+            CHECK(false);
+        } catch (const std::runtime_error &e) {
+            CHECK(std::string(e.what()) == "from the lambda");
+        }
+        CHECK(r.delay(1).count() <= 1000000);
+        CHECK(r.snapshot().calls == 4);
+    }
+    {
+        failwell::AdaptiveLimit l;
+        auto p = l.try_acquire();
+        CHECK(p.has_value());
+        p->success();
+        { auto q = l.try_acquire(FW_PRIORITY_CRITICAL); CHECK(q.has_value()); }  // released unreported
+        CHECK(l.limit() > 0);
+    }
+    {
+        // Timed calls: the result, a timeout (the state outlives the wait),
+        // an exception carried back.
+        auto r = failwell::call_with_timeout(std::chrono::seconds(1), [] { return 42; });
+        CHECK(r.has_value() && *r == 42);
+        failwell::Refusal why;
+        auto slow = failwell::call_with_timeout(
+            std::chrono::milliseconds(10),
+            [] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                return 1;
+            },
+            &why);
+        CHECK(!slow.has_value() && why.status == FW_REJECTED_DEADLINE_EXCEEDED);
+        auto late = failwell::call_with_timeout(std::chrono::nanoseconds(0), [] { return 5; }, &why);
+        CHECK(!late.has_value() && why.status == FW_REJECTED_DEADLINE_EXCEEDED);
+        try {
+            failwell::call_with_timeout(std::chrono::seconds(1), []() -> int32_t { throw std::logic_error("x"); });
+            CHECK(false);
+        } catch (const std::logic_error &) {
+            CHECK(true);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the abandoned calls finish
+    }
+    {
+        // Watchdog: a stall reported to a C++ callback; a throwing callback
+        // is counted, not unwound into C.
+        std::atomic<int> stalls{0};
+        fw_watchdog_config_t cfg = fw_watchdog_config_default();
+        cfg.tick_ns = 10000000;
+        cfg.thread_leak_factor = 0;
+        failwell::Watchdog w(
+            [&](const fw_event_t &e) {
+                if (e.finding == FW_FINDING_STALL && !e.cleared) {
+                    stalls++;
+                    throw std::runtime_error("callback bug");
+                }
+            },
+            cfg);
+        {
+            auto hb = w.heartbeat("worker", std::chrono::milliseconds(20));
+            hb.beat();
+            for (int i = 0; i < 100 && stalls.load() == 0; i++) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+        }
+        CHECK(stalls.load() == 1);
+        CHECK(w.callback_errors() == 1);
+    }
+    {
+        // Health: C++ checks (one throws), a breaker; metrics of everything.
+        failwell::Health h(std::chrono::seconds(60));
+        h.add("db", true, std::chrono::seconds(1), [] { return std::optional<std::string>(); });
+        h.add("cache", false, std::chrono::seconds(1), []() -> std::optional<std::string> { return "cold"; });
+        h.add("queue", false, std::chrono::seconds(1),
+              []() -> std::optional<std::string> { throw std::runtime_error("refused"); });
+        fw_breaker_config_t bc = fw_breaker_config_default();
+        bc.failure_rate = 0;
+        bc.consecutive_failures = 1;
+        failwell::Breaker b(bc);
+        h.add_breaker("payments", b, FW_HEALTH_UNHEALTHY);
+        CHECK(h.status(true) == FW_HEALTH_DEGRADED);
+        CHECK(b.call([] { return false; }));
+        CHECK(h.status(true) == FW_HEALTH_UNHEALTHY);
+        try {
+            h.add("db", true, std::chrono::seconds(1), [] { return std::optional<std::string>(); });
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("already") != std::string::npos);
+        }
+        failwell::Metrics m;
+        m.add("payments", b);
+        m.add("health", h);
+        failwell::Retry r;
+        m.add("retry", r);
+        failwell::AdaptiveLimit al;
+        m.add("shed", al);
+        std::string text = m.render();
+        CHECK(text.find("failwell_breaker_calls_total{instance=\"payments\"} 1") != std::string::npos);
+        CHECK(text.find("failwell_health") != std::string::npos);
+        CHECK(text.find("failwell_retry") != std::string::npos);
+        CHECK(text.size() > 4096 || text.back() == '\n');
     }
     std::printf("test_cpp: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
