@@ -72,6 +72,10 @@ typedef struct fw_retry_t fw_retry_t;
 // A client-side adaptive throttler. Thread-safe.
 typedef struct fw_throttler_t fw_throttler_t;
 
+// A bounded pool of helper threads for calls that cannot take a deadline
+// (`fw_call_with_timeout` uses a default one). Thread-safe; free it once.
+typedef struct fw_timeout_pool_t fw_timeout_pool_t;
+
 // A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
 typedef struct fw_watchdog_t fw_watchdog_t;
 
@@ -228,6 +232,24 @@ typedef struct {
 
 // A call that cannot take a deadline: returns its result code.
 typedef int32_t (*fw_timed_fn)(void *user_data);
+
+// A timeout pool's counters.
+typedef struct {
+  // The most worker threads the pool runs.
+  uint64_t max_threads;
+  // Worker threads alive now.
+  uint64_t threads;
+  // Calls running or queued now (abandoned ones included).
+  uint64_t busy;
+  // Calls whose caller got their result.
+  uint64_t completed;
+  // Calls whose caller gave up at the deadline (abandoned).
+  uint64_t timed_out;
+  // Abandoned calls still running, each holding a worker.
+  uint64_t abandoned_running;
+  // Calls refused because every worker was busy.
+  uint64_t rejected;
+} fw_timeout_pool_snapshot_t;
 
 // Rate limiter configuration.
 typedef struct {
@@ -616,8 +638,8 @@ fw_status_t fw_deadline_after(uint64_t timeout_ns, uint64_t *out);
 // Time left until `deadline_ns` (0 once passed).
 fw_status_t fw_deadline_remaining(uint64_t deadline_ns, uint64_t *out_ns);
 
-// Runs `f(user_data)` on failwell's bounded helper pool and waits for it
-// until `deadline_ns`. `FW_OK` with its result in `*result`;
+// Runs `f(user_data)` on failwell's default helper pool (64 threads) and
+// waits for it until `deadline_ns`. `FW_OK` with its result in `*result`;
 // `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first (or had
 // passed already) — the call keeps running on its worker (it cannot be
 // interrupted) and is counted as abandoned, so `user_data` must stay valid
@@ -630,6 +652,27 @@ fw_status_t fw_call_with_timeout(uint64_t deadline_ns,
                                  fw_timed_fn f,
                                  void *user_data,
                                  int32_t *result);
+
+// Creates a pool of at most `max_threads` workers (1 ..= 4096), started on
+// demand, that exit after `idle_timeout_ns` without work (0: 60 s).
+fw_status_t fw_timeout_pool_new(uint32_t max_threads,
+                                uint64_t idle_timeout_ns,
+                                fw_timeout_pool_t **out);
+
+// Frees a pool. Idle workers exit; a worker in an abandoned call exits
+// when that call returns. NULL is a no-op.
+void fw_timeout_pool_free(fw_timeout_pool_t *pool);
+
+// `fw_call_with_timeout` on this pool (same statuses and ownership rule).
+fw_status_t fw_timeout_pool_call(const fw_timeout_pool_t *pool,
+                                 uint64_t deadline_ns,
+                                 fw_timed_fn f,
+                                 void *user_data,
+                                 int32_t *result);
+
+// Copies the pool's counters into `*out`.
+fw_status_t fw_timeout_pool_snapshot(const fw_timeout_pool_t *pool,
+                                     fw_timeout_pool_snapshot_t *out);
 
 // Creates an empty registry into `*out`.
 fw_status_t fw_metrics_new(fw_metrics_t **out);
@@ -667,6 +710,12 @@ fw_status_t fw_metrics_register_adaptive_limit(const fw_metrics_t *metrics,
 fw_status_t fw_metrics_register_health(const fw_metrics_t *metrics,
                                        const char *instance,
                                        const fw_health_t *health);
+
+// Registers a timeout pool under `instance` (threads, busy, abandoned
+// calls still running, refusals).
+fw_status_t fw_metrics_register_timeout_pool(const fw_metrics_t *metrics,
+                                             const char *instance,
+                                             const fw_timeout_pool_t *pool);
 
 // Renders every registered instance in the Prometheus text format into
 // `buf` (`len` bytes, NUL-terminated, truncated if too small) and writes

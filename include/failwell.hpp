@@ -419,20 +419,18 @@ private:
     fw_adaptive_limit_t *l_ = nullptr;
 };
 
-/// Runs `f()` (returning int32_t) on failwell's bounded helper pool and
-/// waits at most `timeout`. Returns its result, or nothing when the time ran
-/// out (the call is abandoned and finishes on its own; its state is kept
-/// alive until it does) or every worker was busy (`why` says which). An
-/// exception from `f` that arrives in time is rethrown.
+namespace detail {
 template <class F>
-std::optional<int32_t> call_with_timeout(std::chrono::nanoseconds timeout, F f, Refusal *why = nullptr) {
+std::optional<int32_t> timed_call(const fw_timeout_pool_t *pool, std::chrono::nanoseconds timeout, F f,
+                                  Refusal *why) {
     struct Ctx {
         F f;
         std::exception_ptr error;
     };
     auto ctx = std::make_shared<Ctx>(Ctx{std::move(f), nullptr});
     // The worker owns one reference until the call returns, even if the
-    // caller has stopped waiting.
+    // caller has stopped waiting (the C API runs f exactly once unless it
+    // refuses the call).
     auto *held = new std::shared_ptr<Ctx>(ctx);
     auto trampoline = [](void *user_data) noexcept -> int32_t {
         std::unique_ptr<std::shared_ptr<Ctx>> own(static_cast<std::shared_ptr<Ctx> *>(user_data));
@@ -446,9 +444,10 @@ std::optional<int32_t> call_with_timeout(std::chrono::nanoseconds timeout, F f, 
     uint64_t deadline = 0;
     detail::check(fw_deadline_after(static_cast<uint64_t>(timeout.count()), &deadline));
     int32_t result = 0;
-    fw_status_t s = fw_call_with_timeout(deadline, trampoline, held, &result);
-    if (s == FW_REJECTED_BULKHEAD_FULL) {
-        delete held;  // never started: the worker did not take it
+    fw_status_t s = pool == nullptr ? fw_call_with_timeout(deadline, trampoline, held, &result)
+                                    : fw_timeout_pool_call(pool, deadline, trampoline, held, &result);
+    if (s == FW_REJECTED_BULKHEAD_FULL || s >= FW_EINVAL) {
+        delete held;  // refused: f never ran
     }
     if (s == FW_OK) {
         if (ctx->error) {
@@ -465,6 +464,47 @@ std::optional<int32_t> call_with_timeout(std::chrono::nanoseconds timeout, F f, 
     }
     return std::nullopt;
 }
+}  // namespace detail
+
+/// Runs `f()` (returning int32_t) on failwell's default helper pool and
+/// waits at most `timeout`. Returns its result, or nothing when the time ran
+/// out (the call is abandoned and finishes on its own; its state is kept
+/// alive until it does) or every worker was busy (`why` says which). An
+/// exception from `f` that arrives in time is rethrown.
+template <class F>
+std::optional<int32_t> call_with_timeout(std::chrono::nanoseconds timeout, F f, Refusal *why = nullptr) {
+    return detail::timed_call(nullptr, timeout, std::move(f), why);
+}
+
+/// A bounded pool of helper threads of one's own (`call_with_timeout` uses
+/// a default one of 64).
+class TimeoutPool {
+public:
+    explicit TimeoutPool(uint32_t max_threads,
+                         std::chrono::nanoseconds idle_timeout = std::chrono::nanoseconds(0)) {
+        detail::check(fw_timeout_pool_new(max_threads, static_cast<uint64_t>(idle_timeout.count()), &p_));
+    }
+    TimeoutPool(const TimeoutPool &) = delete;
+    TimeoutPool &operator=(const TimeoutPool &) = delete;
+    ~TimeoutPool() { fw_timeout_pool_free(p_); }
+
+    const fw_timeout_pool_t *native() const noexcept { return p_; }
+
+    /// As `failwell::call_with_timeout`, on this pool.
+    template <class F>
+    std::optional<int32_t> call(std::chrono::nanoseconds timeout, F f, Refusal *why = nullptr) const {
+        return detail::timed_call(p_, timeout, std::move(f), why);
+    }
+
+    fw_timeout_pool_snapshot_t snapshot() const {
+        fw_timeout_pool_snapshot_t out;
+        detail::check(fw_timeout_pool_snapshot(p_, &out));
+        return out;
+    }
+
+private:
+    fw_timeout_pool_t *p_ = nullptr;
+};
 
 /// A heartbeat registered with a Watchdog; unregistered on destruction.
 class Heartbeat {
@@ -617,6 +657,9 @@ public:
     }
     void add(const std::string &name, const AdaptiveLimit &l) {
         detail::check(fw_metrics_register_adaptive_limit(m_, name.c_str(), l.native()));
+    }
+    void add(const std::string &name, const TimeoutPool &p) {
+        detail::check(fw_metrics_register_timeout_pool(m_, name.c_str(), p.native()));
     }
     void add(const std::string &name, const Health &h) {
         detail::check(fw_metrics_register_health(m_, name.c_str(), h.native()));

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use std::time::Duration;
 
 use fw::clock::{Clock, MonotonicClock};
-use fw::deadline::{default_pool, Deadline};
+use fw::deadline::{default_pool, Deadline, TimeoutPool};
 
 use crate::boundary::*;
 
@@ -55,8 +55,8 @@ pub unsafe extern "C" fn fw_deadline_remaining(deadline_ns: u64, out_ns: *mut u6
 /// A call that cannot take a deadline: returns its result code.
 pub type fw_timed_fn = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i32>;
 
-/// Runs `f(user_data)` on failwell's bounded helper pool and waits for it
-/// until `deadline_ns`. `FW_OK` with its result in `*result`;
+/// Runs `f(user_data)` on failwell's default helper pool (64 threads) and
+/// waits for it until `deadline_ns`. `FW_OK` with its result in `*result`;
 /// `FW_REJECTED_DEADLINE_EXCEEDED` if the deadline passes first (or had
 /// passed already) — the call keeps running on its worker (it cannot be
 /// interrupted) and is counted as abandoned, so `user_data` must stay valid
@@ -73,35 +73,174 @@ pub unsafe extern "C" fn fw_call_with_timeout(
     result: *mut i32,
 ) -> fw_status_t {
     guard(|| {
-        let Some(f) = f else {
-            return invalid("fw_call_with_timeout: `f` is NULL");
+        run_on(
+            default_pool(),
+            "fw_call_with_timeout",
+            deadline_ns,
+            f,
+            user_data,
+            result,
+        )
+    })
+}
+
+/// The body of `fw_call_with_timeout` and `fw_timeout_pool_call`.
+fn run_on(
+    pool: &TimeoutPool,
+    name: &str,
+    deadline_ns: u64,
+    f: fw_timed_fn,
+    user_data: *mut c_void,
+    result: *mut i32,
+) -> fw_status_t {
+    let Some(f) = f else {
+        return invalid(format!("{name}: `f` is NULL"));
+    };
+    let data = user_data as usize; // the caller vouches for it
+                                   // `start` then `wait`, not `TimeoutPool::run`: the latter does not run
+                                   // `f` at all when the deadline has passed, which would leave the caller
+                                   // unable to tell whether `f` (and its `user_data`) is done.
+    let deadline = Deadline::at(deadline_ns);
+    let late = deadline.is_expired();
+    let started = pool.start(move || {
+        // SAFETY: `f` is a valid C function (contract).
+        unsafe { f(data as *mut c_void) }
+    });
+    let outcome = match started {
+        // Already late: `f` runs, abandoned, and the answer is the same
+        // however fast it is.
+        Ok(pending) if late => {
+            drop(pending);
+            Err(fw::Rejected::DeadlineExceeded)
+        }
+        Ok(pending) => pending.wait(deadline),
+        Err(r) => Err(r),
+    };
+    match outcome {
+        Ok(code) => {
+            put(result, code);
+            FW_OK
+        }
+        Err(r) => rejected(r),
+    }
+}
+
+/// A bounded pool of helper threads for calls that cannot take a deadline
+/// (`fw_call_with_timeout` uses a default one). Thread-safe; free it once.
+#[derive(Debug)]
+pub struct fw_timeout_pool_t {
+    pub(crate) inner: TimeoutPool,
+}
+
+/// A timeout pool's counters.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct fw_timeout_pool_snapshot_t {
+    /// The most worker threads the pool runs.
+    pub max_threads: u64,
+    /// Worker threads alive now.
+    pub threads: u64,
+    /// Calls running or queued now (abandoned ones included).
+    pub busy: u64,
+    /// Calls whose caller got their result.
+    pub completed: u64,
+    /// Calls whose caller gave up at the deadline (abandoned).
+    pub timed_out: u64,
+    /// Abandoned calls still running, each holding a worker.
+    pub abandoned_running: u64,
+    /// Calls refused because every worker was busy.
+    pub rejected: u64,
+}
+
+/// Creates a pool of at most `max_threads` workers (1 ..= 4096), started on
+/// demand, that exit after `idle_timeout_ns` without work (0: 60 s).
+#[no_mangle]
+pub unsafe extern "C" fn fw_timeout_pool_new(
+    max_threads: u32,
+    idle_timeout_ns: u64,
+    out: *mut *mut fw_timeout_pool_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_timeout_pool_new: `out` is NULL");
+        }
+        let idle = if idle_timeout_ns == 0 {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_nanos(idle_timeout_ns)
         };
-        let data = user_data as usize; // the caller vouches for it
-                                       // `start` then `wait`, not `with_timeout`: the latter does not run
-                                       // `f` at all when the deadline has passed, which would leave the
-                                       // caller unable to tell whether `f` (and its `user_data`) is done.
-        let deadline = Deadline::at(deadline_ns);
-        let late = deadline.is_expired();
-        let started = default_pool().start(move || {
-            // SAFETY: `f` is a valid C function (contract).
-            unsafe { f(data as *mut c_void) }
-        });
-        let outcome = match started {
-            // Already late: `f` runs, abandoned, and the answer is the same
-            // however fast it is.
-            Ok(pending) if late => {
-                drop(pending);
-                Err(fw::Rejected::DeadlineExceeded)
-            }
-            Ok(pending) => pending.wait(deadline),
-            Err(r) => Err(r),
-        };
-        match outcome {
-            Ok(code) => {
-                put(result, code);
+        match TimeoutPool::with_idle_timeout(max_threads as usize, idle) {
+            Ok(inner) => {
+                put(out, Box::into_raw(Box::new(fw_timeout_pool_t { inner })));
                 FW_OK
             }
-            Err(r) => rejected(r),
+            Err(e) => config_error(e),
         }
+    })
+}
+
+/// Frees a pool. Idle workers exit; a worker in an abandoned call exits
+/// when that call returns. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_timeout_pool_free(pool: *mut fw_timeout_pool_t) {
+    if !pool.is_null() {
+        // SAFETY: `pool` came from `fw_timeout_pool_new` and is freed once.
+        drop(unsafe { Box::from_raw(pool) });
+    }
+}
+
+/// `fw_call_with_timeout` on this pool (same statuses and ownership rule).
+#[no_mangle]
+pub unsafe extern "C" fn fw_timeout_pool_call(
+    pool: *const fw_timeout_pool_t,
+    deadline_ns: u64,
+    f: fw_timed_fn,
+    user_data: *mut c_void,
+    result: *mut i32,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: a non-NULL `pool` comes from `fw_timeout_pool_new`.
+        let Some(p) = (unsafe { pool.as_ref() }) else {
+            return invalid("fw_timeout_pool_call: `pool` is NULL");
+        };
+        run_on(
+            &p.inner,
+            "fw_timeout_pool_call",
+            deadline_ns,
+            f,
+            user_data,
+            result,
+        )
+    })
+}
+
+/// Copies the pool's counters into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_timeout_pool_snapshot(
+    pool: *const fw_timeout_pool_t,
+    out: *mut fw_timeout_pool_snapshot_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: a non-NULL `pool` comes from `fw_timeout_pool_new`.
+        let Some(p) = (unsafe { pool.as_ref() }) else {
+            return invalid("fw_timeout_pool_snapshot: `pool` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_timeout_pool_snapshot: `out` is NULL");
+        }
+        let s = p.inner.snapshot();
+        put(
+            out,
+            fw_timeout_pool_snapshot_t {
+                max_threads: s.max_threads,
+                threads: s.threads,
+                busy: s.busy,
+                completed: s.completed,
+                timed_out: s.timed_out,
+                abandoned_running: s.abandoned_running,
+                rejected: s.rejected,
+            },
+        );
+        FW_OK
     })
 }

@@ -8,6 +8,7 @@ use fw::metrics::MetricsRegistry;
 use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
 use crate::bulkhead::fw_bulkhead_t;
+use crate::deadline::fw_timeout_pool_t;
 use crate::rate_limit::fw_rate_limiter_t;
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
@@ -186,6 +187,23 @@ pub unsafe extern "C" fn fw_metrics_register_health(
         health,
         "fw_metrics_register_health",
         |m, n, h| m.register_health(n, h.inner.clone()),
+    )
+}
+
+/// Registers a timeout pool under `instance` (threads, busy, abandoned
+/// calls still running, refusals).
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_timeout_pool(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    pool: *const fw_timeout_pool_t,
+) -> fw_status_t {
+    register(
+        metrics,
+        instance,
+        pool,
+        "fw_metrics_register_timeout_pool",
+        |m, n, p| m.register_timeout_pool(n, p.inner.clone()),
     )
 }
 

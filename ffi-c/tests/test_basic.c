@@ -349,6 +349,52 @@ static void deadline_functional(void) {
     sleep_ms(250); /* let the abandoned call finish before exit */
 }
 
+static atomic_int freed_by_f;
+
+/* Frees its own user_data: fine, since f runs exactly once unless refused. */
+static int owns_its_data(void *user_data) {
+    free(user_data);
+    atomic_fetch_add(&freed_by_f, 1);
+    return 7;
+}
+
+static void timeout_pool_functional(void) {
+    fw_timeout_pool_t *p = NULL;
+    CHECK_STATUS(fw_timeout_pool_new(1, 0, &p), FW_OK);
+    uint64_t d = 0, past = 0;
+    CHECK_STATUS(fw_deadline_after(1000000000ULL, &d), FW_OK);
+    CHECK_STATUS(fw_now_ns(&past), FW_OK);
+    int r = 0;
+    CHECK_STATUS(fw_timeout_pool_call(p, d, quick, NULL, &r), FW_OK);
+    CHECK(r == 42);
+    /* The one worker stuck in an abandoned call: the next call is refused. */
+    uint64_t soon = 0;
+    CHECK_STATUS(fw_deadline_after(20000000, &soon), FW_OK);
+    CHECK_STATUS(fw_timeout_pool_call(p, soon, slow, NULL, &r), FW_REJECTED_DEADLINE_EXCEEDED);
+    CHECK_STATUS(fw_timeout_pool_call(p, d, quick, NULL, &r), FW_REJECTED_BULKHEAD_FULL);
+    fw_timeout_pool_snapshot_t s;
+    CHECK_STATUS(fw_timeout_pool_snapshot(p, &s), FW_OK);
+    CHECK(s.max_threads == 1 && s.completed == 1 && s.timed_out == 1 && s.rejected == 1);
+    CHECK(s.abandoned_running == 1);
+    sleep_ms(250);
+    CHECK_STATUS(fw_timeout_pool_snapshot(p, &s), FW_OK);
+    CHECK(s.abandoned_running == 0 && s.busy == 0);
+    /* Late already: f still runs (and frees its data); the answer is late. */
+    CHECK_STATUS(fw_timeout_pool_call(p, past, owns_its_data, malloc(16), &r), FW_REJECTED_DEADLINE_EXCEEDED);
+    sleep_ms(50); /* the abandoned call finishes and frees its worker */
+    CHECK(atomic_load(&freed_by_f) == 1);
+    CHECK_STATUS(fw_timeout_pool_call(p, d, owns_its_data, malloc(16), &r), FW_OK);
+    CHECK(atomic_load(&freed_by_f) == 2 && r == 7);
+    fw_metrics_t *m = NULL;
+    CHECK_STATUS(fw_metrics_new(&m), FW_OK);
+    CHECK_STATUS(fw_metrics_register_timeout_pool(m, "legacy", p), FW_OK);
+    char text[8192];
+    CHECK_STATUS(fw_metrics_render(m, text, sizeof text, NULL), FW_OK);
+    CHECK(strstr(text, "instance=\"legacy\"") != NULL);
+    fw_metrics_free(m);
+    fw_timeout_pool_free(p);
+}
+
 static void chaos_and_throttler_functional(void) {
     fw_chaos_config_t cc = fw_chaos_config_default();
     cc.fault_rate = 1.0;
@@ -509,6 +555,7 @@ static void misuse(void) {
     CHECK_STATUS(fw_metrics_register_retry(m, "x", NULL), FW_EINVAL);
     CHECK_STATUS(fw_metrics_register_adaptive_limit(m, "x", NULL), FW_EINVAL);
     CHECK_STATUS(fw_metrics_register_health(m, "x", NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_timeout_pool(m, "x", NULL), FW_EINVAL);
     CHECK_STATUS(fw_metrics_register_breaker(m, "\xff\xfe", NULL), FW_EINVAL);
     CHECK_STATUS(fw_metrics_render(m, NULL, 5, &need), FW_EINVAL);
     CHECK_STATUS(fw_metrics_render(m, NULL, 0, NULL), FW_OK);
@@ -644,6 +691,21 @@ static void misuse(void) {
     CHECK_STATUS(fw_deadline_remaining(1, NULL), FW_EINVAL);
     CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, NULL, NULL, NULL), FW_EINVAL);
     CHECK(message_mentions("`f`"));
+    fw_timeout_pool_t *tp = NULL;
+    CHECK_STATUS(fw_timeout_pool_new(0, 0, &tp), FW_EINVAL);
+    CHECK(message_mentions("max_threads"));
+    CHECK_STATUS(fw_timeout_pool_new(5000, 0, &tp), FW_EINVAL);
+    CHECK_STATUS(fw_timeout_pool_new(1, 0, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_timeout_pool_call(NULL, UINT64_MAX, quick, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("pool"));
+    CHECK_STATUS(fw_timeout_pool_snapshot(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_timeout_pool_new(1, 0, &tp), FW_OK);
+    CHECK_STATUS(fw_timeout_pool_call(tp, UINT64_MAX, NULL, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("`f`"));
+    CHECK_STATUS(fw_timeout_pool_snapshot(tp, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_timeout_pool(NULL, "x", tp), FW_EINVAL);
+    fw_timeout_pool_free(tp);
+    fw_timeout_pool_free(NULL);
 
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
@@ -661,6 +723,7 @@ int main(void) {
     adaptive_functional();
     watchdog_and_health_functional();
     deadline_functional();
+    timeout_pool_functional();
     chaos_and_throttler_functional();
     misuse();
     return fw_finish("test_basic");

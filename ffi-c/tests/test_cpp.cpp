@@ -133,6 +133,10 @@ int main() {
         } catch (const std::logic_error &) {
             CHECK(true);
         }
+        failwell::TimeoutPool pool(2);
+        auto own = pool.call(std::chrono::seconds(1), [] { return 9; });
+        CHECK(own.has_value() && *own == 9);
+        CHECK(pool.snapshot().completed == 1);
         std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the abandoned calls finish
     }
     {
