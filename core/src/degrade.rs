@@ -175,40 +175,53 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock> StaleCache<K, V, C> {
     ) -> Result<Served<V, E>, E> {
         match fetch() {
             Ok(v) => {
-                let now = self.clock.now();
-                let mut m = self.entries.lock();
-                if m.len() >= self.capacity && !m.contains_key(&key) {
-                    // Make room: drop the oldest entry.
-                    if let Some(oldest) = m
-                        .iter()
-                        .min_by_key(|(_, (_, t))| *t)
-                        .map(|(k, _)| k.clone())
-                    {
-                        m.remove(&oldest);
-                    }
-                }
-                m.insert(key, (v.clone(), now));
-                drop(m);
-                self.fresh.fetch_add(1, Relaxed);
+                self.put_fresh(key, v.clone());
                 Ok(Served::Fresh(v))
             }
-            Err(error) => {
-                let now = self.clock.now();
-                let cached = self.entries.lock().get(&key).cloned();
-                match cached {
-                    Some((value, at)) if now.saturating_sub(at) <= self.max_stale => {
-                        self.stale.fetch_add(1, Relaxed);
-                        Ok(Served::Stale {
-                            value,
-                            age: Duration::from_nanos(now.saturating_sub(at)),
-                            error,
-                        })
-                    }
-                    _ => {
-                        self.misses.fetch_add(1, Relaxed);
-                        Err(error)
-                    }
-                }
+            Err(error) => self.serve_stale(&key, error),
+        }
+    }
+
+    /// Caches `value`, just fetched for `key`, and counts it served fresh:
+    /// for callers that fetch on their own (an async runtime, the Python
+    /// binding); with [`serve_stale`](Self::serve_stale) it is
+    /// [`get_or_fetch`](Self::get_or_fetch) in two steps.
+    pub fn put_fresh(&self, key: K, value: V) {
+        let now = self.clock.now();
+        let mut m = self.entries.lock();
+        if m.len() >= self.capacity && !m.contains_key(&key) {
+            // Make room: drop the oldest entry.
+            if let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone())
+            {
+                m.remove(&oldest);
+            }
+        }
+        m.insert(key, (value, now));
+        drop(m);
+        self.fresh.fetch_add(1, Relaxed);
+    }
+
+    /// The fetch of `key` failed with `error`: serves the cached value stale
+    /// if it is at most `max_stale` old, or else returns the error (counted
+    /// as a miss).
+    pub fn serve_stale<E>(&self, key: &K, error: E) -> Result<Served<V, E>, E> {
+        let now = self.clock.now();
+        let cached = self.entries.lock().get(key).cloned();
+        match cached {
+            Some((value, at)) if now.saturating_sub(at) <= self.max_stale => {
+                self.stale.fetch_add(1, Relaxed);
+                Ok(Served::Stale {
+                    value,
+                    age: Duration::from_nanos(now.saturating_sub(at)),
+                    error,
+                })
+            }
+            _ => {
+                self.misses.fetch_add(1, Relaxed);
+                Err(error)
             }
         }
     }
@@ -314,6 +327,24 @@ mod tests {
         assert_eq!(c.snapshot().entries, 2);
         assert_eq!(c.get_or_fetch("a", || Err(())), Err(()), "a was the oldest");
         assert!(c.get_or_fetch("b", || Err(())).unwrap().is_stale());
+    }
+
+    #[test]
+    fn the_two_step_form_matches_get_or_fetch() {
+        let (clock, c) = cache(Duration::from_secs(60), 10);
+        c.put_fresh("k", 1);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(
+            c.serve_stale(&"k", "down"),
+            Ok(Served::Stale {
+                value: 1,
+                age: Duration::from_secs(5),
+                error: "down"
+            })
+        );
+        assert_eq!(c.serve_stale(&"x", "down"), Err("down"));
+        let s = c.snapshot();
+        assert_eq!((s.fresh, s.stale, s.misses, s.entries), (1, 1, 1, 1));
     }
 
     #[test]
