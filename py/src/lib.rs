@@ -12,6 +12,7 @@ mod chaos;
 mod classify;
 mod convert;
 mod deadline;
+mod degrade;
 mod metrics;
 mod rate_limit;
 mod retry;
@@ -44,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<shed::ShedPermit>()?;
     m.add_class::<shed::PyThrottler>()?;
     m.add_class::<chaos::PyChaos>()?;
+    m.add_class::<degrade::PyStaleCache>()?;
     m.add_class::<watch::PyWatchdog>()?;
     m.add_class::<watch::PyHeartbeat>()?;
     m.add_class::<watch::PyHealth>()?;

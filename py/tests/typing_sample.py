@@ -49,6 +49,15 @@ def work(n: int) -> int:
     return n + 1
 
 
+users = failwell.StaleCache(max_stale=60.0)
+
+
+@users
+@failwell.fallback(lambda exc, user_id: f"guest {user_id}")
+def user_name(user_id: int) -> str:
+    return f"user {user_id}"
+
+
 def main() -> None:
     user: Dict[str, int] = get_user(1, verbose=True)
     order: Optional[str] = get_order("o-1")
@@ -72,6 +81,9 @@ def main() -> None:
     m = failwell.MetricsRegistry()
     m.register("users", breaker)
     text: str = m.render_prometheus()
+    name: str = user_name(3)
+    served: failwell.Served[str] = users.get_or_fetch(("n", 1), user_name, 1)
+    assert name == "user 3" and not served.stale
     assert (user, order, count, total, doubled, result, state) == ({"id": 1}, "o-1", 1, 2, 3.0, 3, "closed")
     assert text
 

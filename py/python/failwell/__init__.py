@@ -2,7 +2,8 @@
 
 Circuit breakers, bulkheads, rate limiters, retries with backoff, jitter and
 budgets, propagated deadlines, adaptive load shedding, chaos injection,
-health checks, watchdogs and Prometheus metrics — sync and asyncio, safe to
+graceful degradation (fallback, serve-stale), health checks, watchdogs and
+Prometheus metrics — sync and asyncio, safe to
 share between threads. Durations are float seconds or
 ``datetime.timedelta``. Every refusal is a :class:`Rejected`.
 """
@@ -10,6 +11,7 @@ share between threads. Durations are float seconds or
 from ._breaker import CircuitBreaker
 from ._bulkhead import Bulkhead, RateLimiter
 from ._deadline import Deadline, call_with_timeout
+from ._degrade import Served, StaleCache, fallback
 from ._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -57,6 +59,8 @@ __all__ = [
     "RateLimitedError",
     "RateLimiter",
     "Rejected",
+    "Served",
+    "StaleCache",
     "Retry",
     "RetryBudget",
     "RetryBudgetExhaustedError",
@@ -66,5 +70,6 @@ __all__ = [
     "Watchdog",
     "__version__",
     "call_with_timeout",
+    "fallback",
     "retry",
 ]
