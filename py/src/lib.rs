@@ -48,6 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<degrade::PyStaleCache>()?;
     m.add_class::<watch::PyWatchdog>()?;
     m.add_class::<watch::PyHeartbeat>()?;
+    m.add_class::<watch::PyGauge>()?;
     m.add_class::<watch::PyHealth>()?;
     m.add_class::<metrics::PyMetrics>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

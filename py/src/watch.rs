@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use failwell::health::{self, HealthRegistry, Status};
 use failwell::sync::Mutex;
-use failwell::watchdog::{Finding, FindingKind, Heartbeat, Watchdog};
+use failwell::watchdog::{self, Finding, FindingKind, Heartbeat, Watchdog};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -170,6 +170,64 @@ impl PyWatchdog {
         })
     }
 
+    /// Registers a gauge — `read()` returns a count of some resource (open
+    /// connections, file descriptors, queue length) — read on every tick
+    /// and reported as a `gauge_leak` finding when it exceeds `factor` ×
+    /// `baseline` (default: `read()` now; `factor` default 2.0, `None` for
+    /// the ceiling alone) or `ceiling`. `read` runs on the watchdog's
+    /// thread with the GIL; if it raises, the exception is logged and
+    /// counted and the tick reads 0. Close the returned gauge (or let it be
+    /// collected) to unregister it.
+    #[pyo3(signature = (name, read, *, baseline = None, factor = Some(2.0), ceiling = None))]
+    fn gauge(
+        &self,
+        name: String,
+        read: &Bound<'_, PyAny>,
+        baseline: Option<u64>,
+        factor: Option<f64>,
+        ceiling: Option<u64>,
+    ) -> PyResult<PyGauge> {
+        if !read.is_callable() {
+            return Err(PyTypeError::new_err("read must be callable"));
+        }
+        let growth = match factor {
+            Some(f) => {
+                let base = match baseline {
+                    Some(b) => b,
+                    None => read.call0()?.extract::<u64>()?,
+                };
+                watchdog::Growth::new("factor", base, finite(f, "factor")?, ceiling)
+                    .map_err(|e| config_error(e, &[]))?
+            }
+            None => match ceiling {
+                Some(c) => watchdog::Growth::ceiling_only(c),
+                None => {
+                    return Err(PyValueError::new_err(
+                        "factor: None needs a ceiling, or nothing could ever be a leak",
+                    ))
+                }
+            },
+        };
+        let read = read.clone().unbind();
+        let errors = Arc::clone(&self.callback_errors);
+        let label = format!("the read function of gauge {name:?}");
+        let guard = self.get()?.gauge(name, growth, move || {
+            Python::attach(
+                |py| match read.bind(py).call0().and_then(|v| v.extract::<u64>()) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        *errors.lock() += 1;
+                        log_exception(py, &label, e);
+                        0
+                    }
+                },
+            )
+        });
+        Ok(PyGauge {
+            inner: Mutex::new(Some(guard)),
+        })
+    }
+
     /// The findings active now, as dicts.
     fn active<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let w = self.get()?;
@@ -227,6 +285,26 @@ impl Drop for PyWatchdog {
         if let Some(w) = self.inner.get_mut().take() {
             Python::attach(|py| py.detach(move || drop(w)));
         }
+    }
+}
+
+/// A registered gauge; `close()` (or collection) unregisters it.
+#[pyclass(module = "failwell._native", name = "Gauge", frozen)]
+pub struct PyGauge {
+    inner: Mutex<Option<watchdog::GaugeGuard>>,
+}
+
+impl std::fmt::Debug for PyGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PyGauge").finish_non_exhaustive()
+    }
+}
+
+#[pymethods]
+impl PyGauge {
+    /// Unregisters the gauge.
+    fn close(&self) {
+        self.inner.lock().take();
     }
 }
 

@@ -47,6 +47,38 @@ def test_watchdog_reports_a_stall_once_and_its_recovery():
     w.shutdown()  # idempotent
 
 
+def test_gauges_report_resource_leaks_and_their_errors(caplog):
+    found = []
+    connections = [object()] * 4
+    with Watchdog(tick=0.02, on_finding=found.append, thread_leak=False) as w:
+        g = w.gauge("connections", lambda: len(connections))  # baseline 4, limit 8
+        connections.extend([object()] * 10)
+        assert wait_for(lambda: any(f["kind"] == "gauge_leak" for f in found))
+        leak = next(f for f in found if f["kind"] == "gauge_leak")
+        assert (leak["name"], leak["baseline"], leak["limit"]) == ("connections", 4, 8)
+        assert leak["value"] >= 14
+        del connections[4:]
+        assert wait_for(lambda: any(f["kind"] == "gauge_leak" and f["cleared"] for f in found))
+        g.close()
+
+        def broken():
+            raise RuntimeError("gauge bug")
+
+        with caplog.at_level(logging.ERROR, logger="failwell"):
+            kept = w.gauge("broken", broken, baseline=1, factor=None, ceiling=10)
+            assert wait_for(lambda: w.snapshot()["callback_errors"] >= 1)
+            kept.close()
+        # Registering from Python while the watchdog thread reads gauges
+        # that need the GIL must not deadlock.
+        for i in range(50):
+            w.heartbeat(f"hb{i}", 10).close()
+    assert any("gauge bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    with pytest.raises(ValueError, match="factor"):
+        Watchdog(thread_leak=False).gauge("x", lambda: 1, factor=None)
+    with pytest.raises(TypeError, match="read"):
+        Watchdog(thread_leak=False).gauge("x", 5)
+
+
 def test_a_raising_watchdog_callback_is_logged_and_counted(caplog):
     def broken(finding):
         raise RuntimeError("callback bug")

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::deadline::TimeoutPool;
 use crate::error::ConfigError;
-use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed};
+use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed, SharedFn};
 
 pub use leak::{process_threads, Growth};
 
@@ -164,7 +164,7 @@ impl fmt::Display for Finding {
 }
 
 type Callback = Box<dyn Fn(&Finding) + Send + Sync>;
-type GaugeFn = Box<dyn Fn() -> u64 + Send + Sync>;
+type GaugeFn = SharedFn<dyn Fn() -> u64 + Send + Sync>;
 
 struct HeartbeatEntry {
     name: String,
@@ -396,7 +396,7 @@ impl Watchdog {
             id,
             GaugeEntry {
                 name: name.into(),
-                read: Box::new(read),
+                read: SharedFn::new(read),
                 growth,
             },
         );
@@ -599,6 +599,7 @@ fn report(shared: &Shared, f: Finding) {
 fn look(shared: &Shared) -> Vec<FindingKind> {
     let mut found = Vec::new();
     let now = MonotonicClock.now();
+    let gauges;
     {
         let reg = shared.registry.lock();
         for hb in reg.heartbeats.values() {
@@ -612,17 +613,25 @@ fn look(shared: &Shared) -> Vec<FindingKind> {
                 });
             }
         }
-        for g in reg.gauges.values() {
-            // A gauge that panics is skipped this tick, not fatal.
-            if let Ok(value) = catch_unwind(AssertUnwindSafe(|| (g.read)())) {
-                if let Some(limit) = g.growth.exceeded_by(value) {
-                    found.push(FindingKind::GaugeLeak {
-                        name: g.name.clone(),
-                        value,
-                        baseline: g.growth.baseline(),
-                        limit,
-                    });
-                }
+        gauges = reg
+            .gauges
+            .values()
+            .map(|g| (g.name.clone(), g.growth, SharedFn::clone(&g.read)))
+            .collect::<Vec<_>>();
+    }
+    // Gauges are read outside the registry's lock: a read function may
+    // block (a binding's read waits for its interpreter lock), and must not
+    // hold up threads registering or dropping heartbeats and gauges.
+    for (name, growth, read) in gauges {
+        // A gauge that panics is skipped this tick, not fatal.
+        if let Ok(value) = catch_unwind(AssertUnwindSafe(|| read())) {
+            if let Some(limit) = growth.exceeded_by(value) {
+                found.push(FindingKind::GaugeLeak {
+                    name,
+                    value,
+                    baseline: growth.baseline(),
+                    limit,
+                });
             }
         }
     }
