@@ -19,15 +19,20 @@ pub struct PyChaos {
 impl PyChaos {
     /// Fails `fault_rate` of calls and delays `latency_rate` of them by
     /// `latency` seconds (all 0 by default); `seed` makes the choices
-    /// repeatable; `enabled` switches injection on (default).
+    /// repeatable; `enabled` switches injection on (default). Other keyword
+    /// arguments are left to the Python subclass's `__init__`.
     #[new]
-    #[pyo3(signature = (*, fault_rate = 0.0, latency_rate = 0.0, latency = None, seed = None, enabled = true))]
+    #[pyo3(signature = (
+        *, fault_rate = 0.0, latency_rate = 0.0, latency = None, seed = None, enabled = true,
+        **_python_side
+    ))]
     fn new(
         fault_rate: f64,
         latency_rate: f64,
         latency: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
         enabled: bool,
+        _python_side: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut b = chaos::Chaos::builder()
             .fault_rate(finite(fault_rate, "fault_rate")?)

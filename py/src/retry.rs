@@ -196,12 +196,14 @@ pub struct PyRetry {
 impl PyRetry {
     /// Defaults: 3 attempts, exponential backoff from 0.1 s doubling to
     /// 10 s, full jitter, no elapsed limit, no budget, failwell rejections
-    /// not retried.
+    /// not retried. Other keyword arguments are left to the Python
+    /// subclass's `__init__` (which rejects unknown ones).
     #[new]
     #[pyo3(signature = (
         *, max_attempts = 3, backoff = None, jitter = None, max_elapsed = None,
-        budget = None, retry_rejected = false, seed = None
+        budget = None, retry_rejected = false, seed = None, **_python_side
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         max_attempts: i64,
         backoff: Option<PyBackoff>,
@@ -210,6 +212,7 @@ impl PyRetry {
         budget: Option<&PyRetryBudget>,
         retry_rejected: bool,
         seed: Option<u64>,
+        _python_side: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut b = retry::Retry::builder()
             .max_attempts(count(max_attempts, "max_attempts")?)

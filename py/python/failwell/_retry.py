@@ -66,29 +66,6 @@ class Retry(_native.Retry):
     Thread-safe: one policy serves every caller.
     """
 
-    def __new__(
-        cls,
-        *,
-        max_attempts: int = 3,
-        backoff: Optional[_native.Backoff] = None,
-        jitter: Optional[_native.Jitter] = None,
-        max_elapsed: Optional[Seconds] = None,
-        budget: Optional[_native.RetryBudget] = None,
-        retry_rejected: bool = False,
-        seed: Optional[int] = None,
-        **_python_side: Any,
-    ) -> "Retry":
-        return super().__new__(
-            cls,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            jitter=jitter,
-            max_elapsed=max_elapsed,
-            budget=budget,
-            retry_rejected=retry_rejected,
-            seed=seed,
-        )
-
     def __init__(
         self,
         *,

@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable, Optional, Type, overload
 from . import _native, _util
 from ._errors import InjectedFault
 from ._types import Decorator, P, R
+from ._util import Seconds
 
 
 def _finish(permit: _native.ShedPermit, exc: Optional[BaseException]) -> None:
@@ -98,11 +99,18 @@ class Chaos(_native.Chaos):
     ``set_fault_rate``, ``set_latency``. Thread-safe.
     """
 
-    def __init__(self, *, error: Any = None, **_native_options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        fault_rate: float = 0.0,
+        latency_rate: float = 0.0,
+        latency: Optional[Seconds] = None,
+        seed: Optional[int] = None,
+        enabled: bool = True,
+        error: Any = None,
+    ) -> None:
+        # The native __new__ has taken the injection settings.
         self._error = error
-
-    def __new__(cls, *, error: Any = None, **native_options: Any) -> "Chaos":
-        return super().__new__(cls, **native_options)
 
     def _fault(self) -> BaseException:
         e = self._error
