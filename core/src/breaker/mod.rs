@@ -37,6 +37,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use config::Live;
 pub use config::{Builder, Config, Window};
 pub use state::State;
 
@@ -155,7 +156,10 @@ pub struct CircuitBreaker<C: Clock = MonotonicClock> {
     half_open_since: AtomicU64,
     aux: CoreMutex<Aux>,
     listeners: CoreRwLock<Vec<(ListenerId, Listener)>>,
+    /// Structure fixed at build (which policies, the window); the values
+    /// that can change live are in `live`.
     config: Config,
+    live: CachePadded<Live>,
     clock: C,
 }
 
@@ -197,14 +201,56 @@ impl<C: Clock> CircuitBreaker<C> {
             half_open_since: AtomicU64::new(0),
             aux: CoreMutex::new(Aux::default()),
             listeners: CoreRwLock::new(Vec::new()),
+            live: CachePadded::new(Live::new(&config)),
             config,
             clock,
         }
     }
 
-    /// The validated configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force (with any live changes).
+    pub fn config(&self) -> Config {
+        self.live.current(&self.config)
+    }
+
+    /// Changes thresholds, counts and durations of the live breaker without
+    /// losing its state or blocking callers. `change` gets a builder holding
+    /// the settings in force and returns it changed, e.g.
+    /// `b.reconfigure(|c| c.open_for(Duration::from_secs(5)))`; the result
+    /// is validated as at build. Which policies are on and the window are
+    /// fixed at build: changing them is a `ConfigError` (`trip_policy`,
+    /// `window`). Each new value takes effect on its own — a call racing
+    /// the change may see some old and some new — and an open period
+    /// already running keeps its end.
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
+    ) -> Result<(), ConfigError> {
+        // One reconfiguration at a time, so two never interleave their
+        // stores; transitions take the same lock, callers do not.
+        let _g = self.aux.lock();
+        let current = self.config();
+        let (new, _) = change(Builder::from_config(&current, MonotonicClock)).validate()?;
+        let policies = |c: &Config| {
+            (
+                c.consecutive_failures.is_some(),
+                c.failure_rate.is_some(),
+                c.slow_call_rate.is_some(),
+            )
+        };
+        if policies(&new) != policies(&current) {
+            return Err(ConfigError::new(
+                "trip_policy",
+                "policies are turned on or off when the breaker is built; only their values change live",
+            ));
+        }
+        if new.window != current.window {
+            return Err(ConfigError::new(
+                "window",
+                "is fixed when the breaker is built; build a new breaker to change it",
+            ));
+        }
+        self.live.store(&new);
+        Ok(())
     }
 
     /// The breaker's clock.
@@ -249,7 +295,7 @@ impl<C: Clock> CircuitBreaker<C> {
                     }
                 }
                 State::HalfOpen => {
-                    if w.issued() < self.config.half_open_calls {
+                    if w.issued() < self.live.half_open_calls() {
                         match self.state.compare_exchange_weak(
                             w.0,
                             w.with_issued_plus_one().0,
@@ -265,7 +311,7 @@ impl<C: Clock> CircuitBreaker<C> {
                     }
                     let now = self.clock.now();
                     let since = self.half_open_since.load(Relaxed);
-                    let limit = since.saturating_add(self.config.half_open_max_wait);
+                    let limit = since.saturating_add(self.live.half_open_max_wait());
                     if now < limit {
                         return Err(self.reject(Some(Duration::from_nanos(limit - now))));
                     }
@@ -355,11 +401,11 @@ impl<C: Clock> CircuitBreaker<C> {
             State::Closed | State::Disabled | State::MetricsOnly => Some(Duration::ZERO),
             State::ForcedOpen => None,
             State::Open => wait_until(self.open_until.load(Relaxed)),
-            State::HalfOpen if w.issued() < self.config.half_open_calls => Some(Duration::ZERO),
+            State::HalfOpen if w.issued() < self.live.half_open_calls() => Some(Duration::ZERO),
             State::HalfOpen => wait_until(
                 self.half_open_since
                     .load(Relaxed)
-                    .saturating_add(self.config.half_open_max_wait),
+                    .saturating_add(self.live.half_open_max_wait()),
             ),
         }
     }
@@ -466,7 +512,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// Records the outcome of a permit taken in state word `w`.
     #[inline]
     fn on_outcome(&self, w: Word, failed: bool, duration: u64) {
-        let slow = duration >= self.config.slow_call_duration;
+        let slow = duration >= self.live.slow_call_duration();
         if !failed && !slow && w.is_closed() {
             self.on_closed_success(w);
         } else {
@@ -516,10 +562,10 @@ impl<C: Clock> CircuitBreaker<C> {
         }
         let gen = w.gen();
         let mut trip = false;
-        if let Some(n) = self.config.consecutive_failures {
+        if self.config.consecutive_failures.is_some() {
             if failed {
                 if let Some(c) = self.windows.consecutive.add(gen, 1) {
-                    trip |= c >= n as i32;
+                    trip |= c as i64 >= self.live.consecutive_failures() as i64;
                 }
             } else {
                 self.windows.consecutive.clear(gen);
@@ -549,13 +595,14 @@ impl<C: Clock> CircuitBreaker<C> {
             return false;
         }
         let s = self.window_stats(gen);
-        if s.calls < self.config.minimum_calls as u64 {
+        if s.calls < self.live.minimum_calls() {
             return false;
         }
         let over = |n: u64, threshold: Option<f64>| {
             threshold.is_some_and(|t| n as f64 >= t * s.calls as f64)
         };
-        over(s.failures, self.config.failure_rate) || over(s.slow, self.config.slow_call_rate)
+        over(s.failures, self.live.failure_rate(&self.config))
+            || over(s.slow, self.live.slow_call_rate(&self.config))
     }
 
     #[cold]
@@ -587,7 +634,7 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     fn half_open_verdict(&self, w: Word) -> Option<State> {
-        let h = self.config.half_open_calls;
+        let h = self.live.half_open_calls();
         let (s, f) = (w.successes(), w.failures());
         if !self.config.has_rate_policy() {
             return if f > 0 {
@@ -601,7 +648,9 @@ impl<C: Clock> CircuitBreaker<C> {
         // Reopen as soon as the probes' rate can no longer end below a
         // threshold, even if every remaining probe succeeds.
         let decided = |n: u32, t: Option<f64>| t.is_some_and(|t| n as f64 >= t * h as f64);
-        if decided(f, self.config.failure_rate) || decided(w.slow(), self.config.slow_call_rate) {
+        if decided(f, self.live.failure_rate(&self.config))
+            || decided(w.slow(), self.live.slow_call_rate(&self.config))
+        {
             Some(State::Open)
         } else if s + f >= h {
             Some(State::Closed)
@@ -653,7 +702,7 @@ impl<C: Clock> CircuitBreaker<C> {
                         1
                     };
                     let until = until
-                        .unwrap_or_else(|| now.saturating_add(self.config.open_duration(trips)));
+                        .unwrap_or_else(|| now.saturating_add(self.config().open_duration(trips)));
                     self.open_until.store(until, Relaxed);
                     aux.trips = trips;
                 }
@@ -709,7 +758,7 @@ impl<C: Clock> fmt::Debug for CircuitBreaker<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("state", &Word(self.state.load(Relaxed)))
-            .field("config", &self.config)
+            .field("config", &self.config())
             .finish_non_exhaustive()
     }
 }
