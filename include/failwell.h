@@ -504,6 +504,18 @@ size_t fw_last_error(char *buf, size_t len);
 // The defaults (resilience4j's; see the Rust docs of `Builder`).
 fw_breaker_config_t fw_breaker_config_default(void);
 
+// Changes a live breaker's thresholds, counts and durations to those of
+// `*config`, keeping its state and counts (start from
+// `fw_breaker_config_get`). Which policies are on (zero or not) and the
+// window must stay as built: changing them is `FW_EINVAL` naming
+// `trip_policy` or `window`, as is any invalid value; a refused change
+// changes nothing. Thread-safe; callers are not blocked.
+fw_status_t fw_breaker_reconfigure(const fw_breaker_t *breaker, const fw_breaker_config_t *config);
+
+// Writes the configuration in force into `*out` (a policy that is off
+// reads 0).
+fw_status_t fw_breaker_config_get(const fw_breaker_t *breaker, fw_breaker_config_t *out);
+
 // Creates a breaker. `config` may be NULL for the defaults. Writes the new
 // handle to `*out`. `FW_EINVAL` (and a message naming the field) for an
 // invalid configuration or a NULL `out`.

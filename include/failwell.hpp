@@ -123,6 +123,18 @@ public:
     /// The C handle (for the metrics and health registries).
     const fw_breaker_t *native() const noexcept { return b_; }
 
+    /// The configuration in force.
+    fw_breaker_config_t config() const {
+        fw_breaker_config_t c;
+        detail::check(fw_breaker_config_get(b_, &c));
+        return c;
+    }
+
+    /// Changes thresholds, counts and durations live (not which policies
+    /// are on, nor the window); throws Error for an invalid change, which
+    /// then changes nothing.
+    void reconfigure(const fw_breaker_config_t &config) { detail::check(fw_breaker_reconfigure(b_, &config)); }
+
     /// A permit, or nothing (with the refusal in `why`, if given).
     std::optional<BreakerPermit> acquire(Refusal *why = nullptr) {
         fw_breaker_permit_t p{};

@@ -4,7 +4,7 @@ use std::ffi::{c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fw::breaker::{CircuitBreaker, Outcome, PermitToken, State, Window};
+use fw::breaker::{Builder, CircuitBreaker, Outcome, PermitToken, State, Window};
 
 use crate::boundary::*;
 use crate::events::{fw_callback_t, fw_event_t, FW_EVENT_BREAKER_TRANSITION};
@@ -126,6 +126,11 @@ fn ms(v: u64) -> Duration {
 }
 
 fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
+    builder(c)?.build()
+}
+
+/// A C configuration as a builder (checked by `build` or `reconfigure`).
+fn builder(c: &fw_breaker_config_t) -> Result<Builder, fw::ConfigError> {
     let window = if c.window_ms > 0 {
         Window::Time {
             length: ms(c.window_ms),
@@ -154,7 +159,7 @@ fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
     if c.minimum_calls > 0 {
         b = b.minimum_calls(c.minimum_calls);
     }
-    b.half_open_calls(c.half_open_calls)
+    Ok(b.half_open_calls(c.half_open_calls)
         .half_open_max_wait(ms(c.half_open_max_wait_ms))
         .open_for(ms(c.open_for_ms))
         .open_for_backoff(
@@ -164,8 +169,80 @@ fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
             } else {
                 c.open_for_max_ms
             }),
-        )
-        .build()
+        ))
+}
+
+/// Changes a live breaker's thresholds, counts and durations to those of
+/// `*config`, keeping its state and counts (start from
+/// `fw_breaker_config_get`). Which policies are on (zero or not) and the
+/// window must stay as built: changing them is `FW_EINVAL` naming
+/// `trip_policy` or `window`, as is any invalid value; a refused change
+/// changes nothing. Thread-safe; callers are not blocked.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_reconfigure(
+    breaker: *const fw_breaker_t,
+    config: *const fw_breaker_config_t,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_reconfigure: `breaker` is NULL");
+        };
+        // SAFETY: a non-NULL `config` points to a config (contract).
+        let Some(c) = (unsafe { config.as_ref() }) else {
+            return invalid("fw_breaker_reconfigure: `config` is NULL");
+        };
+        let wanted = match builder(c) {
+            Ok(w) => w,
+            Err(e) => return config_error(e),
+        };
+        match b.inner.reconfigure(|_| wanted) {
+            Ok(()) => FW_OK,
+            Err(e) => config_error(e),
+        }
+    })
+}
+
+/// Writes the configuration in force into `*out` (a policy that is off
+/// reads 0).
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_config_get(
+    breaker: *const fw_breaker_t,
+    out: *mut fw_breaker_config_t,
+) -> fw_status_t {
+    guard(|| {
+        let Some(b) = handle(breaker) else {
+            return invalid("fw_breaker_config_get: `breaker` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_breaker_config_get: `out` is NULL");
+        }
+        let c = b.inner.config();
+        let (window_calls, window_ms, window_buckets) = match c.window() {
+            Some(Window::Count(n)) => (n, 0, 10),
+            Some(Window::Time { length, buckets }) => (100, length.as_millis() as u64, buckets),
+            None => (100, 0, 10),
+        };
+        let ms_of = |d: Duration| d.as_millis() as u64;
+        put(
+            out,
+            fw_breaker_config_t {
+                consecutive_failures: c.consecutive_failures().unwrap_or(0),
+                failure_rate: c.failure_rate().unwrap_or(0.0),
+                window_calls,
+                window_ms,
+                window_buckets,
+                slow_call_rate: c.slow_call_rate().unwrap_or(0.0),
+                slow_call_ms: c.slow_call_duration().map_or(60_000, ms_of),
+                minimum_calls: c.minimum_calls(),
+                half_open_calls: c.half_open_calls(),
+                half_open_max_wait_ms: ms_of(c.half_open_max_wait()),
+                open_for_ms: ms_of(c.open_for()),
+                open_for_multiplier: c.open_for_multiplier(),
+                open_for_max_ms: ms_of(c.open_for_max()),
+            },
+        );
+        FW_OK
+    })
 }
 
 /// Creates a breaker. `config` may be NULL for the defaults. Writes the new

@@ -28,6 +28,48 @@ static int message_mentions(const char *word) {
     return need == got && need > 1 && strstr(buf, word) != NULL;
 }
 
+static void breaker_reconfigure_functional(void) {
+    fw_breaker_config_t cfg = fw_breaker_config_default();
+    cfg.failure_rate = 0;
+    cfg.consecutive_failures = 3;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&cfg, &b), FW_OK);
+    fw_breaker_permit_t p;
+    for (int i = 0; i < 2; i++) {
+        CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+        CHECK_STATUS(fw_breaker_failure(b, &p), FW_OK);
+    }
+    fw_breaker_config_t now;
+    CHECK_STATUS(fw_breaker_config_get(b, &now), FW_OK);
+    CHECK(now.consecutive_failures == 3 && now.failure_rate == 0 && now.open_for_ms == 60000);
+    now.consecutive_failures = 4;
+    now.open_for_ms = 5000;
+    CHECK_STATUS(fw_breaker_reconfigure(b, &now), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_failure(b, &p), FW_OK);
+    fw_breaker_state_t st;
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+    CHECK(st == FW_BREAKER_CLOSED); /* 3 in a row; 4 needed now */
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_failure(b, &p), FW_OK);
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+    CHECK(st == FW_BREAKER_OPEN);
+    uint64_t wait = 0;
+    CHECK_STATUS(fw_breaker_retry_after(b, &wait), FW_OK);
+    CHECK(wait > 4000000000ULL && wait <= 5000000000ULL);
+    fw_breaker_config_t bad = now;
+    bad.failure_rate = 0.5; /* turning a policy on: not live */
+    CHECK_STATUS(fw_breaker_reconfigure(b, &bad), FW_EINVAL);
+    CHECK(message_mentions("trip_policy"));
+    bad = now;
+    bad.half_open_calls = 0;
+    CHECK_STATUS(fw_breaker_reconfigure(b, &bad), FW_EINVAL);
+    CHECK(message_mentions("half_open_calls"));
+    CHECK_STATUS(fw_breaker_config_get(b, &now), FW_OK);
+    CHECK(now.consecutive_failures == 4 && now.half_open_calls == 10);
+    fw_breaker_free(b);
+}
+
 static void breaker_functional(void) {
     fw_breaker_config_t cfg = fw_breaker_config_default();
     cfg.failure_rate = 0; /* consecutive failures only */
@@ -469,6 +511,16 @@ static void misuse(void) {
     CHECK_STATUS(fw_breaker_open_for(NULL, 1), FW_EINVAL);
     CHECK_STATUS(fw_bulkhead_reconfigure(NULL, 1, 0), FW_EINVAL);
     CHECK_STATUS(fw_breaker_snapshot(NULL, &bs), FW_EINVAL);
+    fw_breaker_config_t brc = fw_breaker_config_default();
+    CHECK_STATUS(fw_breaker_reconfigure(NULL, &brc), FW_EINVAL);
+    CHECK(message_mentions("breaker"));
+    CHECK_STATUS(fw_breaker_config_get(NULL, &brc), FW_EINVAL);
+    fw_breaker_t *live = NULL;
+    CHECK_STATUS(fw_breaker_new(NULL, &live), FW_OK);
+    CHECK_STATUS(fw_breaker_reconfigure(live, NULL), FW_EINVAL);
+    CHECK(message_mentions("config"));
+    CHECK_STATUS(fw_breaker_config_get(live, NULL), FW_EINVAL);
+    fw_breaker_free(live);
     CHECK_STATUS(fw_breaker_add_listener(NULL, on_transition, NULL), FW_EINVAL);
     fw_breaker_free(NULL);
 
@@ -716,6 +768,7 @@ static void misuse(void) {
 
 int main(void) {
     breaker_functional();
+    breaker_reconfigure_functional();
     bulkhead_functional();
     rate_limiter_functional();
     metrics_functional();

@@ -46,6 +46,17 @@ int main() {
         CHECK(why.status == FW_REJECTED_CIRCUIT_OPEN && why.retry_after.has_value());
         b.reset();
         CHECK(b.state() == FW_BREAKER_CLOSED);
+        fw_breaker_config_t c = b.config();
+        c.open_for_ms = 1234;
+        b.reconfigure(c);
+        CHECK(b.config().open_for_ms == 1234);
+        c.failure_rate = 0.5;
+        try {
+            b.reconfigure(c);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("trip_policy") != std::string::npos);
+        }
     }
     {
         fw_breaker_config_t bad = fw_breaker_config_default();

@@ -199,6 +199,120 @@ impl PyBreaker {
         }
     }
 
+    /// Changes thresholds, counts and durations of the live breaker,
+    /// keeping its state and counts; arguments as at construction, only
+    /// the ones given change. Which policies are on and the window are
+    /// fixed at construction (a `ValueError` naming `trip_policy` or
+    /// `window`). Each value takes effect on its own; an open period
+    /// already running keeps its end.
+    #[pyo3(signature = (
+        *, consecutive_failures = None, failure_rate = None, slow_call_rate = None,
+        slow_call_duration = None, minimum_calls = None, half_open_calls = None,
+        half_open_max_wait = None, open_for = None, open_for_multiplier = None,
+        open_for_max = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn reconfigure(
+        &self,
+        consecutive_failures: Option<i64>,
+        failure_rate: Option<f64>,
+        slow_call_rate: Option<f64>,
+        slow_call_duration: Option<&Bound<'_, PyAny>>,
+        minimum_calls: Option<i64>,
+        half_open_calls: Option<i64>,
+        half_open_max_wait: Option<&Bound<'_, PyAny>>,
+        open_for: Option<&Bound<'_, PyAny>>,
+        open_for_multiplier: Option<f64>,
+        open_for_max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        // Convert every argument first, so a bad one changes nothing.
+        let consecutive_failures = consecutive_failures
+            .map(|n| count(n, "consecutive_failures"))
+            .transpose()?;
+        let failure_rate = failure_rate
+            .map(|r| finite(r, "failure_rate"))
+            .transpose()?;
+        let slow_call_rate = slow_call_rate
+            .map(|r| finite(r, "slow_call_rate"))
+            .transpose()?;
+        let slow_call_duration = opt_duration(slow_call_duration, "slow_call_duration")?;
+        let minimum_calls = minimum_calls
+            .map(|n| count(n, "minimum_calls"))
+            .transpose()?;
+        let half_open_calls = half_open_calls
+            .map(|n| count(n, "half_open_calls"))
+            .transpose()?;
+        let half_open_max_wait = opt_duration(half_open_max_wait, "half_open_max_wait")?;
+        let open_for = opt_duration(open_for, "open_for")?;
+        let multiplier = open_for_multiplier
+            .map(|m| finite(m, "open_for_multiplier"))
+            .transpose()?;
+        let open_for_max = opt_duration(open_for_max, "open_for_max")?;
+        let now = self.inner.config();
+        self.inner
+            .reconfigure(|mut b| {
+                if let Some(n) = consecutive_failures {
+                    b = b.consecutive_failures(n);
+                }
+                if let Some(r) = failure_rate {
+                    b = b.failure_rate_threshold(r);
+                }
+                if let Some(r) = slow_call_rate {
+                    b = b.slow_call_threshold(r);
+                }
+                if let Some(d) = slow_call_duration {
+                    b = b.slow_call_duration(d);
+                }
+                if let Some(n) = minimum_calls {
+                    b = b.minimum_calls(n);
+                }
+                if let Some(n) = half_open_calls {
+                    b = b.half_open_calls(n);
+                }
+                if let Some(d) = half_open_max_wait {
+                    b = b.half_open_max_wait(d);
+                }
+                if let Some(d) = open_for {
+                    b = b.open_for(d);
+                }
+                if multiplier.is_some() || open_for_max.is_some() {
+                    let m = multiplier.unwrap_or(now.open_for_multiplier());
+                    let max = open_for_max
+                        .unwrap_or_else(|| now.open_for_max().max(open_for.unwrap_or_default()));
+                    b = b.open_for_backoff(m, max);
+                }
+                b
+            })
+            // `trip_policy` keeps its name here: it is what was refused.
+            .map_err(|e| config_error(e, &RENAMES[..2]))
+    }
+
+    /// The settings in force, as a dict (durations in seconds; a policy
+    /// that is off reads None).
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.config();
+        let (window, window_duration) = match c.window() {
+            Some(Window::Count(n)) => (Some(n), None),
+            Some(Window::Time { length, .. }) => (None, Some(secs(length))),
+            None => (None, None),
+        };
+        py_dict!(py, {
+            "consecutive_failures" => c.consecutive_failures(),
+            "failure_rate" => c.failure_rate(),
+            "slow_call_rate" => c.slow_call_rate(),
+            "slow_call_duration" => c.slow_call_duration().map(secs),
+            "window" => window,
+            "window_duration" => window_duration,
+            "minimum_calls" => c.minimum_calls(),
+            "half_open_calls" => c.half_open_calls(),
+            "half_open_max_wait" => secs(c.half_open_max_wait()),
+            "open_for" => secs(c.open_for()),
+            "open_for_multiplier" => c.open_for_multiplier(),
+            "open_for_max" => secs(c.open_for_max()),
+        })
+    }
+
     /// One of "closed", "open", "half_open", "forced_open", "disabled",
     /// "metrics_only".
     #[getter]

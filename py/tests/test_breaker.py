@@ -322,3 +322,29 @@ def test_concurrent_calls_are_counted_exactly(run_threads):
 def test_exported_names():
     assert failwell.CircuitBreaker is CircuitBreaker
     assert issubclass(failwell.CircuitOpenError, failwell.Rejected)
+
+
+def test_reconfigure_a_live_breaker():
+    b = CircuitBreaker(consecutive_failures=3, open_for=0.05)
+    trip(b, 2)
+    b.reconfigure(consecutive_failures=4, open_for=0.2, half_open_calls=1)
+    trip(b, 1)
+    assert b.state == "closed"
+    trip(b, 1)
+    assert b.state == "open" and 0.15 < b.retry_after <= 0.2
+    c = b.config
+    assert (c["consecutive_failures"], c["open_for"], c["half_open_calls"]) == (4, 0.2, 1)
+    assert c["failure_rate"] is None and c["window"] is None
+    assert b.snapshot()["failures"] == 4
+    b.reconfigure(open_for_multiplier=2.0, open_for_max=1.0)
+    assert b.config["open_for_max"] == 1.0
+    with pytest.raises(ValueError, match="trip_policy"):
+        b.reconfigure(failure_rate=0.5)
+    with pytest.raises(ValueError, match="consecutive_failures"):
+        b.reconfigure(consecutive_failures=0)
+    with pytest.raises(ValueError, match="open_for"):
+        b.reconfigure(open_for=-1)
+    assert b.config["consecutive_failures"] == 4  # refused changes change nothing
+    r = CircuitBreaker(failure_rate=0.5, window=10, minimum_calls=10)
+    r.reconfigure(failure_rate=0.9, minimum_calls=5)
+    assert (r.config["failure_rate"], r.config["minimum_calls"], r.config["window"]) == (0.9, 5, 10)

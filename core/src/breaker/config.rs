@@ -43,6 +43,63 @@ pub struct Config {
 }
 
 impl Config {
+    /// Failures in a row that trip the breaker, if that policy is on.
+    pub fn consecutive_failures(&self) -> Option<u32> {
+        self.consecutive_failures
+    }
+
+    /// The failure-rate threshold, if that policy is on.
+    pub fn failure_rate(&self) -> Option<f64> {
+        self.failure_rate
+    }
+
+    /// The slow-call-rate threshold, if that policy is on.
+    pub fn slow_call_rate(&self) -> Option<f64> {
+        self.slow_call_rate
+    }
+
+    /// How long a call must take to count as slow (with the slow-call
+    /// policy on).
+    pub fn slow_call_duration(&self) -> Option<Duration> {
+        self.slow_call_rate
+            .map(|_| Duration::from_nanos(self.slow_call_duration))
+    }
+
+    /// The window of the rate policies, if one is on.
+    pub fn window(&self) -> Option<Window> {
+        self.window
+    }
+
+    /// The fewest calls in the window before a rate may trip.
+    pub fn minimum_calls(&self) -> u32 {
+        self.minimum_calls
+    }
+
+    /// Probes admitted in half-open.
+    pub fn half_open_calls(&self) -> u32 {
+        self.half_open_calls
+    }
+
+    /// How long half-open waits for a verdict before reopening.
+    pub fn half_open_max_wait(&self) -> Duration {
+        Duration::from_nanos(self.half_open_max_wait)
+    }
+
+    /// The first open period.
+    pub fn open_for(&self) -> Duration {
+        Duration::from_nanos(self.open_for)
+    }
+
+    /// Growth of the open period per consecutive trip (1: none).
+    pub fn open_for_multiplier(&self) -> f64 {
+        self.open_for_multiplier
+    }
+
+    /// The longest open period.
+    pub fn open_for_max(&self) -> Duration {
+        Duration::from_nanos(self.open_for_max)
+    }
+
     /// Whether any rate policy (failure rate or slow-call rate) is on.
     pub(crate) fn has_rate_policy(&self) -> bool {
         self.failure_rate.is_some() || self.slow_call_rate.is_some()
