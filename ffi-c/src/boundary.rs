@@ -87,16 +87,21 @@ fn set_last_error(msg: String) {
 pub(crate) fn guard(f: impl FnOnce() -> fw_status_t) -> fw_status_t {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(s) => s,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(format!("failwell panicked: {msg}"));
-            FW_EPANIC
-        }
+        Err(p) => panicked(p),
     }
+}
+
+/// A panic caught at the boundary, as `FW_EPANIC` and the last error.
+#[cold]
+#[inline(never)]
+fn panicked(p: Box<dyn std::any::Any + Send>) -> fw_status_t {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    set_last_error(format!("failwell panicked: {msg}"));
+    FW_EPANIC
 }
 
 /// The configuration behind `config`, or `default()` when it is NULL.
@@ -161,4 +166,36 @@ pub unsafe extern "C" fn fw_last_error(buf: *mut c_char, len: usize) -> usize {
         }
         needed
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_fw_epanic_with_its_message() {
+        // Quiet the default hook's report of the deliberate panic.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let last = || {
+            let mut buf = [0 as c_char; 64];
+            // SAFETY: a writable buffer of its length.
+            let need = unsafe { fw_last_error(buf.as_mut_ptr(), buf.len()) };
+            // SAFETY: fw_last_error NUL-terminates within the buffer.
+            let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(need, msg.len() + 1);
+            msg
+        };
+        let s = guard(|| panic!("deliberate"));
+        let first = last();
+        let s2 = guard(|| std::panic::panic_any(7u8));
+        std::panic::set_hook(hook);
+        assert_eq!((s, s2), (FW_EPANIC, FW_EPANIC));
+        assert_eq!(first, "failwell panicked: deliberate");
+        assert_eq!(last(), "failwell panicked: unknown panic");
+        assert_eq!(guard(|| FW_OK), FW_OK);
+    }
 }

@@ -303,25 +303,47 @@ pub unsafe extern "C" fn fw_breaker_acquire(
         if permit.is_null() {
             return invalid("fw_breaker_acquire: `permit` is NULL");
         }
-        match b.inner.try_acquire() {
-            Ok(p) => {
-                let (word, start) = p.into_token().into_raw();
-                put(
-                    permit,
-                    fw_breaker_permit_t {
-                        _word: word,
-                        _start: start,
-                    },
-                );
-                FW_OK
-            }
-            Err(r) => {
-                let wait = r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64);
-                put(retry_after_ns, wait);
-                rejected(r)
-            }
+        if let Some(t) = b.inner.try_acquire_closed() {
+            let (word, start) = t.into_raw();
+            put(
+                permit,
+                fw_breaker_permit_t {
+                    _word: word,
+                    _start: start,
+                },
+            );
+            return FW_OK;
         }
+        acquire_slow(b, permit, retry_after_ns)
     })
+}
+
+/// Every state but Closed, out of line so the fast path needs no frame.
+#[cold]
+#[inline(never)]
+fn acquire_slow(
+    b: &fw_breaker_t,
+    permit: *mut fw_breaker_permit_t,
+    retry_after_ns: *mut u64,
+) -> fw_status_t {
+    match b.inner.try_acquire() {
+        Ok(p) => {
+            let (word, start) = p.into_token().into_raw();
+            put(
+                permit,
+                fw_breaker_permit_t {
+                    _word: word,
+                    _start: start,
+                },
+            );
+            FW_OK
+        }
+        Err(r) => {
+            let wait = r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64);
+            put(retry_after_ns, wait);
+            rejected(r)
+        }
+    }
 }
 
 /// Records how the call behind `permit` went. `duration_ns < 0` lets the

@@ -276,6 +276,21 @@ impl<C: Clock> CircuitBreaker<C> {
         self.try_acquire_slow(w)
     }
 
+    /// The closed-state fast path of [`try_acquire`](Self::try_acquire)
+    /// alone: a token when the breaker is Closed, `None` otherwise (then
+    /// call `try_acquire`, which handles every state). For bindings that
+    /// keep everything but the fast path out of line, so their exported
+    /// function needs no stack frame on it.
+    #[inline]
+    pub fn try_acquire_closed(&self) -> Option<PermitToken> {
+        // Acquire: as in `try_acquire`.
+        let w = Word(self.state.load(Acquire));
+        w.is_closed().then(|| PermitToken {
+            word: w.0,
+            start: self.call_start(),
+        })
+    }
+
     #[cold]
     fn try_acquire_slow(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
         loop {
