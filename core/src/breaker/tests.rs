@@ -879,3 +879,26 @@ fn threshold_setters_keep_the_rest() {
         "duration alone turns the policy on at 100%"
     );
 }
+
+#[test]
+fn the_closed_fast_path_alone_answers_only_in_closed() {
+    let (clock, b) = ready_to_probe(1);
+    assert!(
+        b.try_acquire_closed().is_none(),
+        "open (due to probe): not closed"
+    );
+    clock.advance(MS);
+    let probe = b.try_acquire().unwrap();
+    assert_eq!(probe.state(), State::HalfOpen);
+    assert!(b.try_acquire_closed().is_none());
+    probe.success();
+    let t = b.try_acquire_closed().expect("closed");
+    assert_eq!(t.state(), State::Closed);
+    b.record_token(t, Outcome::Failure, None);
+    assert_eq!(b.state(), State::Open, "a token from the fast path counts");
+    b.disable();
+    assert!(
+        b.try_acquire_closed().is_none(),
+        "disabled goes the full way"
+    );
+}
