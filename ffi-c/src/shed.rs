@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fw::shed::{AdaptiveLimit, Algorithm};
+use fw::shed::{AdaptiveLimit, Algorithm, ShedOutcome, ShedToken};
 
 use crate::boundary::*;
 use crate::bulkhead::{fw_priority_t, priority};
@@ -19,9 +19,7 @@ pub struct fw_adaptive_limit_t {
 /// `fw_adaptive_permit_release`.
 #[derive(Debug)]
 pub struct fw_adaptive_permit_t {
-    // Field order matters: `permit` borrows the limit that `limit` keeps
-    // alive, and fields drop in declaration order.
-    permit: fw::shed::ShedPermit<'static>,
+    token: ShedToken,
     limit: Arc<AdaptiveLimit>,
 }
 
@@ -155,18 +153,13 @@ pub unsafe extern "C" fn fw_adaptive_limit_try_acquire(
                 "fw_adaptive_limit_try_acquire: {prio} is not an fw_priority_t"
             ));
         };
-        let arc = Arc::clone(&l.inner);
-        // SAFETY: the permit borrows the limit inside `arc`; the handle
-        // below owns both, and the permit always ends first (field order,
-        // and `finish` ends it before dropping the Arc), so the borrow never
-        // outlives the limit. The limit itself never moves (it is in an Arc).
-        let limit_ref: &'static AdaptiveLimit = unsafe { &*Arc::as_ptr(&arc) };
-        match limit_ref.try_acquire(p) {
+        match l.inner.try_acquire(p) {
             Ok(permit) => {
-                put(
-                    out,
-                    Box::into_raw(Box::new(fw_adaptive_permit_t { permit, limit: arc })),
-                );
+                let h = fw_adaptive_permit_t {
+                    token: permit.into_token(),
+                    limit: Arc::clone(&l.inner),
+                };
+                put(out, Box::into_raw(Box::new(h)));
                 FW_OK
             }
             Err(r) => rejected(r),
@@ -175,20 +168,14 @@ pub unsafe extern "C" fn fw_adaptive_limit_try_acquire(
 }
 
 /// How an adaptive permit ends.
-fn finish(
-    permit: *mut fw_adaptive_permit_t,
-    name: &str,
-    how: impl FnOnce(fw::shed::ShedPermit<'static>),
-) -> fw_status_t {
+fn finish(permit: *mut fw_adaptive_permit_t, name: &str, how: ShedOutcome) -> fw_status_t {
     guard(|| {
         if permit.is_null() {
             return invalid(format!("{name}: `permit` is NULL"));
         }
         // SAFETY: came from `fw_adaptive_limit_try_acquire`, consumed once.
         let h = unsafe { Box::from_raw(permit) };
-        let fw_adaptive_permit_t { permit, limit } = *h;
-        how(permit); // the permit ends while `limit` still holds the Arc
-        drop(limit);
+        h.limit.record_token(h.token, how);
         FW_OK
     })
 }
@@ -198,7 +185,7 @@ fn finish(
 pub unsafe extern "C" fn fw_adaptive_permit_success(
     permit: *mut fw_adaptive_permit_t,
 ) -> fw_status_t {
-    finish(permit, "fw_adaptive_permit_success", |p| p.success())
+    finish(permit, "fw_adaptive_permit_success", ShedOutcome::Success)
 }
 
 /// The call was dropped (timed out, overloaded): the limit backs off.
@@ -206,7 +193,7 @@ pub unsafe extern "C" fn fw_adaptive_permit_success(
 pub unsafe extern "C" fn fw_adaptive_permit_dropped(
     permit: *mut fw_adaptive_permit_t,
 ) -> fw_status_t {
-    finish(permit, "fw_adaptive_permit_dropped", |p| p.dropped())
+    finish(permit, "fw_adaptive_permit_dropped", ShedOutcome::Dropped)
 }
 
 /// Returns the permit without a sample.
@@ -214,7 +201,7 @@ pub unsafe extern "C" fn fw_adaptive_permit_dropped(
 pub unsafe extern "C" fn fw_adaptive_permit_release(
     permit: *mut fw_adaptive_permit_t,
 ) -> fw_status_t {
-    finish(permit, "fw_adaptive_permit_release", drop)
+    finish(permit, "fw_adaptive_permit_release", ShedOutcome::Ignore)
 }
 
 /// The current limit and permits in flight.
