@@ -312,6 +312,13 @@ typedef struct {
 // `attempt` counts from 1. It must not unwind (throw) into failwell.
 typedef int32_t (*fw_retry_fn)(void *user_data, uint32_t attempt);
 
+// One call in progress under a retry policy, for loops run outside failwell
+// (an event loop that sleeps with its own timer): a plain value (no
+// allocation, nothing to free) whose fields are private to failwell.
+typedef struct {
+  uint64_t _private[4];
+} fw_retry_run_t;
+
 // A retry policy's counters.
 typedef struct {
   uint64_t calls;
@@ -800,6 +807,23 @@ fw_status_t fw_retry_call(const fw_retry_t *retry,
                           fw_retry_fn f,
                           void *user_data,
                           int32_t *last_result);
+
+// Starts one call under the policy (counts it, deposits into the budget)
+// into `*out`. `deadline_ns` is an instant from `fw_deadline_after`, or 0
+// for none; `FW_REJECTED_DEADLINE_EXCEEDED` if it has passed. After each
+// attempt that failed and may be retried, ask `fw_retry_next`.
+fw_status_t fw_retry_begin(const fw_retry_t *retry, uint64_t deadline_ns, fw_retry_run_t *out);
+
+// The attempt of `*run` failed and may be retried, no sooner than
+// `at_least_ns` (a server's Retry-After; 0 otherwise). `FW_OK`: wait
+// `*delay_ns`, then make the next attempt (`*run` is updated);
+// `FW_ECALL`: the policy gives up (attempts, elapsed time or the deadline
+// leave no room) — keep the last result; `FW_REJECTED_RETRY_BUDGET_EXHAUSTED`:
+// the budget refused. Never blocks.
+fw_status_t fw_retry_next(const fw_retry_t *retry,
+                          fw_retry_run_t *run,
+                          uint64_t at_least_ns,
+                          uint64_t *delay_ns);
 
 // Copies the policy's counters into `*out`.
 fw_status_t fw_retry_snapshot(const fw_retry_t *retry, fw_retry_snapshot_t *out);

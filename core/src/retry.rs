@@ -450,6 +450,27 @@ impl Run {
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
+
+    /// The run as plain numbers, for holders outside Rust (the C ABI);
+    /// [`from_raw`](Self::from_raw) restores it.
+    pub fn into_raw(self) -> [u64; 4] {
+        [
+            self.deadline.map_or(u64::MAX, Deadline::as_nanos),
+            self.start,
+            nanos(self.previous),
+            self.attempt as u64,
+        ]
+    }
+
+    /// A run from [`into_raw`](Self::into_raw)'s numbers.
+    pub fn from_raw(raw: [u64; 4]) -> Self {
+        Run {
+            deadline: (raw[0] != u64::MAX).then(|| Deadline::at(raw[0])),
+            start: raw[1],
+            previous: Duration::from_nanos(raw[2]),
+            attempt: raw[3].clamp(1, u32::MAX as u64) as u32,
+        }
+    }
 }
 
 impl<C: Clock + Sleeper> Retry<C> {

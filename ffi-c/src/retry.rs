@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fw::deadline::Deadline;
-use fw::retry::{Backoff, Jitter, Retry, RetryBudget};
+use fw::retry::{Backoff, Jitter, Retry, RetryBudget, Run};
 use fw::Error;
 
 use crate::boundary::*;
@@ -260,6 +260,88 @@ pub unsafe extern "C" fn fw_retry_call(
                 FW_ECALL
             }
             Err(Error::Rejected(rej)) => rejected(rej),
+        }
+    })
+}
+
+/// One call in progress under a retry policy, for loops run outside failwell
+/// (an event loop that sleeps with its own timer): a plain value (no
+/// allocation, nothing to free) whose fields are private to failwell.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_retry_run_t {
+    pub _private: [u64; 4],
+}
+
+/// Starts one call under the policy (counts it, deposits into the budget)
+/// into `*out`. `deadline_ns` is an instant from `fw_deadline_after`, or 0
+/// for none; `FW_REJECTED_DEADLINE_EXCEEDED` if it has passed. After each
+/// attempt that failed and may be retried, ask `fw_retry_next`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_retry_begin(
+    retry: *const fw_retry_t,
+    deadline_ns: u64,
+    out: *mut fw_retry_run_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_retry_new`.
+        let Some(r) = (unsafe { retry.as_ref() }) else {
+            return invalid("fw_retry_begin: `retry` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_retry_begin: `out` is NULL");
+        }
+        let deadline = (deadline_ns != 0).then(|| Deadline::at(deadline_ns));
+        match r.inner.begin(deadline) {
+            Ok(run) => {
+                put(
+                    out,
+                    fw_retry_run_t {
+                        _private: run.into_raw(),
+                    },
+                );
+                FW_OK
+            }
+            Err(rej) => rejected(rej),
+        }
+    })
+}
+
+/// The attempt of `*run` failed and may be retried, no sooner than
+/// `at_least_ns` (a server's Retry-After; 0 otherwise). `FW_OK`: wait
+/// `*delay_ns`, then make the next attempt (`*run` is updated);
+/// `FW_ECALL`: the policy gives up (attempts, elapsed time or the deadline
+/// leave no room) — keep the last result; `FW_REJECTED_RETRY_BUDGET_EXHAUSTED`:
+/// the budget refused. Never blocks.
+#[no_mangle]
+pub unsafe extern "C" fn fw_retry_next(
+    retry: *const fw_retry_t,
+    run: *mut fw_retry_run_t,
+    at_least_ns: u64,
+    delay_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_retry_new`.
+        let Some(r) = (unsafe { retry.as_ref() }) else {
+            return invalid("fw_retry_next: `retry` is NULL");
+        };
+        // SAFETY: a non-NULL `run` points to a run from `fw_retry_begin`.
+        let Some(slot) = (unsafe { run.as_mut() }) else {
+            return invalid("fw_retry_next: `run` is NULL");
+        };
+        if delay_ns.is_null() {
+            return invalid("fw_retry_next: `delay_ns` is NULL");
+        }
+        let mut state = Run::from_raw(slot._private);
+        let step = r.inner.step(&mut state, Duration::from_nanos(at_least_ns));
+        slot._private = state.into_raw();
+        match step {
+            Ok(Some(d)) => {
+                put(delay_ns, d.as_nanos().min(u64::MAX as u128) as u64);
+                FW_OK
+            }
+            Ok(None) => FW_ECALL,
+            Err(rej) => rejected(rej),
         }
     })
 }

@@ -238,6 +238,44 @@ static int not_found(void *user_data, uint32_t attempt) {
     return -404;
 }
 
+/* The step-wise form, for event loops that sleep with their own timer. */
+static void retry_steps_functional(void) {
+    fw_retry_config_t cfg = fw_retry_config_default();
+    cfg.max_attempts = 3;
+    cfg.backoff = FW_BACKOFF_CONSTANT;
+    cfg.initial_ns = 1000000;
+    cfg.jitter = FW_JITTER_NONE;
+    fw_retry_t *r = NULL;
+    CHECK_STATUS(fw_retry_new(&cfg, &r), FW_OK);
+    fw_retry_run_t run;
+    uint64_t delay = 0;
+    CHECK_STATUS(fw_retry_begin(r, 0, &run), FW_OK);
+    CHECK_STATUS(fw_retry_next(r, &run, 0, &delay), FW_OK);
+    CHECK(delay == 1000000);
+    CHECK_STATUS(fw_retry_next(r, &run, 5000000, &delay), FW_OK); /* a Retry-After */
+    CHECK(delay == 5000000);
+    CHECK_STATUS(fw_retry_next(r, &run, 0, &delay), FW_ECALL); /* 3 attempts made */
+    uint64_t now = 0, soon = 0;
+    CHECK_STATUS(fw_now_ns(&now), FW_OK);
+    CHECK_STATUS(fw_retry_begin(r, now, &run), FW_REJECTED_DEADLINE_EXCEEDED);
+    fw_retry_snapshot_t snap;
+    CHECK_STATUS(fw_retry_snapshot(r, &snap), FW_OK);
+    CHECK(snap.calls == 2 && snap.retries == 2);
+    fw_retry_free(r);
+    cfg.initial_ns = 100000000; /* 100 ms between attempts */
+    CHECK_STATUS(fw_retry_new(&cfg, &r), FW_OK);
+    CHECK_STATUS(fw_deadline_after(50000000, &soon), FW_OK);
+    CHECK_STATUS(fw_retry_begin(r, soon, &run), FW_OK);
+    CHECK_STATUS(fw_retry_next(r, &run, 0, &delay), FW_ECALL); /* would sleep past the deadline */
+    fw_retry_free(r);
+    cfg.budget_ratio = 0.0;
+    cfg.budget_min_per_sec = 0.0;
+    CHECK_STATUS(fw_retry_new(&cfg, &r), FW_OK);
+    CHECK_STATUS(fw_retry_begin(r, 0, &run), FW_OK);
+    CHECK_STATUS(fw_retry_next(r, &run, 0, &delay), FW_REJECTED_RETRY_BUDGET_EXHAUSTED);
+    fw_retry_free(r);
+}
+
 static void retry_functional(void) {
     fw_retry_config_t cfg = fw_retry_config_default();
     cfg.max_attempts = 4;
@@ -741,6 +779,11 @@ static void misuse(void) {
     CHECK_STATUS(fw_now_ns(NULL), FW_EINVAL);
     CHECK_STATUS(fw_deadline_after(1, NULL), FW_EINVAL);
     CHECK_STATUS(fw_deadline_remaining(1, NULL), FW_EINVAL);
+    fw_retry_run_t rr;
+    uint64_t dd = 0;
+    CHECK_STATUS(fw_retry_begin(NULL, 0, &rr), FW_EINVAL);
+    CHECK(message_mentions("retry"));
+    CHECK_STATUS(fw_retry_next(NULL, &rr, 0, &dd), FW_EINVAL);
     CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, NULL, NULL, NULL), FW_EINVAL);
     CHECK(message_mentions("`f`"));
     fw_timeout_pool_t *tp = NULL;
@@ -773,6 +816,7 @@ int main(void) {
     rate_limiter_functional();
     metrics_functional();
     retry_functional();
+    retry_steps_functional();
     adaptive_functional();
     watchdog_and_health_functional();
     deadline_functional();

@@ -399,3 +399,21 @@ fn an_outside_loop_meets_the_deadline_and_the_budget() {
         Err(Rejected::RetryBudgetExhausted)
     );
 }
+
+#[test]
+fn a_run_survives_the_trip_through_raw_numbers() {
+    let (clock, r) = policy(3, Backoff::Constant(40 * MS), Jitter::None);
+    let deadline = Deadline::after_on(&clock, 100 * MS);
+    let mut run = r.begin(Some(deadline)).unwrap();
+    assert_eq!(r.step(&mut run, Duration::ZERO).unwrap(), Some(40 * MS));
+    let mut back = Run::from_raw(run.into_raw());
+    assert_eq!(back.attempt(), 2);
+    assert_eq!(r.step(&mut back, Duration::ZERO).unwrap(), Some(40 * MS));
+    assert_eq!(
+        r.step(&mut back, Duration::ZERO).unwrap(),
+        None,
+        "3 attempts"
+    );
+    let none = r.begin(None).unwrap();
+    assert_eq!(Run::from_raw(none.into_raw()).into_raw(), none.into_raw());
+}
