@@ -351,6 +351,41 @@ public:
         return s;
     }
 
+    /// The step-wise form, for event loops that sleep with their own timer:
+    /// starts a call (never past `deadline_ns`, an instant from
+    /// fw_deadline_after; 0 = none), or nothing if that deadline has passed.
+    std::optional<fw_retry_run_t> begin(uint64_t deadline_ns = 0) const {
+        fw_retry_run_t run;
+        fw_status_t s = fw_retry_begin(r_, deadline_ns, &run);
+        if (s == FW_OK) {
+            return run;
+        }
+        if (s >= FW_EINVAL) {
+            detail::check(s);
+        }
+        return std::nullopt;
+    }
+
+    /// After a failed attempt of `run`: how long to wait before the next,
+    /// or nothing when the policy gives up (`why->status` FW_ECALL) or the
+    /// budget refuses (FW_REJECTED_RETRY_BUDGET_EXHAUSTED). Never blocks.
+    std::optional<std::chrono::nanoseconds> next(fw_retry_run_t &run, std::chrono::nanoseconds at_least = {},
+                                                 Refusal *why = nullptr) const {
+        uint64_t delay = 0;
+        fw_status_t s = fw_retry_next(r_, &run, static_cast<uint64_t>(at_least.count()), &delay);
+        if (s == FW_OK) {
+            return std::chrono::nanoseconds(static_cast<int64_t>(delay));
+        }
+        if (s >= FW_EINVAL && s != FW_ECALL) {
+            detail::check(s);
+        }
+        if (why != nullptr) {
+            why->status = s;
+            why->retry_after = std::nullopt;
+        }
+        return std::nullopt;
+    }
+
     fw_retry_snapshot_t snapshot() const {
         fw_retry_snapshot_t out;
         detail::check(fw_retry_snapshot(r_, &out));

@@ -113,6 +113,18 @@ int main() {
         }
         CHECK(r.delay(1).count() <= 1000000);
         CHECK(r.snapshot().calls == 4);
+        auto run = r.begin();
+        CHECK(run.has_value());
+        int waits = 0;
+        failwell::Refusal why;
+        while (auto d = r.next(*run, {}, &why)) {
+            CHECK(d->count() <= 2000000);
+            waits++;
+        }
+        CHECK(waits == 3 && why.status == FW_ECALL);
+        uint64_t past = 0;
+        fw_now_ns(&past);
+        CHECK(!r.begin(past).has_value());
     }
     {
         failwell::AdaptiveLimit l;
