@@ -1,11 +1,11 @@
 //! `Deadline` and timed calls on failwell's bounded timeout pool.
 
 use failwell::clock::{Clock, MonotonicClock};
-use failwell::deadline::{self, Deadline};
+use failwell::deadline::{self, Deadline, TimeoutPool};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{opt_duration, rejected, secs};
+use crate::convert::{config_error, opt_duration, py_dict, rejected, secs};
 
 /// The native deadline: an instant on the monotonic clock, or never.
 /// `failwell.Deadline` subclasses it and adds the `with` scope that
@@ -87,9 +87,28 @@ pub fn _call_before(
     args: Py<PyTuple>,
     kwargs: Option<Py<PyDict>>,
 ) -> PyResult<Py<PyAny>> {
+    call_on(
+        py,
+        deadline::default_pool(),
+        deadline_ns,
+        func,
+        args,
+        kwargs,
+    )
+}
+
+/// Runs the call on `pool`, waiting with the GIL released.
+fn call_on(
+    py: Python<'_>,
+    pool: &TimeoutPool,
+    deadline_ns: u64,
+    func: Py<PyAny>,
+    args: Py<PyTuple>,
+    kwargs: Option<Py<PyDict>>,
+) -> PyResult<Py<PyAny>> {
     let at = Deadline::at(deadline_ns);
     let r = py.detach(move || {
-        deadline::with_timeout(at, move || {
+        pool.run(at, move || {
             Python::attach(|py| {
                 func.bind(py)
                     .call(args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))
@@ -100,5 +119,59 @@ pub fn _call_before(
     match r {
         Ok(result) => result,
         Err(e) => Err(rejected(py, e)),
+    }
+}
+
+/// A bounded pool of helper threads for calls that cannot take a
+/// deadline; `failwell.TimeoutPool` subclasses it (`call_with_timeout` uses
+/// a default one of 64).
+#[pyclass(module = "failwell._native", name = "TimeoutPool", subclass, frozen)]
+#[derive(Debug)]
+pub struct PyTimeoutPool {
+    pub(crate) inner: TimeoutPool,
+}
+
+#[pymethods]
+impl PyTimeoutPool {
+    /// At most `max_threads` workers (1 ..= 4096), started on demand,
+    /// exiting after `idle_timeout` seconds without work (default 60).
+    #[new]
+    #[pyo3(signature = (max_threads, *, idle_timeout = None))]
+    fn new(max_threads: i64, idle_timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let n = usize::try_from(max_threads).map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "max_threads must be 1 ..= 4096, got {max_threads}"
+            ))
+        })?;
+        let idle = opt_duration(idle_timeout, "idle_timeout")?
+            .unwrap_or(std::time::Duration::from_secs(60));
+        Ok(PyTimeoutPool {
+            inner: TimeoutPool::with_idle_timeout(n, idle).map_err(|e| config_error(e, &[]))?,
+        })
+    }
+
+    #[pyo3(signature = (deadline_ns, func, args, kwargs = None))]
+    fn _call_before(
+        &self,
+        py: Python<'_>,
+        deadline_ns: u64,
+        func: Py<PyAny>,
+        args: Py<PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        call_on(py, &self.inner, deadline_ns, func, args, kwargs)
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.snapshot();
+        py_dict!(py, {
+            "max_threads" => s.max_threads,
+            "threads" => s.threads,
+            "busy" => s.busy,
+            "completed" => s.completed,
+            "timed_out" => s.timed_out,
+            "abandoned_running" => s.abandoned_running,
+            "rejected" => s.rejected,
+        })
     }
 }

@@ -39,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<retry::PyRetry>()?;
     m.add_class::<retry::RetryRun>()?;
     m.add_class::<deadline::PyDeadline>()?;
+    m.add_class::<deadline::PyTimeoutPool>()?;
     m.add_function(wrap_pyfunction!(deadline::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(deadline::_call_before, m)?)?;
     m.add_class::<shed::PyAdaptiveLimit>()?;

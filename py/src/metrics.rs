@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use crate::breaker::PyBreaker;
 use crate::bulkhead::PyBulkhead;
 use crate::convert::config_error;
+use crate::deadline::PyTimeoutPool;
 use crate::rate_limit::PyRateLimiter;
 use crate::retry::PyRetry;
 use crate::shed::PyAdaptiveLimit;
@@ -27,7 +28,7 @@ impl PyMetrics {
     }
 
     /// Registers `obj` (a CircuitBreaker, Bulkhead, RateLimiter, Retry,
-    /// AdaptiveLimit or HealthRegistry) under the label `instance="name"`.
+    /// AdaptiveLimit, TimeoutPool or HealthRegistry) under the label `instance="name"`.
     /// A name already used for the same kind is a `ValueError`.
     fn register(&self, name: String, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         let r = if let Ok(b) = obj.cast::<PyBreaker>() {
@@ -42,6 +43,9 @@ impl PyMetrics {
         } else if let Ok(l) = obj.cast::<PyAdaptiveLimit>() {
             self.inner
                 .register_adaptive_limit(name, l.get().inner.clone())
+        } else if let Ok(p) = obj.cast::<PyTimeoutPool>() {
+            self.inner
+                .register_timeout_pool(name, p.get().inner.clone())
         } else if let Ok(h) = obj.cast::<PyHealth>() {
             match &h.get().inner {
                 Some(reg) => self.inner.register_health(name, reg.clone()),
@@ -49,7 +53,7 @@ impl PyMetrics {
             }
         } else {
             return Err(PyTypeError::new_err(format!(
-                "obj must be a CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit or HealthRegistry, got {}",
+                "obj must be a CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool or HealthRegistry, got {}",
                 obj.get_type().name()?
             )));
         };

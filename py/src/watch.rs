@@ -18,6 +18,7 @@ use crate::breaker::PyBreaker;
 use crate::convert::{
     config_error, count, duration, finite, log_exception, opt_duration, py_dict, secs,
 };
+use crate::deadline::PyTimeoutPool;
 
 fn finding_dict<'py>(py: Python<'py>, f: &Finding) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -223,6 +224,23 @@ impl PyWatchdog {
                 },
             )
         });
+        Ok(PyGauge {
+            inner: Mutex::new(Some(guard)),
+        })
+    }
+
+    /// Reports abandoned calls still running on `pool` (each holds a
+    /// worker thread) as a `gauge_leak` finding named `name` when there are
+    /// more than `max_abandoned`.
+    fn watch_pool(
+        &self,
+        name: String,
+        pool: &PyTimeoutPool,
+        max_abandoned: u64,
+    ) -> PyResult<PyGauge> {
+        let guard = self
+            .get()?
+            .watch_pool(name, pool.inner.clone(), max_abandoned);
         Ok(PyGauge {
             inner: Mutex::new(Some(guard)),
         })

@@ -5,7 +5,16 @@ import time
 
 import pytest
 
-from failwell import BulkheadFullError, Deadline, DeadlineExceededError, Rejected, call_with_timeout
+from failwell import (
+    BulkheadFullError,
+    Deadline,
+    DeadlineExceededError,
+    MetricsRegistry,
+    Rejected,
+    TimeoutPool,
+    Watchdog,
+    call_with_timeout,
+)
 
 
 def test_deadlines_count_down():
@@ -90,3 +99,31 @@ def test_bad_timeouts():
             Deadline.after(bad)
     with pytest.raises(TypeError, match="timeout"):
         Deadline.after("1s")
+
+
+def test_a_pool_of_ones_own():
+    pool = TimeoutPool(1, idle_timeout=0.5)
+    assert pool.call(lambda x: x * 2, 1.0, 21) == 42
+    release = threading.Event()
+    found = []
+    with Watchdog(tick=0.02, on_finding=found.append, thread_leak=False) as w:
+        g = w.watch_pool("legacy", pool, 0)
+        with pytest.raises(DeadlineExceededError):
+            pool.call(release.wait, 0.02, 5)  # abandoned, holds the one worker
+        with pytest.raises(BulkheadFullError):
+            pool.call(lambda: 1, 1.0)
+        deadline = time.monotonic() + 3
+        while not any(f["name"] == "legacy" for f in found) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert any(f["kind"] == "gauge_leak" and f["name"] == "legacy" for f in found)
+        release.set()
+        g.close()
+    s = pool.snapshot()
+    assert (s["max_threads"], s["completed"], s["timed_out"], s["rejected"]) == (1, 1, 1, 1)
+    m = MetricsRegistry()
+    m.register("legacy", pool)
+    assert 'instance="legacy"' in m.render_prometheus()
+    with pytest.raises(ValueError, match="max_threads"):
+        TimeoutPool(0)
+    with pytest.raises(ValueError, match="idle_timeout"):
+        TimeoutPool(1, idle_timeout=0)

@@ -10,7 +10,7 @@ share between threads. Durations are float seconds or
 
 from ._breaker import CircuitBreaker
 from ._bulkhead import Bulkhead, RateLimiter
-from ._deadline import Deadline, call_with_timeout
+from ._deadline import Deadline, TimeoutPool, call_with_timeout
 from ._degrade import Served, StaleCache, fallback
 from ._errors import (
     BulkheadFullError,
@@ -69,6 +69,7 @@ __all__ = [
     "ShedError",
     "ShedPermit",
     "Throttler",
+    "TimeoutPool",
     "Watchdog",
     "__version__",
     "call_with_timeout",

@@ -77,15 +77,33 @@ def current_deadline_ns() -> Optional[int]:
     return None if d is None or d.is_never else d._at_ns
 
 
-def call_with_timeout(func: Callable[..., R], timeout: Seconds, /, *args: Any, **kwargs: Any) -> R:
-    """Runs ``func(*args, **kwargs)`` on failwell's timeout pool and waits at
-    most ``timeout`` seconds (and never past the current deadline), with the
-    GIL released. Raises :class:`failwell.DeadlineExceededError` when time
-    runs out — the call is abandoned, not killed: it finishes on its own —
-    and :class:`failwell.BulkheadFullError` when all 64 pool threads are
-    busy. The call's own exception is re-raised. For ``async`` code use
-    ``asyncio.wait_for``."""
+def _until(timeout: Seconds) -> int:
+    """The instant `timeout` from now, never past the current deadline."""
     d = Deadline(timeout)
     outer = _current.get()
-    at = d._at_ns if outer is None or d._at_ns <= outer._at_ns else outer._at_ns
-    return _native._call_before(at, func, args, kwargs or None)  # type: ignore[no-any-return]
+    return d._at_ns if outer is None or d._at_ns <= outer._at_ns else outer._at_ns
+
+
+def call_with_timeout(func: Callable[..., R], timeout: Seconds, /, *args: Any, **kwargs: Any) -> R:
+    """Runs ``func(*args, **kwargs)`` on failwell's default timeout pool (64
+    threads) and waits at most ``timeout`` seconds (and never past the
+    current deadline), with the GIL released. Raises
+    :class:`failwell.DeadlineExceededError` when time runs out — the call is
+    abandoned, not killed: it finishes on its own — and
+    :class:`failwell.BulkheadFullError` when every pool thread is busy. The
+    call's own exception is re-raised. For ``async`` code use
+    ``asyncio.wait_for``."""
+    return _native._call_before(_until(timeout), func, args, kwargs or None)  # type: ignore[no-any-return]
+
+
+class TimeoutPool(_native.TimeoutPool):
+    """A bounded pool of helper threads of one's own, for calls that cannot
+    take a deadline: at most ``max_threads`` run at once (a call that finds
+    them all busy raises :class:`failwell.BulkheadFullError` rather than
+    spawning more); idle workers exit after ``idle_timeout`` seconds (60).
+    Abandoned calls still running each hold a worker — watch them with
+    ``Watchdog.watch_pool`` and ``MetricsRegistry.register``."""
+
+    def call(self, func: Callable[..., R], timeout: Seconds, /, *args: Any, **kwargs: Any) -> R:
+        """As :func:`call_with_timeout`, on this pool."""
+        return self._call_before(_until(timeout), func, args, kwargs or None)  # type: ignore[no-any-return]
