@@ -52,6 +52,9 @@ typedef struct fw_bulkhead_t fw_bulkhead_t;
 // A fault and latency injector. Thread-safe.
 typedef struct fw_chaos_t fw_chaos_t;
 
+// A registered gauge; `fw_gauge_free` unregisters it.
+typedef struct fw_gauge_t fw_gauge_t;
+
 // A health registry with its background thread.
 typedef struct fw_health_t fw_health_t;
 
@@ -363,6 +366,11 @@ typedef struct {
   // `deadlock-detection` feature; default false).
   bool deadlock_detection;
 } fw_watchdog_config_t;
+
+// Reads a gauge: returns the count now (open connections, descriptors,
+// queue length). Called on the watchdog's thread; must be thread-safe and
+// must not unwind into failwell.
+typedef uint64_t (*fw_gauge_fn)(void *user_data);
 
 // A health check: returns 0 when healthy; otherwise writes a message
 // (NUL-terminated, at most `error_len` bytes) into `error` and returns
@@ -886,6 +894,33 @@ fw_status_t fw_heartbeat_beat(const fw_heartbeat_t *heartbeat);
 
 // Unregisters and frees a heartbeat. NULL is a no-op.
 void fw_heartbeat_free(fw_heartbeat_t *heartbeat);
+
+// Registers a gauge `name`: `read(user_data)` on every tick, reported as a
+// `FW_FINDING_GAUGE_LEAK` finding when above `factor` × `baseline`
+// (`factor` greater than 1; 0 = no growth limit) or above `ceiling` (0 =
+// none); at least one of the two must be set. `user_data` must stay valid until
+// `fw_gauge_free` returns: after that, `read` is not running and is never
+// called again.
+fw_status_t fw_watchdog_gauge(const fw_watchdog_t *watchdog,
+                              const char *name,
+                              fw_gauge_fn read,
+                              void *user_data,
+                              uint64_t baseline,
+                              double factor,
+                              uint64_t ceiling,
+                              fw_gauge_t **out);
+
+// Reports abandoned calls still running on `pool` (each holds a worker)
+// as a gauge leak named `name` when there are more than `max_abandoned`.
+fw_status_t fw_watchdog_watch_pool(const fw_watchdog_t *watchdog,
+                                   const char *name,
+                                   const fw_timeout_pool_t *pool,
+                                   uint64_t max_abandoned,
+                                   fw_gauge_t **out);
+
+// Unregisters and frees a gauge; when it returns, its `read` is not
+// running and will not be called again. NULL is a no-op.
+void fw_gauge_free(fw_gauge_t *gauge);
 
 // Creates a health registry running a round every `interval_ns` (≥ 10 ms).
 fw_status_t fw_health_new(uint64_t interval_ns, fw_health_t **out);

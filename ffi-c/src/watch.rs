@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fw::health::{HealthRegistry, Status};
-use fw::watchdog::{Finding, FindingKind, Heartbeat, Watchdog};
+use fw::sync::Mutex;
+use fw::watchdog::{Finding, FindingKind, GaugeGuard, Growth, Heartbeat, Watchdog};
 
 use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
+use crate::deadline::fw_timeout_pool_t;
 use crate::events::*;
 use fw::clock::{Clock, MonotonicClock};
 
@@ -195,6 +197,134 @@ pub unsafe extern "C" fn fw_heartbeat_free(heartbeat: *mut fw_heartbeat_t) {
     if !heartbeat.is_null() {
         // SAFETY: came from `fw_watchdog_heartbeat`, freed once.
         drop(unsafe { Box::from_raw(heartbeat) });
+    }
+}
+
+/// Reads a gauge: returns the count now (open connections, descriptors,
+/// queue length). Called on the watchdog's thread; must be thread-safe and
+/// must not unwind into failwell.
+pub type fw_gauge_fn = Option<unsafe extern "C" fn(user_data: *mut c_void) -> u64>;
+
+/// A registered gauge; `fw_gauge_free` unregisters it.
+#[derive(Debug)]
+pub struct fw_gauge_t {
+    // Field order: the guard unregisters first; then `live` makes sure no
+    // read is running or will run.
+    _guard: GaugeGuard,
+    live: Arc<Mutex<bool>>,
+}
+
+/// Registers a gauge `name`: `read(user_data)` on every tick, reported as a
+/// `FW_FINDING_GAUGE_LEAK` finding when above `factor` × `baseline`
+/// (`factor` greater than 1; 0 = no growth limit) or above `ceiling` (0 =
+/// none); at least one of the two must be set. `user_data` must stay valid until
+/// `fw_gauge_free` returns: after that, `read` is not running and is never
+/// called again.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn fw_watchdog_gauge(
+    watchdog: *const fw_watchdog_t,
+    name: *const c_char,
+    read: fw_gauge_fn,
+    user_data: *mut c_void,
+    baseline: u64,
+    factor: f64,
+    ceiling: u64,
+    out: *mut *mut fw_gauge_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_watchdog_new`.
+        let Some(w) = (unsafe { watchdog.as_ref() }) else {
+            return invalid("fw_watchdog_gauge: `watchdog` is NULL");
+        };
+        if name.is_null() || out.is_null() {
+            return invalid("fw_watchdog_gauge: `name` or `out` is NULL");
+        }
+        let Some(read) = read else {
+            return invalid("fw_watchdog_gauge: `read` is NULL");
+        };
+        let ceiling = (ceiling != 0).then_some(ceiling);
+        let growth = if factor == 0.0 {
+            match ceiling {
+                Some(c) => Growth::ceiling_only(c),
+                None => return invalid(
+                    "fw_watchdog_gauge: `factor` and `ceiling` are both 0: nothing could be a leak",
+                ),
+            }
+        } else {
+            match Growth::new("factor", baseline, factor, ceiling) {
+                Ok(g) => g,
+                Err(e) => return config_error(e),
+            }
+        };
+        // SAFETY: a non-NULL `name` is NUL-terminated (contract).
+        let name = unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned();
+        let live = Arc::new(Mutex::new(true));
+        let reading = Arc::clone(&live);
+        let data = user_data as usize; // the caller vouches for it
+        let g = w.inner.gauge(name, growth, move || {
+            // Held across the read, so `fw_gauge_free` waits for it.
+            let alive = reading.lock();
+            if *alive {
+                // SAFETY: `read` is a valid C function and `user_data` is
+                // valid until `fw_gauge_free` has cleared `alive` (contract).
+                unsafe { read(data as *mut c_void) }
+            } else {
+                0
+            }
+        });
+        put(out, Box::into_raw(Box::new(fw_gauge_t { _guard: g, live })));
+        FW_OK
+    })
+}
+
+/// Reports abandoned calls still running on `pool` (each holds a worker)
+/// as a gauge leak named `name` when there are more than `max_abandoned`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_watchdog_watch_pool(
+    watchdog: *const fw_watchdog_t,
+    name: *const c_char,
+    pool: *const fw_timeout_pool_t,
+    max_abandoned: u64,
+    out: *mut *mut fw_gauge_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from their `_new` functions.
+        let (Some(w), Some(p)) = (unsafe { watchdog.as_ref() }, unsafe { pool.as_ref() }) else {
+            return invalid("fw_watchdog_watch_pool: `watchdog` or `pool` is NULL");
+        };
+        if name.is_null() || out.is_null() {
+            return invalid("fw_watchdog_watch_pool: `name` or `out` is NULL");
+        }
+        // SAFETY: a non-NULL `name` is NUL-terminated (contract).
+        let name = unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned();
+        let g = w.inner.watch_pool(name, p.inner.clone(), max_abandoned);
+        put(
+            out,
+            Box::into_raw(Box::new(fw_gauge_t {
+                _guard: g,
+                live: Arc::new(Mutex::new(true)),
+            })),
+        );
+        FW_OK
+    })
+}
+
+/// Unregisters and frees a gauge; when it returns, its `read` is not
+/// running and will not be called again. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_gauge_free(gauge: *mut fw_gauge_t) {
+    if !gauge.is_null() {
+        // SAFETY: came from `fw_watchdog_gauge` / `_watch_pool`, freed once.
+        let g = unsafe { Box::from_raw(gauge) };
+        let fw_gauge_t { _guard, live } = *g;
+        drop(_guard);
+        // Waits for a read in progress; later reads see `false`.
+        *live.lock() = false;
     }
 }
 

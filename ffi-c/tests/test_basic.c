@@ -357,6 +357,62 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+static atomic_int gauge_leaks, gauge_clears;
+
+static void on_gauge(const fw_event_t *e, void *user_data) {
+    (void)user_data;
+    if (e->kind == FW_EVENT_WATCHDOG_FINDING && e->finding == FW_FINDING_GAUGE_LEAK && e->name != NULL &&
+        strcmp(e->name, "connections") == 0) {
+        atomic_fetch_add(e->cleared ? &gauge_clears : &gauge_leaks, 1);
+    }
+}
+
+struct conns {
+    atomic_ullong open;
+    atomic_int reads;
+};
+
+static uint64_t read_conns(void *user_data) {
+    struct conns *c = user_data;
+    atomic_fetch_add(&c->reads, 1);
+    return atomic_load(&c->open);
+}
+
+static void gauge_functional(void) {
+    fw_watchdog_config_t wc = fw_watchdog_config_default();
+    wc.tick_ns = 5000000;
+    wc.thread_leak_factor = 0;
+    fw_watchdog_t *w = NULL;
+    CHECK_STATUS(fw_watchdog_new(&wc, on_gauge, NULL, &w), FW_OK);
+    struct conns *c = malloc(sizeof *c);
+    atomic_init(&c->open, 4);
+    atomic_init(&c->reads, 0);
+    fw_gauge_t *g = NULL;
+    CHECK_STATUS(fw_watchdog_gauge(w, "connections", read_conns, c, 4, 2.0, 0, &g), FW_OK);
+    atomic_store(&c->open, 20); /* above 2 x 4 */
+    for (int i = 0; i < 200 && atomic_load(&gauge_leaks) == 0; i++) {
+        sleep_ms(5);
+    }
+    CHECK(atomic_load(&gauge_leaks) == 1);
+    atomic_store(&c->open, 3);
+    for (int i = 0; i < 200 && atomic_load(&gauge_clears) == 0; i++) {
+        sleep_ms(5);
+    }
+    CHECK(atomic_load(&gauge_clears) == 1);
+    fw_gauge_free(g);
+    CHECK(atomic_load(&c->reads) > 0);
+    free(c); /* safe: after fw_gauge_free the read never runs again (ASan would see it) */
+    sleep_ms(30);
+    /* A timeout pool's abandoned calls, watched. */
+    fw_timeout_pool_t *p = NULL;
+    CHECK_STATUS(fw_timeout_pool_new(1, 0, &p), FW_OK);
+    CHECK_STATUS(fw_watchdog_watch_pool(w, "pool", p, 5, &g), FW_OK);
+    fw_gauge_free(g);
+    fw_timeout_pool_free(p);
+    fw_watchdog_free(w);
+}
+
+
 static void watchdog_and_health_functional(void) {
     fw_watchdog_config_t wc = fw_watchdog_config_default();
     wc.tick_ns = 10000000; /* 10 ms */
@@ -732,6 +788,20 @@ static void misuse(void) {
     CHECK_STATUS(fw_watchdog_heartbeat(w, NULL, 1, &hbt), FW_EINVAL);
     CHECK_STATUS(fw_watchdog_heartbeat(w, "x", 0, &hbt), FW_EINVAL);
     CHECK_STATUS(fw_watchdog_heartbeat(w, "x", 1, NULL), FW_EINVAL);
+    fw_gauge_t *gg = NULL;
+    CHECK_STATUS(fw_watchdog_gauge(NULL, "g", read_conns, NULL, 1, 2.0, 0, &gg), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_gauge(w, NULL, read_conns, NULL, 1, 2.0, 0, &gg), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_gauge(w, "g", NULL, NULL, 1, 2.0, 0, &gg), FW_EINVAL);
+    CHECK(message_mentions("read"));
+    CHECK_STATUS(fw_watchdog_gauge(w, "g", read_conns, NULL, 1, 0.0, 0, &gg), FW_EINVAL);
+    CHECK(message_mentions("ceiling"));
+    CHECK_STATUS(fw_watchdog_gauge(w, "g", read_conns, NULL, 1, 0.5, 0, &gg), FW_EINVAL);
+    CHECK(message_mentions("factor"));
+    CHECK_STATUS(fw_watchdog_gauge(w, "g", read_conns, NULL, 1, 2.0, 0, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_watchdog_watch_pool(w, "p", NULL, 1, &gg), FW_EINVAL);
+    CHECK(message_mentions("pool"));
+    CHECK_STATUS(fw_watchdog_watch_pool(NULL, "p", NULL, 1, &gg), FW_EINVAL);
+    fw_gauge_free(NULL);
     fw_watchdog_free(w);
 
     fw_health_t *hh = NULL;
@@ -821,6 +891,7 @@ int main(void) {
     watchdog_and_health_functional();
     deadline_functional();
     timeout_pool_functional();
+    gauge_functional();
     chaos_and_throttler_functional();
     misuse();
     return fw_finish("test_basic");

@@ -493,7 +493,10 @@ impl fmt::Debug for Heartbeat {
     }
 }
 
-/// A registered gauge; dropping it unregisters the gauge.
+/// A registered gauge; dropping it unregisters the gauge. Gauges are read
+/// outside the watchdog's locks, so a read that had already started when
+/// the guard was dropped may still finish afterwards; the read function
+/// (and what it owns) is freed after that last read.
 pub struct GaugeGuard {
     shared: Arc<Shared>,
     id: u64,
