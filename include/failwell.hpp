@@ -571,6 +571,23 @@ private:
     fw_heartbeat_t *h_;
 };
 
+/// A gauge registered with a Watchdog; unregistered on destruction (after
+/// which its read function never runs again).
+class Gauge {
+public:
+    Gauge(Gauge &&o) noexcept : g_(std::exchange(o.g_, nullptr)), read_(std::move(o.read_)) {}
+    Gauge(const Gauge &) = delete;
+    Gauge &operator=(const Gauge &) = delete;
+    Gauge &operator=(Gauge &&) = delete;
+    ~Gauge() { fw_gauge_free(g_); }  // before read_ goes
+
+private:
+    friend class Watchdog;
+    Gauge(fw_gauge_t *g, std::unique_ptr<std::function<uint64_t()>> read) : g_(g), read_(std::move(read)) {}
+    fw_gauge_t *g_;
+    std::unique_ptr<std::function<uint64_t()>> read_;
+};
+
 /// A watchdog on its own thread; `on_finding` gets each finding when it
 /// appears and when it clears (on the watchdog's thread).
 class Watchdog {
@@ -601,6 +618,31 @@ public:
         fw_heartbeat_t *h = nullptr;
         detail::check(fw_watchdog_heartbeat(w_, name.c_str(), static_cast<uint64_t>(timeout.count()), &h));
         return Heartbeat(h);
+    }
+
+    /// A gauge: `read()` returns a resource count, reported as a leak when
+    /// above `factor` x `baseline` (factor 0: none) or `ceiling` (0: none).
+    /// A read that throws reads 0.
+    Gauge gauge(const std::string &name, std::function<uint64_t()> read, uint64_t baseline, double factor = 2.0,
+                uint64_t ceiling = 0) {
+        auto fn = std::make_unique<std::function<uint64_t()>>(std::move(read));
+        auto trampoline = [](void *user_data) noexcept -> uint64_t {
+            try {
+                return (*static_cast<std::function<uint64_t()> *>(user_data))();
+            } catch (...) {
+                return 0;
+            }
+        };
+        fw_gauge_t *g = nullptr;
+        detail::check(fw_watchdog_gauge(w_, name.c_str(), trampoline, fn.get(), baseline, factor, ceiling, &g));
+        return Gauge(g, std::move(fn));
+    }
+
+    /// Reports a pool's abandoned calls above `max_abandoned` as a leak.
+    Gauge watch_pool(const std::string &name, const TimeoutPool &pool, uint64_t max_abandoned) {
+        fw_gauge_t *g = nullptr;
+        detail::check(fw_watchdog_watch_pool(w_, name.c_str(), pool.native(), max_abandoned, &g));
+        return Gauge(g, nullptr);
     }
 
     /// Callback invocations that threw (caught, counted).

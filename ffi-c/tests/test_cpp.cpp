@@ -186,6 +186,18 @@ int main() {
         }
         CHECK(stalls.load() == 1);
         CHECK(w.callback_errors() == 1);
+        std::atomic<uint64_t> open{4};
+        {
+            auto g = w.gauge("connections", [&] { return open.load(); }, 4);
+            failwell::TimeoutPool pool(1);
+            auto wp = w.watch_pool("pool", pool, 3);
+        }
+        try {
+            w.gauge("bad", [] { return uint64_t{0}; }, 1, 0.0, 0);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("ceiling") != std::string::npos);
+        }
     }
     {
         // Health: C++ checks (one throws), a breaker; metrics of everything.
