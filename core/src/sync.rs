@@ -103,7 +103,7 @@ pub fn lock_all<'a, T>(mutexes: &[&'a Mutex<T>]) -> Result<Vec<MutexGuard<'a, T>
 
 #[cfg(not(failwell_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
 
     /// A mutual-exclusion lock for cold paths (transitions, waiter queues).
@@ -186,7 +186,7 @@ mod imp {
 
 #[cfg(failwell_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
     pub(crate) use loom::sync::Arc;
 
     /// loom's mutex behind the same interface as the real one.

@@ -181,3 +181,50 @@ fn dropped_probe_frees_its_slot_under_races() {
         assert!(matches!(s.state, State::HalfOpen | State::Closed));
     });
 }
+
+/// A reconfiguration racing half-open probes: the probe limit in force is
+/// the old or the new one, never more; the half-open reaches a verdict under
+/// one of them; the state word's probe accounting stays consistent (every
+/// admitted probe's outcome is counted once and the breaker closes).
+#[test]
+fn reconfiguring_during_half_open_admits_under_the_old_or_new_limit() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let b = Builder::with_clock(clock.clone())
+            .consecutive_failures(1)
+            .open_for(Duration::from_nanos(1))
+            .half_open_calls(2)
+            .build()
+            .unwrap();
+        b.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_nanos(1));
+        let b = Arc::new(b);
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let changer = {
+            let b = b.clone();
+            thread::spawn(move || b.reconfigure(|c| c.half_open_calls(1)).unwrap())
+        };
+        let probes: Vec<_> = (0..2)
+            .map(|_| {
+                let (b, admitted) = (b.clone(), admitted.clone());
+                thread::spawn(move || {
+                    if let Ok(p) = b.try_acquire() {
+                        admitted.fetch_add(1, SeqCst);
+                        p.success();
+                    }
+                })
+            })
+            .collect();
+        changer.join().unwrap();
+        for t in probes {
+            t.join().unwrap();
+        }
+        let n = admitted.load(SeqCst);
+        assert!((1..=2).contains(&n), "admitted {n}");
+        assert_eq!(b.config().half_open_calls(), 1);
+        // Every admitted probe succeeded: the verdict under either limit
+        // is Closed once the limit in force has been reached, which the
+        // last probe, seeing limit 1, always reaches.
+        assert_eq!(b.state(), State::Closed);
+    });
+}

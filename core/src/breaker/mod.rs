@@ -47,8 +47,8 @@ use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::counter::StripedCounter;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::sync::{
-    AtomicU64, CachePadded, CoreMutex, CoreRwLock, Ordering::Acquire, Ordering::Relaxed,
-    Ordering::Release, SharedFn,
+    fence, AtomicU64, CachePadded, CoreMutex, CoreRwLock, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release, Ordering::SeqCst, SharedFn,
 };
 
 /// How a classifier judges a finished call.
@@ -220,7 +220,8 @@ impl<C: Clock> CircuitBreaker<C> {
     /// fixed at build: changing them is a `ConfigError` (`trip_policy`,
     /// `window`). Each new value takes effect on its own — a call racing
     /// the change may see some old and some new — and an open period
-    /// already running keeps its end.
+    /// already running keeps its end; a half-open whose probes already
+    /// meet the new limit or thresholds gets its verdict at once.
     pub fn reconfigure(
         &self,
         change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
@@ -250,6 +251,18 @@ impl<C: Clock> CircuitBreaker<C> {
             ));
         }
         self.live.store(&new);
+        drop(_g);
+        // SeqCst fence: pairs with the one after a probe's outcome (see
+        // `on_probe_outcome`). A half-open whose outcomes already meet the
+        // new limit or thresholds must not wait for a verdict no probe will
+        // bring: decide it here.
+        fence(SeqCst);
+        let w = Word(self.state.load(Relaxed));
+        if w.state() == State::HalfOpen {
+            if let Some(to) = self.half_open_verdict(w) {
+                self.transition(Some(w), to, None);
+            }
+        }
         Ok(())
     }
 
@@ -638,6 +651,11 @@ impl<C: Clock> CircuitBreaker<C> {
                 .compare_exchange_weak(cur.0, new.0, Relaxed, Relaxed)
             {
                 Ok(_) => {
+                    // SeqCst fence: pairs with the one in `reconfigure`, so
+                    // either this verdict reads the new probe limit or
+                    // `reconfigure` sees this outcome in the word (a
+                    // store-buffer pair: neither may miss both).
+                    fence(SeqCst);
                     if let Some(to) = self.half_open_verdict(new) {
                         self.transition(Some(new), to, None);
                     }

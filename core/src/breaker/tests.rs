@@ -902,3 +902,12 @@ fn the_closed_fast_path_alone_answers_only_in_closed() {
         "disabled goes the full way"
     );
 }
+
+#[test]
+fn lowering_the_probe_limit_decides_a_waiting_half_open() {
+    let (_, b) = ready_to_probe(2);
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.state(), State::HalfOpen, "1 of 2 probes");
+    b.reconfigure(|c| c.half_open_calls(1)).unwrap();
+    assert_eq!(b.state(), State::Closed, "1 of 1: decided at once");
+}
