@@ -12,21 +12,27 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 
+/// A breaker tripped by one failure whose open period has just ended: the
+/// next callers are half-open probes, at most `probes` of them.
+fn ready_to_probe(probes: u32) -> Arc<CircuitBreaker<ManualClock>> {
+    let clock = ManualClock::new();
+    let b = Builder::with_clock(clock.clone())
+        .consecutive_failures(1)
+        .open_for(Duration::from_nanos(1))
+        .half_open_calls(probes)
+        .build()
+        .unwrap();
+    b.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_nanos(1));
+    Arc::new(b)
+}
+
 /// Three callers race at the end of the open period; half-open admits
 /// exactly `half_open_calls` of them (here 2) while they hold their permits.
 #[test]
 fn half_open_admits_at_most_its_probes() {
     loom::model(|| {
-        let clock = ManualClock::new();
-        let b = Builder::with_clock(clock.clone())
-            .consecutive_failures(1)
-            .open_for(Duration::from_nanos(1))
-            .half_open_calls(2)
-            .build()
-            .unwrap();
-        b.try_acquire().unwrap().failure();
-        clock.advance(Duration::from_nanos(1));
-        let b = Arc::new(b);
+        let b = ready_to_probe(2);
         let admitted = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..3)
             .map(|_| {
@@ -189,16 +195,7 @@ fn dropped_probe_frees_its_slot_under_races() {
 #[test]
 fn reconfiguring_during_half_open_admits_under_the_old_or_new_limit() {
     loom::model(|| {
-        let clock = ManualClock::new();
-        let b = Builder::with_clock(clock.clone())
-            .consecutive_failures(1)
-            .open_for(Duration::from_nanos(1))
-            .half_open_calls(2)
-            .build()
-            .unwrap();
-        b.try_acquire().unwrap().failure();
-        clock.advance(Duration::from_nanos(1));
-        let b = Arc::new(b);
+        let b = ready_to_probe(2);
         let admitted = Arc::new(AtomicUsize::new(0));
         let changer = {
             let b = b.clone();

@@ -49,6 +49,20 @@ pub struct PyBreaker {
     listener_errors: Arc<Mutex<u64>>,
 }
 
+impl PyBreaker {
+    /// A permit classifying exceptions with `exclude`, or `CircuitOpenError`.
+    fn permit(&self, py: Python<'_>, exclude: Exclude) -> PyResult<BreakerPermit> {
+        match self.inner.try_acquire() {
+            Ok(p) => Ok(BreakerPermit {
+                breaker: Arc::clone(&self.inner),
+                exclude,
+                token: Mutex::new(Some(p.into_token())),
+            }),
+            Err(r) => Err(rejected(py, r)),
+        }
+    }
+}
+
 #[pymethods]
 impl PyBreaker {
     #[new]
@@ -141,14 +155,7 @@ impl PyBreaker {
 
     /// Takes a permit or raises `CircuitOpenError`.
     fn acquire(&self, py: Python<'_>) -> PyResult<BreakerPermit> {
-        match self.inner.try_acquire() {
-            Ok(p) => Ok(BreakerPermit {
-                breaker: Arc::clone(&self.inner),
-                exclude: self.exclude.clone_ref(py),
-                token: Mutex::new(Some(p.into_token())),
-            }),
-            Err(r) => Err(rejected(py, r)),
-        }
+        self.permit(py, self.exclude.clone_ref(py))
     }
 
     /// Runs `func(*args, **kwargs)` through the breaker.
@@ -189,14 +196,7 @@ impl PyBreaker {
         exclude: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<BreakerPermit> {
         let exclude = self.exclude.join(py, &Exclude::parse(py, exclude)?)?;
-        match self.inner.try_acquire() {
-            Ok(p) => Ok(BreakerPermit {
-                breaker: Arc::clone(&self.inner),
-                exclude,
-                token: Mutex::new(Some(p.into_token())),
-            }),
-            Err(r) => Err(rejected(py, r)),
-        }
+        self.permit(py, exclude)
     }
 
     /// Changes thresholds, counts and durations of the live breaker,

@@ -89,28 +89,16 @@ impl PyBulkhead {
     ) -> PyResult<BulkheadPermit> {
         let t = opt_duration(timeout, "timeout")?.unwrap_or(self.timeout);
         take(py, &self.inner, self::priority(priority)?, t)?;
-        Ok(BulkheadPermit {
-            bulkhead: Arc::clone(&self.inner),
-            held: Mutex::new(true),
-        })
+        Ok(BulkheadPermit::held_on(&self.inner))
     }
 
     /// Takes a permit if one is free now; never blocks. The permit is
     /// returned with `release()` on the object returned.
     #[pyo3(signature = (priority = "normal"))]
     fn try_acquire(&self, priority: &str) -> PyResult<Option<BulkheadPermit>> {
-        Ok(
-            match self.inner.try_acquire_with(self::priority(priority)?) {
-                Ok(p) => {
-                    p.detach();
-                    Some(BulkheadPermit {
-                        bulkhead: Arc::clone(&self.inner),
-                        held: Mutex::new(true),
-                    })
-                }
-                Err(_) => None,
-            },
-        )
+        Ok(self
+            ._try_take(priority)?
+            .then(|| BulkheadPermit::held_on(&self.inner)))
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
@@ -262,6 +250,16 @@ pub(crate) fn held_call(
 pub struct BulkheadPermit {
     bulkhead: Arc<bulkhead::Bulkhead>,
     held: Mutex<bool>,
+}
+
+impl BulkheadPermit {
+    /// Wraps a permit already taken (detached) from `bulkhead`.
+    fn held_on(bulkhead: &Arc<bulkhead::Bulkhead>) -> Self {
+        BulkheadPermit {
+            bulkhead: Arc::clone(bulkhead),
+            held: Mutex::new(true),
+        }
+    }
 }
 
 #[pymethods]

@@ -12,11 +12,11 @@ use failwell::sync::Mutex;
 use failwell::watchdog::{self, Finding, FindingKind, Heartbeat, Watchdog};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::breaker::PyBreaker;
 use crate::convert::{
-    config_error, count, duration, finite, log_exception, opt_duration, py_dict, secs,
+    call_back, config_error, count, duration, finite, log_exception, opt_duration, py_dict, secs,
 };
 use crate::deadline::PyTimeoutPool;
 
@@ -128,13 +128,12 @@ impl PyWatchdog {
             let cb = cb.clone().unbind();
             let errs = Arc::clone(&errors);
             b = b.on_finding(move |f| {
-                Python::attach(|py| {
-                    let r = finding_dict(py, f).and_then(|d| cb.bind(py).call1((d,)));
-                    if let Err(e) = r {
-                        *errs.lock() += 1;
-                        log_exception(py, "a watchdog's on_finding callback", e);
-                    }
-                })
+                let ok = call_back("a watchdog's on_finding callback", &cb, |py| {
+                    PyTuple::new(py, [finding_dict(py, f)?])
+                });
+                if !ok {
+                    *errs.lock() += 1;
+                }
             });
         }
         if thread_leak {
