@@ -289,15 +289,21 @@ pub(crate) fn stripe_hint() -> usize {
     thread_local! {
         static HINT: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    HINT.with(|h| {
-        let v = h.get();
-        if v != usize::MAX {
-            return v;
-        }
+    // A thread's first call only: out of line, so the hot path falls through.
+    #[cold]
+    fn assign(h: &Cell<usize>) -> usize {
         // Relaxed: only distinctness matters, not order.
         let v = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
         h.set(v);
         v
+    }
+    HINT.with(|h| {
+        let v = h.get();
+        if v != usize::MAX {
+            v
+        } else {
+            assign(h)
+        }
     })
 }
 

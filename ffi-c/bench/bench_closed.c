@@ -1,7 +1,9 @@
 /* The closed-breaker pass (acquire + record success) through the C ABI,
- * beside the same pass through the Rust API, in one run of one process.
- * Built by scripts/bench-c.sh against the release library with the
- * `bench` feature. Reports the best of several rounds of each. */
+ * beside the same pass through the Rust API, in one run of one process,
+ * for two configurations: the consecutive-failures policy and the default
+ * (failure rate over a count window of 100 calls). Built by
+ * scripts/bench-c.sh against the release library with the `bench`
+ * feature. Reports the best of several rounds of each, and the ratio. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <time.h>
@@ -28,13 +30,14 @@ static uint64_t c_pass(fw_breaker_t *b, uint64_t n) {
     return ok;
 }
 
-int main(void) {
+/* Times both passes on a breaker built from `cfg`; 0 on success. */
+static int run(const char *name, const fw_breaker_config_t *cfg) {
     const uint64_t n = 2000000;
-    fw_breaker_config_t cfg = fw_breaker_config_default();
-    cfg.failure_rate = 0;
-    cfg.consecutive_failures = 5;
     fw_breaker_t *b = NULL;
-    if (fw_breaker_new(&cfg, &b) != FW_OK) {
+    if (fw_breaker_new(cfg, &b) != FW_OK) {
+        char msg[256];
+        fw_last_error(msg, sizeof msg);
+        fprintf(stderr, "%s: %s\n", name, msg);
         return 2;
     }
     double best_c = 1e9, best_rust = 1e9;
@@ -45,16 +48,29 @@ int main(void) {
         uint64_t r = fw_bench_rust_closed_pass(b, n);
         double t2 = now_s();
         if (a != n || r != n) {
+            fw_breaker_free(b);
             return 3;
         }
         double c_ns = (t1 - t0) * 1e9 / (double)n, rust_ns = (t2 - t1) * 1e9 / (double)n;
         if (c_ns < best_c) best_c = c_ns;
         if (rust_ns < best_rust) best_rust = rust_ns;
     }
-    printf("closed breaker pass, consecutive-failures policy, best of 7 rounds of %lu:\n", (unsigned long)n);
+    printf("closed breaker pass, %s, best of 7 rounds of %lu:\n", name, (unsigned long)n);
     printf("  through the C ABI (fw_breaker_acquire + fw_breaker_success): %.2f ns\n", best_c);
     printf("  through the Rust API (try_acquire + success): %.2f ns\n", best_rust);
     printf("  ratio C / Rust: %.2f\n", best_c / best_rust);
     fw_breaker_free(b);
     return 0;
+}
+
+int main(void) {
+    fw_breaker_config_t consecutive = fw_breaker_config_default();
+    consecutive.failure_rate = 0;
+    consecutive.consecutive_failures = 5;
+    int rc = run("consecutive-failures policy", &consecutive);
+    if (rc != 0) {
+        return rc;
+    }
+    fw_breaker_config_t window = fw_breaker_config_default();
+    return run("default config (failure rate, count window of 100)", &window);
 }

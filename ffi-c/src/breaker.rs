@@ -297,35 +297,42 @@ pub unsafe extern "C" fn fw_breaker_acquire(
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_acquire: `breaker` is NULL");
-        };
-        if permit.is_null() {
-            return invalid("fw_breaker_acquire: `permit` is NULL");
+        // The closed fast path makes no call; everything else (the checks'
+        // messages included) is one out-of-line call, so the export needs
+        // no stack frame on the fast path.
+        if let Some(b) = handle(breaker) {
+            if !permit.is_null() {
+                if let Some(t) = b.inner.try_acquire_closed() {
+                    let (word, start) = t.into_raw();
+                    put(
+                        permit,
+                        fw_breaker_permit_t {
+                            _word: word,
+                            _start: start,
+                        },
+                    );
+                    return FW_OK;
+                }
+            }
         }
-        if let Some(t) = b.inner.try_acquire_closed() {
-            let (word, start) = t.into_raw();
-            put(
-                permit,
-                fw_breaker_permit_t {
-                    _word: word,
-                    _start: start,
-                },
-            );
-            return FW_OK;
-        }
-        acquire_slow(b, permit, retry_after_ns)
+        acquire_slow(breaker, permit, retry_after_ns)
     })
 }
 
-/// Every state but Closed, out of line so the fast path needs no frame.
+/// Every case of `fw_breaker_acquire` but Closed, out of line.
 #[cold]
 #[inline(never)]
 fn acquire_slow(
-    b: &fw_breaker_t,
+    breaker: *const fw_breaker_t,
     permit: *mut fw_breaker_permit_t,
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
+    let Some(b) = handle(breaker) else {
+        return invalid("fw_breaker_acquire: `breaker` is NULL");
+    };
+    if permit.is_null() {
+        return invalid("fw_breaker_acquire: `permit` is NULL");
+    }
     match b.inner.try_acquire() {
         Ok(p) => {
             let (word, start) = p.into_token().into_raw();
@@ -356,24 +363,62 @@ pub unsafe extern "C" fn fw_breaker_record(
     duration_ns: i64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_record: `breaker` is NULL");
-        };
-        // SAFETY: a non-NULL `permit` points to a permit (contract).
-        let Some(p) = (unsafe { permit.as_ref() }) else {
-            return invalid("fw_breaker_record: `permit` is NULL");
-        };
-        let outcome = match outcome {
-            FW_OUTCOME_SUCCESS => Outcome::Success,
-            FW_OUTCOME_FAILURE => Outcome::Failure,
-            FW_OUTCOME_IGNORE => Outcome::Ignore,
-            other => return bad_outcome(other),
-        };
-        let d = u64::try_from(duration_ns).ok().map(Duration::from_nanos);
-        b.inner
-            .record_token(PermitToken::from_raw(p._word, p._start), outcome, d);
-        FW_OK
+        if outcome == FW_OUTCOME_SUCCESS
+            && duration_ns < 0
+            && recorded_closed_success(breaker, permit)
+        {
+            return FW_OK;
+        }
+        record_slow(breaker, permit, outcome, duration_ns)
     })
+}
+
+/// The fast path of `fw_breaker_record` and `fw_breaker_success`: records a
+/// success taken in Closed (on a breaker with no slow-call policy) and
+/// returns true; false, recording nothing, in every other case. It makes no
+/// call, so neither export needs a stack frame for it.
+#[inline(always)]
+fn recorded_closed_success(
+    breaker: *const fw_breaker_t,
+    permit: *const fw_breaker_permit_t,
+) -> bool {
+    // SAFETY: a non-NULL `permit` points to a permit (contract).
+    match (handle(breaker), unsafe { permit.as_ref() }) {
+        (Some(b), Some(p)) => b
+            .inner
+            .try_record_closed_success(PermitToken::from_raw(p._word, p._start))
+            .is_ok(),
+        _ => false,
+    }
+}
+
+/// Every case of `fw_breaker_record` but a closed success, out of line
+/// (and marked cold so the closed success falls through).
+#[cold]
+#[inline(never)]
+fn record_slow(
+    breaker: *const fw_breaker_t,
+    permit: *const fw_breaker_permit_t,
+    outcome: fw_outcome_t,
+    duration_ns: i64,
+) -> fw_status_t {
+    let Some(b) = handle(breaker) else {
+        return invalid("fw_breaker_record: `breaker` is NULL");
+    };
+    // SAFETY: a non-NULL `permit` points to a permit (contract).
+    let Some(p) = (unsafe { permit.as_ref() }) else {
+        return invalid("fw_breaker_record: `permit` is NULL");
+    };
+    let outcome = match outcome {
+        FW_OUTCOME_SUCCESS => Outcome::Success,
+        FW_OUTCOME_FAILURE => Outcome::Failure,
+        FW_OUTCOME_IGNORE => Outcome::Ignore,
+        other => return bad_outcome(other),
+    };
+    let d = u64::try_from(duration_ns).ok().map(Duration::from_nanos);
+    b.inner
+        .record_token(PermitToken::from_raw(p._word, p._start), outcome, d);
+    FW_OK
 }
 
 #[cold]
@@ -388,8 +433,14 @@ pub unsafe extern "C" fn fw_breaker_success(
     breaker: *const fw_breaker_t,
     permit: *const fw_breaker_permit_t,
 ) -> fw_status_t {
-    // SAFETY: forwarded contract.
-    unsafe { fw_breaker_record(breaker, permit, FW_OUTCOME_SUCCESS, -1) }
+    // Its own copy of the fast path rather than a jump to
+    // `fw_breaker_record`: this is the call every closed pass makes.
+    guard(|| {
+        if recorded_closed_success(breaker, permit) {
+            return FW_OK;
+        }
+        record_slow(breaker, permit, FW_OUTCOME_SUCCESS, -1)
+    })
 }
 
 /// `fw_breaker_record(breaker, permit, FW_OUTCOME_FAILURE, -1)`.

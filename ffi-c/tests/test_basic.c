@@ -879,9 +879,82 @@ static void misuse(void) {
     CHECK(need > sizeof tiny && tiny[3] == '\0');
 }
 
+/* The closed pass has a fast path of its own; every other case takes the
+ * full one. Each case through fw_breaker_success and fw_breaker_record. */
+static void breaker_paths_functional(void) {
+    fw_breaker_permit_t p;
+    fw_breaker_snapshot_t s;
+
+    /* A slow-call policy: the permit is timed, the success measured. */
+    fw_breaker_config_t cfg = fw_breaker_config_default();
+    cfg.failure_rate = 0;
+    cfg.slow_call_rate = 1.0;
+    cfg.slow_call_ms = 1;
+    cfg.window_calls = 10;
+    cfg.minimum_calls = 10;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&cfg, &b), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    sleep_ms(30); /* well past 1 ms on the coarse clock */
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK); /* immediate: not slow */
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_record(b, &p, FW_OUTCOME_SUCCESS, 5000000), FW_OK); /* 5 ms */
+    CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
+    CHECK(s.calls == 3 && s.successes == 3 && s.slow_calls == 2 && s.window_calls == 3);
+    fw_breaker_free(b);
+
+    /* Half-open: a probe's success through either function closes it. */
+    for (int via_record = 0; via_record < 2; via_record++) {
+        cfg = fw_breaker_config_default();
+        cfg.failure_rate = 0;
+        cfg.consecutive_failures = 1;
+        cfg.half_open_calls = 1;
+        cfg.open_for_ms = 1;
+        b = NULL;
+        CHECK_STATUS(fw_breaker_new(&cfg, &b), FW_OK);
+        CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+        fw_breaker_permit_t early;
+        CHECK_STATUS(fw_breaker_acquire(b, &early, NULL), FW_OK);
+        CHECK_STATUS(fw_breaker_failure(b, &p), FW_OK);
+        fw_breaker_state_t st;
+        CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+        CHECK(st == FW_BREAKER_OPEN);
+        /* A closed permit of the ended generation: counted, changes nothing. */
+        CHECK_STATUS(fw_breaker_success(b, &early), FW_OK);
+        CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+        CHECK(st == FW_BREAKER_OPEN);
+        sleep_ms(10);
+        CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+        CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+        CHECK(st == FW_BREAKER_HALF_OPEN);
+        if (via_record) {
+            CHECK_STATUS(fw_breaker_record(b, &p, FW_OUTCOME_SUCCESS, -1), FW_OK);
+        } else {
+            CHECK_STATUS(fw_breaker_success(b, &p), FW_OK);
+        }
+        CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+        CHECK(st == FW_BREAKER_CLOSED);
+        CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
+        CHECK(s.calls == 3 && s.successes == 2 && s.failures == 1 && s.transitions == 3);
+        fw_breaker_free(b);
+    }
+
+    /* Disabled: every permit passes, nothing counts in a window. */
+    CHECK_STATUS(fw_breaker_new(NULL, &b), FW_OK);
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_DISABLE), FW_OK);
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_success(b, &p), FW_OK);
+    CHECK_STATUS(fw_breaker_snapshot(b, &s), FW_OK);
+    CHECK(s.state == FW_BREAKER_DISABLED && s.window_calls == 0);
+    fw_breaker_free(b);
+}
+
 int main(void) {
     breaker_functional();
     breaker_reconfigure_functional();
+    breaker_paths_functional();
     bulkhead_functional();
     rate_limiter_functional();
     metrics_functional();

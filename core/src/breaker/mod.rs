@@ -290,17 +290,20 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// The closed-state fast path of [`try_acquire`](Self::try_acquire)
-    /// alone: a token when the breaker is Closed, `None` otherwise (then
-    /// call `try_acquire`, which handles every state). For bindings that
-    /// keep everything but the fast path out of line, so their exported
-    /// function needs no stack frame on it.
+    /// alone, with no clock reading: a token when the breaker is Closed and
+    /// has no slow-call policy (which must time the call), `None` otherwise
+    /// (then call `try_acquire`, which handles every case). It never calls
+    /// out of line, so a binding that sends every other case to an
+    /// out-of-line function needs no stack frame on this path. The token's
+    /// outcome is recorded with [`record_token`](Self::record_token) or
+    /// [`try_record_closed_success`](Self::try_record_closed_success).
     #[inline]
     pub fn try_acquire_closed(&self) -> Option<PermitToken> {
         // Acquire: as in `try_acquire`.
         let w = Word(self.state.load(Acquire));
-        w.is_closed().then(|| PermitToken {
+        (w.is_closed() && self.config.slow_call_rate.is_none()).then_some(PermitToken {
             word: w.0,
-            start: self.call_start(),
+            start: 0,
         })
     }
 
@@ -549,7 +552,7 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// The hot path: a fast success in Closed.
-    #[inline]
+    #[inline(always)]
     fn on_closed_success(&self, w: Word) {
         self.calls.add(1);
         if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
@@ -944,6 +947,24 @@ impl<'a, C: Clock> Permit<'a, C> {
 }
 
 impl<C: Clock> CircuitBreaker<C> {
+    /// The common case of [`record_token`](Self::record_token) alone: a
+    /// success for a token taken in Closed, on a breaker with no slow-call
+    /// policy (so no duration is needed). Records it as `record_token(token,
+    /// Outcome::Success, None)` would and returns `Ok`; in any other case it
+    /// records nothing and hands the token back (then call `record_token`).
+    /// Like [`try_acquire_closed`](Self::try_acquire_closed), for bindings
+    /// that keep every other case out of line.
+    #[inline]
+    pub fn try_record_closed_success(&self, token: PermitToken) -> Result<(), PermitToken> {
+        let w = Word(token.word);
+        if w.is_closed() && self.config.slow_call_rate.is_none() {
+            self.on_closed_success(w);
+            Ok(())
+        } else {
+            Err(token)
+        }
+    }
+
     /// Records the outcome of a detached permit; `duration` overrides the
     /// measured one for the slow-call policy.
     #[inline]

@@ -904,6 +904,71 @@ fn the_closed_fast_path_alone_answers_only_in_closed() {
 }
 
 #[test]
+fn the_closed_fast_paths_leave_slow_call_policies_to_the_full_path() {
+    let (clock, b) = manual();
+    let b = b
+        .consecutive_failures(2)
+        .slow_call_duration(MS)
+        .build()
+        .unwrap();
+    assert!(
+        b.try_acquire_closed().is_none(),
+        "a slow-call policy must time the call: the full path"
+    );
+    let t = b.try_acquire().unwrap().into_token();
+    clock.advance(2 * MS);
+    assert_eq!(
+        b.try_record_closed_success(t),
+        Err(t),
+        "a success that may be slow is not the fast path's to record"
+    );
+    assert_eq!(b.snapshot().calls, 0, "nothing recorded on refusal");
+    b.record_token(t, Outcome::Success, None);
+    assert_eq!(b.snapshot().slow_calls, 1, "the full path measured it slow");
+}
+
+#[test]
+fn the_closed_success_fast_path_records_as_record_token_does() {
+    let (clock, b) = manual();
+    let b = b
+        .consecutive_failures(2)
+        .failure_rate(0.9, Window::Count(10))
+        .open_for(MS)
+        .half_open_calls(1)
+        .build()
+        .unwrap();
+    let t = b.try_acquire_closed().unwrap();
+    b.record_token(t, Outcome::Failure, None);
+    assert_eq!(b.snapshot().consecutive_failures, 1);
+    let t = b.try_acquire_closed().unwrap();
+    assert_eq!(b.try_record_closed_success(t), Ok(()));
+    let s = b.snapshot();
+    assert_eq!(s.consecutive_failures, 0, "a success clears the run");
+    assert_eq!((s.calls, s.successes, s.window_calls), (2, 1, 2));
+    let early = b.try_acquire_closed().unwrap();
+    fail(&b, 2);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(
+        b.try_record_closed_success(early),
+        Ok(()),
+        "a closed token of an ended generation is taken, counted, kept out of the windows"
+    );
+    let s = b.snapshot();
+    assert_eq!((s.state, s.calls, s.window_calls), (State::Open, 5, 0));
+    clock.advance(MS);
+    let probe = b.try_acquire().unwrap().into_token();
+    assert_eq!(probe.state(), State::HalfOpen);
+    assert_eq!(
+        b.try_record_closed_success(probe),
+        Err(probe),
+        "a probe is not the fast path's"
+    );
+    assert_eq!(b.state(), State::HalfOpen, "nothing recorded on refusal");
+    b.record_token(probe, Outcome::Success, None);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
 fn lowering_the_probe_limit_decides_a_waiting_half_open() {
     let (_, b) = ready_to_probe(2);
     b.try_acquire().unwrap().success();

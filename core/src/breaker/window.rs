@@ -68,14 +68,21 @@ impl TaggedCount {
     pub(crate) fn clear(&self, gen: u64) {
         let cur = self.0.load(Relaxed);
         if cur >> 32 == gen && cur as u32 != 0 {
-            // A lost race here means another writer changed the count; a
-            // success after a failure in a concurrent world has no order.
-            let _ = self.0.compare_exchange(cur, pack(gen, 0), Relaxed, Relaxed);
+            self.clear_slow(cur, gen);
         }
+    }
+
+    /// Out of line, so the common case of `clear` falls through.
+    #[cold]
+    fn clear_slow(&self, cur: u64, gen: u64) {
+        // A lost race here means another writer changed the count; a
+        // success after a failure in a concurrent world has no order.
+        let _ = self.0.compare_exchange(cur, pack(gen, 0), Relaxed, Relaxed);
     }
 
     /// The count of `gen` (zero when the word holds another generation;
     /// a transiently negative count reads as zero).
+    #[inline]
     pub(crate) fn get(&self, gen: u64) -> u64 {
         let cur = self.0.load(Relaxed);
         if cur >> 32 == gen {

@@ -31,8 +31,10 @@ enum Rec {
 #[derive(Debug, Clone)]
 enum Op {
     Acquire,
-    /// Record the outstanding permit at this index (modulo their count).
-    Record(usize, Rec),
+    /// Record the outstanding permit at this index (modulo their count);
+    /// with `true`, as a detached token, a success through the closed fast
+    /// path (`try_record_closed_success`, then `record_token` if it refuses).
+    Record(usize, Rec, bool),
     Advance(u64),
     ForceOpen,
     Reset,
@@ -302,7 +304,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ];
     prop_oneof![
         10 => Just(Op::Acquire),
-        10 => (any::<usize>(), rec).prop_map(|(i, r)| Op::Record(i, r)),
+        10 => (any::<usize>(), rec, any::<bool>()).prop_map(|(i, r, t)| Op::Record(i, r, t)),
         4 => (0u64..80).prop_map(Op::Advance),
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Reset),
@@ -365,14 +367,26 @@ proptest! {
                         (r, m) => prop_assert!(false, "breaker {:?} vs model {:?}", r.map(|p| p.state()), m),
                     }
                 }
-                Op::Record(i, rec) => {
+                Op::Record(i, rec, as_token) => {
                     if permits.is_empty() { continue; }
                     let (p, m) = permits.swap_remove(i % permits.len());
                     let dur = |ms: u64| Duration::from_millis(ms);
-                    match rec {
-                        Rec::Success(ms) => p.success_with_duration(dur(ms)),
-                        Rec::Failure(ms) => p.failure_with_duration(dur(ms)),
-                        Rec::Ignore => drop(p),
+                    match (rec, as_token) {
+                        (Rec::Success(ms), true) => {
+                            let t = p.into_token();
+                            if let Err(t) = breaker.try_record_closed_success(t) {
+                                breaker.record_token(t, Outcome::Success, Some(dur(ms)));
+                            }
+                        }
+                        (Rec::Failure(ms), true) => {
+                            breaker.record_token(p.into_token(), Outcome::Failure, Some(dur(ms)));
+                        }
+                        (Rec::Ignore, true) => {
+                            breaker.record_token(p.into_token(), Outcome::Ignore, None);
+                        }
+                        (Rec::Success(ms), false) => p.success_with_duration(dur(ms)),
+                        (Rec::Failure(ms), false) => p.failure_with_duration(dur(ms)),
+                        (Rec::Ignore, false) => drop(p),
                     }
                     model.record(m, rec);
                 }
