@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C ABI benchmark: the closed-breaker pass through the C ABI beside the
-# same pass through the Rust API, in one run (release build, -O2).
+# same pass through the Rust API, in one run (release build, -O2), with the
+# consecutive-failures policy and with the default configuration.
 #
 # Run twice: against the library as shipped, and (on x86_64) against one
 # built with LLVM's branch alignment (`-x86-branches-within-32B-boundaries`),
