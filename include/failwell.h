@@ -66,11 +66,29 @@ typedef struct fw_heartbeat_t fw_heartbeat_t;
 // memory is shared) until the registry is freed.
 typedef struct fw_metrics_t fw_metrics_t;
 
+// Layers composed in the fixed order (outermost first): total deadline,
+// retry, breaker, rate limiter, adaptive limit, bulkhead, per-attempt
+// deadline. Thread-safe: one pipeline may serve every thread. Free it once,
+// after every thread is done with it.
+typedef struct fw_pipeline_t fw_pipeline_t;
+
 // A rate limiter. Thread-safe; free it once, after every thread is done.
 typedef struct fw_rate_limiter_t fw_rate_limiter_t;
 
 // A retry policy. Thread-safe: one policy may serve every thread.
 typedef struct fw_retry_t fw_retry_t;
+
+// A stale-while-error cache of byte strings by byte-string key: every
+// fetch goes to the source; only when it fails is the last good value
+// served, if it is at most `max_stale_ms` old. Thread-safe (one lock, held
+// only to read or store an entry). Free it once, after every thread is
+// done with it; values already served stay valid until their own free.
+typedef struct fw_stale_cache_t fw_stale_cache_t;
+
+// A value served stale: read it with `fw_stale_value_get`, free it with
+// `fw_stale_value_free`. It is a reference to the cached bytes (no copy)
+// and stays valid after the cache changes or is freed.
+typedef struct fw_stale_value_t fw_stale_value_t;
 
 // A client-side adaptive throttler. Thread-safe.
 typedef struct fw_throttler_t fw_throttler_t;
@@ -253,6 +271,65 @@ typedef struct {
   // Calls refused because every worker was busy.
   uint64_t rejected;
 } fw_timeout_pool_snapshot_t;
+
+// Stale cache configuration.
+typedef struct {
+  // The oldest value served when the fetch fails, ≥ 1 (default 300 000:
+  // 5 minutes).
+  uint64_t max_stale_ms;
+  // The most keys kept, ≥ 1 (default 10 000); the oldest entry makes room
+  // for a new key.
+  size_t capacity;
+} fw_stale_cache_config_t;
+
+// A plain copy of a cache's counters.
+typedef struct {
+  // Fresh values stored (`fw_stale_cache_put`).
+  uint64_t fresh;
+  // Stale values served in place of a failed fetch.
+  uint64_t stale;
+  // Failed fetches with no value young enough to serve.
+  uint64_t misses;
+  // Keys cached now.
+  uint64_t entries;
+} fw_stale_cache_snapshot_t;
+
+// Pipeline configuration. Each layer is a handle, or NULL for none (every
+// layer is optional). The pipeline keeps its own reference to each layer,
+// so their handles may be freed before it; the layers stay shared with
+// any other user of the same handle.
+typedef struct {
+  // The whole call, retries and their sleeps included, in nanoseconds
+  // (default 0: none).
+  uint64_t total_timeout_ns;
+  // Retry failed attempts with this policy (default NULL).
+  const fw_retry_t *retry;
+  // Guard each attempt with this breaker (default NULL).
+  const fw_breaker_t *breaker;
+  // Admit each attempt through this rate limiter (default NULL).
+  const fw_rate_limiter_t *rate_limiter;
+  // Admit each attempt through this adaptive limit (default NULL).
+  const fw_adaptive_limit_t *adaptive_limit;
+  // Hold a permit of this bulkhead while each attempt runs (default NULL).
+  const fw_bulkhead_t *bulkhead;
+  // Each attempt's own deadline, in nanoseconds, never later than the
+  // total one (default 0: the total deadline alone).
+  uint64_t attempt_timeout_ns;
+  // The priority for the bulkhead and the adaptive limit (default
+  // `FW_PRIORITY_NORMAL`).
+  fw_priority_t priority;
+} fw_pipeline_config_t;
+
+// The call a pipeline runs, once per attempt. `attempt` counts from 1;
+// `deadline_ns` is the attempt's deadline on failwell's monotonic clock
+// (see `fw_now_ns`, `fw_deadline_remaining`), `UINT64_MAX` when there is
+// none; the call must honour it (pass it to its client's timeout), or run
+// its blocking part through `fw_call_with_timeout`. It returns 0 on
+// success; a positive number for a failure of the dependency (counted by
+// the breaker and the adaptive limit, and retried); a negative number for
+// a failure that is not the dependency's (a bad request: neither counted
+// nor retried). It must not unwind (throw) into failwell.
+typedef int32_t (*fw_pipeline_fn)(void *user_data, uint32_t attempt, uint64_t deadline_ns);
 
 // Rate limiter configuration.
 typedef struct {
@@ -701,6 +778,46 @@ fw_status_t fw_timeout_pool_call(const fw_timeout_pool_t *pool,
 fw_status_t fw_timeout_pool_snapshot(const fw_timeout_pool_t *pool,
                                      fw_timeout_pool_snapshot_t *out);
 
+// The defaults: 5 minutes, 10 000 keys.
+fw_stale_cache_config_t fw_stale_cache_config_default(void);
+
+// Creates a stale cache (`config` NULL: the defaults) into `*out`.
+fw_status_t fw_stale_cache_new(const fw_stale_cache_config_t *config, fw_stale_cache_t **out);
+
+// Frees a stale cache. NULL is a no-op.
+void fw_stale_cache_free(fw_stale_cache_t *cache);
+
+// The fetch of `key` succeeded with `value`: caches a copy of it as the
+// key's last good value (now) and counts it fresh. Keys and values are
+// byte strings: `key_len` bytes at `key`, `value_len` at `value` (either
+// may be NULL with a length of 0).
+fw_status_t fw_stale_cache_put(const fw_stale_cache_t *cache,
+                               const void *key,
+                               size_t key_len,
+                               const void *value,
+                               size_t value_len);
+
+// The fetch of `key` failed: serves its last good value if it is at most
+// `max_stale_ms` old. `FW_OK` with the value in `*out` (free it with
+// `fw_stale_value_free`) and its age in `*age_ns` (if not NULL), counted
+// as stale; `FW_ECALL` when no value is young enough (counted as a miss:
+// the failure stands), `*out` then NULL.
+fw_status_t fw_stale_cache_serve_stale(const fw_stale_cache_t *cache,
+                                       const void *key,
+                                       size_t key_len,
+                                       fw_stale_value_t **out,
+                                       uint64_t *age_ns);
+
+// The bytes of a served value: `*data` points at `*len` bytes, valid until
+// `fw_stale_value_free(value)` (never NULL, even for an empty value).
+fw_status_t fw_stale_value_get(const fw_stale_value_t *value, const uint8_t **data, size_t *len);
+
+// Frees a served value. NULL is a no-op.
+void fw_stale_value_free(fw_stale_value_t *value);
+
+// The cache's counters.
+fw_status_t fw_stale_cache_snapshot(const fw_stale_cache_t *cache, fw_stale_cache_snapshot_t *out);
+
 // Creates an empty registry into `*out`.
 fw_status_t fw_metrics_new(fw_metrics_t **out);
 
@@ -750,6 +867,36 @@ fw_status_t fw_metrics_register_timeout_pool(const fw_metrics_t *metrics,
 // NULL): call with `buf = NULL, len = 0` to size the buffer. `buf` may be
 // NULL only with `len = 0`.
 fw_status_t fw_metrics_render(const fw_metrics_t *metrics, char *buf, size_t len, size_t *needed);
+
+// The defaults: no layer, no deadline, normal priority.
+fw_pipeline_config_t fw_pipeline_config_default(void);
+
+// Creates a pipeline (`config` NULL: no layer at all) into `*out`.
+fw_status_t fw_pipeline_new(const fw_pipeline_config_t *config, fw_pipeline_t **out);
+
+// Frees a pipeline (and its references to its layers). NULL is a no-op.
+void fw_pipeline_free(fw_pipeline_t *pipeline);
+
+// Runs `f` through the pipeline's layers on the calling thread (sleeping
+// it between retries).
+//
+// Returns `FW_OK` when an attempt returned 0; `FW_ECALL` when the last
+// attempt failed, its result in `*last_result`; or the refusal that ended
+// the call: `FW_REJECTED_CIRCUIT_OPEN`, `FW_REJECTED_RATE_LIMITED`,
+// `FW_REJECTED_SHED`, `FW_REJECTED_BULKHEAD_FULL`,
+// `FW_REJECTED_DEADLINE_EXCEEDED`, `FW_REJECTED_RETRY_BUDGET_EXHAUSTED`,
+// `FW_REJECTED_EXCEEDS_CAPACITY`. On a refusal `*retry_after_ns` (if not
+// NULL) is how long until the refusing layer may admit a call (an open
+// breaker's or a rate limiter's Retry-After), `UINT64_MAX` when that layer
+// names no time; on any other status it is 0. `*last_result` (if not NULL)
+// is the last attempt's result, 0 when none ran. The outermost layer,
+// graceful degradation, is the caller's: on a status other than `FW_OK`,
+// serve a fallback or a stale value (`fw_stale_cache_serve_stale`).
+fw_status_t fw_pipeline_call(const fw_pipeline_t *pipeline,
+                             fw_pipeline_fn f,
+                             void *user_data,
+                             int32_t *last_result,
+                             uint64_t *retry_after_ns);
 
 // The defaults: no rate (set `requests`), per second, burst = requests.
 fw_rate_limiter_config_t fw_rate_limiter_config_default(void);

@@ -11,11 +11,12 @@
 // refused) and reports the status and retry-after through `Refusal`.
 // Handles are thread-safe, as in C; permits are move-only.
 //
-// Callbacks (retried calls, timed calls, health checks, watchdog reports)
-// are any C++ callables. An exception thrown by a retried or timed call is
-// caught at the C boundary and rethrown to the caller; one thrown by a
-// health check fails the check with its what(); one thrown by a watchdog
-// callback is counted (callback_errors()) — none ever unwinds into C.
+// Callbacks (retried, pipelined and timed calls, health checks, watchdog
+// reports) are any C++ callables. An exception thrown by a retried,
+// pipelined or timed call is caught at the C boundary and rethrown to the
+// caller; one thrown by a health check fails the check with its what(); one
+// thrown by a watchdog callback is counted (callback_errors()) — none ever
+// unwinds into C.
 #ifndef FAILWELL_HPP
 #define FAILWELL_HPP
 
@@ -29,6 +30,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "failwell.h"
@@ -325,7 +327,7 @@ public:
     template <class F>
     fw_status_t call(F &&f, std::chrono::nanoseconds timeout = {}, int32_t *last = nullptr) const {
         struct Ctx {
-            F *f;
+            std::remove_reference_t<F> *f;
             std::exception_ptr error;
         } ctx{&f, nullptr};
         auto trampoline = [](void *user_data, uint32_t attempt) noexcept -> int32_t {
@@ -720,6 +722,142 @@ public:
 private:
     fw_health_t *h_ = nullptr;
     std::list<std::unique_ptr<Check>> checks_;
+};
+
+/// The layers composed in the fixed order (total deadline, retry, breaker,
+/// rate limiter, adaptive limit, bulkhead, per-attempt deadline) around a
+/// call. The pipeline keeps its own references to its layers, so they may
+/// be destroyed before it. Thread-safe.
+class Pipeline {
+public:
+    /// Which layers, each optional (nullptr / zero: off).
+    struct Layers {
+        std::chrono::nanoseconds total_timeout{};
+        const Retry *retry = nullptr;
+        const Breaker *breaker = nullptr;
+        const RateLimiter *rate_limiter = nullptr;
+        const AdaptiveLimit *adaptive_limit = nullptr;
+        const Bulkhead *bulkhead = nullptr;
+        std::chrono::nanoseconds attempt_timeout{};
+        fw_priority_t priority = FW_PRIORITY_NORMAL;
+    };
+
+    /// A pipeline with no layer: runs the call once, as it is.
+    Pipeline() : Pipeline(Layers{}) {}
+    explicit Pipeline(const Layers &layers) {
+        fw_pipeline_config_t c = fw_pipeline_config_default();
+        c.total_timeout_ns = static_cast<uint64_t>(layers.total_timeout.count());
+        c.retry = layers.retry != nullptr ? layers.retry->native() : nullptr;
+        c.breaker = layers.breaker != nullptr ? layers.breaker->native() : nullptr;
+        c.rate_limiter = layers.rate_limiter != nullptr ? layers.rate_limiter->native() : nullptr;
+        c.adaptive_limit = layers.adaptive_limit != nullptr ? layers.adaptive_limit->native() : nullptr;
+        c.bulkhead = layers.bulkhead != nullptr ? layers.bulkhead->native() : nullptr;
+        c.attempt_timeout_ns = static_cast<uint64_t>(layers.attempt_timeout.count());
+        c.priority = layers.priority;
+        detail::check(fw_pipeline_new(&c, &p_));
+    }
+    Pipeline(const Pipeline &) = delete;
+    Pipeline &operator=(const Pipeline &) = delete;
+    ~Pipeline() { fw_pipeline_free(p_); }
+
+    /// Runs `f(attempt, deadline_ns)` — returning 0 for success, > 0 for a
+    /// failure of the dependency (counted and retried), < 0 for one that is
+    /// not (neither) — through the layers, sleeping between retries. Honour
+    /// `deadline_ns` (an instant for fw_deadline_remaining; UINT64_MAX when
+    /// none). Returns the C status: FW_OK, FW_ECALL (the last attempt
+    /// failed; `*last` gets its result) or the refusal that ended the call
+    /// (`why` gets it and the refusing layer's Retry-After, if it names
+    /// one). An exception from `f` ends the call, counted by no layer, and is
+    /// rethrown.
+    template <class F>
+    fw_status_t call(F &&f, int32_t *last = nullptr, Refusal *why = nullptr) const {
+        struct Ctx {
+            std::remove_reference_t<F> *f;
+            std::exception_ptr error;
+        } ctx{&f, nullptr};
+        auto trampoline = [](void *user_data, uint32_t attempt, uint64_t deadline_ns) noexcept -> int32_t {
+            auto *c = static_cast<Ctx *>(user_data);
+            try {
+                return static_cast<int32_t>((*c->f)(attempt, deadline_ns));
+            } catch (...) {
+                c->error = std::current_exception();
+                return -1;
+            }
+        };
+        int32_t result = 0;
+        uint64_t wait = 0;
+        fw_status_t s = fw_pipeline_call(p_, trampoline, &ctx, &result, &wait);
+        if (ctx.error) {
+            std::rethrow_exception(ctx.error);
+        }
+        if (s >= FW_EINVAL && s != FW_ECALL) {
+            detail::check(s);
+        }
+        if (last != nullptr) {
+            *last = result;
+        }
+        if (why != nullptr) {
+            why->status = s;
+            why->retry_after = std::nullopt;
+            if (s != FW_OK && s != FW_ECALL && wait != UINT64_MAX) {
+                why->retry_after = std::chrono::nanoseconds(static_cast<int64_t>(wait));
+            }
+        }
+        return s;
+    }
+
+private:
+    fw_pipeline_t *p_ = nullptr;
+};
+
+/// A stale-while-error cache of strings (any bytes) by string key: put()
+/// the value of every successful fetch; when a fetch fails, serve_stale()
+/// gives the last good value if it is young enough. Thread-safe.
+class StaleCache {
+public:
+    /// A value served stale, and how old it is.
+    struct Stale {
+        std::string value;
+        std::chrono::nanoseconds age;
+    };
+
+    explicit StaleCache(const fw_stale_cache_config_t &config = fw_stale_cache_config_default()) {
+        detail::check(fw_stale_cache_new(&config, &c_));
+    }
+    StaleCache(const StaleCache &) = delete;
+    StaleCache &operator=(const StaleCache &) = delete;
+    ~StaleCache() { fw_stale_cache_free(c_); }
+
+    /// The fetch of `key` succeeded with `value`: keep it as the last good one.
+    void put(const std::string &key, const std::string &value) {
+        detail::check(fw_stale_cache_put(c_, key.data(), key.size(), value.data(), value.size()));
+    }
+
+    /// The fetch of `key` failed: its last good value if young enough.
+    std::optional<Stale> serve_stale(const std::string &key) const {
+        fw_stale_value_t *v = nullptr;
+        uint64_t age = 0;
+        fw_status_t s = fw_stale_cache_serve_stale(c_, key.data(), key.size(), &v, &age);
+        if (s == FW_ECALL) {
+            return std::nullopt;
+        }
+        detail::check(s);
+        std::unique_ptr<fw_stale_value_t, void (*)(fw_stale_value_t *)> owned(v, fw_stale_value_free);
+        const uint8_t *data = nullptr;
+        size_t len = 0;
+        detail::check(fw_stale_value_get(v, &data, &len));
+        return Stale{std::string(reinterpret_cast<const char *>(data), len),
+                     std::chrono::nanoseconds(static_cast<int64_t>(age))};
+    }
+
+    fw_stale_cache_snapshot_t snapshot() const {
+        fw_stale_cache_snapshot_t out;
+        detail::check(fw_stale_cache_snapshot(c_, &out));
+        return out;
+    }
+
+private:
+    fw_stale_cache_t *c_ = nullptr;
 };
 
 /// A metrics registry: Prometheus text of everything added to it. The

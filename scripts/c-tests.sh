@@ -16,13 +16,16 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/test_basic"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/examples/resilient_client.c "$lib" "${libs[@]}" -o "$out/resilient_client"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+    ffi-c/examples/pipeline_client.c "$lib" "${libs[@]}" -o "$out/pipeline_client"
+"$out/pipeline_client"
 "$out/resilient_client"
 g++ -std=c++17 -Wall -Wextra -Werror -g -Iinclude -fsanitize=address,undefined \
     ffi-c/tests/test_cpp.cpp "$lib" "${libs[@]}" -o "$out/test_cpp"
 "$out/test_cpp"
 gcc "${cflags[@]}" -fsanitize=thread \
     ffi-c/tests/test_stress.c "$lib" "${libs[@]}" -o "$out/test_stress"
-TSAN_OPTIONS=halt_on_error=1 "$out/test_stress"
+TSAN_OPTIONS="halt_on_error=1 suppressions=$(pwd)/ffi-c/tests/tsan.supp" "$out/test_stress"
 
 # The documented install step and pkg-config, end to end: install into a
 # scratch prefix and build a program with pkg-config's flags (shared

@@ -4,6 +4,7 @@
  * AddressSanitizer and UndefinedBehaviorSanitizer. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -567,6 +568,204 @@ static void chaos_and_throttler_functional(void) {
     CHECK(message_mentions("k"));
 }
 
+/* A dependency for the pipeline: fails with 503 (a failure of the
+ * dependency) `failures_left` times, then succeeds; or returns -400 (a bad
+ * request, not the dependency's fault) when `bad_request` is set. Records
+ * every attempt number and deadline it was given. */
+typedef struct {
+    int failures_left;
+    int bad_request;
+    int calls;
+    uint32_t attempts[8];
+    uint64_t deadlines[8];
+} dependency_t;
+
+static int32_t dependency(void *user_data, uint32_t attempt, uint64_t deadline_ns) {
+    dependency_t *d = (dependency_t *)user_data;
+    if (d->calls < 8) {
+        d->attempts[d->calls] = attempt;
+        d->deadlines[d->calls] = deadline_ns;
+    }
+    d->calls++;
+    if (d->bad_request) {
+        return -400;
+    }
+    if (d->failures_left > 0) {
+        d->failures_left--;
+        return 503;
+    }
+    return 0;
+}
+
+static void pipeline_functional(void) {
+    fw_retry_config_t rc = fw_retry_config_default();
+    rc.max_attempts = 3;
+    rc.initial_ns = 1000000; /* 1 ms */
+    rc.jitter = FW_JITTER_NONE;
+    fw_retry_t *r = NULL;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_OK);
+    fw_breaker_config_t bc = fw_breaker_config_default();
+    bc.failure_rate = 0;
+    bc.consecutive_failures = 3;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&bc, &b), FW_OK);
+    fw_bulkhead_config_t hc = fw_bulkhead_config_default();
+    hc.max_concurrent = 1;
+    fw_bulkhead_t *h = NULL;
+    CHECK_STATUS(fw_bulkhead_new(&hc, &h), FW_OK);
+
+    fw_pipeline_config_t pc = fw_pipeline_config_default();
+    pc.total_timeout_ns = 10000000000ULL; /* 10 s */
+    pc.attempt_timeout_ns = 2000000000ULL; /* 2 s */
+    pc.retry = r;
+    pc.breaker = b;
+    pc.bulkhead = h;
+    fw_pipeline_t *pl = NULL;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK);
+    /* The pipeline keeps its layers: the retry handle may go now. */
+    fw_retry_free(r);
+
+    /* Two failures, then success: retried, each attempt with a deadline
+     * at most 2 s away. */
+    dependency_t d = {.failures_left = 2};
+    int32_t last = -1;
+    uint64_t ra = 1;
+    uint64_t now = 0;
+    CHECK_STATUS(fw_now_ns(&now), FW_OK);
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, &last, &ra), FW_OK);
+    CHECK(d.calls == 3 && last == 0 && ra == 0);
+    CHECK(d.attempts[0] == 1 && d.attempts[1] == 2 && d.attempts[2] == 3);
+    CHECK(d.deadlines[0] > now && d.deadlines[0] <= now + 2000000000ULL + 100000000ULL);
+    fw_breaker_snapshot_t bs;
+    CHECK_STATUS(fw_breaker_snapshot(b, &bs), FW_OK);
+    CHECK(bs.calls == 3 && bs.failures == 2 && bs.successes == 1);
+    fw_bulkhead_snapshot_t hs;
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &hs), FW_OK);
+    CHECK(hs.in_use == 0 && hs.peak == 1);
+
+    /* A bad request: not retried, not counted by the breaker. */
+    d = (dependency_t){.bad_request = 1};
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, &last, &ra), FW_ECALL);
+    CHECK(d.calls == 1 && last == -400 && ra == 0);
+    CHECK_STATUS(fw_breaker_snapshot(b, &bs), FW_OK);
+    CHECK(bs.failures == 2 && bs.ignored == 1);
+
+    /* Three failures exhaust the attempts and trip the breaker... */
+    d = (dependency_t){.failures_left = 100};
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, &last, &ra), FW_ECALL);
+    CHECK(d.calls == 3 && last == 503);
+    fw_breaker_state_t st;
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+    CHECK(st == FW_BREAKER_OPEN);
+    /* ...which then refuses at once, with its Retry-After, the dependency
+     * untouched (a refusal is not retried by default). */
+    d = (dependency_t){0};
+    last = 7;
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, &last, &ra), FW_REJECTED_CIRCUIT_OPEN);
+    CHECK(d.calls == 0 && last == 0);
+    CHECK(ra > 0 && ra <= 60000000000ULL);
+    fw_pipeline_free(pl);
+
+    /* A bulkhead held elsewhere refuses; the refusal names no time. */
+    fw_bulkhead_permit_t *held = NULL;
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &held), FW_OK);
+    pc = fw_pipeline_config_default();
+    pc.bulkhead = h;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK);
+    d = (dependency_t){0};
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, &ra), FW_REJECTED_BULKHEAD_FULL);
+    CHECK(d.calls == 0 && ra == UINT64_MAX);
+    CHECK_STATUS(fw_bulkhead_permit_release(held), FW_OK);
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, NULL), FW_OK);
+    CHECK(d.calls == 1 && d.deadlines[0] == UINT64_MAX); /* no deadline set */
+    fw_pipeline_free(pl);
+
+    /* A pipeline with no layer runs the call once, as it is. */
+    CHECK_STATUS(fw_pipeline_new(NULL, &pl), FW_OK);
+    d = (dependency_t){.failures_left = 1};
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, &last, NULL), FW_ECALL);
+    CHECK(d.calls == 1 && last == 503);
+    fw_pipeline_free(pl);
+
+    /* A rate limiter's refusal carries its Retry-After. */
+    fw_rate_limiter_config_t lc = fw_rate_limiter_config_default();
+    lc.requests = 1;
+    lc.burst = 1;
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_rate_limiter_new(&lc, &l), FW_OK);
+    pc = fw_pipeline_config_default();
+    pc.rate_limiter = l;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK);
+    fw_rate_limiter_free(l);
+    d = (dependency_t){0};
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, &ra), FW_OK);
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, &ra), FW_REJECTED_RATE_LIMITED);
+    CHECK(d.calls == 1 && ra > 0 && ra <= 1000000000ULL);
+    fw_pipeline_free(pl);
+
+    fw_breaker_free(b);
+    fw_bulkhead_free(h);
+}
+
+static void stale_cache_functional(void) {
+    fw_stale_cache_config_t cfg = fw_stale_cache_config_default();
+    CHECK(cfg.max_stale_ms == 300000 && cfg.capacity == 10000);
+    cfg.max_stale_ms = 50;
+    cfg.capacity = 2;
+    fw_stale_cache_t *c = NULL;
+    CHECK_STATUS(fw_stale_cache_new(&cfg, &c), FW_OK);
+    fw_stale_value_t *v = NULL;
+    uint64_t age = 1;
+
+    /* Nothing cached: the failure stands. */
+    CHECK_STATUS(fw_stale_cache_serve_stale(c, "user:7", 6, &v, &age), FW_ECALL);
+    CHECK(v == NULL);
+
+    CHECK_STATUS(fw_stale_cache_put(c, "user:7", 6, "Ada", 3), FW_OK);
+    CHECK_STATUS(fw_stale_cache_serve_stale(c, "user:7", 6, &v, &age), FW_OK);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK_STATUS(fw_stale_value_get(v, &data, &len), FW_OK);
+    CHECK(len == 3 && memcmp(data, "Ada", 3) == 0 && age < 50000000ULL);
+    /* The served value is a snapshot: a newer put does not change it. */
+    CHECK_STATUS(fw_stale_cache_put(c, "user:7", 6, "Grace", 5), FW_OK);
+    CHECK_STATUS(fw_stale_value_get(v, &data, &len), FW_OK);
+    CHECK(len == 3 && memcmp(data, "Ada", 3) == 0);
+    fw_stale_value_free(v);
+
+    /* Binary keys and an empty value. */
+    const unsigned char key[3] = {0, 255, 0};
+    CHECK_STATUS(fw_stale_cache_put(c, key, 3, NULL, 0), FW_OK);
+    CHECK_STATUS(fw_stale_cache_serve_stale(c, key, 3, &v, NULL), FW_OK);
+    CHECK_STATUS(fw_stale_value_get(v, &data, &len), FW_OK);
+    CHECK(len == 0 && data != NULL);
+    fw_stale_value_free(v);
+
+    /* Capacity 2: a third key evicts the oldest (user:7 was put first). */
+    sleep_ms(2);
+    CHECK_STATUS(fw_stale_cache_put(c, "k3", 2, "x", 1), FW_OK);
+    fw_stale_cache_snapshot_t s;
+    CHECK_STATUS(fw_stale_cache_snapshot(c, &s), FW_OK);
+    CHECK(s.entries == 2);
+    CHECK_STATUS(fw_stale_cache_serve_stale(c, "user:7", 6, &v, NULL), FW_ECALL);
+
+    /* Too old: a miss. */
+    sleep_ms(80);
+    CHECK_STATUS(fw_stale_cache_serve_stale(c, "k3", 2, &v, &age), FW_ECALL);
+    CHECK_STATUS(fw_stale_cache_snapshot(c, &s), FW_OK);
+    CHECK(s.fresh == 4 && s.stale == 2 && s.misses == 3 && s.entries == 2);
+    fw_stale_cache_free(c);
+
+    /* A value outlives its cache. */
+    CHECK_STATUS(fw_stale_cache_new(NULL, &c), FW_OK);
+    CHECK_STATUS(fw_stale_cache_put(c, "k", 1, "kept", 4), FW_OK);
+    CHECK_STATUS(fw_stale_cache_serve_stale(c, "k", 1, &v, NULL), FW_OK);
+    fw_stale_cache_free(c);
+    CHECK_STATUS(fw_stale_value_get(v, &data, &len), FW_OK);
+    CHECK(len == 4 && memcmp(data, "kept", 4) == 0);
+    fw_stale_value_free(v);
+}
+
 static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t p = {0, 0};
@@ -872,6 +1071,65 @@ static void misuse(void) {
     fw_timeout_pool_free(tp);
     fw_timeout_pool_free(NULL);
 
+    fw_pipeline_t *pl = NULL;
+    CHECK_STATUS(fw_pipeline_new(NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("out"));
+    fw_pipeline_config_t pc = fw_pipeline_config_default();
+    pc.priority = 7;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_EINVAL);
+    CHECK(message_mentions("priority"));
+    CHECK(pl == NULL);
+    int32_t res = 0;
+    CHECK_STATUS(fw_pipeline_call(NULL, dependency, NULL, &res, &u), FW_EINVAL);
+    CHECK(message_mentions("pipeline"));
+    CHECK_STATUS(fw_pipeline_new(NULL, &pl), FW_OK);
+    CHECK_STATUS(fw_pipeline_call(pl, NULL, NULL, &res, &u), FW_EINVAL);
+    CHECK(message_mentions("`f`"));
+    fw_pipeline_free(pl);
+    fw_pipeline_free(NULL);
+
+    fw_stale_cache_t *sc = NULL;
+    fw_stale_value_t *sv = NULL;
+    CHECK_STATUS(fw_stale_cache_new(NULL, NULL), FW_EINVAL);
+    fw_stale_cache_config_t scc = fw_stale_cache_config_default();
+    scc.max_stale_ms = 0;
+    CHECK_STATUS(fw_stale_cache_new(&scc, &sc), FW_EINVAL);
+    CHECK(message_mentions("max_stale"));
+    scc = fw_stale_cache_config_default();
+    scc.capacity = 0;
+    CHECK_STATUS(fw_stale_cache_new(&scc, &sc), FW_EINVAL);
+    CHECK(message_mentions("capacity"));
+    CHECK(sc == NULL);
+    CHECK_STATUS(fw_stale_cache_put(NULL, "k", 1, "v", 1), FW_EINVAL);
+    CHECK(message_mentions("cache"));
+    CHECK_STATUS(fw_stale_cache_serve_stale(NULL, "k", 1, &sv, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_stale_cache_snapshot(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_stale_cache_new(NULL, &sc), FW_OK);
+    CHECK_STATUS(fw_stale_cache_put(sc, NULL, 1, "v", 1), FW_EINVAL);
+    CHECK(message_mentions("`key` is NULL"));
+    CHECK_STATUS(fw_stale_cache_put(sc, "k", 1, NULL, 2), FW_EINVAL);
+    CHECK(message_mentions("`value` is NULL"));
+    CHECK_STATUS(fw_stale_cache_put(sc, "k", SIZE_MAX, "v", 1), FW_EINVAL);
+    CHECK(message_mentions("too large"));
+    CHECK_STATUS(fw_stale_cache_serve_stale(sc, "k", 1, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("`out`"));
+    CHECK_STATUS(fw_stale_cache_serve_stale(sc, NULL, 3, &sv, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_stale_cache_snapshot(sc, NULL), FW_EINVAL);
+    fw_stale_cache_snapshot_t scs;
+    CHECK_STATUS(fw_stale_cache_snapshot(sc, &scs), FW_OK);
+    CHECK(scs.fresh == 0 && scs.misses == 0 && scs.entries == 0); /* nothing counted by the EINVALs */
+    const uint8_t *svd = NULL;
+    size_t svl = 0;
+    CHECK_STATUS(fw_stale_value_get(NULL, &svd, &svl), FW_EINVAL);
+    CHECK_STATUS(fw_stale_cache_put(sc, "k", 1, "v", 1), FW_OK);
+    CHECK_STATUS(fw_stale_cache_serve_stale(sc, "k", 1, &sv, NULL), FW_OK);
+    CHECK_STATUS(fw_stale_value_get(sv, NULL, &svl), FW_EINVAL);
+    CHECK_STATUS(fw_stale_value_get(sv, &svd, NULL), FW_EINVAL);
+    fw_stale_value_free(sv);
+    fw_stale_value_free(NULL);
+    fw_stale_cache_free(sc);
+    fw_stale_cache_free(NULL);
+
     CHECK(strcmp(fw_status_str(FW_REJECTED_CIRCUIT_OPEN), "FW_REJECTED_CIRCUIT_OPEN") == 0);
     CHECK(strcmp(fw_status_str(12345), "FW_UNKNOWN_STATUS") == 0);
     char tiny[4];
@@ -966,6 +1224,8 @@ int main(void) {
     timeout_pool_functional();
     gauge_functional();
     chaos_and_throttler_functional();
+    pipeline_functional();
+    stale_cache_functional();
     misuse();
     return fw_finish("test_basic");
 }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -92,6 +93,83 @@ int main() {
         CHECK(why.status == FW_REJECTED_RATE_LIMITED && why.retry_after->count() > 0);
     }
     {
+        // Pipeline: retry outside a breaker around a lambda; its layers may
+        // be destroyed first; a refusal's Retry-After comes back; an
+        // exception crosses back and is counted by no layer.
+        fw_breaker_config_t bc = fw_breaker_config_default();
+        bc.failure_rate = 0;
+        bc.consecutive_failures = 3;  // three failed attempts in one call trip it
+        failwell::Breaker b(bc);
+        std::optional<failwell::Pipeline> pipeline;
+        {
+            fw_retry_config_t rc = fw_retry_config_default();
+            rc.max_attempts = 3;
+            rc.initial_ns = 1000000;
+            failwell::Retry r(rc);
+            failwell::Pipeline::Layers layers;
+            layers.total_timeout = std::chrono::seconds(5);
+            layers.retry = &r;
+            layers.breaker = &b;
+            layers.attempt_timeout = std::chrono::seconds(1);
+            pipeline.emplace(layers);
+        }
+        int calls = 0;
+        uint64_t first_deadline = 0;
+        auto flaky = [&](uint32_t attempt, uint64_t deadline_ns) {
+            if (attempt == 1) {
+                first_deadline = deadline_ns;
+            }
+            return ++calls < 2 ? 503 : 0;
+        };
+        CHECK(pipeline->call(flaky) == FW_OK);
+        CHECK(calls == 2 && first_deadline != UINT64_MAX);
+        uint64_t left = 0;
+        CHECK(fw_deadline_remaining(first_deadline, &left) == FW_OK && left <= 1000000000ULL);
+        try {
+            pipeline->call([](uint32_t, uint64_t) -> int { throw std::runtime_error("from the call"); });
+            CHECK(false);
+        } catch (const std::runtime_error &e) {
+            CHECK(std::string(e.what()) == "from the call");
+        }
+        CHECK(b.snapshot().ignored == 1 && b.snapshot().failures == 1);
+        int32_t last = 0;
+        CHECK(pipeline->call([](uint32_t, uint64_t) { return 500; }, &last) == FW_ECALL && last == 500);
+        failwell::Refusal why;
+        CHECK(pipeline->call([](uint32_t, uint64_t) { return 0; }, nullptr, &why) == FW_REJECTED_CIRCUIT_OPEN);
+        CHECK(why.status == FW_REJECTED_CIRCUIT_OPEN && why.retry_after.has_value() && why.retry_after->count() > 0);
+        failwell::Pipeline none;
+        CHECK(none.call([](uint32_t attempt, uint64_t deadline_ns) {
+            return attempt == 1 && deadline_ns == UINT64_MAX ? 0 : 1;
+        }) == FW_OK);
+        failwell::Pipeline::Layers bad;
+        bad.priority = 9;
+        try {
+            failwell::Pipeline p(bad);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EINVAL && std::string(e.what()).find("priority") != std::string::npos);
+        }
+    }
+    {
+        // StaleCache: serve the last good value while the fetch fails.
+        failwell::StaleCache cache;
+        CHECK(!cache.serve_stale("user:7").has_value());
+        cache.put("user:7", std::string("Ada\0Lovelace", 12));
+        auto stale = cache.serve_stale("user:7");
+        CHECK(stale.has_value() && stale->value == std::string("Ada\0Lovelace", 12));
+        CHECK(stale.has_value() && stale->age.count() >= 0 && stale->age < std::chrono::seconds(1));
+        auto s = cache.snapshot();
+        CHECK(s.fresh == 1 && s.stale == 1 && s.misses == 1 && s.entries == 1);
+        fw_stale_cache_config_t bad = fw_stale_cache_config_default();
+        bad.capacity = 0;
+        try {
+            failwell::StaleCache c(bad);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("capacity") != std::string::npos);
+        }
+    }
+    {
         // Retry: a C++ lambda driven by fw_retry_call; exceptions cross back.
         fw_retry_config_t cfg = fw_retry_config_default();
         cfg.max_attempts = 4;
@@ -113,6 +191,8 @@ int main() {
         }
         CHECK(r.delay(1).count() <= 1000000);
         CHECK(r.snapshot().calls == 4);
+        auto named = [](uint32_t) { return 0; };  // an lvalue callable
+        CHECK(r.call(named) == FW_OK && r.snapshot().calls == 5);
         auto run = r.begin();
         CHECK(run.has_value());
         int waits = 0;

@@ -1,0 +1,223 @@
+//! `fw_pipeline_*`: the layers composed in the fixed order, around a C
+//! callback.
+
+use std::ffi::c_void;
+use std::time::Duration;
+
+use fw::breaker::Outcome;
+use fw::bulkhead::Priority;
+use fw::pipeline::Pipeline;
+use fw::Error;
+
+use crate::boundary::*;
+use crate::breaker::fw_breaker_t;
+use crate::bulkhead::{fw_bulkhead_t, fw_priority_t, priority};
+use crate::rate_limit::fw_rate_limiter_t;
+use crate::retry::fw_retry_t;
+use crate::shed::fw_adaptive_limit_t;
+
+/// Layers composed in the fixed order (outermost first): total deadline,
+/// retry, breaker, rate limiter, adaptive limit, bulkhead, per-attempt
+/// deadline. Thread-safe: one pipeline may serve every thread. Free it once,
+/// after every thread is done with it.
+#[derive(Debug)]
+pub struct fw_pipeline_t {
+    inner: Pipeline,
+}
+
+/// Pipeline configuration. Each layer is a handle, or NULL for none (every
+/// layer is optional). The pipeline keeps its own reference to each layer,
+/// so their handles may be freed before it; the layers stay shared with
+/// any other user of the same handle.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fw_pipeline_config_t {
+    /// The whole call, retries and their sleeps included, in nanoseconds
+    /// (default 0: none).
+    pub total_timeout_ns: u64,
+    /// Retry failed attempts with this policy (default NULL).
+    pub retry: *const fw_retry_t,
+    /// Guard each attempt with this breaker (default NULL).
+    pub breaker: *const fw_breaker_t,
+    /// Admit each attempt through this rate limiter (default NULL).
+    pub rate_limiter: *const fw_rate_limiter_t,
+    /// Admit each attempt through this adaptive limit (default NULL).
+    pub adaptive_limit: *const fw_adaptive_limit_t,
+    /// Hold a permit of this bulkhead while each attempt runs (default NULL).
+    pub bulkhead: *const fw_bulkhead_t,
+    /// Each attempt's own deadline, in nanoseconds, never later than the
+    /// total one (default 0: the total deadline alone).
+    pub attempt_timeout_ns: u64,
+    /// The priority for the bulkhead and the adaptive limit (default
+    /// `FW_PRIORITY_NORMAL`).
+    pub priority: fw_priority_t,
+}
+
+/// The defaults: no layer, no deadline, normal priority.
+#[no_mangle]
+pub extern "C" fn fw_pipeline_config_default() -> fw_pipeline_config_t {
+    fw_pipeline_config_t {
+        total_timeout_ns: 0,
+        retry: std::ptr::null(),
+        breaker: std::ptr::null(),
+        rate_limiter: std::ptr::null(),
+        adaptive_limit: std::ptr::null(),
+        bulkhead: std::ptr::null(),
+        attempt_timeout_ns: 0,
+        priority: 0,
+    }
+}
+
+/// The layer behind a config's handle pointer, if it is not NULL.
+fn layer<'a, T>(p: *const T) -> Option<&'a T> {
+    // SAFETY: a non-NULL layer pointer comes from its `fw_*_new` and is live
+    // while `fw_pipeline_new` runs (contract).
+    unsafe { p.as_ref() }
+}
+
+fn build(c: &fw_pipeline_config_t) -> Result<Pipeline, fw_status_t> {
+    let mut b = Pipeline::builder();
+    if c.total_timeout_ns > 0 {
+        b = b.total_timeout(Duration::from_nanos(c.total_timeout_ns));
+    }
+    if c.attempt_timeout_ns > 0 {
+        b = b.attempt_timeout(Duration::from_nanos(c.attempt_timeout_ns));
+    }
+    if let Some(r) = layer(c.retry) {
+        b = b.retry(r.inner.clone());
+    }
+    if let Some(x) = layer(c.breaker) {
+        b = b.breaker(x.inner.clone());
+    }
+    if let Some(x) = layer(c.rate_limiter) {
+        b = b.rate_limiter(x.inner.clone());
+    }
+    if let Some(x) = layer(c.adaptive_limit) {
+        b = b.adaptive_limit(x.inner.clone());
+    }
+    if let Some(x) = layer(c.bulkhead) {
+        b = b.bulkhead(x.inner.clone());
+    }
+    let Some(p) = priority(c.priority) else {
+        return Err(invalid(format!(
+            "fw_pipeline_new: invalid `priority`: {} is not an fw_priority_t",
+            c.priority
+        )));
+    };
+    if p != Priority::Normal {
+        b = b.priority(p);
+    }
+    b.build().map_err(config_error)
+}
+
+/// Creates a pipeline (`config` NULL: no layer at all) into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_new(
+    config: *const fw_pipeline_config_t,
+    out: *mut *mut fw_pipeline_t,
+) -> fw_status_t {
+    guard(|| {
+        if out.is_null() {
+            return invalid("fw_pipeline_new: `out` is NULL");
+        }
+        let c = config_or(config, fw_pipeline_config_default);
+        match build(&c) {
+            Ok(p) => {
+                put(out, Box::into_raw(Box::new(fw_pipeline_t { inner: p })));
+                FW_OK
+            }
+            Err(s) => s,
+        }
+    })
+}
+
+/// Frees a pipeline (and its references to its layers). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_free(pipeline: *mut fw_pipeline_t) {
+    if !pipeline.is_null() {
+        // SAFETY: came from `fw_pipeline_new`, freed once.
+        drop(unsafe { Box::from_raw(pipeline) });
+    }
+}
+
+/// The call a pipeline runs, once per attempt. `attempt` counts from 1;
+/// `deadline_ns` is the attempt's deadline on failwell's monotonic clock
+/// (see `fw_now_ns`, `fw_deadline_remaining`), `UINT64_MAX` when there is
+/// none; the call must honour it (pass it to its client's timeout), or run
+/// its blocking part through `fw_call_with_timeout`. It returns 0 on
+/// success; a positive number for a failure of the dependency (counted by
+/// the breaker and the adaptive limit, and retried); a negative number for
+/// a failure that is not the dependency's (a bad request: neither counted
+/// nor retried). It must not unwind (throw) into failwell.
+pub type fw_pipeline_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, attempt: u32, deadline_ns: u64) -> i32>;
+
+/// Runs `f` through the pipeline's layers on the calling thread (sleeping
+/// it between retries).
+///
+/// Returns `FW_OK` when an attempt returned 0; `FW_ECALL` when the last
+/// attempt failed, its result in `*last_result`; or the refusal that ended
+/// the call: `FW_REJECTED_CIRCUIT_OPEN`, `FW_REJECTED_RATE_LIMITED`,
+/// `FW_REJECTED_SHED`, `FW_REJECTED_BULKHEAD_FULL`,
+/// `FW_REJECTED_DEADLINE_EXCEEDED`, `FW_REJECTED_RETRY_BUDGET_EXHAUSTED`,
+/// `FW_REJECTED_EXCEEDS_CAPACITY`. On a refusal `*retry_after_ns` (if not
+/// NULL) is how long until the refusing layer may admit a call (an open
+/// breaker's or a rate limiter's Retry-After), `UINT64_MAX` when that layer
+/// names no time; on any other status it is 0. `*last_result` (if not NULL)
+/// is the last attempt's result, 0 when none ran. The outermost layer,
+/// graceful degradation, is the caller's: on a status other than `FW_OK`,
+/// serve a fallback or a stale value (`fw_stale_cache_serve_stale`).
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_call(
+    pipeline: *const fw_pipeline_t,
+    f: fw_pipeline_fn,
+    user_data: *mut c_void,
+    last_result: *mut i32,
+    retry_after_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_pipeline_new`.
+        let Some(p) = (unsafe { pipeline.as_ref() }) else {
+            return invalid("fw_pipeline_call: `pipeline` is NULL");
+        };
+        let Some(f) = f else {
+            return invalid("fw_pipeline_call: `f` is NULL");
+        };
+        let mut attempt = 0u32;
+        let mut last = 0i32;
+        let result = p.inner.call_with(
+            |r: &Result<(), i32>| match r {
+                Ok(()) => Outcome::Success,
+                Err(code) if *code > 0 => Outcome::Failure,
+                Err(_) => Outcome::Ignore,
+            },
+            |deadline| {
+                attempt += 1;
+                // SAFETY: `f` is a valid C function (contract); `user_data`
+                // is passed back untouched.
+                last = unsafe { f(user_data, attempt, deadline.as_nanos()) };
+                if last == 0 {
+                    Ok(())
+                } else {
+                    Err(last)
+                }
+            },
+        );
+        put(last_result, last);
+        match result {
+            Ok(()) => {
+                put(retry_after_ns, 0);
+                FW_OK
+            }
+            Err(Error::Inner(_)) => {
+                put(retry_after_ns, 0);
+                FW_ECALL
+            }
+            Err(Error::Rejected(r)) => {
+                let wait = r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64);
+                put(retry_after_ns, wait);
+                rejected(r)
+            }
+        }
+    })
+}
