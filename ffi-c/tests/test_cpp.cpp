@@ -265,6 +265,11 @@ int main() {
             }
         }
         CHECK(stalls.load() == 1);
+        // The callback counts the stall before it throws; the wrapper counts
+        // the exception after: wait for that second step.
+        for (int i = 0; i < 200 && w.callback_errors() == 0; i++) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         CHECK(w.callback_errors() == 1);
         std::atomic<uint64_t> open{4};
         {
