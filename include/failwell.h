@@ -86,8 +86,9 @@ typedef struct fw_retry_t fw_retry_t;
 typedef struct fw_stale_cache_t fw_stale_cache_t;
 
 // A value served stale: read it with `fw_stale_value_get`, free it with
-// `fw_stale_value_free`. It is a reference to the cached bytes (no copy)
-// and stays valid after the cache changes or is freed.
+// `fw_stale_value_free`. It is a reference to the cached bytes (no copy),
+// immutable, and stays valid after the cache changes or is freed; any
+// thread may read it, one frees it, once.
 typedef struct fw_stale_value_t fw_stale_value_t;
 
 // A client-side adaptive throttler. Thread-safe.
@@ -326,9 +327,10 @@ typedef struct {
 // none; the call must honour it (pass it to its client's timeout), or run
 // its blocking part through `fw_call_with_timeout`. It returns 0 on
 // success; a positive number for a failure of the dependency (counted by
-// the breaker and the adaptive limit, and retried); a negative number for
-// a failure that is not the dependency's (a bad request: neither counted
-// nor retried). It must not unwind (throw) into failwell.
+// the breaker, and retried; one returned after its deadline passed also
+// counts as a drop for the adaptive limit); a negative number for a
+// failure that is not the dependency's (a bad request: neither counted nor
+// retried). It must not unwind (throw) into failwell.
 typedef int32_t (*fw_pipeline_fn)(void *user_data, uint32_t attempt, uint64_t deadline_ns);
 
 // Rate limiter configuration.

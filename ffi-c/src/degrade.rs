@@ -20,8 +20,9 @@ pub struct fw_stale_cache_t {
 }
 
 /// A value served stale: read it with `fw_stale_value_get`, free it with
-/// `fw_stale_value_free`. It is a reference to the cached bytes (no copy)
-/// and stays valid after the cache changes or is freed.
+/// `fw_stale_value_free`. It is a reference to the cached bytes (no copy),
+/// immutable, and stays valid after the cache changes or is freed; any
+/// thread may read it, one frees it, once.
 #[derive(Debug)]
 pub struct fw_stale_value_t {
     value: Arc<[u8]>,

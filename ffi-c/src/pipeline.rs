@@ -146,9 +146,10 @@ pub unsafe extern "C" fn fw_pipeline_free(pipeline: *mut fw_pipeline_t) {
 /// none; the call must honour it (pass it to its client's timeout), or run
 /// its blocking part through `fw_call_with_timeout`. It returns 0 on
 /// success; a positive number for a failure of the dependency (counted by
-/// the breaker and the adaptive limit, and retried); a negative number for
-/// a failure that is not the dependency's (a bad request: neither counted
-/// nor retried). It must not unwind (throw) into failwell.
+/// the breaker, and retried; one returned after its deadline passed also
+/// counts as a drop for the adaptive limit); a negative number for a
+/// failure that is not the dependency's (a bad request: neither counted nor
+/// retried). It must not unwind (throw) into failwell.
 pub type fw_pipeline_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, attempt: u32, deadline_ns: u64) -> i32>;
 
