@@ -687,6 +687,32 @@ static void pipeline_functional(void) {
     CHECK(d.calls == 1 && last == 503);
     fw_pipeline_free(pl);
 
+    /* The adaptive limit: its permit is held while the call runs and given
+     * back after; with the limit taken elsewhere the pipeline is shed. */
+    fw_adaptive_limit_config_t ac = fw_adaptive_limit_config_default();
+    ac.algorithm = FW_ALGORITHM_AIMD;
+    ac.min_limit = 1;
+    ac.max_limit = 1;
+    ac.initial_limit = 1;
+    ac.critical_fraction = 0.0;
+    fw_adaptive_limit_t *al = NULL;
+    CHECK_STATUS(fw_adaptive_limit_new(&ac, &al), FW_OK);
+    pc = fw_pipeline_config_default();
+    pc.adaptive_limit = al;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK);
+    d = (dependency_t){0};
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, &ra), FW_OK);
+    uint64_t lim = 0, inflight = 9;
+    CHECK_STATUS(fw_adaptive_limit_get(al, &lim, &inflight), FW_OK);
+    CHECK(lim == 1 && inflight == 0);
+    fw_adaptive_permit_t *ap = NULL;
+    CHECK_STATUS(fw_adaptive_limit_try_acquire(al, FW_PRIORITY_NORMAL, &ap), FW_OK);
+    CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, &ra), FW_REJECTED_SHED);
+    CHECK(d.calls == 1 && ra == UINT64_MAX);
+    CHECK_STATUS(fw_adaptive_permit_release(ap), FW_OK);
+    fw_pipeline_free(pl);
+    fw_adaptive_limit_free(al);
+
     /* A rate limiter's refusal carries its Retry-After. */
     fw_rate_limiter_config_t lc = fw_rate_limiter_config_default();
     lc.requests = 1;
