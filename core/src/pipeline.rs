@@ -46,18 +46,17 @@
 //! # Ok::<(), failwell::ConfigError>(())
 //! ```
 
-use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
-use crate::breaker::{CircuitBreaker, Outcome};
+use crate::breaker::{CircuitBreaker, Outcome, PermitToken};
 use crate::bulkhead::{Bulkhead, Priority};
 use crate::clock::{Clock, MonotonicClock, Sleeper};
 use crate::deadline::Deadline;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::rate_limit::RateLimiter;
-use crate::retry::{Retry, Verdict};
-use crate::shed::AdaptiveLimit;
+use crate::retry::Retry;
+use crate::shed::{AdaptiveLimit, ShedOutcome, ShedToken};
 use crate::sync::Arc;
 
 /// Builds a [`Pipeline`]. Every layer is off until set.
@@ -212,36 +211,25 @@ impl<C: Clock + Sleeper> Pipeline<C> {
         classify: impl Fn(&Result<T, E>) -> Outcome,
         mut f: impl FnMut(Deadline) -> Result<T, E>,
     ) -> Result<T, Error<E>> {
-        let total = self
-            .total_timeout
-            .map(|d| Deadline::after_on(&self.clock, d))
-            .unwrap_or_else(Deadline::never);
-        let last = Cell::new(Outcome::Success);
-        let mut attempt = || -> Result<T, Error<E>> {
-            last.set(Outcome::Success);
-            if total.is_expired_on(&self.clock) {
-                return Err(Error::Rejected(Rejected::DeadlineExceeded));
+        let mut run = self.begin(None).map_err(Error::Rejected)?;
+        loop {
+            let (result, ended) = match self.admit(&run) {
+                Err(r) => (Err(Error::Rejected(r)), Ended::Refused(r)),
+                Ok(attempt) => {
+                    let result = f(attempt.deadline());
+                    let outcome = classify(&result);
+                    self.finish(attempt, outcome);
+                    (result.map_err(Error::Inner), Ended::Outcome(outcome))
+                }
+            };
+            match self.next(&mut run, ended) {
+                Ok(Some(delay)) => {
+                    drop(result);
+                    self.clock.sleep(delay);
+                }
+                Ok(None) => return result,
+                Err(rejected) => return Err(Error::Rejected(rejected)),
             }
-            let (result, outcome) = self.attempt(total, &classify, &mut f);
-            last.set(outcome);
-            result
-        };
-        let Some(retry) = &self.retry else {
-            return attempt();
-        };
-        let verdict = |r: &Result<T, Error<E>>| match r {
-            Err(Error::Rejected(rej)) if retry.retry_rejected => Verdict::Retry {
-                at_least: rej.retry_after().unwrap_or(Duration::ZERO),
-            },
-            Err(Error::Rejected(_)) => Verdict::Done,
-            _ if last.get() == Outcome::Failure => Verdict::Retry {
-                at_least: Duration::ZERO,
-            },
-            _ => Verdict::Done,
-        };
-        match retry.run_classified(Some(total), verdict, |_| {}, attempt) {
-            Ok(last_result) => last_result,
-            Err(rejected) => Err(Error::Rejected(rejected)),
         }
     }
 
@@ -258,57 +246,173 @@ impl<C: Clock + Sleeper> Pipeline<C> {
         }
     }
 
-    /// One attempt through the inner layers: its result and how the
-    /// classifier judged it (`Ignore` when a layer refused it).
-    fn attempt<T, E>(
-        &self,
-        total: Deadline,
-        classify: &impl Fn(&Result<T, E>) -> Outcome,
-        f: &mut impl FnMut(Deadline) -> Result<T, E>,
-    ) -> (Result<T, Error<E>>, Outcome) {
-        let refused = |r: Rejected| (Err(Error::Rejected(r)), Outcome::Ignore);
-        let permit = match self.breaker.as_ref().map(|b| b.try_acquire()) {
-            Some(Err(r)) => return refused(r),
-            Some(Ok(p)) => Some(p),
+    /// Starts a call, for callers that run the loop themselves (an async
+    /// runtime that sleeps with its own timer, the Python binding): fixes
+    /// the total deadline — the earlier of `total_timeout` from now and
+    /// `outer` (the caller's own deadline) — and begins the retry run.
+    /// Refuses with `Rejected::DeadlineExceeded` when a retry policy is set
+    /// and that deadline has passed already (otherwise [`admit`](Self::admit)
+    /// refuses). Then, per attempt: [`admit`](Self::admit), run the call
+    /// with the attempt's deadline, [`finish`](Self::finish), and ask
+    /// [`next`](Self::next) whether and when to try again.
+    pub fn begin(&self, outer: Option<Deadline>) -> Result<Run, Rejected> {
+        let own = self
+            .total_timeout
+            .map(|d| Deadline::after_on(&self.clock, d))
+            .unwrap_or_else(Deadline::never);
+        let total = outer.map_or(own, |o| own.min(o));
+        let retry = match &self.retry {
+            Some(r) => Some(r.begin(Some(total))?),
             None => None,
         };
-        // From here a refusal drops the breaker permit unrecorded: the
-        // dependency was not called, so it is no failure of the dependency.
+        Ok(Run { total, retry })
+    }
+
+    /// Admits one attempt of `run` through the inner layers, in order:
+    /// breaker, rate limiter, adaptive limit, bulkhead. On a refusal the
+    /// permits already taken are given back uncounted (the dependency was
+    /// not called, so it is no failure of it). The admitted attempt holds
+    /// its permits until [`finish`](Self::finish), which must be called
+    /// exactly once (an attempt never finished keeps its bulkhead permit).
+    pub fn admit(&self, run: &Run) -> Result<Attempt, Rejected> {
+        if run.total.is_expired_on(&self.clock) {
+            return Err(Rejected::DeadlineExceeded);
+        }
+        let breaker = match &self.breaker {
+            Some(b) => Some(b.try_acquire()?.into_token()),
+            None => None,
+        };
+        let give_back = |shed: Option<ShedToken>| {
+            if let (Some(b), Some(t)) = (&self.breaker, breaker) {
+                b.record_token(t, Outcome::Ignore, None);
+            }
+            if let (Some(a), Some(t)) = (&self.adaptive, shed) {
+                a.record_token(t, ShedOutcome::Ignore);
+            }
+        };
         if let Some(Err(r)) = self.rate_limiter.as_ref().map(|l| l.try_acquire()) {
-            return refused(r);
+            give_back(None);
+            return Err(r);
         }
         let shed = match self.adaptive.as_ref().map(|a| a.try_acquire(self.priority)) {
-            Some(Err(r)) => return refused(r),
-            Some(Ok(p)) => Some(p),
+            Some(Err(r)) => {
+                give_back(None);
+                return Err(r);
+            }
+            Some(Ok(p)) => Some(p.into_token()),
             None => None,
         };
-        let _slot = match self
-            .bulkhead
-            .as_ref()
-            .map(|b| b.try_acquire_with(self.priority))
-        {
-            Some(Err(r)) => return refused(r),
-            Some(Ok(p)) => Some(p),
-            None => None,
-        };
-        let deadline = match self.attempt_timeout {
-            Some(d) => total.min(Deadline::after_on(&self.clock, d)),
-            None => total,
-        };
-        let result = f(deadline);
-        let outcome = classify(&result);
-        if let Some(p) = permit {
-            p.record(outcome);
-        }
-        if let Some(s) = shed {
-            if outcome == Outcome::Failure && deadline.is_expired_on(&self.clock) {
-                s.dropped(); // it ran out of time: overload
-            } else {
-                s.success();
+        if let Some(b) = &self.bulkhead {
+            match b.try_acquire_with(self.priority) {
+                Ok(p) => p.detach(),
+                Err(r) => {
+                    give_back(shed);
+                    return Err(r);
+                }
             }
         }
-        (result.map_err(Error::Inner), outcome)
+        let deadline = match self.attempt_timeout {
+            Some(d) => run.total.min(Deadline::after_on(&self.clock, d)),
+            None => run.total,
+        };
+        Ok(Attempt {
+            breaker,
+            shed,
+            deadline,
+        })
     }
+
+    /// Ends an admitted attempt: the breaker records `outcome`; the
+    /// adaptive limit takes a drop when it failed after its deadline had
+    /// passed (it ran out of time: overload), a sample otherwise; the
+    /// bulkhead permit is released.
+    pub fn finish(&self, attempt: Attempt, outcome: Outcome) {
+        if let (Some(b), Some(t)) = (&self.breaker, attempt.breaker) {
+            b.record_token(t, outcome, None);
+        }
+        if let (Some(a), Some(t)) = (&self.adaptive, attempt.shed) {
+            let timed_out =
+                outcome == Outcome::Failure && attempt.deadline.is_expired_on(&self.clock);
+            let shed_outcome = if timed_out {
+                ShedOutcome::Dropped
+            } else {
+                ShedOutcome::Success
+            };
+            a.record_token(t, shed_outcome);
+        }
+        if let Some(b) = &self.bulkhead {
+            b.release_detached();
+        }
+    }
+
+    /// After an attempt of `run` ended (or was refused): how long to wait
+    /// before the next, or `None` to stop with that attempt's result. A
+    /// `Failure` is retried; a refusal only if the retry policy says so
+    /// ([`retry_rejected`](crate::retry::Builder::retry_rejected)), and no
+    /// sooner than its `retry_after`; anything else ends the call. Refuses
+    /// with `Rejected::RetryBudgetExhausted` when the budget refuses a retry.
+    /// Never sleeps.
+    pub fn next(&self, run: &mut Run, ended: Ended) -> Result<Option<Duration>, Rejected> {
+        let (Some(retry), Some(r)) = (&self.retry, run.retry.as_mut()) else {
+            return Ok(None);
+        };
+        let at_least = match ended {
+            Ended::Refused(rej) if retry.retry_rejected => {
+                rej.retry_after().unwrap_or(Duration::ZERO)
+            }
+            Ended::Outcome(Outcome::Failure) => Duration::ZERO,
+            _ => return Ok(None),
+        };
+        retry.step(r, at_least)
+    }
+}
+
+/// A call through a [`Pipeline`] in progress, driven step by step (see
+/// [`Pipeline::begin`]): its total deadline and its retry run.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    total: Deadline,
+    retry: Option<crate::retry::Run>,
+}
+
+impl Run {
+    /// The call's total deadline.
+    pub fn deadline(&self) -> Deadline {
+        self.total
+    }
+
+    /// The number of the attempt about to run or running (1-based; 1 when
+    /// the pipeline has no retry policy).
+    pub fn attempt(&self) -> u32 {
+        self.retry.map_or(1, |r| r.attempt())
+    }
+}
+
+/// One attempt admitted by [`Pipeline::admit`], holding its layers'
+/// permits (detached from their borrows): give it back with
+/// [`Pipeline::finish`], exactly once, on the pipeline it came from.
+#[must_use = "finish the attempt, or its bulkhead permit is never released"]
+#[derive(Debug)]
+pub struct Attempt {
+    breaker: Option<PermitToken>,
+    shed: Option<ShedToken>,
+    deadline: Deadline,
+}
+
+impl Attempt {
+    /// The attempt's deadline: pass it to the call.
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+}
+
+/// How an attempt ended, for [`Pipeline::next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It ran; this is how the classifier judged it.
+    Outcome(Outcome),
+    /// A layer refused it (from [`Pipeline::admit`]).
+    Refused(Rejected),
 }
 
 impl<C: Clock + Sleeper> fmt::Debug for Pipeline<C> {

@@ -214,3 +214,163 @@ fn invalid_configuration_names_the_field() {
         .unwrap_err();
     assert_eq!(e.field(), "attempt_timeout");
 }
+
+fn adaptive(clock: &ManualClock, limit: u32) -> Arc<AdaptiveLimit<ManualClock>> {
+    Arc::new(
+        crate::shed::Builder::with_clock(clock.clone())
+            .algorithm(crate::shed::Algorithm::Aimd {
+                backoff_ratio: 0.5,
+                latency_threshold: Duration::from_secs(10),
+            })
+            .limits(1, limit)
+            .initial_limit(limit)
+            .critical_fraction(0.0)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_step_api_drives_the_same_call_as_call_with() {
+    let l = layers(3);
+    let p = pipeline(&l);
+    let mut run = p.begin(None).unwrap();
+    assert_eq!(
+        run.deadline().remaining_on(&l.clock),
+        Duration::from_secs(1)
+    );
+    assert_eq!(run.attempt(), 1);
+    let a = p.admit(&run).unwrap();
+    assert_eq!(a.deadline().remaining_on(&l.clock), 100 * MS);
+    assert_eq!(
+        l.bulkhead.snapshot().available,
+        0,
+        "the attempt holds the permit"
+    );
+    p.finish(a, Outcome::Failure);
+    assert_eq!(l.bulkhead.snapshot().available, 1, "finish gives it back");
+    assert_eq!(
+        p.next(&mut run, Ended::Outcome(Outcome::Failure)),
+        Ok(Some(10 * MS)),
+        "the retry's backoff"
+    );
+    assert_eq!(run.attempt(), 2);
+    l.clock.advance(10 * MS);
+    let a = p.admit(&run).unwrap();
+    p.finish(a, Outcome::Success);
+    assert_eq!(p.next(&mut run, Ended::Outcome(Outcome::Success)), Ok(None));
+    let b = l.breaker.snapshot();
+    assert_eq!((b.failures, b.successes), (1, 1));
+    assert_eq!(l.limiter.snapshot().admitted, 2);
+    assert_eq!(l.retry.snapshot().retries, 1);
+}
+
+#[test]
+fn a_refused_admission_gives_back_what_it_took() {
+    let clock = ManualClock::new();
+    let breaker = Arc::new(
+        BreakerBuilder::with_clock(clock.clone())
+            .consecutive_failures(1)
+            .build()
+            .unwrap(),
+    );
+    let shed = adaptive(&clock, 4);
+    let bulkhead = Arc::new(Bulkhead::builder().max_concurrent(1).build().unwrap());
+    let p = Builder::with_clock(clock.clone())
+        .breaker(breaker.clone())
+        .adaptive_limit(shed.clone())
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let held = bulkhead.try_acquire().unwrap();
+    let run = p.begin(None).unwrap();
+    assert_eq!(p.admit(&run).unwrap_err(), Rejected::BulkheadFull);
+    assert_eq!(breaker.snapshot().ignored, 1, "the breaker permit: ignored");
+    let s = shed.snapshot();
+    assert_eq!((s.in_flight, s.drops), (0, 0), "the shed permit: returned");
+    drop(held);
+    let a = p.admit(&run).unwrap();
+    assert_eq!(shed.snapshot().in_flight, 1);
+    p.finish(a, Outcome::Success);
+    let s = shed.snapshot();
+    assert_eq!((s.in_flight, s.drops, s.limit), (0, 0, 4));
+    assert_eq!(bulkhead.snapshot().available, 1);
+}
+
+#[test]
+fn a_failure_past_its_deadline_is_a_drop_for_the_adaptive_limit() {
+    let clock = ManualClock::new();
+    let shed = adaptive(&clock, 4);
+    let p = Builder::with_clock(clock.clone())
+        .adaptive_limit(shed.clone())
+        .attempt_timeout(100 * MS)
+        .build()
+        .unwrap();
+    let run = p.begin(None).unwrap();
+    let a = p.admit(&run).unwrap();
+    clock.advance(50 * MS);
+    p.finish(a, Outcome::Failure);
+    assert_eq!(
+        shed.snapshot().drops,
+        0,
+        "failed in time: the dependency's error"
+    );
+    let a = p.admit(&run).unwrap();
+    clock.advance(150 * MS);
+    p.finish(a, Outcome::Failure);
+    assert_eq!(shed.snapshot().drops, 1, "out of time: overload");
+}
+
+#[test]
+fn the_callers_deadline_bounds_the_total_and_refusals_are_retried_only_if_asked() {
+    let clock = ManualClock::new();
+    let retry = Arc::new(
+        RetryBuilder::with_clock(clock.clone())
+            .max_attempts(3)
+            .backoff(Backoff::Constant(MS))
+            .jitter(Jitter::None)
+            .retry_rejected(true)
+            .build()
+            .unwrap(),
+    );
+    let limiter = Arc::new(
+        LimiterBuilder::with_clock(clock.clone())
+            .rate(1, Duration::from_secs(1))
+            .burst(1)
+            .build()
+            .unwrap(),
+    );
+    let p = Builder::with_clock(clock.clone())
+        .total_timeout(Duration::from_secs(10))
+        .retry(retry)
+        .rate_limiter(limiter)
+        .build()
+        .unwrap();
+    let outer = Deadline::after_on(&clock, Duration::from_secs(5));
+    let mut run = p.begin(Some(outer)).unwrap();
+    assert_eq!(run.deadline(), outer, "the earlier of the two");
+    let a = p.admit(&run).unwrap();
+    p.finish(a, Outcome::Success);
+    let refused = p.admit(&run).unwrap_err();
+    assert!(matches!(refused, Rejected::RateLimited { .. }));
+    assert_eq!(
+        p.next(&mut run, Ended::Refused(refused)),
+        Ok(refused.retry_after()),
+        "retried no sooner than the limiter's retry_after"
+    );
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(p.admit(&run).unwrap_err(), Rejected::DeadlineExceeded);
+    assert_eq!(
+        p.begin(Some(Deadline::at(0))).unwrap_err(),
+        Rejected::DeadlineExceeded,
+        "a call whose deadline has passed never starts"
+    );
+    let no_retry = Builder::with_clock(clock.clone()).build().unwrap();
+    let mut run = no_retry.begin(None).unwrap();
+    assert_eq!(run.attempt(), 1);
+    assert_eq!(
+        no_retry.next(&mut run, Ended::Outcome(Outcome::Failure)),
+        Ok(None),
+        "no retry policy: one attempt"
+    );
+}
