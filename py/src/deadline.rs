@@ -18,10 +18,17 @@ pub struct PyDeadline {
 
 #[pymethods]
 impl PyDeadline {
-    /// `timeout` seconds from now; None: never.
+    /// `timeout` seconds from now; None: never. `_at_ns` (internal): the
+    /// instant itself, for a deadline handed over by failwell (a
+    /// pipeline's attempt); it wins over `timeout`.
     #[new]
-    #[pyo3(signature = (timeout = None))]
-    fn new(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (timeout = None, *, _at_ns = None))]
+    fn new(timeout: Option<&Bound<'_, PyAny>>, _at_ns: Option<u64>) -> PyResult<Self> {
+        if let Some(at) = _at_ns {
+            return Ok(PyDeadline {
+                inner: Deadline::at(at),
+            });
+        }
         Ok(PyDeadline {
             inner: match opt_duration(timeout, "timeout")? {
                 Some(d) => Deadline::after(d),

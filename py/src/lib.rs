@@ -14,6 +14,7 @@ mod convert;
 mod deadline;
 mod degrade;
 mod metrics;
+mod pipeline;
 mod rate_limit;
 mod retry;
 mod shed;
@@ -52,6 +53,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<watch::PyGauge>()?;
     m.add_class::<watch::PyHealth>()?;
     m.add_class::<metrics::PyMetrics>()?;
+    m.add_class::<pipeline::PyPipeline>()?;
+    m.add_class::<pipeline::PipelineRun>()?;
+    m.add_class::<pipeline::PipelineAttempt>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -26,10 +26,15 @@ def test_decorators_keep_signatures_for_the_type_checker(tmp_path):
         "f('no')\n"
         "g('no')\n"
         "n: int = f(1)\n"
+        "p = failwell.Pipeline()\n"
+        "@p\n"
+        "def h(x: int) -> str: return ''\n"
+        "h('no')\n"
+        "p.call(h, 'no')\n"
     )
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(bad)],
         capture_output=True,
         text=True,
     )
-    assert out.stdout.count("error:") == 3, out.stdout
+    assert out.stdout.count("error:") == 5, out.stdout

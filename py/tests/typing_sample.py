@@ -49,6 +49,27 @@ def work(n: int) -> int:
     return n + 1
 
 
+pipeline = failwell.Pipeline(
+    total_timeout=2.0,
+    retry=failwell.Retry(max_attempts=3, backoff=failwell.Backoff.constant(0.001)),
+    breaker=failwell.CircuitBreaker(consecutive_failures=5),
+    bulkhead=failwell.Bulkhead(4),
+    attempt_timeout=datetime.timedelta(milliseconds=500),
+    fallback=lambda exc: "fallback",
+)
+
+
+@pipeline
+def lookup(key: str, *, default: str = "") -> str:
+    return key or default
+
+
+@pipeline
+async def alookup(key: str) -> str:
+    await asyncio.sleep(0)
+    return key
+
+
 users = failwell.StaleCache(max_stale=60.0)
 
 
@@ -82,6 +103,8 @@ def main() -> None:
     m.register("users", breaker)
     text: str = m.render_prometheus()
     name: str = user_name(3)
+    looked: str = lookup("k") + asyncio.run(alookup("a")) + pipeline.call(lookup, "c", default="d")
+    assert looked == "kac"
     served: failwell.Served[str] = users.get_or_fetch(("n", 1), user_name, 1)
     assert name == "user 3" and not served.stale
     assert (user, order, count, total, doubled, result, state) == ({"id": 1}, "o-1", 1, 2, 3.0, 3, "closed")

@@ -2,7 +2,8 @@
 
 Circuit breakers, bulkheads, rate limiters, retries with backoff, jitter and
 budgets, propagated deadlines, adaptive load shedding, chaos injection,
-graceful degradation (fallback, serve-stale), health checks, watchdogs and
+graceful degradation (fallback, serve-stale), a pipeline that composes the
+layers in the right order, health checks, watchdogs and
 Prometheus metrics — sync and asyncio, safe to
 share between threads. Durations are float seconds or
 ``datetime.timedelta``. Every refusal is a :class:`Rejected`.
@@ -37,6 +38,7 @@ from ._native import (
     Watchdog,
     __version__,
 )
+from ._pipeline import Pipeline
 from ._retry import Retry, retry
 from ._shed import AdaptiveLimit, Chaos
 
@@ -58,6 +60,7 @@ __all__ = [
     "InjectedFault",
     "Jitter",
     "MetricsRegistry",
+    "Pipeline",
     "RateLimitedError",
     "RateLimiter",
     "Rejected",
