@@ -66,6 +66,15 @@ typedef struct fw_heartbeat_t fw_heartbeat_t;
 // memory is shared) until the registry is freed.
 typedef struct fw_metrics_t fw_metrics_t;
 
+// One call through a pipeline in progress, for loops run outside failwell
+// (an event loop that sleeps with its own timer): `fw_pipeline_begin`,
+// then per attempt `fw_pipeline_admit`, the call, `fw_pipeline_finish`,
+// and `fw_pipeline_next` for whether and when to try again. Not
+// thread-safe: it belongs to one call (it may move between threads, used
+// by one at a time). It keeps its pipeline alive; free it with
+// `fw_pipeline_run_free`.
+typedef struct fw_pipeline_run_t fw_pipeline_run_t;
+
 // Layers composed in the fixed order (outermost first): total deadline,
 // retry, breaker, rate limiter, adaptive limit, bulkhead, per-attempt
 // deadline. Thread-safe: one pipeline may serve every thread. Free it once,
@@ -387,6 +396,10 @@ typedef struct {
   double budget_ratio;
   // The budget's floor, retries per second, ≥ 0 (default 3).
   double budget_min_per_sec;
+  // Retry failwell's own refusals (an open breaker, a full bulkhead, a
+  // rate limit) when the policy drives a pipeline, no sooner than their
+  // Retry-After (default false: a refusal is final).
+  bool retry_rejected;
 } fw_retry_config_t;
 
 // The call a retry drives: returns 0 on success, a positive number for a
@@ -876,7 +889,9 @@ fw_pipeline_config_t fw_pipeline_config_default(void);
 // Creates a pipeline (`config` NULL: no layer at all) into `*out`.
 fw_status_t fw_pipeline_new(const fw_pipeline_config_t *config, fw_pipeline_t **out);
 
-// Frees a pipeline (and its references to its layers). NULL is a no-op.
+// Frees a pipeline (and its references to its layers); runs in progress
+// (`fw_pipeline_begin`) keep it alive until they are freed. NULL is a
+// no-op.
 void fw_pipeline_free(fw_pipeline_t *pipeline);
 
 // Runs `f` through the pipeline's layers on the calling thread (sleeping
@@ -899,6 +914,46 @@ fw_status_t fw_pipeline_call(const fw_pipeline_t *pipeline,
                              void *user_data,
                              int32_t *last_result,
                              uint64_t *retry_after_ns);
+
+// Starts one call through the pipeline into `*out`: fixes the total
+// deadline — the earlier of the pipeline's `total_timeout` from now and
+// `deadline_ns` (an instant from `fw_deadline_after`; 0 for none) — and
+// begins the retry run. `FW_REJECTED_DEADLINE_EXCEEDED` when the pipeline
+// has a retry policy and that deadline has passed (`*out` then NULL).
+fw_status_t fw_pipeline_begin(const fw_pipeline_t *pipeline,
+                              uint64_t deadline_ns,
+                              fw_pipeline_run_t **out);
+
+// Admits the next attempt through the layers, in order (breaker, rate
+// limiter, adaptive limit, bulkhead). `FW_OK`: make the call now, bounded
+// by `*deadline_ns` (if not NULL; `UINT64_MAX` for none), then report it
+// with `fw_pipeline_finish`. A refusal (`FW_REJECTED_*`, what the layers
+// before it took given back uncounted): `*retry_after_ns` (if not NULL) is
+// the refusing layer's Retry-After, `UINT64_MAX` when it names none; ask
+// `fw_pipeline_next` whether to try again. `FW_EINVAL` while an admitted
+// attempt is not finished.
+fw_status_t fw_pipeline_admit(fw_pipeline_run_t *run,
+                              uint64_t *deadline_ns,
+                              uint64_t *retry_after_ns);
+
+// Reports the admitted attempt's result, as a `fw_pipeline_fn` would
+// return it: 0 success, > 0 a failure of the dependency (counted by the
+// breaker; retried), < 0 a failure that is not its fault (neither). Gives
+// the attempt's permits back. `FW_EINVAL` if no attempt is admitted.
+fw_status_t fw_pipeline_finish(fw_pipeline_run_t *run, int32_t result);
+
+// After an attempt was finished or refused: `FW_OK` — wait `*delay_ns`,
+// then admit the next attempt; `FW_ECALL` — stop: the call's answer is
+// that attempt's (its result, or its refusal; a success also ends here);
+// `FW_REJECTED_RETRY_BUDGET_EXHAUSTED` — the budget refused a retry.
+// Refusals are retried only if the retry policy says so, never sooner
+// than their Retry-After. Never blocks. `FW_EINVAL` before any attempt
+// ended, or while one is admitted.
+fw_status_t fw_pipeline_next(fw_pipeline_run_t *run, uint64_t *delay_ns);
+
+// Frees a run; an attempt still admitted is finished as neither success
+// nor failure (its permits given back). NULL is a no-op.
+void fw_pipeline_run_free(fw_pipeline_run_t *run);
 
 // The defaults: no rate (set `requests`), per second, burst = requests.
 fw_rate_limiter_config_t fw_rate_limiter_config_default(void);

@@ -4,9 +4,12 @@
 use std::ffi::c_void;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use fw::breaker::Outcome;
 use fw::bulkhead::Priority;
-use fw::pipeline::Pipeline;
+use fw::deadline::Deadline;
+use fw::pipeline::{Attempt, Ended, Pipeline, Run};
 use fw::Error;
 
 use crate::boundary::*;
@@ -22,7 +25,7 @@ use crate::shed::fw_adaptive_limit_t;
 /// after every thread is done with it.
 #[derive(Debug)]
 pub struct fw_pipeline_t {
-    inner: Pipeline,
+    inner: Arc<Pipeline>,
 }
 
 /// Pipeline configuration. Each layer is a handle, or NULL for none (every
@@ -123,7 +126,10 @@ pub unsafe extern "C" fn fw_pipeline_new(
         let c = config_or(config, fw_pipeline_config_default);
         match build(&c) {
             Ok(p) => {
-                put(out, Box::into_raw(Box::new(fw_pipeline_t { inner: p })));
+                put(
+                    out,
+                    Box::into_raw(Box::new(fw_pipeline_t { inner: Arc::new(p) })),
+                );
                 FW_OK
             }
             Err(s) => s,
@@ -131,7 +137,9 @@ pub unsafe extern "C" fn fw_pipeline_new(
     })
 }
 
-/// Frees a pipeline (and its references to its layers). NULL is a no-op.
+/// Frees a pipeline (and its references to its layers); runs in progress
+/// (`fw_pipeline_begin`) keep it alive until they are freed. NULL is a
+/// no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_pipeline_free(pipeline: *mut fw_pipeline_t) {
     if !pipeline.is_null() {
@@ -188,9 +196,8 @@ pub unsafe extern "C" fn fw_pipeline_call(
         let mut last = 0i32;
         let result = p.inner.call_with(
             |r: &Result<(), i32>| match r {
-                Ok(()) => Outcome::Success,
-                Err(code) if *code > 0 => Outcome::Failure,
-                Err(_) => Outcome::Ignore,
+                Ok(()) => outcome_of(0),
+                Err(code) => outcome_of(*code),
             },
             |deadline| {
                 attempt += 1;
@@ -221,4 +228,194 @@ pub unsafe extern "C" fn fw_pipeline_call(
             }
         }
     })
+}
+
+/// What a callback's result means: 0 success, > 0 the dependency's
+/// failure, < 0 a failure that is not its fault (counted as neither).
+fn outcome_of(result: i32) -> Outcome {
+    match result {
+        0 => Outcome::Success,
+        r if r > 0 => Outcome::Failure,
+        _ => Outcome::Ignore,
+    }
+}
+
+/// One call through a pipeline in progress, for loops run outside failwell
+/// (an event loop that sleeps with its own timer): `fw_pipeline_begin`,
+/// then per attempt `fw_pipeline_admit`, the call, `fw_pipeline_finish`,
+/// and `fw_pipeline_next` for whether and when to try again. Not
+/// thread-safe: it belongs to one call (it may move between threads, used
+/// by one at a time). It keeps its pipeline alive; free it with
+/// `fw_pipeline_run_free`.
+#[derive(Debug)]
+pub struct fw_pipeline_run_t {
+    pipeline: Arc<Pipeline>,
+    run: Run,
+    /// The attempt admitted and not finished yet.
+    attempt: Option<Attempt>,
+    /// How the last attempt ended, for `fw_pipeline_next`.
+    ended: Option<Ended>,
+}
+
+impl Drop for fw_pipeline_run_t {
+    fn drop(&mut self) {
+        if let Some(a) = self.attempt.take() {
+            self.pipeline.finish(a, Outcome::Ignore);
+        }
+    }
+}
+
+fn run_mut<'a>(run: *mut fw_pipeline_run_t) -> Option<&'a mut fw_pipeline_run_t> {
+    // SAFETY: a non-NULL `run` comes from `fw_pipeline_begin`, is live, and
+    // is used by one thread at a time (contract).
+    unsafe { run.as_mut() }
+}
+
+/// Starts one call through the pipeline into `*out`: fixes the total
+/// deadline — the earlier of the pipeline's `total_timeout` from now and
+/// `deadline_ns` (an instant from `fw_deadline_after`; 0 for none) — and
+/// begins the retry run. `FW_REJECTED_DEADLINE_EXCEEDED` when the pipeline
+/// has a retry policy and that deadline has passed (`*out` then NULL).
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_begin(
+    pipeline: *const fw_pipeline_t,
+    deadline_ns: u64,
+    out: *mut *mut fw_pipeline_run_t,
+) -> fw_status_t {
+    guard(|| {
+        // SAFETY: non-NULL pointers come from `fw_pipeline_new`.
+        let Some(p) = (unsafe { pipeline.as_ref() }) else {
+            return invalid("fw_pipeline_begin: `pipeline` is NULL");
+        };
+        if out.is_null() {
+            return invalid("fw_pipeline_begin: `out` is NULL");
+        }
+        let outer = (deadline_ns != 0).then(|| Deadline::at(deadline_ns));
+        match p.inner.begin(outer) {
+            Ok(run) => {
+                let r = fw_pipeline_run_t {
+                    pipeline: Arc::clone(&p.inner),
+                    run,
+                    attempt: None,
+                    ended: None,
+                };
+                put(out, Box::into_raw(Box::new(r)));
+                FW_OK
+            }
+            Err(rej) => {
+                put(out, std::ptr::null_mut());
+                rejected(rej)
+            }
+        }
+    })
+}
+
+/// Admits the next attempt through the layers, in order (breaker, rate
+/// limiter, adaptive limit, bulkhead). `FW_OK`: make the call now, bounded
+/// by `*deadline_ns` (if not NULL; `UINT64_MAX` for none), then report it
+/// with `fw_pipeline_finish`. A refusal (`FW_REJECTED_*`, what the layers
+/// before it took given back uncounted): `*retry_after_ns` (if not NULL) is
+/// the refusing layer's Retry-After, `UINT64_MAX` when it names none; ask
+/// `fw_pipeline_next` whether to try again. `FW_EINVAL` while an admitted
+/// attempt is not finished.
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_admit(
+    run: *mut fw_pipeline_run_t,
+    deadline_ns: *mut u64,
+    retry_after_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        let Some(r) = run_mut(run) else {
+            return invalid("fw_pipeline_admit: `run` is NULL");
+        };
+        if r.attempt.is_some() {
+            return invalid("fw_pipeline_admit: the admitted attempt is not finished");
+        }
+        match r.pipeline.admit(&r.run) {
+            Ok(a) => {
+                put(deadline_ns, a.deadline().as_nanos());
+                put(retry_after_ns, 0);
+                r.attempt = Some(a);
+                r.ended = None;
+                FW_OK
+            }
+            Err(rej) => {
+                put(
+                    retry_after_ns,
+                    rej.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64),
+                );
+                r.ended = Some(Ended::Refused(rej));
+                rejected(rej)
+            }
+        }
+    })
+}
+
+/// Reports the admitted attempt's result, as a `fw_pipeline_fn` would
+/// return it: 0 success, > 0 a failure of the dependency (counted by the
+/// breaker; retried), < 0 a failure that is not its fault (neither). Gives
+/// the attempt's permits back. `FW_EINVAL` if no attempt is admitted.
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_finish(
+    run: *mut fw_pipeline_run_t,
+    result: i32,
+) -> fw_status_t {
+    guard(|| {
+        let Some(r) = run_mut(run) else {
+            return invalid("fw_pipeline_finish: `run` is NULL");
+        };
+        let Some(a) = r.attempt.take() else {
+            return invalid("fw_pipeline_finish: no attempt is admitted");
+        };
+        let outcome = outcome_of(result);
+        r.pipeline.finish(a, outcome);
+        r.ended = Some(Ended::Outcome(outcome));
+        FW_OK
+    })
+}
+
+/// After an attempt was finished or refused: `FW_OK` — wait `*delay_ns`,
+/// then admit the next attempt; `FW_ECALL` — stop: the call's answer is
+/// that attempt's (its result, or its refusal; a success also ends here);
+/// `FW_REJECTED_RETRY_BUDGET_EXHAUSTED` — the budget refused a retry.
+/// Refusals are retried only if the retry policy says so, never sooner
+/// than their Retry-After. Never blocks. `FW_EINVAL` before any attempt
+/// ended, or while one is admitted.
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_next(
+    run: *mut fw_pipeline_run_t,
+    delay_ns: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        let Some(r) = run_mut(run) else {
+            return invalid("fw_pipeline_next: `run` is NULL");
+        };
+        if delay_ns.is_null() {
+            return invalid("fw_pipeline_next: `delay_ns` is NULL");
+        }
+        if r.attempt.is_some() {
+            return invalid("fw_pipeline_next: the admitted attempt is not finished");
+        }
+        let Some(ended) = r.ended.take() else {
+            return invalid("fw_pipeline_next: no attempt has ended since the last call");
+        };
+        match r.pipeline.next(&mut r.run, ended) {
+            Ok(Some(d)) => {
+                put(delay_ns, d.as_nanos().min(u64::MAX as u128) as u64);
+                FW_OK
+            }
+            Ok(None) => FW_ECALL,
+            Err(rej) => rejected(rej),
+        }
+    })
+}
+
+/// Frees a run; an attempt still admitted is finished as neither success
+/// nor failure (its permits given back). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn fw_pipeline_run_free(run: *mut fw_pipeline_run_t) {
+    if !run.is_null() {
+        // SAFETY: came from `fw_pipeline_begin`, freed once.
+        drop(unsafe { Box::from_raw(run) });
+    }
 }

@@ -68,6 +68,10 @@ pub struct fw_retry_config_t {
     pub budget_ratio: f64,
     /// The budget's floor, retries per second, ≥ 0 (default 3).
     pub budget_min_per_sec: f64,
+    /// Retry failwell's own refusals (an open breaker, a full bulkhead, a
+    /// rate limit) when the policy drives a pipeline, no sooner than their
+    /// Retry-After (default false: a refusal is final).
+    pub retry_rejected: bool,
 }
 
 /// The defaults (the source document's 100 ms doubling to 10 s, 3
@@ -87,6 +91,7 @@ pub extern "C" fn fw_retry_config_default() -> fw_retry_config_t {
         seed: 0,
         budget_ratio: -1.0,
         budget_min_per_sec: 3.0,
+        retry_rejected: false,
     }
 }
 
@@ -123,7 +128,8 @@ fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
     let mut b = Retry::builder()
         .max_attempts(c.max_attempts)
         .backoff(backoff)
-        .jitter(jitter);
+        .jitter(jitter)
+        .retry_rejected(c.retry_rejected);
     if c.max_elapsed_ns > 0 {
         b = b.max_elapsed(ns(c.max_elapsed_ns));
     }

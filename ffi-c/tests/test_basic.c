@@ -733,6 +733,118 @@ static void pipeline_functional(void) {
     fw_bulkhead_free(h);
 }
 
+/* The step-wise pipeline, as an event loop would drive it (without
+ * sleeping: it only checks the delays it is told). */
+static void pipeline_steps_functional(void) {
+    fw_retry_config_t rc = fw_retry_config_default();
+    rc.max_attempts = 3;
+    rc.backoff = FW_BACKOFF_CONSTANT;
+    rc.initial_ns = 1000000; /* 1 ms */
+    rc.jitter = FW_JITTER_NONE;
+    rc.retry_rejected = true;
+    fw_retry_t *r = NULL;
+    CHECK_STATUS(fw_retry_new(&rc, &r), FW_OK);
+    fw_breaker_config_t bc = fw_breaker_config_default();
+    bc.failure_rate = 0;
+    bc.consecutive_failures = 5;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&bc, &b), FW_OK);
+    fw_bulkhead_config_t hc = fw_bulkhead_config_default();
+    hc.max_concurrent = 1;
+    fw_bulkhead_t *h = NULL;
+    CHECK_STATUS(fw_bulkhead_new(&hc, &h), FW_OK);
+    fw_pipeline_config_t pc = fw_pipeline_config_default();
+    pc.retry = r;
+    pc.breaker = b;
+    pc.bulkhead = h;
+    pc.attempt_timeout_ns = 1000000000ULL; /* 1 s */
+    fw_pipeline_t *pl = NULL;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK);
+
+    /* Fail, fail, succeed: two delays of 1 ms, each attempt within 1 s. */
+    fw_pipeline_run_t *run = NULL;
+    uint64_t deadline = 0, wait = 7, delay = 0, now = 0;
+    CHECK_STATUS(fw_pipeline_begin(pl, 0, &run), FW_OK);
+    int32_t results[3] = {503, 503, 0};
+    int attempts = 0;
+    for (;;) {
+        CHECK_STATUS(fw_now_ns(&now), FW_OK);
+        CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_OK);
+        uint64_t after = 0;
+        CHECK_STATUS(fw_now_ns(&after), FW_OK);
+        CHECK(deadline > now && deadline <= after + 1000000000ULL && wait == 0);
+        fw_bulkhead_snapshot_t hs;
+        CHECK_STATUS(fw_bulkhead_snapshot(h, &hs), FW_OK);
+        CHECK(hs.in_use == 1); /* held while the call runs */
+        int32_t res = results[attempts++];
+        CHECK_STATUS(fw_pipeline_finish(run, res), FW_OK);
+        if (res == 0) {
+            break;
+        }
+        CHECK_STATUS(fw_pipeline_next(run, &delay), FW_OK);
+        CHECK(delay == 1000000);
+    }
+    CHECK(attempts == 3);
+    /* After a success the answer stands. */
+    CHECK_STATUS(fw_pipeline_next(run, &delay), FW_ECALL);
+    fw_pipeline_run_free(run);
+    fw_breaker_snapshot_t bs;
+    CHECK_STATUS(fw_breaker_snapshot(b, &bs), FW_OK);
+    CHECK(bs.failures == 2 && bs.successes == 1);
+
+    /* A full bulkhead: refused (the breaker permit given back, ignored),
+     * retried since the policy retries refusals, then given up. */
+    fw_bulkhead_permit_t *held = NULL;
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &held), FW_OK);
+    CHECK_STATUS(fw_pipeline_begin(pl, 0, &run), FW_OK);
+    CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_REJECTED_BULKHEAD_FULL);
+    CHECK(wait == UINT64_MAX);
+    CHECK_STATUS(fw_pipeline_next(run, &delay), FW_OK);
+    CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_REJECTED_BULKHEAD_FULL);
+    CHECK_STATUS(fw_pipeline_next(run, &delay), FW_OK);
+    CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_REJECTED_BULKHEAD_FULL);
+    CHECK_STATUS(fw_pipeline_next(run, &delay), FW_ECALL); /* 3 attempts: done */
+    fw_pipeline_run_free(run);
+    CHECK_STATUS(fw_breaker_snapshot(b, &bs), FW_OK);
+    CHECK(bs.ignored == 3 && bs.failures == 2);
+    CHECK_STATUS(fw_bulkhead_permit_release(held), FW_OK);
+
+    /* A run freed with its attempt admitted gives the permits back; a run
+     * keeps its pipeline alive. */
+    CHECK_STATUS(fw_pipeline_begin(pl, 0, &run), FW_OK);
+    fw_pipeline_free(pl);
+    CHECK_STATUS(fw_pipeline_admit(run, NULL, NULL), FW_OK);
+    fw_pipeline_run_free(run);
+    fw_bulkhead_snapshot_t hs;
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &hs), FW_OK);
+    CHECK(hs.in_use == 0);
+    CHECK_STATUS(fw_breaker_snapshot(b, &bs), FW_OK);
+    CHECK(bs.ignored == 4);
+
+    /* The caller's deadline bounds the total; a passed one refuses at once
+     * (with a retry policy). */
+    pc = fw_pipeline_config_default();
+    pc.retry = r;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK);
+    CHECK_STATUS(fw_now_ns(&now), FW_OK);
+    run = (fw_pipeline_run_t *)1;
+    CHECK_STATUS(fw_pipeline_begin(pl, now > 1 ? now - 1 : 1, &run), FW_REJECTED_DEADLINE_EXCEEDED);
+    CHECK(run == NULL);
+    uint64_t soon = 0;
+    CHECK_STATUS(fw_deadline_after(50000000ULL, &soon), FW_OK); /* 50 ms */
+    CHECK_STATUS(fw_pipeline_begin(pl, soon, &run), FW_OK);
+    CHECK_STATUS(fw_pipeline_admit(run, &deadline, NULL), FW_OK);
+    CHECK(deadline == soon);
+    CHECK_STATUS(fw_pipeline_finish(run, -400), FW_OK); /* not the dependency's fault */
+    CHECK_STATUS(fw_pipeline_next(run, &delay), FW_ECALL); /* not retried */
+    fw_pipeline_run_free(run);
+    fw_pipeline_free(pl);
+
+    fw_retry_free(r);
+    fw_breaker_free(b);
+    fw_bulkhead_free(h);
+}
+
 static void stale_cache_functional(void) {
     fw_stale_cache_config_t cfg = fw_stale_cache_config_default();
     CHECK(cfg.max_stale_ms == 300000 && cfg.capacity == 10000);
@@ -1111,6 +1223,30 @@ static void misuse(void) {
     CHECK_STATUS(fw_pipeline_new(NULL, &pl), FW_OK);
     CHECK_STATUS(fw_pipeline_call(pl, NULL, NULL, &res, &u), FW_EINVAL);
     CHECK(message_mentions("`f`"));
+
+    fw_pipeline_run_t *pr = NULL;
+    CHECK_STATUS(fw_pipeline_begin(NULL, 0, &pr), FW_EINVAL);
+    CHECK(message_mentions("pipeline"));
+    CHECK_STATUS(fw_pipeline_begin(pl, 0, NULL), FW_EINVAL);
+    CHECK(message_mentions("out"));
+    CHECK_STATUS(fw_pipeline_admit(NULL, NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_pipeline_finish(NULL, 0), FW_EINVAL);
+    CHECK_STATUS(fw_pipeline_next(NULL, &u), FW_EINVAL);
+    CHECK(message_mentions("run"));
+    CHECK_STATUS(fw_pipeline_begin(pl, 0, &pr), FW_OK);
+    CHECK_STATUS(fw_pipeline_next(pr, &u), FW_EINVAL);
+    CHECK(message_mentions("no attempt has ended"));
+    CHECK_STATUS(fw_pipeline_finish(pr, 0), FW_EINVAL);
+    CHECK(message_mentions("no attempt is admitted"));
+    CHECK_STATUS(fw_pipeline_admit(pr, NULL, NULL), FW_OK);
+    CHECK_STATUS(fw_pipeline_admit(pr, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("not finished"));
+    CHECK_STATUS(fw_pipeline_next(pr, &u), FW_EINVAL);
+    CHECK_STATUS(fw_pipeline_finish(pr, 0), FW_OK);
+    CHECK_STATUS(fw_pipeline_next(pr, NULL), FW_EINVAL);
+    CHECK(message_mentions("delay_ns"));
+    fw_pipeline_run_free(pr);
+    fw_pipeline_run_free(NULL);
     fw_pipeline_free(pl);
     fw_pipeline_free(NULL);
 
@@ -1251,6 +1387,7 @@ int main(void) {
     gauge_functional();
     chaos_and_throttler_functional();
     pipeline_functional();
+    pipeline_steps_functional();
     stale_cache_functional();
     misuse();
     return fw_finish("test_basic");
