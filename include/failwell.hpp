@@ -724,6 +724,68 @@ private:
     std::list<std::unique_ptr<Check>> checks_;
 };
 
+/// One call through a Pipeline driven step by step, for event loops that
+/// sleep with their own timer (Pipeline::begin). Move-only; frees itself,
+/// giving an unfinished attempt's permits back.
+class PipelineRun {
+public:
+    PipelineRun(PipelineRun &&o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+    PipelineRun(const PipelineRun &) = delete;
+    PipelineRun &operator=(const PipelineRun &) = delete;
+    PipelineRun &operator=(PipelineRun &&) = delete;
+    ~PipelineRun() { fw_pipeline_run_free(r_); }
+
+    /// Admits the next attempt: its deadline (an instant for
+    /// fw_deadline_remaining; UINT64_MAX for none), or nothing when a layer
+    /// refused (`why` gets the status and its Retry-After, if it names one).
+    std::optional<uint64_t> admit(Refusal *why = nullptr) {
+        uint64_t deadline = 0, wait = 0;
+        fw_status_t s = fw_pipeline_admit(r_, &deadline, &wait);
+        if (s == FW_OK) {
+            return deadline;
+        }
+        if (s >= FW_EINVAL) {
+            detail::check(s);
+        }
+        if (why != nullptr) {
+            why->status = s;
+            why->retry_after = std::nullopt;
+            if (wait != UINT64_MAX) {
+                why->retry_after = std::chrono::nanoseconds(static_cast<int64_t>(wait));
+            }
+        }
+        return std::nullopt;
+    }
+
+    /// Reports the admitted attempt: 0 success, > 0 the dependency's
+    /// failure, < 0 not its fault.
+    void finish(int32_t result) { detail::check(fw_pipeline_finish(r_, result)); }
+
+    /// After an attempt was finished or refused: how long to wait before the
+    /// next, or nothing to stop (`why->status` FW_ECALL, or
+    /// FW_REJECTED_RETRY_BUDGET_EXHAUSTED).
+    std::optional<std::chrono::nanoseconds> next(Refusal *why = nullptr) {
+        uint64_t delay = 0;
+        fw_status_t s = fw_pipeline_next(r_, &delay);
+        if (s == FW_OK) {
+            return std::chrono::nanoseconds(static_cast<int64_t>(delay));
+        }
+        if (s >= FW_EINVAL && s != FW_ECALL) {
+            detail::check(s);
+        }
+        if (why != nullptr) {
+            why->status = s;
+            why->retry_after = std::nullopt;
+        }
+        return std::nullopt;
+    }
+
+private:
+    friend class Pipeline;
+    explicit PipelineRun(fw_pipeline_run_t *r) : r_(r) {}
+    fw_pipeline_run_t *r_;
+};
+
 /// The layers composed in the fixed order (total deadline, retry, breaker,
 /// rate limiter, adaptive limit, bulkhead, per-attempt deadline) around a
 /// call. The pipeline keeps its own references to its layers, so they may
@@ -804,6 +866,25 @@ public:
             }
         }
         return s;
+    }
+
+    /// Starts a call to drive step by step, within `deadline_ns` (an
+    /// instant from fw_deadline_after; 0 for none), or nothing when that
+    /// deadline has passed (`why->status` FW_REJECTED_DEADLINE_EXCEEDED).
+    std::optional<PipelineRun> begin(uint64_t deadline_ns = 0, Refusal *why = nullptr) const {
+        fw_pipeline_run_t *r = nullptr;
+        fw_status_t s = fw_pipeline_begin(p_, deadline_ns, &r);
+        if (s == FW_OK) {
+            return PipelineRun(r);
+        }
+        if (s >= FW_EINVAL) {
+            detail::check(s);
+        }
+        if (why != nullptr) {
+            why->status = s;
+            why->retry_after = std::nullopt;
+        }
+        return std::nullopt;
     }
 
 private:

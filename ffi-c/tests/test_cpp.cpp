@@ -141,6 +141,23 @@ int main() {
         CHECK(none.call([](uint32_t attempt, uint64_t deadline_ns) {
             return attempt == 1 && deadline_ns == UINT64_MAX ? 0 : 1;
         }) == FW_OK);
+        // Step by step, as an event loop drives it (the breaker is open
+        // now: refused, not retried).
+        auto run = pipeline->begin();
+        CHECK(run.has_value());
+        failwell::Refusal refused;
+        CHECK(!run->admit(&refused).has_value() && refused.status == FW_REJECTED_CIRCUIT_OPEN);
+        failwell::Refusal stop;
+        CHECK(!run->next(&stop).has_value() && stop.status == FW_ECALL);
+        b.reset();
+        auto again = pipeline->begin();
+        auto deadline = again->admit();
+        CHECK(deadline.has_value() && *deadline != UINT64_MAX);
+        again->finish(503);
+        auto delay = again->next();
+        CHECK(delay.has_value() && delay->count() >= 0);
+        CHECK(again->admit().has_value());
+        again->finish(0);
         failwell::Pipeline::Layers bad;
         bad.priority = 9;
         try {
