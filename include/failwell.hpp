@@ -69,6 +69,24 @@ struct Refusal {
     std::optional<std::chrono::nanoseconds> retry_after;
 };
 
+namespace detail {
+/// A status other than FW_OK from a call that may refuse or stop: an error
+/// (FW_EINVAL, FW_EPANIC) throws; a refusal or FW_ECALL goes to `why` (if
+/// given) with the wait it names (`wait_ns`, UINT64_MAX for none).
+inline void refused(fw_status_t s, uint64_t wait_ns, Refusal *why) {
+    if (s >= FW_EINVAL && s != FW_ECALL) {
+        check(s);
+    }
+    if (why != nullptr) {
+        why->status = s;
+        why->retry_after = std::nullopt;
+        if (wait_ns != UINT64_MAX) {
+            why->retry_after = std::chrono::nanoseconds(static_cast<int64_t>(wait_ns));
+        }
+    }
+}
+}  // namespace detail
+
 class Breaker;
 
 /// Permission to make one call through a Breaker. Record it once; if it is
@@ -145,15 +163,7 @@ public:
         if (s == FW_OK) {
             return BreakerPermit(b_, p);
         }
-        if (s >= FW_EINVAL) {
-            detail::check(s);
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = wait == UINT64_MAX ? std::nullopt
-                                                  : std::optional<std::chrono::nanoseconds>(
-                                                        std::chrono::nanoseconds(static_cast<int64_t>(wait)));
-        }
+        detail::refused(s, wait, why);
         return std::nullopt;
     }
 
@@ -286,13 +296,7 @@ public:
         if (s == FW_OK) {
             return true;
         }
-        if (s >= FW_EINVAL) {
-            detail::check(s);
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = std::chrono::nanoseconds(static_cast<int64_t>(wait));
-        }
+        detail::refused(s, wait, why);
         return false;
     }
 
@@ -378,13 +382,7 @@ public:
         if (s == FW_OK) {
             return std::chrono::nanoseconds(static_cast<int64_t>(delay));
         }
-        if (s >= FW_EINVAL && s != FW_ECALL) {
-            detail::check(s);
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = std::nullopt;
-        }
+        detail::refused(s, UINT64_MAX, why);
         return std::nullopt;
     }
 
@@ -744,16 +742,7 @@ public:
         if (s == FW_OK) {
             return deadline;
         }
-        if (s >= FW_EINVAL) {
-            detail::check(s);
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = std::nullopt;
-            if (wait != UINT64_MAX) {
-                why->retry_after = std::chrono::nanoseconds(static_cast<int64_t>(wait));
-            }
-        }
+        detail::refused(s, wait, why);
         return std::nullopt;
     }
 
@@ -770,13 +759,7 @@ public:
         if (s == FW_OK) {
             return std::chrono::nanoseconds(static_cast<int64_t>(delay));
         }
-        if (s >= FW_EINVAL && s != FW_ECALL) {
-            detail::check(s);
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = std::nullopt;
-        }
+        detail::refused(s, UINT64_MAX, why);
         return std::nullopt;
     }
 
@@ -852,18 +835,13 @@ public:
         if (ctx.error) {
             std::rethrow_exception(ctx.error);
         }
-        if (s >= FW_EINVAL && s != FW_ECALL) {
-            detail::check(s);
+        if (s != FW_OK) {
+            detail::refused(s, s == FW_ECALL ? UINT64_MAX : wait, why);
+        } else if (why != nullptr) {
+            *why = Refusal{};
         }
         if (last != nullptr) {
             *last = result;
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = std::nullopt;
-            if (s != FW_OK && s != FW_ECALL && wait != UINT64_MAX) {
-                why->retry_after = std::chrono::nanoseconds(static_cast<int64_t>(wait));
-            }
         }
         return s;
     }
@@ -877,13 +855,7 @@ public:
         if (s == FW_OK) {
             return PipelineRun(r);
         }
-        if (s >= FW_EINVAL) {
-            detail::check(s);
-        }
-        if (why != nullptr) {
-            why->status = s;
-            why->retry_after = std::nullopt;
-        }
+        detail::refused(s, UINT64_MAX, why);
         return std::nullopt;
     }
 

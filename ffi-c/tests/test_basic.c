@@ -4,6 +4,7 @@
  * AddressSanitizer and UndefinedBehaviorSanitizer. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,22 +598,41 @@ static int32_t dependency(void *user_data, uint32_t attempt, uint64_t deadline_n
     return 0;
 }
 
-static void pipeline_functional(void) {
+/* Layers for the pipeline tests: retries 1 ms apart with no jitter; a
+ * breaker on consecutive failures alone; a bulkhead. */
+static fw_retry_t *new_fast_retry(uint32_t attempts, bool retry_rejected) {
     fw_retry_config_t rc = fw_retry_config_default();
-    rc.max_attempts = 3;
+    rc.max_attempts = attempts;
+    rc.backoff = FW_BACKOFF_CONSTANT;
     rc.initial_ns = 1000000; /* 1 ms */
     rc.jitter = FW_JITTER_NONE;
+    rc.retry_rejected = retry_rejected;
     fw_retry_t *r = NULL;
     CHECK_STATUS(fw_retry_new(&rc, &r), FW_OK);
+    return r;
+}
+
+static fw_breaker_t *new_consecutive_breaker(uint32_t failures) {
     fw_breaker_config_t bc = fw_breaker_config_default();
     bc.failure_rate = 0;
-    bc.consecutive_failures = 3;
+    bc.consecutive_failures = failures;
     fw_breaker_t *b = NULL;
     CHECK_STATUS(fw_breaker_new(&bc, &b), FW_OK);
+    return b;
+}
+
+static fw_bulkhead_t *new_bulkhead(uint32_t max_concurrent) {
     fw_bulkhead_config_t hc = fw_bulkhead_config_default();
-    hc.max_concurrent = 1;
+    hc.max_concurrent = max_concurrent;
     fw_bulkhead_t *h = NULL;
     CHECK_STATUS(fw_bulkhead_new(&hc, &h), FW_OK);
+    return h;
+}
+
+static void pipeline_functional(void) {
+    fw_retry_t *r = new_fast_retry(3, false);
+    fw_breaker_t *b = new_consecutive_breaker(3);
+    fw_bulkhead_t *h = new_bulkhead(1);
 
     fw_pipeline_config_t pc = fw_pipeline_config_default();
     pc.total_timeout_ns = 10000000000ULL; /* 10 s */
@@ -736,23 +756,9 @@ static void pipeline_functional(void) {
 /* The step-wise pipeline, as an event loop would drive it (without
  * sleeping: it only checks the delays it is told). */
 static void pipeline_steps_functional(void) {
-    fw_retry_config_t rc = fw_retry_config_default();
-    rc.max_attempts = 3;
-    rc.backoff = FW_BACKOFF_CONSTANT;
-    rc.initial_ns = 1000000; /* 1 ms */
-    rc.jitter = FW_JITTER_NONE;
-    rc.retry_rejected = true;
-    fw_retry_t *r = NULL;
-    CHECK_STATUS(fw_retry_new(&rc, &r), FW_OK);
-    fw_breaker_config_t bc = fw_breaker_config_default();
-    bc.failure_rate = 0;
-    bc.consecutive_failures = 5;
-    fw_breaker_t *b = NULL;
-    CHECK_STATUS(fw_breaker_new(&bc, &b), FW_OK);
-    fw_bulkhead_config_t hc = fw_bulkhead_config_default();
-    hc.max_concurrent = 1;
-    fw_bulkhead_t *h = NULL;
-    CHECK_STATUS(fw_bulkhead_new(&hc, &h), FW_OK);
+    fw_retry_t *r = new_fast_retry(3, true);
+    fw_breaker_t *b = new_consecutive_breaker(5);
+    fw_bulkhead_t *h = new_bulkhead(1);
     fw_pipeline_config_t pc = fw_pipeline_config_default();
     pc.retry = r;
     pc.breaker = b;
