@@ -870,6 +870,12 @@ fw_status_t fw_metrics_register_health(const fw_metrics_t *metrics,
                                        const char *instance,
                                        const fw_health_t *health);
 
+// Registers a stale cache under `instance` (fresh values stored, stale
+// values served, misses, entries). The registry keeps its own reference.
+fw_status_t fw_metrics_register_stale_cache(const fw_metrics_t *metrics,
+                                            const char *instance,
+                                            const fw_stale_cache_t *cache);
+
 // Registers a timeout pool under `instance` (threads, busy, abandoned
 // calls still running, refusals).
 fw_status_t fw_metrics_register_timeout_pool(const fw_metrics_t *metrics,

@@ -909,6 +909,9 @@ public:
         return out;
     }
 
+    /// The C handle (for the metrics registry).
+    const fw_stale_cache_t *native() const noexcept { return c_; }
+
 private:
     fw_stale_cache_t *c_ = nullptr;
 };
@@ -940,6 +943,9 @@ public:
     }
     void add(const std::string &name, const TimeoutPool &p) {
         detail::check(fw_metrics_register_timeout_pool(m_, name.c_str(), p.native()));
+    }
+    void add(const std::string &name, const StaleCache &c) {
+        detail::check(fw_metrics_register_stale_cache(m_, name.c_str(), c.native()));
     }
     void add(const std::string &name, const Health &h) {
         detail::check(fw_metrics_register_health(m_, name.c_str(), h.native()));

@@ -30,11 +30,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::hash::Hash;
 
 use crate::breaker::{CircuitBreaker, State};
 use crate::bulkhead::Bulkhead;
 use crate::clock::{Clock, Sleeper};
 use crate::deadline::TimeoutPool;
+use crate::degrade::StaleCache;
 use crate::error::ConfigError;
 use crate::health::{HealthRegistry, Status};
 use crate::rate_limit::RateLimiter;
@@ -477,6 +479,52 @@ impl MetricsRegistry {
                     "Calls refused with every worker busy.",
                     i,
                     s.rejected,
+                );
+            }),
+        )
+    }
+
+    /// Registers a stale-while-error cache: fresh values stored, stale
+    /// values served in place of a failed fetch (the signal that a
+    /// dependency is down and users see old data), misses, and entries.
+    pub fn register_stale_cache<K, V, C>(
+        &self,
+        instance: impl Into<String>,
+        cache: Arc<StaleCache<K, V, C>>,
+    ) -> Result<(), ConfigError>
+    where
+        K: Hash + Eq + Clone + Send + 'static,
+        V: Clone + Send + 'static,
+        C: Clock + Send + Sync + 'static,
+    {
+        self.add(
+            instance.into(),
+            "stale_cache",
+            Box::new(move |x, i| {
+                let s = cache.snapshot();
+                x.counter(
+                    "failwell_stale_cache_fresh_total",
+                    "Fresh values fetched and cached.",
+                    i,
+                    s.fresh,
+                );
+                x.counter(
+                    "failwell_stale_cache_stale_total",
+                    "Stale values served because the fetch failed.",
+                    i,
+                    s.stale,
+                );
+                x.counter(
+                    "failwell_stale_cache_misses_total",
+                    "Failed fetches with no value young enough to serve.",
+                    i,
+                    s.misses,
+                );
+                x.gauge(
+                    "failwell_stale_cache_entries",
+                    "Keys cached now.",
+                    i,
+                    s.entries as f64,
                 );
             }),
         )

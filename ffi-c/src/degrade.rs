@@ -16,7 +16,7 @@ use crate::boundary::*;
 /// done with it; values already served stay valid until their own free.
 #[derive(Debug)]
 pub struct fw_stale_cache_t {
-    inner: StaleCache<Vec<u8>, Arc<[u8]>>,
+    pub(crate) inner: Arc<StaleCache<Vec<u8>, Arc<[u8]>>>,
 }
 
 /// A value served stale: read it with `fw_stale_value_get`, free it with
@@ -79,7 +79,8 @@ pub unsafe extern "C" fn fw_stale_cache_new(
             .capacity(c.capacity)
             .build()
         {
-            Ok(inner) => {
+            Ok(cache) => {
+                let inner = Arc::new(cache);
                 put(out, Box::into_raw(Box::new(fw_stale_cache_t { inner })));
                 FW_OK
             }

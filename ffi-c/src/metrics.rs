@@ -9,6 +9,7 @@ use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
 use crate::bulkhead::fw_bulkhead_t;
 use crate::deadline::fw_timeout_pool_t;
+use crate::degrade::fw_stale_cache_t;
 use crate::rate_limit::fw_rate_limiter_t;
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
@@ -187,6 +188,23 @@ pub unsafe extern "C" fn fw_metrics_register_health(
         health,
         "fw_metrics_register_health",
         |m, n, h| m.register_health(n, h.inner.clone()),
+    )
+}
+
+/// Registers a stale cache under `instance` (fresh values stored, stale
+/// values served, misses, entries). The registry keeps its own reference.
+#[no_mangle]
+pub unsafe extern "C" fn fw_metrics_register_stale_cache(
+    metrics: *const fw_metrics_t,
+    instance: *const c_char,
+    cache: *const fw_stale_cache_t,
+) -> fw_status_t {
+    register(
+        metrics,
+        instance,
+        cache,
+        "fw_metrics_register_stale_cache",
+        |m, n, c| m.register_stale_cache(n, c.inner.clone()),
     )
 }
 

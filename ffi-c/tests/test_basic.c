@@ -898,7 +898,22 @@ static void stale_cache_functional(void) {
     CHECK_STATUS(fw_stale_cache_serve_stale(c, "k3", 2, &v, &age), FW_ECALL);
     CHECK_STATUS(fw_stale_cache_snapshot(c, &s), FW_OK);
     CHECK(s.fresh == 4 && s.stale == 2 && s.misses == 3 && s.entries == 2);
+
+    /* Its metrics; the registry keeps the cache alive past its free. */
+    fw_metrics_t *m = NULL;
+    CHECK_STATUS(fw_metrics_new(&m), FW_OK);
+    CHECK_STATUS(fw_metrics_register_stale_cache(m, "prices", c), FW_OK);
+    CHECK_STATUS(fw_metrics_register_stale_cache(m, "prices", c), FW_EINVAL);
+    CHECK(message_mentions("already registered"));
     fw_stale_cache_free(c);
+    char text[4096];
+    size_t need = 0;
+    CHECK_STATUS(fw_metrics_render(m, text, sizeof text, &need), FW_OK);
+    CHECK(need <= sizeof text);
+    CHECK(strstr(text, "failwell_stale_cache_stale_total{instance=\"prices\"} 2") != NULL);
+    CHECK(strstr(text, "failwell_stale_cache_misses_total{instance=\"prices\"} 3") != NULL);
+    CHECK(strstr(text, "failwell_stale_cache_entries{instance=\"prices\"} 2") != NULL);
+    fw_metrics_free(m);
 
     /* A value outlives its cache. */
     CHECK_STATUS(fw_stale_cache_new(NULL, &c), FW_OK);
@@ -1272,6 +1287,7 @@ static void misuse(void) {
     CHECK(message_mentions("cache"));
     CHECK_STATUS(fw_stale_cache_serve_stale(NULL, "k", 1, &sv, NULL), FW_EINVAL);
     CHECK_STATUS(fw_stale_cache_snapshot(NULL, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_metrics_register_stale_cache(NULL, "x", NULL), FW_EINVAL);
     CHECK_STATUS(fw_stale_cache_new(NULL, &sc), FW_OK);
     CHECK_STATUS(fw_stale_cache_put(sc, NULL, 1, "v", 1), FW_EINVAL);
     CHECK(message_mentions("`key` is NULL"));

@@ -177,6 +177,9 @@ int main() {
         CHECK(stale.has_value() && stale->age.count() >= 0 && stale->age < std::chrono::seconds(1));
         auto s = cache.snapshot();
         CHECK(s.fresh == 1 && s.stale == 1 && s.misses == 1 && s.entries == 1);
+        failwell::Metrics metrics;
+        metrics.add("users", cache);
+        CHECK(metrics.render().find("failwell_stale_cache_stale_total{instance=\"users\"} 1") != std::string::npos);
         fw_stale_cache_config_t bad = fw_stale_cache_config_default();
         bad.capacity = 0;
         try {

@@ -3,6 +3,7 @@
 //! keeps the entries, their ages and the counters. Keys are None, bool,
 //! int, float, str, bytes or tuples of them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use failwell::degrade::{Served, StaleCache};
@@ -66,7 +67,18 @@ fn key(k: &Bound<'_, PyAny>) -> PyResult<Key> {
 #[pyclass(module = "failwell._native", name = "StaleCache", subclass, frozen)]
 #[derive(Debug)]
 pub struct PyStaleCache {
-    inner: StaleCache<Key, Value>,
+    inner: Arc<StaleCache<Key, Value>>,
+}
+
+impl PyStaleCache {
+    /// Registers the cache's counters in `metrics` under `name`.
+    pub(crate) fn register_metrics(
+        &self,
+        metrics: &failwell::metrics::MetricsRegistry,
+        name: String,
+    ) -> Result<(), failwell::ConfigError> {
+        metrics.register_stale_cache(name, Arc::clone(&self.inner))
+    }
 }
 
 #[pymethods]
@@ -87,7 +99,9 @@ impl PyStaleCache {
             .capacity(capacity)
             .build()
             .map_err(|e| config_error(e, &[]))?;
-        Ok(PyStaleCache { inner })
+        Ok(PyStaleCache {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Raises TypeError unless `key` can be a key.

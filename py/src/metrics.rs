@@ -8,6 +8,7 @@ use crate::breaker::PyBreaker;
 use crate::bulkhead::PyBulkhead;
 use crate::convert::config_error;
 use crate::deadline::PyTimeoutPool;
+use crate::degrade::PyStaleCache;
 use crate::rate_limit::PyRateLimiter;
 use crate::retry::PyRetry;
 use crate::shed::PyAdaptiveLimit;
@@ -46,6 +47,8 @@ impl PyMetrics {
         } else if let Ok(p) = obj.cast::<PyTimeoutPool>() {
             self.inner
                 .register_timeout_pool(name, p.get().inner.clone())
+        } else if let Ok(c) = obj.cast::<PyStaleCache>() {
+            c.get().register_metrics(&self.inner, name)
         } else if let Ok(h) = obj.cast::<PyHealth>() {
             match &h.get().inner {
                 Some(reg) => self.inner.register_health(name, reg.clone()),
@@ -53,7 +56,7 @@ impl PyMetrics {
             }
         } else {
             return Err(PyTypeError::new_err(format!(
-                "obj must be a CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool or HealthRegistry, got {}",
+                "obj must be a CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, StaleCache or HealthRegistry, got {}",
                 obj.get_type().name()?
             )));
         };

@@ -180,6 +180,32 @@ fn the_prometheus_text_round_trips_through_a_parser() {
 }
 
 #[test]
+fn a_stale_cache_reports_what_it_served() {
+    let m = MetricsRegistry::new();
+    let cache = Arc::new(
+        crate::degrade::StaleCache::builder()
+            .max_stale(Duration::from_secs(60))
+            .build::<&'static str, u32>()
+            .unwrap(),
+    );
+    m.register_stale_cache("users", cache.clone()).unwrap();
+    let _ = cache.get_or_fetch("a", || Ok::<_, ()>(1));
+    let _ = cache.get_or_fetch("a", || Err::<u32, _>(()));
+    let _ = cache.get_or_fetch("a", || Err::<u32, _>(()));
+    let _ = cache.get_or_fetch("b", || Err::<u32, _>(()));
+    let scrape = parse(&m.render_prometheus());
+    let i = [("instance", "users")];
+    assert_eq!(value(&scrape, "failwell_stale_cache_fresh_total", &i), 1.0);
+    assert_eq!(value(&scrape, "failwell_stale_cache_stale_total", &i), 2.0);
+    assert_eq!(value(&scrape, "failwell_stale_cache_misses_total", &i), 1.0);
+    assert_eq!(value(&scrape, "failwell_stale_cache_entries", &i), 1.0);
+    assert!(
+        m.register_stale_cache("users", cache).is_err(),
+        "one name, once"
+    );
+}
+
+#[test]
 fn label_values_are_escaped() {
     let m = MetricsRegistry::new();
     let b = Arc::new(Bulkhead::builder().build().unwrap());

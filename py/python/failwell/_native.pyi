@@ -389,6 +389,6 @@ class MetricsRegistry:
     def register(
         self,
         name: str,
-        obj: Union[CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, HealthRegistry],
+        obj: Union[CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, StaleCache, HealthRegistry],
     ) -> None: ...
     def render_prometheus(self) -> str: ...
