@@ -106,9 +106,11 @@ impl Deadline {
         self.is_expired_on(&MonotonicClock)
     }
 
-    /// Whether it has passed on `clock`.
+    /// Whether it has passed on `clock`. A deadline that never passes
+    /// reads no clock.
+    #[inline]
     pub fn is_expired_on(self, clock: &impl Clock) -> bool {
-        clock.now() >= self.at
+        !self.is_never() && clock.now() >= self.at
     }
 
     /// The `std::time::Instant` of this deadline, if it is representable.

@@ -255,6 +255,7 @@ impl<C: Clock + Sleeper> Pipeline<C> {
     /// refuses). Then, per attempt: [`admit`](Self::admit), run the call
     /// with the attempt's deadline, [`finish`](Self::finish), and ask
     /// [`next`](Self::next) whether and when to try again.
+    #[inline(always)]
     pub fn begin(&self, outer: Option<Deadline>) -> Result<Run, Rejected> {
         let own = self
             .total_timeout
@@ -274,6 +275,7 @@ impl<C: Clock + Sleeper> Pipeline<C> {
     /// not called, so it is no failure of it). The admitted attempt holds
     /// its permits until [`finish`](Self::finish), which must be called
     /// exactly once (an attempt never finished keeps its bulkhead permit).
+    #[inline(always)]
     pub fn admit(&self, run: &Run) -> Result<Attempt, Rejected> {
         if run.total.is_expired_on(&self.clock) {
             return Err(Rejected::DeadlineExceeded);
@@ -326,6 +328,7 @@ impl<C: Clock + Sleeper> Pipeline<C> {
     /// adaptive limit takes a drop when it failed after its deadline had
     /// passed (it ran out of time: overload), a sample otherwise; the
     /// bulkhead permit is released.
+    #[inline(always)]
     pub fn finish(&self, attempt: Attempt, outcome: Outcome) {
         if let (Some(b), Some(t)) = (&self.breaker, attempt.breaker) {
             b.record_token(t, outcome, None);
@@ -352,6 +355,7 @@ impl<C: Clock + Sleeper> Pipeline<C> {
     /// sooner than its `retry_after`; anything else ends the call. Refuses
     /// with `Rejected::RetryBudgetExhausted` when the budget refuses a retry.
     /// Never sleeps.
+    #[inline(always)]
     pub fn next(&self, run: &mut Run, ended: Ended) -> Result<Option<Duration>, Rejected> {
         let (Some(retry), Some(r)) = (&self.retry, run.retry.as_mut()) else {
             return Ok(None);
