@@ -216,9 +216,18 @@ impl<C: Clock + Sleeper> Pipeline<C> {
             let (result, ended) = match self.admit(&run) {
                 Err(r) => (Err(Error::Rejected(r)), Ended::Refused(r)),
                 Ok(attempt) => {
-                    let result = f(attempt.deadline());
+                    // If `f` or `classify` panics, the guard finishes the
+                    // attempt as ignored while unwinding: its permits return.
+                    let deadline = attempt.deadline();
+                    let mut guard = Unfinished {
+                        pipeline: self,
+                        attempt: Some(attempt),
+                    };
+                    let result = f(deadline);
                     let outcome = classify(&result);
-                    self.finish(attempt, outcome);
+                    if let Some(attempt) = guard.attempt.take() {
+                        self.finish(attempt, outcome);
+                    }
                     (result.map_err(Error::Inner), Ended::Outcome(outcome))
                 }
             };
@@ -368,6 +377,21 @@ impl<C: Clock + Sleeper> Pipeline<C> {
             _ => return Ok(None),
         };
         retry.step(r, at_least)
+    }
+}
+
+/// An admitted attempt of `call_with`, finished as ignored if dropped
+/// unfinished (a panic in the call or the classifier).
+struct Unfinished<'p, C: Clock + Sleeper> {
+    pipeline: &'p Pipeline<C>,
+    attempt: Option<Attempt>,
+}
+
+impl<C: Clock + Sleeper> Drop for Unfinished<'_, C> {
+    fn drop(&mut self) {
+        if let Some(a) = self.attempt.take() {
+            self.pipeline.finish(a, Outcome::Ignore);
+        }
     }
 }
 

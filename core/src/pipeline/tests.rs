@@ -374,3 +374,25 @@ fn the_callers_deadline_bounds_the_total_and_refusals_are_retried_only_if_asked(
         "no retry policy: one attempt"
     );
 }
+
+#[test]
+fn a_panicking_call_gives_its_permits_back() {
+    let l = layers(3);
+    let p = pipeline(&l);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p.call(|_| -> Result<(), ()> { panic!("bug in the call") })
+    }));
+    assert!(r.is_err(), "the panic propagates");
+    assert_eq!(
+        l.bulkhead.snapshot().available,
+        1,
+        "the bulkhead permit returned"
+    );
+    let b = l.breaker.snapshot();
+    assert_eq!((b.ignored, b.failures), (1, 0), "counted as neither");
+    assert_eq!(
+        p.call(|_| Ok::<_, ()>(1)),
+        Ok(1),
+        "the pipeline still works"
+    );
+}
