@@ -194,3 +194,86 @@ def test_async_forms_wait_without_blocking_the_loop():
 
     asyncio.run(main())
     assert b.in_use == 0
+
+
+@pytest.fixture
+def no_rechecks(monkeypatch):
+    """Async waiters re-check only every 60 s: a permit reaches one within
+    its timeout only if a release wakes it."""
+    from failwell import _util
+
+    monkeypatch.setattr(_util.Waiters, "FIRST_PAUSE", 60.0)
+    monkeypatch.setattr(_util.Waiters, "MAX_PAUSE", 60.0)
+
+
+def test_an_async_release_wakes_an_async_waiter(no_rechecks):
+    b = Bulkhead(1, timeout=10.0)
+    order = []
+
+    async def holder():
+        async with b:
+            order.append("held")
+            await asyncio.sleep(0.05)
+        order.append("released")
+
+    async def waiter():
+        await asyncio.sleep(0.01)
+        async with b:  # waits: woken by the holder's release
+            order.append("got it")
+
+    async def main():
+        await asyncio.wait_for(asyncio.gather(holder(), waiter()), 5.0)
+
+    asyncio.run(main())
+    assert order == ["held", "released", "got it"]
+    assert b.available == 1
+
+
+def test_a_release_on_another_threads_loop_wakes_the_waiter(no_rechecks):
+    b = Bulkhead(1, timeout=10.0)
+    taken = threading.Event()
+    release = threading.Event()
+
+    def other_loop():
+        async def hold():
+            async with b:
+                taken.set()
+                while not release.is_set():
+                    await asyncio.sleep(0.005)
+
+        asyncio.run(hold())
+
+    t = threading.Thread(target=other_loop)
+    t.start()
+    assert taken.wait(5.0)
+
+    @b
+    async def work():
+        return "done"
+
+    async def main():
+        task = asyncio.ensure_future(work())
+        await asyncio.sleep(0.02)
+        assert not task.done(), "waiting for the other loop's permit"
+        release.set()
+        return await asyncio.wait_for(task, 5.0)
+
+    assert asyncio.run(main()) == "done"
+    t.join()
+
+
+def test_a_waiter_that_times_out_leaves_no_trace(monkeypatch):
+    from failwell import _util
+
+    monkeypatch.setattr(_util.Waiters, "FIRST_PAUSE", 0.01)
+    monkeypatch.setattr(_util.Waiters, "MAX_PAUSE", 0.01)
+    b = Bulkhead(1, timeout=0.05)
+    held = b.acquire()
+
+    async def times_out():
+        with pytest.raises(BulkheadFullError):
+            await b.call_async(asyncio.sleep, 0)
+
+    asyncio.run(times_out())
+    assert not b._async_waiters()._queue, "its entry is gone"
+    held.release()

@@ -20,8 +20,11 @@ class Bulkhead(_native.Bulkhead):
 
     ``timeout``: how long ``with``, the decorator and ``call`` wait for a
     permit (default 0: refuse at once with :class:`failwell.BulkheadFullError`).
-    Sync waits sleep with the GIL released; async waits poll with
-    ``asyncio.sleep`` (0.5 ms doubling to 50 ms), never blocking the loop.
+    Sync waits sleep with the GIL released. Async waits never block the
+    loop: a waiting task is woken at once by a permit returned from async
+    code (``async with``, async decorators, ``call_async``) on any loop or
+    thread, and otherwise re-checks with ``asyncio.sleep`` (0.5 ms doubling
+    to 50 ms), which also covers permits returned by sync code.
 
     Use it as ``@bulkhead``, ``@bulkhead(timeout=..., priority=...)``,
     ``with bulkhead:``, ``async with bulkhead:``, ``bulkhead.call(f, ...)``,
@@ -56,16 +59,30 @@ class Bulkhead(_native.Bulkhead):
                 try:
                     return await func(*args, **kwargs)
                 finally:
-                    self._release()
+                    self._arelease()
 
             return held
         return functools.update_wrapper(native, func)
 
+    def _async_waiters(self) -> _util.Waiters:
+        w: Optional[_util.Waiters] = self.__dict__.get("_waiters")
+        if w is None:
+            w = self.__dict__.setdefault("_waiters", _util.Waiters())
+        return w
+
     async def _atake(self, timeout: Optional[float], priority: str) -> None:
         wait = self.timeout if timeout is None else timeout
-        if not await _util.poll(lambda: self.available > 0 and self._try_take(priority), wait):
+        ready = lambda: self.available > 0 and self._try_take(priority)  # noqa: E731
+        if not await self._async_waiters().wait(ready, wait):
             if not self._try_take(priority):  # counts the refusal
                 raise BulkheadFullError("bulkhead is full")
+
+    def _arelease(self) -> None:
+        """Returns a permit taken by ``_atake`` and wakes one async waiter."""
+        self._release()
+        waiters: Optional[_util.Waiters] = self.__dict__.get("_waiters")
+        if waiters is not None:
+            waiters.wake_one()
 
     async def __aenter__(self) -> None:
         await self._atake(None, "normal")
@@ -76,7 +93,7 @@ class Bulkhead(_native.Bulkhead):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._release()
+        self._arelease()
 
     async def call_async(self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Awaits ``func(*args, **kwargs)`` holding a permit."""

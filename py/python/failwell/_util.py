@@ -4,11 +4,13 @@ and the async waits."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import datetime
 import math
+import threading
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Generic, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Awaitable, Callable, Deque, Generic, Optional, Tuple, Type, TypeVar, Union
 
 from ._types import P, R
 
@@ -64,25 +66,73 @@ def seconds(value: Optional[Seconds], name: str) -> Optional[float]:
     return value
 
 
-async def poll(try_once: Any, timeout: float) -> bool:
-    """Calls ``try_once()`` until it returns true or ``timeout`` seconds
-    pass, sleeping with asyncio between tries (0.5 ms doubling to 50 ms) so
-    the event loop never blocks."""
-    if try_once():
-        return True
-    if timeout <= 0:
-        return False
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    pause = 0.0005
-    while True:
-        left = end - loop.time()
-        if left <= 0:
-            return False
-        await asyncio.sleep(min(pause, left))
+class Waiters:
+    """Async tasks waiting for something that another task (on any loop or
+    thread) may hand back: ``wait`` re-checks ``try_once`` with
+    ``asyncio`` sleeps (``FIRST_PAUSE`` doubling to ``MAX_PAUSE``), and
+    ``wake_one`` cuts the sleep of the longest-waiting task short. A wake is
+    a hint — the woken task tries again and may lose the race — so nothing
+    is ever given away by it, and a permit returned without a wake (by sync
+    code) is still found at the next re-check."""
+
+    __slots__ = ("_lock", "_queue")
+
+    #: The first re-check pause and the most it doubles to, in seconds.
+    FIRST_PAUSE = 0.0005
+    MAX_PAUSE = 0.05
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: Deque[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]] = collections.deque()
+
+    async def wait(self, try_once: Any, timeout: float) -> bool:
+        """Calls ``try_once()`` until it returns true or ``timeout`` seconds
+        pass, never blocking the event loop; woken early by
+        :meth:`wake_one`."""
         if try_once():
             return True
-        pause = min(pause * 2, 0.05)
+        if timeout <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        pause = self.FIRST_PAUSE
+        while True:
+            left = end - loop.time()
+            if left <= 0:
+                return False
+            fut: asyncio.Future[None] = loop.create_future()
+            entry = (loop, fut)
+            with self._lock:
+                self._queue.append(entry)
+            handle = loop.call_later(min(pause, left), _settle, fut)
+            try:
+                await fut
+            finally:
+                handle.cancel()
+                with self._lock:
+                    try:
+                        self._queue.remove(entry)
+                    except ValueError:
+                        pass  # taken by wake_one
+            if try_once():
+                return True
+            pause = min(pause * 2, self.MAX_PAUSE)
+
+    def wake_one(self) -> None:
+        """Wakes the longest-waiting task, if any (thread-safe)."""
+        with self._lock:
+            if not self._queue:
+                return
+            loop, fut = self._queue.popleft()
+        try:
+            loop.call_soon_threadsafe(_settle, fut)
+        except RuntimeError:
+            pass  # that loop has closed: nobody is waiting on it any more
+
+
+def _settle(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class Blocks(Generic[T]):
