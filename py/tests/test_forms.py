@@ -106,3 +106,44 @@ def test_decorating_a_non_callable_is_a_type_error(kind):
     make, _ = GUARDS[kind]
     with pytest.raises(TypeError):
         make()(42)
+
+
+def test_an_object_with_an_async_call_is_decorated_in_its_async_form():
+    """Counted when its coroutine has run, not when it was created."""
+    import asyncio
+
+    import failwell
+
+    class Client:
+        def __init__(self):
+            self.calls = 0
+
+        async def __call__(self, fail):
+            self.calls += 1
+            await asyncio.sleep(0)
+            if fail:
+                raise OSError("down")
+            return "ok"
+
+    breaker = failwell.CircuitBreaker(consecutive_failures=2)
+    guarded = breaker(Client())
+    assert asyncio.iscoroutinefunction(guarded)
+    assert asyncio.run(guarded(False)) == "ok"
+    for _ in range(2):
+        try:
+            asyncio.run(guarded(True))
+        except OSError:
+            pass
+    s = breaker.snapshot()
+    assert (s["successes"], s["failures"], s["state"]) == (1, 2, "open")
+    retried = failwell.Retry(max_attempts=3, backoff=failwell.Backoff.constant(0.001))(Client())
+    client_calls = []
+
+    async def main():
+        try:
+            await retried(True)
+        except OSError:
+            client_calls.append("gave up")
+
+    asyncio.run(main())
+    assert client_calls == ["gave up"]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Callable, Optional, overload
 
 from . import _native, _util
@@ -50,7 +49,7 @@ class CircuitBreaker(_native.CircuitBreaker, _util.Blocks[_native.BreakerPermit]
     def _decorate(self, func: Any, exclude: Exclude) -> Any:
         if not callable(func):
             raise TypeError(f"a breaker decorates a callable, got {type(func).__name__}")
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
             acquire = self._acquire_with
 
             @functools.wraps(func)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Optional, Type, overload
 
@@ -50,7 +49,7 @@ class Bulkhead(_native.Bulkhead):
         if not callable(func):
             raise TypeError(f"a bulkhead decorates a callable, got {type(func).__name__}")
         native = self._wrap(func, timeout, priority)  # validates the arguments
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
             wait = self.timeout if timeout is None else _util.seconds(timeout, "timeout")
 
             @functools.wraps(func)
@@ -134,7 +133,7 @@ class RateLimiter(_native.RateLimiter):
         if not callable(func):
             raise TypeError(f"a rate limiter decorates a callable, got {type(func).__name__}")
         native = self._wrap(func, cost, timeout)  # validates the arguments
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
             wait = _util.seconds(timeout, "timeout")
 
             @functools.wraps(func)

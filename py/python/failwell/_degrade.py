@@ -8,7 +8,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Optional, Tuple, Type, TypeVar, Union, overload
 
-from . import _native
+from . import _native, _util
 from ._types import Decorator, P, R
 
 V = TypeVar("V")
@@ -106,7 +106,7 @@ class StaleCache(_native.StaleCache):
                 on_stale(served)
             return served.value
 
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
 
             @functools.wraps(func)
             async def cached_async(*args: Any, **kwargs: Any) -> Any:
@@ -139,7 +139,7 @@ def fallback(
         raise TypeError("fallback: on must be an exception type or a tuple of them")
 
     def decorate(func: Any) -> Any:
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
 
             @functools.wraps(func)
             async def with_fallback_async(*args: Any, **kwargs: Any) -> Any:

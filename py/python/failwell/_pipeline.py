@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import time
 from typing import Any, Callable, ContextManager, Optional
 
-from . import _native
+from . import _native, _util
 from ._deadline import Deadline, current_deadline_ns
 from ._errors import Rejected, RetryBudgetExhaustedError
 from ._retry import Retry
@@ -193,7 +192,7 @@ class Pipeline(_native.Pipeline):
         """Decorates ``func`` (sync or ``async def``)."""
         if not callable(func):
             raise TypeError(f"a pipeline decorates a callable, got {type(func).__name__}")
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
             call_async = self.call_async
 
             @functools.wraps(func)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 from typing import Any, Callable, List, Optional, Tuple, Type, Union, overload
 
-from . import _native
+from . import _native, _util
 from ._deadline import current_deadline_ns
 from ._errors import Rejected, RetryBudgetExhaustedError
 from ._types import Exclude, P, R
@@ -172,7 +171,7 @@ class Retry(_native.Retry):
         """Decorates ``func`` (sync or ``async def``)."""
         if not callable(func):
             raise TypeError(f"a retry policy decorates a callable, got {type(func).__name__}")
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
             call_async = self.call_async
 
             @functools.wraps(func)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Optional, Type, overload
@@ -53,7 +52,7 @@ class AdaptiveLimit(_native.AdaptiveLimit, _util.Blocks[_native.ShedPermit]):
     def _decorate(self, func: Any, priority: str) -> Any:
         if not callable(func):
             raise TypeError(f"an adaptive limit decorates a callable, got {type(func).__name__}")
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
 
             @functools.wraps(func)
             async def limited_async(*args: Any, **kwargs: Any) -> Any:
@@ -142,7 +141,7 @@ class Chaos(_native.Chaos):
         return await func(*args, **kwargs)
 
     def __call__(self, func: Callable[P, R], /) -> Callable[P, R]:
-        if inspect.iscoroutinefunction(func):
+        if _util.is_async(func):
 
             @functools.wraps(func)
             async def chaotic_async(*args: Any, **kwargs: Any) -> Any:

@@ -6,9 +6,9 @@ import sys
 from typing import Any, Callable, Iterable, Optional, Protocol, Type, TypeVar, Union
 
 if sys.version_info >= (3, 10):
-    from typing import ParamSpec
+    from typing import ParamSpec, TypeGuard as TypeGuard
 else:  # pragma: no cover - Python 3.9
-    from typing_extensions import ParamSpec
+    from typing_extensions import ParamSpec, TypeGuard as TypeGuard
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -7,12 +7,13 @@ import asyncio
 import collections
 import contextvars
 import datetime
+import inspect
 import math
 import threading
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Deque, Generic, Optional, Tuple, Type, TypeVar, Union
 
-from ._types import P, R
+from ._types import P, R, TypeGuard
 
 T = TypeVar("T")
 
@@ -64,6 +65,15 @@ def seconds(value: Optional[Seconds], name: str) -> Optional[float]:
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {value}")
     return value
+
+
+def is_async(func: Any) -> TypeGuard[Callable[..., Awaitable[Any]]]:
+    """Whether calling ``func`` gives a coroutine to await: an ``async def``
+    function or method (or a ``functools.partial`` of one), or an object
+    whose class defines ``async def __call__``. The decorators choose their
+    async form by it, so that the call is counted when it has run, not when
+    its coroutine was created."""
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(type(func), "__call__", None))
 
 
 class Waiters:
