@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use fw::{ConfigError, Rejected};
 
@@ -111,6 +112,17 @@ pub(crate) fn config_or<T: Copy>(config: *const T, default: extern "C" fn() -> T
     unsafe { config.as_ref() }
         .copied()
         .unwrap_or_else(|| default())
+}
+
+/// A duration in nanoseconds, saturating at `UINT64_MAX`.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A wait as the C API reports it (a Retry-After): nanoseconds, or
+/// `UINT64_MAX` when none is named.
+pub(crate) fn wait_ns(d: Option<Duration>) -> u64 {
+    d.map_or(u64::MAX, nanos)
 }
 
 /// Writes through `out` if it is not NULL.

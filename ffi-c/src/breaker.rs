@@ -346,7 +346,7 @@ fn acquire_slow(
             FW_OK
         }
         Err(r) => {
-            let wait = r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64);
+            let wait = wait_ns(r.retry_after());
             put(retry_after_ns, wait);
             rejected(r)
         }
@@ -496,12 +496,7 @@ pub unsafe extern "C" fn fw_breaker_retry_after(
         if out_ns.is_null() {
             return invalid("fw_breaker_retry_after: `out_ns` is NULL");
         }
-        put(
-            out_ns,
-            b.inner
-                .retry_after()
-                .map_or(u64::MAX, |d| d.as_nanos() as u64),
-        );
+        put(out_ns, wait_ns(b.inner.retry_after()));
         FW_OK
     })
 }

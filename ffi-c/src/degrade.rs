@@ -174,7 +174,7 @@ pub unsafe extern "C" fn fw_stale_cache_serve_stale(
         };
         match c.inner.serve_stale(&key, ()) {
             Ok(Served::Stale { value, age, .. }) => {
-                put(age_ns, age.as_nanos().min(u64::MAX as u128) as u64);
+                put(age_ns, nanos(age));
                 put(out, Box::into_raw(Box::new(fw_stale_value_t { value })));
                 FW_OK
             }

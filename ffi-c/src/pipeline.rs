@@ -222,7 +222,7 @@ pub unsafe extern "C" fn fw_pipeline_call(
                 FW_ECALL
             }
             Err(Error::Rejected(r)) => {
-                let wait = r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64);
+                let wait = wait_ns(r.retry_after());
                 put(retry_after_ns, wait);
                 rejected(r)
             }
@@ -340,10 +340,7 @@ pub unsafe extern "C" fn fw_pipeline_admit(
                 FW_OK
             }
             Err(rej) => {
-                put(
-                    retry_after_ns,
-                    rej.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64),
-                );
+                put(retry_after_ns, wait_ns(rej.retry_after()));
                 r.ended = Some(Ended::Refused(rej));
                 rejected(rej)
             }
@@ -401,7 +398,7 @@ pub unsafe extern "C" fn fw_pipeline_next(
         };
         match r.pipeline.next(&mut r.run, ended) {
             Ok(Some(d)) => {
-                put(delay_ns, d.as_nanos().min(u64::MAX as u128) as u64);
+                put(delay_ns, nanos(d));
                 FW_OK
             }
             Ok(None) => FW_ECALL,

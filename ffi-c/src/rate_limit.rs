@@ -98,10 +98,7 @@ pub unsafe extern "C" fn fw_rate_limiter_try_acquire(
         match l.inner.try_acquire_n(n) {
             Ok(()) => FW_OK,
             Err(r) => {
-                put(
-                    retry_after_ns,
-                    r.retry_after().map_or(u64::MAX, |d| d.as_nanos() as u64),
-                );
+                put(retry_after_ns, wait_ns(r.retry_after()));
                 rejected(r)
             }
         }

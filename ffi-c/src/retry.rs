@@ -343,7 +343,7 @@ pub unsafe extern "C" fn fw_retry_next(
         slot._private = state.into_raw();
         match step {
             Ok(Some(d)) => {
-                put(delay_ns, d.as_nanos().min(u64::MAX as u128) as u64);
+                put(delay_ns, nanos(d));
                 FW_OK
             }
             Ok(None) => FW_ECALL,
