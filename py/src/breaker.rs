@@ -492,15 +492,11 @@ impl BreakerPermit {
     /// Records what `exc` means under the breaker's `exclude` rules: a
     /// non-`Exception` is ignored, an excluded exception is a success,
     /// anything else a failure. A predicate that raises: failure, and its
-    /// exception is raised here.
+    /// exception is raised here, chained to `exc`.
     fn record_exception(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let err = PyErr::from_value(exc.clone());
-        let (outcome, raised) = self.exclude.outcome(py, &err);
-        self.record(outcome, None)?;
-        match raised {
-            Some(r) => Err(r),
-            None => Ok(()),
-        }
+        self.exclude
+            .record_exception(py, exc, |o| self.record(o, None))
+            .map(drop)
     }
 
     /// Whether this permit is still to be recorded.

@@ -125,6 +125,26 @@ impl Exclude {
     }
 }
 
+impl Exclude {
+    /// What a `record_exception(exc)` method does: classifies `exc` (see
+    /// [`Exclude::outcome`]), records the outcome with `record`, and returns
+    /// it; a predicate that raised is raised here, chained to `exc`.
+    pub fn record_exception(
+        &self,
+        py: Python<'_>,
+        exc: &Bound<'_, PyAny>,
+        record: impl FnOnce(Outcome) -> PyResult<()>,
+    ) -> PyResult<Outcome> {
+        let err = PyErr::from_value(exc.clone());
+        let (outcome, raised) = self.outcome(py, &err);
+        record(outcome)?;
+        match raised {
+            Some(r) => Err(chain(py, err, Some(r))),
+            None => Ok(outcome),
+        }
+    }
+}
+
 /// Chains `raised` (a predicate's exception) onto the call's own error, so
 /// neither is lost.
 pub fn chain(py: Python<'_>, call_error: PyErr, raised: Option<PyErr>) -> PyErr {

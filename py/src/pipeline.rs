@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 
 use crate::breaker::PyBreaker;
 use crate::bulkhead::PyBulkhead;
-use crate::classify::{chain, Exclude};
+use crate::classify::Exclude;
 use crate::convert::{config_error, opt_duration, rejected, secs};
 use crate::rate_limit::PyRateLimiter;
 use crate::retry::PyRetry;
@@ -217,13 +217,8 @@ impl PipelineAttempt {
     /// failure (the retry policy may retry it). A predicate that raises:
     /// failure, and its exception is raised here, chained to `exc`.
     fn record_exception(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let err = PyErr::from_value(exc.clone());
-        let (outcome, raised) = self.exclude.outcome(py, &err);
-        self.finish(outcome)?;
-        match raised {
-            Some(r) => Err(chain(py, err, Some(r))),
-            None => Ok(outcome == Outcome::Failure),
-        }
+        let outcome = self.exclude.record_exception(py, exc, |o| self.finish(o))?;
+        Ok(outcome == Outcome::Failure)
     }
 
     /// Whether the outcome is still to be recorded.

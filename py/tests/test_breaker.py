@@ -103,6 +103,11 @@ def test_a_raising_predicate_fails_the_call_and_chains_both_errors():
         b.call(raise_oserror)
     assert isinstance(info.value.__cause__, OSError)
     assert b.state == "open"
+    # The permit form (`with`, async decorators) chains the same way.
+    p = CircuitBreaker(consecutive_failures=1, exclude=bad).acquire()
+    with pytest.raises(RuntimeError) as info:
+        p.record_exception(OSError("call failed"))
+    assert isinstance(info.value.__cause__, OSError)
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, GeneratorExit])
