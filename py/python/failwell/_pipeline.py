@@ -94,17 +94,20 @@ class Pipeline(_native.Pipeline):
             raise refused from exc
         if delay is None:
             raise exc
-        if policy is not None and policy._on_retry is not None:
-            policy._on_retry(run.attempt - 1, delay, exc)
-        return delay
+        return self._retrying(run, delay, exc)
 
     def _after_refusal(self, run: _native.PipelineRun, refusal: Rejected) -> float:
         delay = run.next_after_refusal()
         if delay is None:
             raise refusal
+        return self._retrying(run, delay, refusal)
+
+    def _retrying(self, run: _native.PipelineRun, delay: float, why: Optional[BaseException]) -> float:
+        """Calls the retry policy's ``on_retry`` hook before a sleep of
+        ``delay``; returns ``delay``."""
         policy = self._retry
         if policy is not None and policy._on_retry is not None:
-            policy._on_retry(run.attempt - 1, delay, refusal)
+            policy._on_retry(run.attempt - 1, delay, why)
         return delay
 
     def _result_fails(self, result: Any) -> bool:
@@ -119,10 +122,7 @@ class Pipeline(_native.Pipeline):
             return None
         attempt.failure()
         delay = run.next_after_failure()
-        policy = self._retry
-        if delay is not None and policy is not None and policy._on_retry is not None:
-            policy._on_retry(run.attempt - 1, delay, None)
-        return delay
+        return None if delay is None else self._retrying(run, delay, None)
 
     def _fall_back(self, exc: Exception) -> Any:
         if self._fallback is None:
