@@ -705,8 +705,9 @@ fw_status_t fw_bulkhead_acquire_timeout(const fw_bulkhead_t *bulkhead,
 // Returns a permit and frees it. NULL is `FW_EINVAL`.
 fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
 
-// Changes the limit and the critical reserve on the live bulkhead
-// (`FW_EINVAL` and a message for an invalid pair; permits out stay out).
+// Changes the limit and the critical reserve on the live bulkhead, all or
+// nothing: an invalid pair is `FW_EINVAL` with a message and changes
+// nothing. Permits out stay out.
 fw_status_t fw_bulkhead_reconfigure(const fw_bulkhead_t *bulkhead,
                                     uint32_t max_concurrent,
                                     uint32_t critical_reserve);
@@ -985,7 +986,9 @@ fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
                                             uint64_t timeout_ns);
 
 // Changes the rate (`requests` per `period_ns`) and, if `burst` > 0, the
-// burst of the live limiter.
+// burst of the live limiter, all or nothing: an invalid rate or burst is
+// `FW_EINVAL` with a message and changes nothing; every decision sees the
+// old configuration or the new one, never a mix.
 fw_status_t fw_rate_limiter_reconfigure(const fw_rate_limiter_t *limiter,
                                         uint64_t requests,
                                         uint64_t period_ns,

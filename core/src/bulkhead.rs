@@ -232,13 +232,54 @@ impl Bulkhead {
         Ok(f())
     }
 
-    /// Changes the limit on the live bulkhead. Permits already out stay out;
-    /// after a shrink no new permit is given until enough come back.
-    pub fn set_max_concurrent(&self, max: u32) -> Result<(), ConfigError> {
+    /// The configuration in force, as a builder (for [`reconfigure`](Self::reconfigure)).
+    fn current(&self) -> Builder {
+        Builder::default()
+            .max_concurrent(self.max.load(Relaxed) as u32)
+            .critical_reserve(self.reserve.load(Relaxed) as u32)
+    }
+
+    /// Changes limit and reserve of the live bulkhead together, all or
+    /// nothing: `change` gets a builder holding the settings in force and
+    /// returns it changed, e.g. `b.reconfigure(|c|
+    /// c.max_concurrent(8).critical_reserve(2))`; the result is validated
+    /// as at build, and on any error nothing changes. Permits already out
+    /// stay out; after a shrink no new permit is given until enough come
+    /// back. A call racing the change may see the new limit with the old
+    /// reserve for one decision (the reserve is raised before the limit
+    /// grows, so normal callers never take permits meant for it).
+    pub fn reconfigure(&self, change: impl FnOnce(Builder) -> Builder) -> Result<(), ConfigError> {
         let _g = self.lock.lock();
-        check(max, self.reserve.load(Relaxed) as u32)?;
-        let old = self.max.swap(max as i64, Relaxed);
-        let delta = max as i64 - old;
+        let new = change(self.current());
+        check(new.max_concurrent, new.reserve)?;
+        let reserve = new.reserve as i64;
+        let raise = reserve > self.reserve.load(Relaxed);
+        if raise {
+            self.set_reserve_locked(reserve);
+        }
+        self.set_max_locked(new.max_concurrent as i64);
+        if !raise {
+            self.set_reserve_locked(reserve);
+        }
+        Ok(())
+    }
+
+    /// Changes the limit on the live bulkhead; the same as
+    /// `reconfigure(|c| c.max_concurrent(max))`.
+    pub fn set_max_concurrent(&self, max: u32) -> Result<(), ConfigError> {
+        self.reconfigure(|c| c.max_concurrent(max))
+    }
+
+    /// Changes the critical reserve on the live bulkhead; the same as
+    /// `reconfigure(|c| c.critical_reserve(reserve))`.
+    pub fn set_critical_reserve(&self, reserve: u32) -> Result<(), ConfigError> {
+        self.reconfigure(|c| c.critical_reserve(reserve))
+    }
+
+    /// Under `lock`: a new limit, validated.
+    fn set_max_locked(&self, max: i64) {
+        let old = self.max.swap(max, Relaxed);
+        let delta = max - old;
         // Release: like returning `delta` permits (see `release`). The
         // biased count stays within its 32 bits, so nothing borrows from the
         // waiter counts.
@@ -247,18 +288,14 @@ impl Bulkhead {
             self.normal.notify_all();
             self.critical.notify_all();
         }
-        Ok(())
     }
 
-    /// Changes the critical reserve on the live bulkhead.
-    pub fn set_critical_reserve(&self, reserve: u32) -> Result<(), ConfigError> {
-        let _g = self.lock.lock();
-        check(self.max.load(Relaxed) as u32, reserve)?;
-        let old = self.reserve.swap(reserve as i64, Relaxed);
-        if (reserve as i64) < old {
+    /// Under `lock`: a new reserve, validated.
+    fn set_reserve_locked(&self, reserve: i64) {
+        let old = self.reserve.swap(reserve, Relaxed);
+        if reserve < old {
             self.normal.notify_all();
         }
-        Ok(())
     }
 
     /// The counters now.
@@ -525,6 +562,42 @@ mod tests {
             b.set_max_concurrent(0).unwrap_err().field(),
             "max_concurrent"
         );
+    }
+
+    #[test]
+    fn a_refused_reconfiguration_changes_nothing() {
+        let b = bulkhead(4, 2);
+        let before = b.snapshot();
+        for (max, reserve, field) in [
+            (8, 8, "critical_reserve"),
+            (0, 0, "max_concurrent"),
+            (2, 2, "critical_reserve"),
+            (MAX_CONCURRENT + 1, 0, "max_concurrent"),
+        ] {
+            let e = b
+                .reconfigure(|c| c.max_concurrent(max).critical_reserve(reserve))
+                .unwrap_err();
+            assert_eq!(e.field(), field, "({max}, {reserve})");
+            let now = b.snapshot();
+            assert_eq!(
+                (now.max_concurrent, now.available),
+                (before.max_concurrent, before.available),
+                "({max}, {reserve}) changed nothing"
+            );
+            let _normal = b.try_acquire().unwrap();
+            let _normal2 = b.try_acquire().unwrap();
+            assert!(b.try_acquire().is_err(), "the reserve of 2 still holds");
+            let _critical = b.try_acquire_with(Priority::Critical).unwrap();
+        }
+        // Both at once, in either direction, through pairs that one at a
+        // time would refuse.
+        b.reconfigure(|c| c.max_concurrent(1).critical_reserve(0))
+            .unwrap();
+        assert_eq!(b.snapshot().max_concurrent, 1);
+        b.reconfigure(|c| c.max_concurrent(10).critical_reserve(9))
+            .unwrap();
+        let _p = b.try_acquire().unwrap();
+        assert!(b.try_acquire().is_err(), "9 of 10 are reserved");
     }
 
     #[test]

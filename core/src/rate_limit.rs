@@ -32,22 +32,27 @@ use std::time::Duration;
 use crate::clock::{nanos, Clock, MonotonicClock, Sleeper};
 use crate::counter::StripedCounter;
 use crate::error::{ConfigError, Rejected};
-use crate::sync::{AtomicU64, CachePadded, Ordering::Relaxed};
+use crate::sync::{
+    fence, spin_wait, AtomicU64, CachePadded, CoreMutex, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
+};
 
 /// The GCRA decision for a request whose cost is `cost` nanoseconds of
 /// emission interval (`n · T`), against a tolerance of `limit` nanoseconds
 /// (`burst · T`), at time `now`, given the theoretical arrival time `tat`.
 ///
 /// Returns the new TAT if the request conforms, or else how long until it
-/// would (if nothing else is admitted meanwhile).
+/// would (if nothing else is admitted meanwhile). No input overflows: near
+/// the end of the `u64` timeline, where the new TAT could not be
+/// represented, the request never conforms (`Err(u64::MAX)`), so a clock
+/// at its limit admits nothing rather than everything.
 #[inline]
 pub fn gcra(tat: u64, now: u64, cost: u64, limit: u64) -> Result<u64, u64> {
-    let new_tat = tat.max(now).saturating_add(cost);
-    let horizon = now.saturating_add(limit);
-    if new_tat <= horizon {
-        Ok(new_tat)
-    } else {
-        Err(new_tat - horizon)
+    match tat.max(now).checked_add(cost) {
+        // `new_tat ≥ now`, so the difference is the debt ahead of now.
+        Some(new_tat) if new_tat - now <= limit => Ok(new_tat),
+        Some(new_tat) => Err(new_tat - now - limit),
+        None => Err(u64::MAX),
     }
 }
 
@@ -91,7 +96,10 @@ impl<C: Clock> Builder<C> {
     /// Admit `requests` per `period` on average (`requests ≥ 1`,
     /// `period > 0`). The emission interval `period / requests` is rounded
     /// up to a whole nanosecond, so the limiter never admits faster than
-    /// asked.
+    /// asked; a rate that this rounding would slow by more than 1 % (more
+    /// than about 10^7 per second unless the interval is a near-whole
+    /// number of nanoseconds, and always above 10^9 per second) is refused
+    /// with a `ConfigError` rather than silently changed.
     pub fn rate(mut self, requests: u64, period: Duration) -> Self {
         self.rate = Some((requests, period));
         self
@@ -113,18 +121,27 @@ impl<C: Clock> Builder<C> {
         self
     }
 
-    /// Validates and builds the limiter, with its bucket full.
-    pub fn build(self) -> Result<RateLimiter<C>, ConfigError> {
+    /// The emission interval and the tolerance, validated.
+    fn params(&self) -> Result<(u64, u64), ConfigError> {
         let (requests, period) = self
             .rate
             .ok_or_else(|| ConfigError::new("rate", "must be set"))?;
         let interval = interval(requests, period)?;
         let burst = self.burst.unwrap_or(requests);
-        let limit = limit(burst, interval)?;
+        Ok((interval, limit(burst, interval)?))
+    }
+
+    /// Validates and builds the limiter, with its bucket full.
+    pub fn build(self) -> Result<RateLimiter<C>, ConfigError> {
+        let (interval, limit) = self.params()?;
         Ok(RateLimiter {
             tat: CachePadded::new(AtomicU64::new(0)),
-            interval: AtomicU64::new(interval),
-            limit: AtomicU64::new(limit),
+            params: CachePadded::new(Params {
+                version: AtomicU64::new(0),
+                interval: AtomicU64::new(interval),
+                limit: AtomicU64::new(limit),
+            }),
+            reconfiguring: CoreMutex::new(()),
             admitted: StripedCounter::new(),
             rejected: CachePadded::new(AtomicU64::new(0)),
             precise: self.precise,
@@ -150,7 +167,21 @@ fn interval(requests: u64, period: Duration) -> Result<u64, ConfigError> {
             format!("period {period:?} is too long"),
         ));
     }
-    Ok(p.div_ceil(requests))
+    let interval = p.div_ceil(requests);
+    // The rounding slows the rate by `interval·requests − p` per `p`.
+    let slower = (interval as u128 * requests as u128) - p as u128;
+    if slower * 100 > p as u128 {
+        return Err(ConfigError::new(
+            "rate",
+            format!(
+                "{requests} per {period:?} needs an emission interval of {:.3} ns, which whole \
+                 nanoseconds cannot represent within 1 % (it would become {interval} ns); \
+                 use a rate of at most 10^9 per second, or a period that is a multiple of it",
+                p as f64 / requests as f64
+            ),
+        ));
+    }
+    Ok(interval)
 }
 
 fn limit(burst: u64, interval: u64) -> Result<u64, ConfigError> {
@@ -181,14 +212,61 @@ pub struct Snapshot {
     pub burst: u64,
 }
 
-/// A GCRA rate limiter. Thread-safe; share it by reference or in an `Arc`.
-pub struct RateLimiter<C: Clock = MonotonicClock> {
-    /// The theoretical arrival time, in the clock's nanoseconds.
-    tat: CachePadded<AtomicU64>,
+/// The limiter's parameters, changed together: a reconfiguration bumps
+/// `version` to odd, stores both, and bumps it to even again (a sequence
+/// lock), so a decision never pairs one configuration's interval with
+/// another's limit.
+#[derive(Debug)]
+struct Params {
+    version: AtomicU64,
     /// `T`: nanoseconds per request.
     interval: AtomicU64,
     /// `burst · T`.
     limit: AtomicU64,
+}
+
+impl Params {
+    /// `(interval, limit)` of one configuration.
+    #[inline]
+    fn read(&self) -> (u64, u64) {
+        loop {
+            // Acquire: pairs with the Release store that ends a write, so
+            // the values read below are at least that write's.
+            let v = self.version.load(Acquire);
+            let interval = self.interval.load(Relaxed);
+            let limit = self.limit.load(Relaxed);
+            // Acquire fence: orders the loads above before the re-check, so
+            // a write that began meanwhile is seen in `version`.
+            fence(Acquire);
+            if v & 1 == 0 && self.version.load(Relaxed) == v {
+                return (interval, limit);
+            }
+            spin_wait();
+        }
+    }
+
+    /// Stores a new configuration; callers serialise writes.
+    fn write(&self, interval: u64, limit: u64) {
+        let v = self.version.load(Relaxed);
+        self.version.store(v.wrapping_add(1), Relaxed);
+        // Release fence: the odd version is ordered before the new values,
+        // so a reader that sees a new value sees the write begun (pairs
+        // with the reader's Acquire fence).
+        fence(Release);
+        self.interval.store(interval, Relaxed);
+        self.limit.store(limit, Relaxed);
+        // Release: publishes both values to the reader's Acquire load.
+        self.version.store(v.wrapping_add(2), Release);
+    }
+}
+
+/// A GCRA rate limiter. Thread-safe; share it by reference or in an `Arc`.
+pub struct RateLimiter<C: Clock = MonotonicClock> {
+    /// The theoretical arrival time, in the clock's nanoseconds.
+    tat: CachePadded<AtomicU64>,
+    params: CachePadded<Params>,
+    /// Serialises reconfigurations (never taken by callers).
+    reconfiguring: CoreMutex<()>,
     admitted: StripedCounter,
     rejected: CachePadded<AtomicU64>,
     precise: bool,
@@ -216,10 +294,7 @@ impl<C: Clock> RateLimiter<C> {
     /// exceeds the burst.
     #[inline]
     fn cost(&self, n: u32) -> Result<(u64, u64), Rejected> {
-        // A reconfiguration racing this call may pair the old interval with
-        // the new limit for this one decision.
-        let interval = self.interval.load(Relaxed);
-        let limit = self.limit.load(Relaxed);
+        let (interval, limit) = self.params.read();
         let cost = interval.saturating_mul(n as u64);
         if cost > limit {
             return Err(Rejected::ExceedsCapacity {
@@ -272,42 +347,68 @@ impl<C: Clock> RateLimiter<C> {
 
     /// How long until one request would conform (zero if now).
     pub fn next_ready(&self) -> Duration {
-        let interval = self.interval.load(Relaxed);
-        let limit = self.limit.load(Relaxed);
+        let (interval, limit) = self.params.read();
         match gcra(self.tat.load(Relaxed), self.now(), interval, limit) {
             Ok(_) => Duration::ZERO,
             Err(wait) => Duration::from_nanos(wait),
         }
     }
 
-    /// Changes the rate on the live limiter; the burst in requests stays.
-    /// Debt already taken (a theoretical arrival time ahead of now) is kept
-    /// in time, so a slower rate cannot be dodged by a reconfiguration.
-    pub fn set_rate(&self, requests: u64, period: Duration) -> Result<(), ConfigError> {
-        let new_interval = interval(requests, period)?;
-        let old_interval = self.interval.load(Relaxed);
-        let burst = (self.limit.load(Relaxed) / old_interval).max(1);
-        let new_limit = limit(burst, new_interval)?;
-        self.interval.store(new_interval, Relaxed);
-        self.limit.store(new_limit, Relaxed);
+    /// Changes rate and burst of the live limiter together, all or
+    /// nothing. `change` gets a builder holding the settings in force (the
+    /// rate as one request per emission interval, and the burst in
+    /// requests) and returns it changed, e.g. `l.reconfigure(|b|
+    /// b.rate(200, Duration::from_secs(1)).burst(20))`; the result is
+    /// validated as at build, and on any error nothing changes. A new rate
+    /// alone keeps the burst in requests. Whether the clock is read
+    /// precisely is fixed at build (`precise`). Debt already taken (a
+    /// theoretical arrival time ahead of now) is kept in time, so a slower
+    /// rate cannot be dodged by a reconfiguration; every decision sees
+    /// either the old configuration or the new one, never a mix.
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
+    ) -> Result<(), ConfigError> {
+        let _g = self.reconfiguring.lock();
+        let (interval, limit) = self.params.read();
+        let current = Builder {
+            clock: MonotonicClock,
+            rate: Some((1, Duration::from_nanos(interval))),
+            burst: Some((limit / interval).max(1)),
+            precise: self.precise,
+        };
+        let new = change(current);
+        if new.precise != self.precise {
+            return Err(ConfigError::new(
+                "precise",
+                "is fixed when the limiter is built; build a new limiter to change it",
+            ));
+        }
+        let (interval, limit) = new.params()?;
+        self.params.write(interval, limit);
         Ok(())
     }
 
-    /// Changes the burst on the live limiter.
+    /// Changes the rate on the live limiter; the burst in requests stays.
+    /// The same as `reconfigure(|b| b.rate(requests, period))`.
+    pub fn set_rate(&self, requests: u64, period: Duration) -> Result<(), ConfigError> {
+        self.reconfigure(|b| b.rate(requests, period))
+    }
+
+    /// Changes the burst on the live limiter; the same as
+    /// `reconfigure(|b| b.burst(burst))`.
     pub fn set_burst(&self, burst: u64) -> Result<(), ConfigError> {
-        let new_limit = limit(burst, self.interval.load(Relaxed))?;
-        self.limit.store(new_limit, Relaxed);
-        Ok(())
+        self.reconfigure(|b| b.burst(burst))
     }
 
     /// The counters and the current configuration.
     pub fn snapshot(&self) -> Snapshot {
-        let interval = self.interval.load(Relaxed);
+        let (interval, limit) = self.params.read();
         Snapshot {
             admitted: self.admitted.sum(),
             rejected: self.rejected.load(Relaxed),
             interval: Duration::from_nanos(interval),
-            burst: self.limit.load(Relaxed) / interval,
+            burst: limit / interval,
         }
     }
 }
@@ -329,10 +430,13 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
         let now = self.now();
         let mut tat = self.tat.load(Relaxed);
         loop {
-            // The reservation: admit as if at `now + wait`.
-            let new_tat = tat.max(now).saturating_add(cost);
-            let wait = new_tat.saturating_sub(now.saturating_add(limit));
-            if wait > max_wait {
+            // The reservation: admit as if at `now + wait` (`gcra`'s rule,
+            // its wait accepted up to `max_wait`).
+            let (new_tat, wait) = match tat.max(now).checked_add(cost) {
+                Some(t) => (t, (t - now).saturating_sub(limit)),
+                None => (u64::MAX, u64::MAX),
+            };
+            if wait > max_wait || new_tat == u64::MAX {
                 self.rejected.fetch_add(n as u64, Relaxed);
                 return Err(Rejected::RateLimited {
                     retry_after: Duration::from_nanos(wait),

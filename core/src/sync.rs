@@ -276,6 +276,17 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// Waits a moment inside a retry loop that another thread must let finish
+/// (a sequence lock's reader): the CPU's spin hint, or under loom a yield,
+/// so the model lets the writer run.
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(not(failwell_loom))]
+    std::hint::spin_loop();
+    #[cfg(failwell_loom)]
+    loom::thread::yield_now();
+}
+
 /// A small number that differs between threads running at the same time
 /// (assigned round-robin at a thread's first call), for picking a stripe of
 /// a striped counter. Under loom every thread gets 0: stripes have no

@@ -186,8 +186,9 @@ pub unsafe extern "C" fn fw_bulkhead_permit_release(
     })
 }
 
-/// Changes the limit and the critical reserve on the live bulkhead
-/// (`FW_EINVAL` and a message for an invalid pair; permits out stay out).
+/// Changes the limit and the critical reserve on the live bulkhead, all or
+/// nothing: an invalid pair is `FW_EINVAL` with a message and changes
+/// nothing. Permits out stay out.
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_reconfigure(
     bulkhead: *const fw_bulkhead_t,
@@ -198,18 +199,10 @@ pub unsafe extern "C" fn fw_bulkhead_reconfigure(
         let Some(b) = handle(bulkhead) else {
             return invalid("fw_bulkhead_reconfigure: `bulkhead` is NULL");
         };
-        let s = b.inner.snapshot();
-        // Order the two changes so that no intermediate pair is invalid.
-        let r = if (max_concurrent as u64) < s.max_concurrent {
-            b.inner
-                .set_critical_reserve(critical_reserve.min(max_concurrent.saturating_sub(1)))
-                .and_then(|_| b.inner.set_max_concurrent(max_concurrent))
-                .and_then(|_| b.inner.set_critical_reserve(critical_reserve))
-        } else {
-            b.inner
-                .set_max_concurrent(max_concurrent)
-                .and_then(|_| b.inner.set_critical_reserve(critical_reserve))
-        };
+        let r = b.inner.reconfigure(|c| {
+            c.max_concurrent(max_concurrent)
+                .critical_reserve(critical_reserve)
+        });
         match r {
             Ok(()) => FW_OK,
             Err(e) => config_error(e),

@@ -129,7 +129,9 @@ pub unsafe extern "C" fn fw_rate_limiter_acquire_timeout(
 }
 
 /// Changes the rate (`requests` per `period_ns`) and, if `burst` > 0, the
-/// burst of the live limiter.
+/// burst of the live limiter, all or nothing: an invalid rate or burst is
+/// `FW_EINVAL` with a message and changes nothing; every decision sees the
+/// old configuration or the new one, never a mix.
 #[no_mangle]
 pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
     limiter: *const fw_rate_limiter_t,
@@ -142,16 +144,14 @@ pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
         let Some(l) = (unsafe { limiter.as_ref() }) else {
             return invalid("fw_rate_limiter_reconfigure: `limiter` is NULL");
         };
-        let r = l
-            .inner
-            .set_rate(requests, Duration::from_nanos(period_ns))
-            .and_then(|_| {
-                if burst > 0 {
-                    l.inner.set_burst(burst)
-                } else {
-                    Ok(())
-                }
-            });
+        let r = l.inner.reconfigure(|c| {
+            let c = c.rate(requests, Duration::from_nanos(period_ns));
+            if burst > 0 {
+                c.burst(burst)
+            } else {
+                c
+            }
+        });
         match r {
             Ok(()) => FW_OK,
             Err(e) => config_error(e),

@@ -143,6 +143,19 @@ static void bulkhead_functional(void) {
     CHECK(message_mentions("critical_reserve"));
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.max_concurrent == 1);
+    /* A refused pair changes nothing (it used to apply the limit). */
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, 4, 2), FW_OK);
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, 8, 8), FW_EINVAL);
+    CHECK(message_mentions("critical_reserve"));
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, 0, 0), FW_EINVAL);
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
+    CHECK(s.max_concurrent == 4 && s.available == 4);
+    fw_bulkhead_permit_t *p1 = NULL, *p2 = NULL;
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &p1), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &p2), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &x), FW_REJECTED_BULKHEAD_FULL);
+    CHECK_STATUS(fw_bulkhead_permit_release(p1), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(p2), FW_OK);
     fw_bulkhead_free(h);
 }
 
@@ -171,6 +184,17 @@ static void rate_limiter_functional(void) {
     CHECK(s.burst == 50 && s.interval_ns == 1000000ULL);
     CHECK_STATUS(fw_rate_limiter_reconfigure(l, 0, 1, 0), FW_EINVAL);
     CHECK_STATUS(fw_rate_limiter_reconfigure(NULL, 1, 1, 0), FW_EINVAL);
+    /* All or nothing: a valid rate with a burst that overflows changes
+       neither (the rate used to be applied first). */
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 10, 1000000000ULL, UINT64_MAX), FW_EINVAL);
+    CHECK(message_mentions("burst"));
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.burst == 50 && s.interval_ns == 1000000ULL);
+    /* A rate whole nanoseconds cannot represent is refused, not rounded. */
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 1ULL << 31, 1000000000ULL, 0), FW_EINVAL);
+    CHECK(message_mentions("rate"));
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.interval_ns == 1000000ULL);
     fw_rate_limiter_free(l);
 }
 

@@ -48,3 +48,36 @@ fn concurrent_callers_never_exceed_burst_plus_rate() {
         assert_eq!((s.admitted, s.rejected), (3, 2));
     });
 }
+
+/// A reconfiguration racing a decision: the decision sees the old
+/// configuration or the new one, never the old interval with the new limit
+/// (which would call a request of cost 10 larger than the burst) nor the
+/// new interval with the old limit.
+#[test]
+fn a_decision_never_mixes_two_configurations() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let l = Arc::new(
+            Builder::with_clock(clock)
+                .rate(1, Duration::from_secs(1))
+                .burst(10)
+                .build()
+                .unwrap(),
+        );
+        let writer = {
+            let l = l.clone();
+            thread::spawn(move || {
+                l.reconfigure(|b| b.rate(1000, Duration::from_secs(1)).burst(10))
+                    .unwrap();
+            })
+        };
+        let r = l.try_acquire_n(10);
+        assert!(
+            r.is_ok(),
+            "a full bucket admits its burst under either: {r:?}"
+        );
+        writer.join().unwrap();
+        let s = l.snapshot();
+        assert_eq!((s.interval, s.burst), (Duration::from_millis(1), 10));
+    });
+}

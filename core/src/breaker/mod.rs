@@ -41,7 +41,7 @@ use config::Live;
 pub use config::{Builder, Config, Window};
 pub use state::State;
 
-use self::state::{Word, GEN_MASK};
+use self::state::{Ident, Word, GEN_MASK, HALF_GEN_MASK};
 use self::window::{CountWindow, Stats, TaggedCount, TimeWindow, Windows, FAILED, SLOW};
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::counter::StripedCounter;
@@ -71,7 +71,8 @@ pub struct Transition {
     pub to: State,
     /// When it happened, in the breaker's clock's nanoseconds.
     pub at_nanos: u64,
-    /// The generation the breaker entered (wraps after 2^21).
+    /// The generation the breaker entered: one more at every transition,
+    /// never wrapping in a process's life (61 bits).
     pub generation: u64,
 }
 
@@ -154,6 +155,9 @@ pub struct CircuitBreaker<C: Clock = MonotonicClock> {
     open_until: AtomicU64,
     /// Valid while the state word says HalfOpen, written likewise.
     half_open_since: AtomicU64,
+    /// The full generation of the current half-open (the state word holds
+    /// its low bits only); valid and written like `half_open_since`.
+    half_open_gen: AtomicU64,
     aux: CoreMutex<Aux>,
     listeners: CoreRwLock<Vec<(ListenerId, Listener)>>,
     /// Structure fixed at build (which policies, the window); the values
@@ -199,6 +203,7 @@ impl<C: Clock> CircuitBreaker<C> {
             },
             open_until: AtomicU64::new(0),
             half_open_since: AtomicU64::new(0),
+            half_open_gen: AtomicU64::new(0),
             aux: CoreMutex::new(Aux::default()),
             listeners: CoreRwLock::new(Vec::new()),
             live: CachePadded::new(Live::new(&config)),
@@ -284,7 +289,7 @@ impl<C: Clock> CircuitBreaker<C> {
         // deadline written before an Open state was published is visible.
         let w = Word(self.state.load(Acquire));
         if w.is_closed() {
-            return Ok(Permit::new(self, w));
+            return Ok(Permit::new(self, Ident(w.0)));
         }
         self.try_acquire_slow(w)
     }
@@ -312,7 +317,7 @@ impl<C: Clock> CircuitBreaker<C> {
         loop {
             match w.state() {
                 State::Closed | State::Disabled | State::MetricsOnly => {
-                    return Ok(Permit::new(self, w))
+                    return Ok(Permit::new(self, Ident(w.0)))
                 }
                 State::ForcedOpen => return Err(self.reject(None)),
                 State::Open => {
@@ -321,19 +326,22 @@ impl<C: Clock> CircuitBreaker<C> {
                     if now < until {
                         return Err(self.reject(Some(Duration::from_nanos(until - now))));
                     }
-                    if let Some(probe) = self.transition(Some(w), State::HalfOpen, None) {
+                    if let Some((_, probe)) = self.transition(Some(w), State::HalfOpen, None) {
                         return Ok(Permit::new(self, probe));
                     }
                 }
                 State::HalfOpen => {
                     if w.issued() < self.live.half_open_calls() {
+                        // Acquire on failure: as in `try_acquire` (the word
+                        // seen may be a newer half-open, whose full
+                        // generation `ident` reads).
                         match self.state.compare_exchange_weak(
                             w.0,
                             w.with_issued_plus_one().0,
                             Relaxed,
-                            Relaxed,
+                            Acquire,
                         ) {
-                            Ok(_) => return Ok(Permit::new(self, w)),
+                            Ok(_) => return Ok(Permit::new(self, self.ident(w))),
                             Err(actual) => {
                                 w = Word(actual);
                                 continue;
@@ -353,6 +361,27 @@ impl<C: Clock> CircuitBreaker<C> {
             // Acquire: as in `try_acquire`.
             w = Word(self.state.load(Acquire));
         }
+    }
+
+    /// The permit identity of state word `w`: the word itself outside
+    /// half-open; in half-open the full generation whose low bits `w`
+    /// holds, rebuilt from `half_open_gen` (the caller's load of `w` must
+    /// be Acquire, so the value published with it is visible; a newer one
+    /// may be, and the rebuild then finds the older generation).
+    fn ident(&self, w: Word) -> Ident {
+        if !w.is_half_open() {
+            return Ident(w.0);
+        }
+        let latest = self.half_open_gen.load(Relaxed);
+        let back = latest.wrapping_sub(w.gen()) & HALF_GEN_MASK;
+        Ident::new(State::HalfOpen, latest.wrapping_sub(back) & GEN_MASK)
+    }
+
+    /// Whether `w` (loaded with Acquire) is the half-open `id` was taken in.
+    fn is_current_half_open(&self, w: Word, id: Ident) -> bool {
+        w.is_half_open()
+            && w.gen() == id.gen() & HALF_GEN_MASK
+            && self.half_open_gen.load(Relaxed) == id.gen()
     }
 
     /// When a call admitted now starts, for the slow-call policy (0, and no
@@ -500,8 +529,10 @@ impl<C: Clock> CircuitBreaker<C> {
 
     /// The counters and the current window's rates.
     pub fn snapshot(&self) -> Snapshot {
-        let w = Word(self.state.load(Relaxed));
-        let stats = self.window_stats(w.gen());
+        // Acquire: as in `try_acquire` (for a half-open's full generation).
+        let w = Word(self.state.load(Acquire));
+        let gen = self.ident(w).gen();
+        let stats = self.window_stats(gen);
         let calls = self.calls.sum();
         let failures = self.counters.failures.load(Relaxed);
         let rate = |n: u64| {
@@ -513,7 +544,7 @@ impl<C: Clock> CircuitBreaker<C> {
         };
         Snapshot {
             state: w.state(),
-            generation: w.gen(),
+            generation: gen,
             calls,
             successes: calls.saturating_sub(failures),
             failures,
@@ -525,7 +556,7 @@ impl<C: Clock> CircuitBreaker<C> {
             window_calls: stats.calls,
             failure_rate: rate(stats.failures),
             slow_call_rate: rate(stats.slow),
-            consecutive_failures: self.windows.consecutive.get(w.gen()),
+            consecutive_failures: self.windows.consecutive.get(gen),
             listener_panics: self.counters.listener_panics.load(Relaxed),
         }
     }
@@ -540,9 +571,9 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    /// Records the outcome of a permit taken in state word `w`.
+    /// Records the outcome of a permit of identity `w`.
     #[inline]
-    fn on_outcome(&self, w: Word, failed: bool, duration: u64) {
+    fn on_outcome(&self, w: Ident, failed: bool, duration: u64) {
         let slow = duration >= self.live.slow_call_duration();
         if !failed && !slow && w.is_closed() {
             self.on_closed_success(w);
@@ -553,9 +584,9 @@ impl<C: Clock> CircuitBreaker<C> {
 
     /// The hot path: a fast success in Closed.
     #[inline(always)]
-    fn on_closed_success(&self, w: Word) {
+    fn on_closed_success(&self, w: Ident) {
         self.calls.add(1);
-        if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
+        if self.state.load(Relaxed) != w.0 {
             return; // see `on_closed_outcome`
         }
         let gen = w.gen();
@@ -570,7 +601,7 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     #[inline(never)]
-    fn on_other_outcome(&self, w: Word, failed: bool, slow: bool) {
+    fn on_other_outcome(&self, w: Ident, failed: bool, slow: bool) {
         match w.state() {
             State::Closed | State::MetricsOnly => self.on_closed_outcome(w, failed, slow),
             State::HalfOpen => self.on_probe_outcome(w, failed, slow),
@@ -579,13 +610,13 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    fn on_closed_outcome(&self, w: Word, failed: bool, slow: bool) {
+    fn on_closed_outcome(&self, w: Ident, failed: bool, slow: bool) {
         let bits = (failed as u64 * FAILED) | (slow as u64 * SLOW);
         if bits != 0 {
             self.count_failure_and_slow(failed, slow);
         }
         self.calls.add(1);
-        if Word(self.state.load(Relaxed)).epoch() != w.epoch() {
+        if self.state.load(Relaxed) != w.0 {
             // The generation this permit belongs to has ended. Checking here
             // keeps stale outcomes from taking a window sequence number; the
             // tags catch the ones that race with a transition.
@@ -608,7 +639,7 @@ impl<C: Clock> CircuitBreaker<C> {
             t.record(self.clock.now_coarse(), gen, bits);
         }
         if bits != 0 && w.is_closed() && (trip || self.rates_exceeded(gen)) {
-            self.transition(Some(w), State::Open, None);
+            self.transition(Some(w.word()), State::Open, None);
         }
     }
 
@@ -637,12 +668,14 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     #[cold]
-    fn on_probe_outcome(&self, w: Word, failed: bool, slow: bool) {
+    fn on_probe_outcome(&self, w: Ident, failed: bool, slow: bool) {
         self.calls.add(1);
         self.count_failure_and_slow(failed, slow);
-        let mut cur = Word(self.state.load(Relaxed));
+        // Acquire (and on CAS failure below): pairs with the Release CAS in
+        // `transition`, so `half_open_gen` is at least that half-open's.
+        let mut cur = Word(self.state.load(Acquire));
         loop {
-            if cur.epoch() != w.epoch() {
+            if !self.is_current_half_open(cur, w) {
                 return; // that half-open has ended; this verdict is stale
             }
             if cur.successes() + cur.failures() >= cur.issued() {
@@ -651,7 +684,7 @@ impl<C: Clock> CircuitBreaker<C> {
             let new = cur.with_outcome(failed, slow);
             match self
                 .state
-                .compare_exchange_weak(cur.0, new.0, Relaxed, Relaxed)
+                .compare_exchange_weak(cur.0, new.0, Relaxed, Acquire)
             {
                 Ok(_) => {
                     // SeqCst fence: pairs with the one in `reconfigure`, so
@@ -695,19 +728,20 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    fn on_ignored(&self, w: Word) {
+    fn on_ignored(&self, w: Ident) {
         self.counters.ignored.fetch_add(1, Relaxed);
         if w.state() != State::HalfOpen {
             return;
         }
         // Give the probe slot back, if that half-open is still current.
-        let mut cur = Word(self.state.load(Relaxed));
-        while cur.epoch() == w.epoch() && cur.issued() > 0 {
+        // Acquire (here and on CAS failure): as in `on_probe_outcome`.
+        let mut cur = Word(self.state.load(Acquire));
+        while self.is_current_half_open(cur, w) && cur.issued() > 0 {
             match self.state.compare_exchange_weak(
                 cur.0,
                 cur.with_issued_minus_one().0,
                 Relaxed,
-                Relaxed,
+                Acquire,
             ) {
                 Ok(_) => return,
                 Err(actual) => cur = Word(actual),
@@ -716,19 +750,30 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// Moves to state `to`, if the state word still is `from` (same state
-    /// and generation; `None` accepts any). Returns the new word if this call
-    /// made the change. Entering HalfOpen claims the first probe for the
-    /// caller. `until` overrides the open deadline.
+    /// and generation; `None` accepts any). Returns the new word and its
+    /// identity if this call made the change. Entering HalfOpen claims the
+    /// first probe for the caller. `until` overrides the open deadline.
     #[cold]
-    fn transition(&self, from: Option<Word>, to: State, until: Option<u64>) -> Option<Word> {
+    fn transition(
+        &self,
+        from: Option<Word>,
+        to: State,
+        until: Option<u64>,
+    ) -> Option<(Word, Ident)> {
         let mut aux = self.aux.lock();
         let mut cur = Word(self.state.load(Relaxed));
         let now = self.clock.now();
-        let new = loop {
+        let (new, gen) = loop {
             if from.is_some_and(|f| f.epoch() != cur.epoch()) {
                 return None;
             }
-            let gen = (cur.gen() + 1) & GEN_MASK;
+            // Under the lock `half_open_gen` is the current half-open's.
+            let cur_gen = if cur.is_half_open() {
+                self.half_open_gen.load(Relaxed)
+            } else {
+                cur.gen()
+            };
+            let gen = (cur_gen + 1) & GEN_MASK;
             let mut new = Word::new(to, gen);
             match to {
                 State::Open => {
@@ -744,6 +789,7 @@ impl<C: Clock> CircuitBreaker<C> {
                 }
                 State::HalfOpen => {
                     self.half_open_since.store(now, Relaxed);
+                    self.half_open_gen.store(gen, Relaxed);
                     new = new.with_issued_plus_one();
                 }
                 State::Closed => aux.trips = 0,
@@ -752,10 +798,10 @@ impl<C: Clock> CircuitBreaker<C> {
             if gen % Windows::REFRESH_EVERY == 0 {
                 self.windows.refresh(gen);
             }
-            // Release: publishes open_until / half_open_since (stored above)
-            // to the Acquire loads in `try_acquire` and `retry_after`.
+            // Release: publishes open_until / half_open_since / half_open_gen
+            // (stored above) to the Acquire loads of the state word.
             match self.state.compare_exchange(cur.0, new.0, Release, Relaxed) {
-                Ok(_) => break new,
+                Ok(_) => break (new, gen),
                 // Only half-open probe counters change outside the lock.
                 Err(actual) => cur = Word(actual),
             }
@@ -769,9 +815,9 @@ impl<C: Clock> CircuitBreaker<C> {
             from: cur.state(),
             to,
             at_nanos: now,
-            generation: new.gen(),
+            generation: gen,
         });
-        Some(new)
+        Some((new, Ident::new(to, gen)))
     }
 
     fn publish(&self, t: Transition) {
@@ -810,14 +856,14 @@ impl<C: Clock> fmt::Debug for CircuitBreaker<C> {
 #[must_use = "record the call's outcome on the permit"]
 pub struct Permit<'a, C: Clock = MonotonicClock> {
     breaker: &'a CircuitBreaker<C>,
-    word: Word,
+    word: Ident,
     /// When the permit was taken, if the slow-call policy needs it.
     start: u64,
 }
 
 impl<'a, C: Clock> Permit<'a, C> {
     #[inline]
-    fn new(breaker: &'a CircuitBreaker<C>, word: Word) -> Self {
+    fn new(breaker: &'a CircuitBreaker<C>, word: Ident) -> Self {
         let start = breaker.call_start();
         Permit {
             breaker,
@@ -831,8 +877,9 @@ impl<'a, C: Clock> Permit<'a, C> {
         self.word.state()
     }
 
-    /// The generation the permit was taken in (it changes with every
-    /// transition and wraps after 2^21). Its outcome counts only there.
+    /// The generation the permit was taken in (one more at every
+    /// transition; 61 bits, so it never wraps in a process's life). Its
+    /// outcome counts only there, however many transitions come between.
     pub fn generation(&self) -> u64 {
         self.word.gen()
     }
@@ -909,12 +956,12 @@ pub struct PermitToken {
 impl PermitToken {
     /// The state the breaker was in when the permit was taken.
     pub fn state(&self) -> State {
-        Word(self.word).state()
+        Ident(self.word).state()
     }
 
     /// The generation the permit was taken in.
     pub fn generation(&self) -> u64 {
-        Word(self.word).gen()
+        Ident(self.word).gen()
     }
 
     /// The token as two plain integers (for the C ABI's by-value permit).
@@ -956,7 +1003,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// that keep every other case out of line.
     #[inline]
     pub fn try_record_closed_success(&self, token: PermitToken) -> Result<(), PermitToken> {
-        let w = Word(token.word);
+        let w = Ident(token.word);
         if w.is_closed() && self.config.slow_call_rate.is_none() {
             self.on_closed_success(w);
             Ok(())
@@ -969,7 +1016,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// measured one for the slow-call policy.
     #[inline]
     pub fn record_token(&self, token: PermitToken, outcome: Outcome, duration: Option<Duration>) {
-        let w = Word(token.word);
+        let w = Ident(token.word);
         let d = duration.map_or_else(|| self.elapsed_since(token.start), nanos);
         match outcome {
             Outcome::Success => self.on_outcome(w, false, d),

@@ -1,18 +1,27 @@
-//! The breaker's state word: one `u64` holding the state, its generation and
-//! the half-open probe counters, so that every transition and every probe
-//! admission is one compare-and-swap.
+//! The breaker's state word: one `u64` holding the state, its generation and,
+//! in half-open, the probe counters, so that every transition and every
+//! probe admission is one compare-and-swap.
 //!
 //! ```text
+//! every state but HalfOpen:
+//!  63                                                              3 2    0
+//! +-----------------------------------------------------------------+------+
+//! |                        generation (61)                          | kind |
+//! +-----------------------------------------------------------------+------+
+//! HalfOpen:
 //!  63            43 42      33 32      23 22      13 12       3 2    0
 //! +----------------+----------+----------+----------+----------+------+
-//! | generation (21)| slow (10)| fail (10)| succ (10)|issued(10)| kind |
+//! | gen, low 21 b. | slow (10)| fail (10)| succ (10)|issued(10)| kind |
 //! +----------------+----------+----------+----------+----------+------+
 //! ```
 //!
-//! The generation changes on every transition (it wraps after 2^21), so an
-//! outcome recorded on a permit from an older generation is recognised and
-//! kept out of the newer generation's counts. The probe counters are only
-//! meaningful in `HalfOpen` and are zero in every other state.
+//! The generation changes on every transition, so an outcome recorded on a
+//! permit from an older generation is recognised and kept out of the newer
+//! generation's counts. It is 61 bits wide, which no process can wrap (at
+//! one transition per nanosecond it would take 73 years). In half-open the
+//! word holds only its low 21 bits beside the probe counters; the breaker
+//! keeps the full value of the current half-open's generation beside the
+//! word, and a permit always carries the full generation (an [`Ident`]).
 
 use std::fmt;
 
@@ -28,10 +37,12 @@ const SUCC_SHIFT: u32 = ISSUED_SHIFT + FIELD_BITS;
 const FAIL_SHIFT: u32 = SUCC_SHIFT + FIELD_BITS;
 const SLOW_SHIFT: u32 = FAIL_SHIFT + FIELD_BITS;
 const GEN_SHIFT: u32 = SLOW_SHIFT + FIELD_BITS;
-/// Width of the generation field.
-pub(crate) const GEN_BITS: u32 = 64 - GEN_SHIFT;
+/// Width of the generation field outside half-open.
+pub(crate) const GEN_BITS: u32 = 64 - KIND_BITS;
 /// Mask of a generation value.
 pub(crate) const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
+/// Mask of the low generation bits a half-open word holds.
+pub(crate) const HALF_GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,9 +98,14 @@ impl fmt::Display for State {
 pub(crate) struct Word(pub(crate) u64);
 
 impl Word {
-    /// A word in `state` at generation `gen` with all probe counters zero.
+    /// A word in `state` at generation `gen` with all probe counters zero
+    /// (in half-open, only the low bits of `gen` are kept).
     pub(crate) fn new(state: State, gen: u64) -> Word {
-        Word(((gen & GEN_MASK) << GEN_SHIFT) | state as u64)
+        if state == State::HalfOpen {
+            Word(((gen & HALF_GEN_MASK) << GEN_SHIFT) | state as u64)
+        } else {
+            Word(((gen & GEN_MASK) << KIND_BITS) | state as u64)
+        }
     }
 
     #[inline]
@@ -103,14 +119,29 @@ impl Word {
     }
 
     #[inline]
+    pub(crate) fn is_half_open(self) -> bool {
+        self.0 & KIND_MASK == State::HalfOpen as u64
+    }
+
+    /// The generation; in half-open only its low 21 bits (the breaker
+    /// keeps the full value).
+    #[inline]
     pub(crate) fn gen(self) -> u64 {
-        self.0 >> GEN_SHIFT
+        if self.is_half_open() {
+            self.0 >> GEN_SHIFT
+        } else {
+            self.0 >> KIND_BITS
+        }
     }
 
     /// The same state and generation, ignoring the probe counters.
     #[inline]
     pub(crate) fn epoch(self) -> u64 {
-        self.0 & !(((1 << GEN_SHIFT) - 1) & !KIND_MASK)
+        if self.is_half_open() {
+            self.0 & !(((1 << GEN_SHIFT) - 1) & !KIND_MASK)
+        } else {
+            self.0
+        }
     }
 
     pub(crate) fn issued(self) -> u32 {
@@ -168,6 +199,50 @@ impl fmt::Debug for Word {
     }
 }
 
+/// What a permit carries: the state it was taken in and the full
+/// generation, `[generation:61 | kind:3]`. Outside half-open it is the
+/// state word itself, so "is this permit's generation still current" is
+/// one comparison with the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ident(pub(crate) u64);
+
+impl Ident {
+    /// The permit identity of `state` at the full generation `gen`.
+    pub(crate) fn new(state: State, gen: u64) -> Ident {
+        Ident(((gen & GEN_MASK) << KIND_BITS) | state as u64)
+    }
+
+    #[inline]
+    pub(crate) fn state(self) -> State {
+        State::from_bits(self.0 & KIND_MASK)
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(self) -> bool {
+        self.0 & KIND_MASK == State::Closed as u64
+    }
+
+    #[inline]
+    pub(crate) fn gen(self) -> u64 {
+        self.0 >> KIND_BITS
+    }
+
+    /// The state word this identity was taken from, outside half-open.
+    #[inline]
+    pub(crate) fn word(self) -> Word {
+        Word(self.0)
+    }
+}
+
+impl fmt::Debug for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ident")
+            .field("state", &self.state())
+            .field("gen", &self.gen())
+            .finish()
+    }
+}
+
 /// Whether generation `a` is later than `b`, allowing for wrap-around: a
 /// difference of less than half the range counts as "later".
 #[inline]
@@ -184,7 +259,7 @@ mod tests {
     fn fields_round_trip_without_touching_each_other() {
         let w = Word::new(State::HalfOpen, GEN_MASK);
         assert_eq!(w.state(), State::HalfOpen);
-        assert_eq!(w.gen(), GEN_MASK);
+        assert_eq!(w.gen(), HALF_GEN_MASK);
         let mut v = w;
         for _ in 0..MAX_HALF_OPEN_CALLS {
             v = v.with_issued_plus_one();
@@ -192,10 +267,30 @@ mod tests {
         v = v.with_outcome(true, true).with_outcome(false, false);
         assert_eq!(v.issued(), MAX_HALF_OPEN_CALLS);
         assert_eq!((v.successes(), v.failures(), v.slow()), (1, 1, 1));
-        assert_eq!(v.gen(), GEN_MASK);
+        assert_eq!(v.gen(), HALF_GEN_MASK);
         assert_eq!(v.state(), State::HalfOpen);
         assert_eq!(v.epoch(), w.epoch());
         assert_eq!(v.with_issued_minus_one().issued(), MAX_HALF_OPEN_CALLS - 1);
+    }
+
+    #[test]
+    fn every_state_but_half_open_keeps_the_full_generation() {
+        for state in [
+            State::Closed,
+            State::Open,
+            State::ForcedOpen,
+            State::Disabled,
+            State::MetricsOnly,
+        ] {
+            for gen in [0, 1, HALF_GEN_MASK + 1, GEN_MASK] {
+                let w = Word::new(state, gen);
+                assert_eq!((w.state(), w.gen(), w.epoch()), (state, gen, w.0));
+                let id = Ident::new(state, gen);
+                assert_eq!((id.state(), id.gen(), id.word()), (state, gen, w));
+            }
+        }
+        let id = Ident::new(State::HalfOpen, GEN_MASK);
+        assert_eq!((id.state(), id.gen()), (State::HalfOpen, GEN_MASK));
     }
 
     #[test]

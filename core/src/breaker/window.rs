@@ -29,25 +29,31 @@ pub(crate) struct Stats {
     pub(crate) slow: u64,
 }
 
-/// A signed count tagged with a generation: `[gen:32 | count:32]`. A count
-/// tagged with an older generation reads as zero.
+/// Mask of the low generation bits a [`TaggedCount`] keeps.
+const COUNT_GEN_MASK: u64 = 0xFFFF_FFFF;
+
+/// A signed count tagged with the low 32 bits of a generation:
+/// `[gen:32 | count:32]`. A count tagged with an older generation reads as
+/// zero. [`Windows::refresh`] keeps every tag within 2^14 generations of
+/// the current one, so the wrap-around comparison is exact.
 #[derive(Debug)]
 pub(crate) struct TaggedCount(AtomicU64);
 
 impl TaggedCount {
     pub(crate) fn new() -> Self {
-        TaggedCount(AtomicU64::new(pack(GEN_MASK, 0)))
+        TaggedCount(AtomicU64::new(pack(COUNT_GEN_MASK, 0)))
     }
 
     /// Adds `delta` for `gen`; returns the new count, or `None` if the word
     /// already belongs to a newer generation (the caller's permit is stale).
     pub(crate) fn add(&self, gen: u64, delta: i32) -> Option<i32> {
+        let gen = gen & COUNT_GEN_MASK;
         let mut cur = self.0.load(Relaxed);
         loop {
             let tag = cur >> 32;
             let new = if tag == gen {
                 (cur as u32 as i32).wrapping_add(delta)
-            } else if gen_newer(tag, gen, GEN_MASK) {
+            } else if gen_newer(tag, gen, COUNT_GEN_MASK) {
                 return None;
             } else {
                 delta
@@ -67,7 +73,7 @@ impl TaggedCount {
     #[inline]
     pub(crate) fn clear(&self, gen: u64) {
         let cur = self.0.load(Relaxed);
-        if cur >> 32 == gen && cur as u32 != 0 {
+        if cur >> 32 == gen & COUNT_GEN_MASK && cur as u32 != 0 {
             self.clear_slow(cur, gen);
         }
     }
@@ -85,16 +91,21 @@ impl TaggedCount {
     #[inline]
     pub(crate) fn get(&self, gen: u64) -> u64 {
         let cur = self.0.load(Relaxed);
-        if cur >> 32 == gen {
+        if cur >> 32 == gen & COUNT_GEN_MASK {
             (cur as u32 as i32).max(0) as u64
         } else {
             0
         }
     }
 
-    /// Re-tags a word untouched for a long time as `older`, so that the
-    /// wrap-around comparison keeps treating it as old.
-    fn refresh(&self, current: u64, older: u64) {
+    /// Re-tags a word of a generation other than `current` as the one
+    /// before it, empty, so that the wrap-around comparison keeps treating
+    /// it as old.
+    fn refresh(&self, current: u64) {
+        let (current, older) = (
+            current & COUNT_GEN_MASK,
+            current.wrapping_sub(1) & COUNT_GEN_MASK,
+        );
         let cur = self.0.load(Relaxed);
         if cur >> 32 != current {
             let _ = self
@@ -106,11 +117,12 @@ impl TaggedCount {
 
 #[inline]
 fn pack(gen: u64, count: i32) -> u64 {
-    (gen << 32) | count as u32 as u64
+    ((gen & COUNT_GEN_MASK) << 32) | count as u32 as u64
 }
 
 /// The outcomes of the last `n` calls, one tagged slot each
-/// (`[gen:62 | slow:1 | failed:1]`), with per-generation totals kept in
+/// (`[gen:62 | slow:1 | failed:1]`, the full generation, which never
+/// wraps), with per-generation totals kept in
 /// [`TaggedCount`]s that are touched only when a slot changes.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
@@ -205,17 +217,11 @@ impl CountWindow {
         }
     }
 
-    /// See [`Windows::refresh`].
+    /// See [`Windows::refresh`]: the slots hold the full generation, only
+    /// the totals' tags need it.
     fn refresh(&self, current: u64) {
-        let older = current.wrapping_sub(1) & GEN_MASK;
-        for slot in self.slots.iter() {
-            let cur = slot.load(Relaxed);
-            if cur >> 2 != current {
-                let _ = slot.compare_exchange(cur, older << 2, Relaxed, Relaxed);
-            }
-        }
         for c in [&self.filled, &self.failures, &self.slow] {
-            c.refresh(current, older);
+            c.refresh(current);
         }
     }
 }
@@ -223,6 +229,12 @@ impl CountWindow {
 /// Tag width split of a time bucket word: `[gen:16 | epoch:16 | count:32]`.
 const TAG_GEN_MASK: u64 = 0xFFFF;
 const TAG_EPOCH_MASK: u64 = 0xFFFF;
+/// A gap of at least this many epochs since the last swept one counts as
+/// long: then no 16-bit epoch tag can be trusted, and every word is old.
+const LONG_GAP: u64 = 1 << 14;
+/// Ages (current epoch minus a word's, modulo 2^16) at or past this are a
+/// word *newer* than the current epoch (a concurrent writer's).
+const NEWER_AGE: u64 = TAG_EPOCH_MASK + 1 - LONG_GAP;
 
 /// Words per cache line: each stripe's block of call counts starts on its
 /// own lines.
@@ -236,14 +248,24 @@ struct Bucket {
 
 /// The outcomes of the calls recorded in the last `buckets × width`
 /// nanoseconds. A bucket word is `[gen:16 | epoch:16 | count:32]`, where the
-/// epoch is the time divided by the bucket width.
+/// epoch is the time divided by the bucket width; a word whose count is
+/// zero is empty, whatever its tag.
 ///
 /// Calls are counted per stripe (each thread in its own block of cache
 /// lines, one word per bucket), so that successes from many threads do not
 /// contend; failures and slow calls, rare on a healthy path, share one word
-/// per bucket. The first writer of each new epoch ages out every word whose
-/// epoch left the window, so a 16-bit epoch never aliases an old word as a
-/// current one.
+/// per bucket.
+///
+/// Narrow tags stay exact because two sweeps keep every non-empty word
+/// close to the present: the first writer of each new epoch (known from the
+/// full 64-bit `last_epoch`, whatever the gap) empties every word whose
+/// epoch left the window *before* it publishes that epoch — after a gap
+/// long enough to alias 16-bit epochs (2^14 epochs) it empties every word —
+/// and a transition at every 2^14th generation empties the words of other
+/// generations (see [`Windows::refresh`]). So a non-empty word's epoch is
+/// within the window of `last_epoch` and its generation within 2^14 of the
+/// current one, and the wrap-around comparisons only ever see differences
+/// far below 2^15.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     buckets: Box<[Bucket]>,
@@ -252,6 +274,7 @@ pub(crate) struct TimeWindow {
     stride: usize,
     stripe_mask: usize,
     width: u64,
+    /// The newest epoch whose sweep has finished (full width).
     last_epoch: AtomicU64,
     /// The last epoch computed and its bucket, `[epoch:48 | bucket:16]`, so
     /// that a call in the same epoch multiplies instead of dividing twice.
@@ -261,7 +284,6 @@ pub(crate) struct TimeWindow {
 
 enum Add {
     Added,
-    Reclaimed,
     Stale,
 }
 
@@ -292,6 +314,10 @@ impl TimeWindow {
         ((gen & TAG_GEN_MASK) << 16) | (epoch & TAG_EPOCH_MASK)
     }
 
+    fn len(&self) -> u64 {
+        self.buckets.len() as u64
+    }
+
     /// The epoch of `now` and its bucket index.
     #[inline]
     fn locate(&self, now: u64) -> (u64, usize) {
@@ -302,7 +328,7 @@ impl TimeWindow {
             return (epoch, slot);
         }
         let epoch = now / self.width;
-        let slot = (epoch % self.buckets.len() as u64) as usize;
+        let slot = (epoch % self.len()) as usize;
         if epoch < 1 << 48 {
             self.cache.store((epoch << 16) | slot as u64, Relaxed);
         }
@@ -313,16 +339,14 @@ impl TimeWindow {
     #[inline]
     pub(crate) fn record(&self, now: u64, gen: u64, bits: u64) {
         let (epoch, slot) = self.locate(now);
+        let last = self.last_epoch.load(Relaxed);
+        if epoch != last && !self.enter(epoch, last) {
+            return;
+        }
         let tag = Self::tag(gen, epoch);
         let stripe = stripe_hint() & self.stripe_mask;
-        match Self::add(&self.calls[stripe * self.stride + slot], tag) {
-            Add::Stale => return,
-            Add::Reclaimed => {
-                if self.last_epoch.load(Relaxed) < epoch {
-                    self.age_out(epoch, gen);
-                }
-            }
-            Add::Added => {}
+        if let Add::Stale = Self::add(&self.calls[stripe * self.stride + slot], tag) {
+            return;
         }
         if bits != 0 {
             let b = &self.buckets[slot];
@@ -335,23 +359,36 @@ impl TimeWindow {
         }
     }
 
+    /// A writer's epoch differs from the last swept one: sweep a new epoch
+    /// first; an older reading (a clock read before a concurrent writer's)
+    /// still counts while its epoch is in the window. Whether to record.
+    #[cold]
+    fn enter(&self, epoch: u64, last: u64) -> bool {
+        if epoch > last {
+            self.age_out(epoch);
+            true
+        } else {
+            last - epoch < self.len()
+        }
+    }
+
     #[inline]
     fn add(word: &AtomicU64, tag: u64) -> Add {
         let mut cur = word.load(Relaxed);
         loop {
             let cur_tag = cur >> 32;
-            let (new, result) = if cur_tag == tag {
+            let new = if cur_tag == tag {
                 if cur as u32 == u32::MAX {
                     return Add::Added; // saturated: 4 billion calls in one bucket
                 }
-                (cur + 1, Add::Added)
-            } else if Self::tag_newer(cur_tag, tag) {
+                cur + 1
+            } else if cur as u32 != 0 && Self::tag_newer(cur_tag, tag) {
                 return Add::Stale;
             } else {
-                ((tag << 32) | 1, Add::Reclaimed)
+                (tag << 32) | 1 // empty, or older: reclaimed
             };
             match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
-                Ok(_) => return result,
+                Ok(_) => return Add::Added,
                 Err(actual) => cur = actual,
             }
         }
@@ -372,37 +409,58 @@ impl TimeWindow {
             .chain(self.buckets.iter().flat_map(|b| [&b.failures, &b.slow]))
     }
 
-    /// Run by the first writer of each new epoch: re-tags every word whose
-    /// epoch left the window as empty and old.
-    #[cold]
-    fn age_out(&self, epoch: u64, gen: u64) {
-        let n = self.buckets.len() as u64;
-        let prev = self.last_epoch.fetch_max(epoch, Relaxed);
-        if prev >= epoch {
-            return; // another writer of this epoch is sweeping
+    /// Empties `w` (keeping its tag) if `out` says so of its tag, unless a
+    /// concurrent writer changed it meanwhile.
+    fn empty_if(w: &AtomicU64, out: impl Fn(u64) -> bool) {
+        let cur = w.load(Relaxed);
+        if cur as u32 != 0 && out(cur >> 32) {
+            let _ = w.compare_exchange(cur, cur & !0xFFFF_FFFF, Relaxed, Relaxed);
         }
-        // After a gap longer than the 16-bit epoch can measure, every word
-        // not of this epoch is old.
-        let long_gap = epoch - prev > TAG_EPOCH_MASK / 2;
-        let old_tag = Self::tag(gen.wrapping_sub(1), epoch.wrapping_sub(n));
-        for w in self.words() {
-            let cur = w.load(Relaxed);
-            let e = (cur >> 32) & TAG_EPOCH_MASK;
-            let age = epoch.wrapping_sub(e) & TAG_EPOCH_MASK;
-            let out = if long_gap {
-                e != epoch & TAG_EPOCH_MASK
-            } else {
-                age >= n && age <= TAG_EPOCH_MASK / 2
-            };
-            if out {
-                let _ = w.compare_exchange(cur, old_tag << 32, Relaxed, Relaxed);
+    }
+
+    /// Run by the first writers of each new epoch, before it is published
+    /// in `last_epoch`: empties every word whose epoch left the window, or
+    /// every word after a long gap. Concurrent sweeps of one epoch are
+    /// harmless (each empties only what is out); a sweep may drop the
+    /// outcome of a writer racing it, never count an old one.
+    #[cold]
+    fn age_out(&self, epoch: u64) {
+        let prev = self.last_epoch.load(Relaxed);
+        if prev >= epoch {
+            return; // swept already
+        }
+        let n = self.len();
+        if epoch - prev >= LONG_GAP {
+            for w in self.words() {
+                Self::empty_if(w, |_| true);
             }
+        } else {
+            for w in self.words() {
+                Self::empty_if(w, |tag| {
+                    let age = epoch.wrapping_sub(tag) & TAG_EPOCH_MASK;
+                    age >= n && age < NEWER_AGE
+                });
+            }
+        }
+        self.last_epoch.fetch_max(epoch, Relaxed);
+    }
+
+    /// See [`Windows::refresh`]: empties every word of another generation.
+    fn refresh(&self, current: u64) {
+        let g = current & TAG_GEN_MASK;
+        for w in self.words() {
+            Self::empty_if(w, |tag| tag >> 16 != g);
         }
     }
 
     pub(crate) fn stats(&self, now: u64, gen: u64) -> Stats {
         let epoch = now / self.width;
-        let n = self.buckets.len() as u64;
+        let n = self.len();
+        if epoch.saturating_sub(self.last_epoch.load(Relaxed)) >= n {
+            // Nothing recorded within the window (however long ago the
+            // last record was: no 16-bit tag is compared across the gap).
+            return Stats::default();
+        }
         let g = gen & TAG_GEN_MASK;
         let count = |w: &AtomicU64| {
             let cur = w.load(Relaxed);
@@ -439,16 +497,20 @@ pub(crate) struct Windows {
 }
 
 impl Windows {
-    /// Every 2^18 generations the transition that reaches such a generation
-    /// re-tags words nobody touched since, so the wrap-around comparison of
-    /// 21-bit generations never mistakes a very old tag for a newer one.
-    pub(crate) const REFRESH_EVERY: u64 = 1 << 18;
+    /// Every 2^14 generations the transition that reaches such a generation
+    /// empties the narrow-tagged words of other generations (the time
+    /// window's 16-bit tags, the totals' 32-bit ones), so no wrap-around
+    /// comparison ever spans 2^15 generations, however many transitions
+    /// pass while a word is untouched.
+    pub(crate) const REFRESH_EVERY: u64 = 1 << 14;
 
     pub(crate) fn refresh(&self, current: u64) {
-        self.consecutive
-            .refresh(current, current.wrapping_sub(1) & GEN_MASK);
+        self.consecutive.refresh(current);
         if let Some(c) = &self.count {
             c.refresh(current);
+        }
+        if let Some(t) = &self.time {
+            t.refresh(current);
         }
     }
 }

@@ -287,3 +287,145 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn near_the_end_of_the_timeline_nothing_is_over_admitted() {
+    for start in [u64::MAX - 5 * 10_000_000, u64::MAX - 1, u64::MAX] {
+        let clock = ManualClock::starting_at(start);
+        let l = Builder::with_clock(clock.clone())
+            .rate(100, Duration::from_secs(1))
+            .burst(3)
+            .build()
+            .unwrap();
+        let admitted = (0..1000).filter(|_| l.try_acquire().is_ok()).count();
+        assert!(admitted <= 3, "{admitted} admitted at {start}");
+        let waited = (0..1000)
+            .filter(|_| l.acquire_timeout(Duration::MAX).is_ok())
+            .count();
+        assert!(
+            admitted + waited <= 5,
+            "{waited} more by waiting at {start}"
+        );
+        clock.set(u64::MAX);
+        let late = (0..1000).filter(|_| l.try_acquire().is_ok()).count();
+        assert!(admitted + waited + late <= 8, "{late} more at the end");
+    }
+}
+
+#[test]
+fn the_rule_never_overflows() {
+    for (tat, now, cost, limit) in [
+        (u64::MAX, 0, 1, 10),
+        (u64::MAX - 1, u64::MAX - 1, 1, u64::MAX),
+        (0, u64::MAX, u64::MAX, u64::MAX),
+        (u64::MAX, u64::MAX, 0, 0),
+    ] {
+        match gcra(tat, now, cost, limit) {
+            Ok(new_tat) => assert!(new_tat >= now && new_tat - now <= limit),
+            Err(wait) => assert!(wait > 0),
+        }
+    }
+    assert_eq!(gcra(u64::MAX, u64::MAX, 1, u64::MAX), Err(u64::MAX));
+}
+
+#[test]
+fn an_idle_gap_of_years_refills_only_the_burst() {
+    let (clock, l) = limiter(10, 2);
+    clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+    let admitted = (0..100).filter(|_| l.try_acquire().is_ok()).count();
+    assert_eq!(admitted, 2);
+}
+
+#[test]
+fn a_rate_that_whole_nanoseconds_cannot_represent_is_refused() {
+    let b = || Builder::with_clock(ManualClock::new());
+    for (requests, period) in [
+        (1u64 << 31, Duration::from_secs(1)), // would become 10^9/s
+        (2_000_000_000, Duration::from_secs(1)),
+        (300_000_000, Duration::from_secs(1)), // 3.33 ns would become 4 ns
+        (3, Duration::from_nanos(1)),
+    ] {
+        let e = b().rate(requests, period).build().unwrap_err();
+        assert_eq!(e.field(), "rate", "{requests} per {period:?}");
+        assert!(e.to_string().contains("1 %"), "{e}");
+    }
+    for (requests, period) in [
+        (1_000_000_000u64, Duration::from_secs(1)),
+        (200_000_000, Duration::from_secs(1)),
+        (3, Duration::from_secs(1)),
+        (1, Duration::from_nanos(1)),
+        (7, Duration::from_micros(1)), // 142.86 ns -> 143: 0.1 % slower
+    ] {
+        assert!(
+            b().rate(requests, period).build().is_ok(),
+            "{requests} per {period:?}"
+        );
+    }
+}
+
+#[test]
+fn reconfiguration_is_all_or_nothing() {
+    let (_, l) = limiter(100, 10);
+    let before = l.snapshot();
+    let e = l
+        .reconfigure(|b| b.rate(1000, Duration::from_secs(1)).burst(0))
+        .unwrap_err();
+    assert_eq!(e.field(), "burst");
+    assert_eq!(l.snapshot(), before, "a refused change changes nothing");
+    let e = l
+        .reconfigure(|b| b.rate(0, Duration::from_secs(1)))
+        .unwrap_err();
+    assert_eq!(e.field(), "rate");
+    assert_eq!(l.snapshot(), before);
+    let e = l.reconfigure(|b| b.precise(true)).unwrap_err();
+    assert_eq!(e.field(), "precise");
+    l.reconfigure(|b| b.rate(1000, Duration::from_secs(1)).burst(50))
+        .unwrap();
+    let s = l.snapshot();
+    assert_eq!((s.interval, s.burst), (Duration::from_millis(1), 50));
+    l.set_rate(10, Duration::from_secs(1)).unwrap();
+    let s = l.snapshot();
+    assert_eq!(
+        (s.interval, s.burst),
+        (Duration::from_millis(100), 50),
+        "the burst stays"
+    );
+}
+
+/// Reconfigurations racing decisions: every decision sees one whole
+/// configuration, so a request that fits both never reads as larger than
+/// the burst.
+#[test]
+fn stress_a_racing_reconfiguration_never_mixes_two_configurations() {
+    let clock = ManualClock::new();
+    let l = Arc::new(
+        Builder::with_clock(clock)
+            .rate(1, Duration::from_secs(1))
+            .burst(10)
+            .build()
+            .unwrap(),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (l, stop) = (l.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut fast = false;
+            while !stop.load(Ordering::Relaxed) {
+                // Both configurations admit a cost of 10: 1/s with burst 10
+                // (limit 10 s) and 1000/s with burst 10 (limit 10 ms). A mix
+                // (1 s interval, 10 ms limit) would refuse it as too large.
+                let r = if fast { 1 } else { 1000 };
+                l.reconfigure(|b| b.rate(r, Duration::from_secs(1)).burst(10))
+                    .unwrap();
+                fast = !fast;
+            }
+        })
+    };
+    for _ in 0..200_000 {
+        if let Err(Rejected::ExceedsCapacity { .. }) = l.try_acquire_n(10) {
+            panic!("a decision mixed two configurations");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}

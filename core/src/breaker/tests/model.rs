@@ -36,6 +36,13 @@ enum Op {
     /// path (`try_record_closed_success`, then `record_token` if it refuses).
     Record(usize, Rec, bool),
     Advance(u64),
+    /// An idle gap of this many nanoseconds (up to years).
+    Gap(u64),
+    /// This many bucket widths times 2^16 plus one width: a gap that makes
+    /// 16-bit epoch tags alias.
+    AliasGap(u32),
+    /// This many resets in a row (many transitions, no call).
+    Resets(u32),
     ForceOpen,
     Reset,
     OpenFor(u64),
@@ -334,6 +341,20 @@ fn build(cfg: &Cfg, clock: &ManualClock) -> CircuitBreaker<ManualClock> {
         .expect("the strategy makes valid configurations")
 }
 
+/// Idle gaps from nothing to ten years (log-uniform), gaps that alias
+/// narrow epoch tags, and runs of transitions past the narrow generation
+/// tags' wrap point, among the ordinary operations.
+fn gap_op_strategy() -> impl Strategy<Value = Op> {
+    const TEN_YEARS: u64 = 10 * 365 * 24 * 3600 * 1_000_000_000;
+    prop_oneof![
+        20 => op_strategy(),
+        2 => (0u32..59, any::<u64>()).prop_map(|(e, r)| Op::Gap((r % (1 << e)).min(TEN_YEARS))),
+        1 => (1u32..4).prop_map(Op::AliasGap),
+        1 => prop_oneof![Just(1u32 << 14), Just((1 << 15) + 1), Just((1 << 16) + 3)]
+            .prop_map(Op::Resets),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -345,12 +366,43 @@ proptest! {
         cfg in cfg_strategy(),
         ops in prop::collection::vec(op_strategy(), 1..200),
     ) {
+        check(cfg, ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The same agreement across idle gaps of up to ten years and tens of
+    /// thousands of transitions between calls, with permits held across
+    /// them.
+    #[test]
+    fn breaker_matches_the_reference_model_across_gaps_and_wraps(
+        cfg in cfg_strategy(),
+        ops in prop::collection::vec(gap_op_strategy(), 1..120),
+    ) {
+        check(cfg, ops)?;
+    }
+}
+
+fn check(cfg: Cfg, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    {
         let clock = ManualClock::new();
         let breaker = build(&cfg, &clock);
         let mut model = Model {
-            cfg: cfg.clone(), now: clock.now(), state: State::Closed, gen: 0,
-            consecutive: 0, outcomes: VecDeque::new(), open_until: 0,
-            half_open_since: 0, trips: 0, issued: 0, succ: 0, fail: 0, slow: 0,
+            cfg: cfg.clone(),
+            now: clock.now(),
+            state: State::Closed,
+            gen: 0,
+            consecutive: 0,
+            outcomes: VecDeque::new(),
+            open_until: 0,
+            half_open_since: 0,
+            trips: 0,
+            issued: 0,
+            succ: 0,
+            fail: 0,
+            slow: 0,
         };
         let mut permits: Vec<(Permit<'_, ManualClock>, (State, u64))> = Vec::new();
         for op in ops {
@@ -364,11 +416,18 @@ proptest! {
                             permits.push((p, m));
                         }
                         (Err(r), Err(m)) => prop_assert_eq!(r, m),
-                        (r, m) => prop_assert!(false, "breaker {:?} vs model {:?}", r.map(|p| p.state()), m),
+                        (r, m) => prop_assert!(
+                            false,
+                            "breaker {:?} vs model {:?}",
+                            r.map(|p| p.state()),
+                            m
+                        ),
                     }
                 }
                 Op::Record(i, rec, as_token) => {
-                    if permits.is_empty() { continue; }
+                    if permits.is_empty() {
+                        continue;
+                    }
                     let (p, m) = permits.swap_remove(i % permits.len());
                     let dur = |ms: u64| Duration::from_millis(ms);
                     match (rec, as_token) {
@@ -394,9 +453,33 @@ proptest! {
                     clock.advance(Duration::from_millis(ms));
                     model.now += ms * NS;
                 }
-                Op::ForceOpen => { breaker.force_open(); model.go(State::ForcedOpen, None); }
-                Op::Reset => { breaker.reset(); model.go(State::Closed, None); }
-                Op::MetricsOnly => { breaker.metrics_only(); model.go(State::MetricsOnly, None); }
+                Op::Gap(ns) => {
+                    clock.advance(Duration::from_nanos(ns));
+                    model.now += ns;
+                }
+                Op::AliasGap(k) => {
+                    let ns = model.width() * ((k as u64) << 16) + model.width();
+                    clock.advance(Duration::from_nanos(ns));
+                    model.now += ns;
+                }
+                Op::Resets(k) => {
+                    for _ in 0..k {
+                        breaker.reset();
+                        model.go(State::Closed, None);
+                    }
+                }
+                Op::ForceOpen => {
+                    breaker.force_open();
+                    model.go(State::ForcedOpen, None);
+                }
+                Op::Reset => {
+                    breaker.reset();
+                    model.go(State::Closed, None);
+                }
+                Op::MetricsOnly => {
+                    breaker.metrics_only();
+                    model.go(State::MetricsOnly, None);
+                }
                 Op::OpenFor(ms) => {
                     breaker.open_for(Duration::from_millis(ms));
                     let until = model.now + ms * NS;
@@ -405,6 +488,7 @@ proptest! {
             }
             prop_assert_eq!(breaker.state(), model.state);
             let snap = breaker.snapshot();
+            prop_assert_eq!(snap.generation, model.gen);
             let (calls, _, _) = model.stats();
             if matches!(model.state, State::Closed | State::MetricsOnly) {
                 prop_assert_eq!(snap.window_calls, calls);
@@ -414,4 +498,5 @@ proptest! {
             }
         }
     }
+    Ok(())
 }
