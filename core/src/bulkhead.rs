@@ -429,11 +429,11 @@ impl Bulkhead {
         let got = loop {
             let (g2, timed_out) = match deadline {
                 None if registered => (cv.wait(g), false),
-                Some(d) if registered => cv.wait_until(g, d),
+                Some(d) if registered => cv.wait_until(g, Some(d)),
                 _ => {
                     let poll = Instant::now() + Duration::from_millis(1);
                     let until = deadline.map_or(poll, |d| d.min(poll));
-                    let (g2, _) = cv.wait_until(g, until);
+                    let (g2, _) = cv.wait_until(g, Some(until));
                     (g2, deadline.is_some_and(|d| Instant::now() >= d))
                 }
             };

@@ -206,7 +206,7 @@ impl<T> Pending<T> {
             match until {
                 None => s = self.slot.done.wait(s),
                 Some(at) => {
-                    let (g, timed_out) = self.slot.done.wait_until(s, at);
+                    let (g, timed_out) = self.slot.done.wait_until(s, Some(at));
                     s = g;
                     if timed_out && s.result.is_none() {
                         // Dropping `self` below abandons the call.
@@ -413,7 +413,7 @@ fn worker(inner: Arc<PoolInner>) {
         q.idle += 1;
         let (g, timed_out) = inner
             .work
-            .wait_until(q, Instant::now() + inner.idle_timeout);
+            .wait_until(q, Instant::now().checked_add(inner.idle_timeout));
         q = g;
         q.idle -= 1;
         if timed_out && q.jobs.is_empty() {

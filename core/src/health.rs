@@ -142,7 +142,9 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Time between rounds (≥ 10 ms).
+    /// Time between rounds (≥ 10 ms). An interval too long to represent as
+    /// an instant (such as `Duration::MAX`) never ends: rounds then run
+    /// only through [`HealthRegistry::check_now`].
     pub fn interval(mut self, d: Duration) -> Self {
         self.interval = d;
         self
@@ -182,7 +184,9 @@ impl Builder {
             .name("failwell-health".into())
             .spawn(move || loop {
                 {
-                    let deadline = Instant::now() + interval;
+                    // An interval too long for an instant: the next round
+                    // never comes (only `check_now` and drop wake it).
+                    let deadline = Instant::now().checked_add(interval);
                     let mut stop = for_thread.stop.lock();
                     while !*stop {
                         let (g, timed_out) = for_thread.wake.wait_until(stop, deadline);

@@ -152,9 +152,21 @@ impl Backoff {
     }
 }
 
+/// `d × factor` for a factor ≥ 0, saturating at `Duration::MAX` (a delay
+/// of `Duration::MAX` with `+25 %` jitter stays `Duration::MAX`; it never
+/// panics as `Duration::mul_f64` does).
+fn scale(d: Duration, factor: f64) -> Duration {
+    if factor.is_nan() || factor <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
 /// Randomisation of each delay, so that clients do not retry in step.
 ///
-/// With base delay `b` (from the backoff) and a uniform `u` in `[0, 1)`:
+/// With base delay `b` (from the backoff) and a uniform `u` in `[0, 1)`
+/// (every product saturates at `Duration::MAX`, so even a backoff of
+/// `Duration::MAX` with symmetric jitter never overflows):
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Jitter {
     /// `b`.
@@ -179,14 +191,15 @@ impl Jitter {
     pub fn apply(&self, base: Duration, previous: Duration, backoff: &Backoff, u: f64) -> Duration {
         match *self {
             Jitter::None => base,
-            Jitter::Full => base.mul_f64(u),
-            Jitter::Equal => base / 2 + (base / 2).mul_f64(u),
+            Jitter::Full => scale(base, u),
+            Jitter::Equal => (base / 2).saturating_add(scale(base / 2, u)),
             Jitter::Decorrelated => {
                 let lo = backoff.initial();
                 let hi = previous.max(lo).saturating_mul(3);
-                (lo + (hi - lo).mul_f64(u)).min(backoff.cap().max(lo))
+                lo.saturating_add(scale(hi - lo, u))
+                    .min(backoff.cap().max(lo))
             }
-            Jitter::Symmetric(f) => base.mul_f64(1.0 - f + 2.0 * f * u),
+            Jitter::Symmetric(f) => scale(base, 1.0 - f + 2.0 * f * u),
         }
     }
 

@@ -163,15 +163,21 @@ mod imp {
             guard
         }
 
-        /// Sleeps until notified, spuriously woken, or `deadline` passes.
-        /// Returns the guard and whether the deadline passed.
+        /// Sleeps until notified, spuriously woken, or `deadline` passes
+        /// (`None`: a deadline too far to represent as an instant, which
+        /// never passes). Returns the guard and whether the deadline passed.
         pub(crate) fn wait_until<'a, T>(
             &self,
             mut guard: CoreMutexGuard<'a, T>,
-            deadline: std::time::Instant,
+            deadline: Option<std::time::Instant>,
         ) -> (CoreMutexGuard<'a, T>, bool) {
-            let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
-            (guard, timed_out)
+            match deadline {
+                Some(d) => {
+                    let timed_out = self.0.wait_until(&mut guard, d).timed_out();
+                    (guard, timed_out)
+                }
+                None => (self.wait(guard), false),
+            }
         }
 
         pub(crate) fn notify_one(&self) {
@@ -259,7 +265,7 @@ mod imp {
         pub(crate) fn wait_until<'a, T>(
             &self,
             guard: CoreMutexGuard<'a, T>,
-            _deadline: std::time::Instant,
+            _deadline: Option<std::time::Instant>,
         ) -> (CoreMutexGuard<'a, T>, bool) {
             (self.wait(guard), false)
         }

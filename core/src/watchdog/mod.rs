@@ -233,7 +233,9 @@ impl fmt::Debug for Builder {
 }
 
 impl Builder {
-    /// How often to look (≥ 1 ms).
+    /// How often to look (≥ 1 ms). A tick too long to represent as an
+    /// instant (such as `Duration::MAX`) never comes: the watchdog then
+    /// looks only when it is shut down or dropped.
     pub fn tick(mut self, d: Duration) -> Self {
         self.tick = d;
         self
@@ -518,14 +520,15 @@ impl fmt::Debug for GaugeGuard {
 fn run(shared: Arc<Shared>, tick: Duration) {
     let mut active: BTreeMap<String, (FindingKind, Instant)> = BTreeMap::new();
     let mut deadlocks: Vec<Finding> = Vec::new();
-    let mut next = Instant::now() + tick;
+    // `None`: a tick too long for an instant, which never comes.
+    let mut next = Instant::now().checked_add(tick);
     loop {
         {
             let mut stop = shared.stop.lock();
             while !*stop {
                 let (g, timed_out) = shared.wake.wait_until(stop, next);
                 stop = g;
-                if timed_out || Instant::now() >= next {
+                if timed_out || next.is_some_and(|n| Instant::now() >= n) {
                     break;
                 }
             }
@@ -533,10 +536,10 @@ fn run(shared: Arc<Shared>, tick: Duration) {
                 return;
             }
         }
-        next += tick;
         let now = Instant::now();
-        if next < now {
-            next = now + tick; // fell behind (suspended): do not burst
+        next = next.and_then(|n| n.checked_add(tick));
+        if next.is_some_and(|n| n < now) {
+            next = now.checked_add(tick); // fell behind (suspended): do not burst
         }
         shared.ticks.fetch_add(1, Relaxed);
         let found = look(&shared);
