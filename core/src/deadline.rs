@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Rejected};
+use crate::fork;
 use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed};
 
 /// An absolute deadline, in nanoseconds of the monotonic clock.
@@ -143,6 +144,35 @@ struct PoolInner {
     timed_out: AtomicU64,
     abandoned_running: AtomicU64,
     rejected: AtomicU64,
+    /// The fork generation whose workers the queue counts (see `fork`).
+    fork_gen: AtomicU64,
+}
+
+impl PoolInner {
+    /// In a child of `fork()`: the parent's workers, queued calls and calls
+    /// in flight do not exist here; forget them, so the pool starts fresh
+    /// workers instead of handing calls to threads that will never run them.
+    #[inline]
+    fn adopt_after_fork(&self) {
+        if self.fork_gen.load(Relaxed) != fork::generation() {
+            self.reset_after_fork();
+        }
+    }
+
+    #[cold]
+    fn reset_after_fork(&self) {
+        let mut q = self.queue.lock();
+        let now = fork::generation();
+        if self.fork_gen.load(Relaxed) == now {
+            return; // another caller did it
+        }
+        q.jobs.clear();
+        q.threads = 0;
+        q.idle = 0;
+        self.busy.store(0, Relaxed);
+        self.abandoned_running.store(0, Relaxed);
+        self.fork_gen.store(now, Relaxed);
+    }
 }
 
 /// A plain copy of a pool's counters.
@@ -288,6 +318,7 @@ impl TimeoutPool {
             timed_out: AtomicU64::new(0),
             abandoned_running: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            fork_gen: AtomicU64::new(fork::generation()),
         });
         Ok(TimeoutPool {
             _handles: Arc::new(ShutdownOnDrop(Arc::clone(&inner))),
@@ -321,6 +352,7 @@ impl TimeoutPool {
         F: FnOnce() -> T + Send + 'static,
     {
         let inner = &self.inner;
+        inner.adopt_after_fork();
         let max = inner.max_threads as u64;
         // Claim a worker's worth of capacity first: the pool never queues
         // more calls than it has workers for.
@@ -386,6 +418,7 @@ impl TimeoutPool {
     /// The counters.
     pub fn snapshot(&self) -> PoolSnapshot {
         let i = &self.inner;
+        i.adopt_after_fork();
         PoolSnapshot {
             max_threads: i.max_threads as u64,
             threads: i.queue.lock().threads as u64,

@@ -31,6 +31,7 @@ use crate::breaker::{CircuitBreaker, State};
 use crate::clock::Clock;
 use crate::deadline::{Deadline, TimeoutPool};
 use crate::error::{ConfigError, Rejected};
+use crate::fork::{self, BackgroundThread};
 use crate::sync::{Arc, Condvar, CoreMutex, CoreRwLock, SharedFn};
 use crate::watchdog::Watchdog;
 
@@ -98,7 +99,9 @@ enum Probe {
         f: CheckFn,
         timeout: Duration,
         /// When the last run that has not finished started.
-        hanging_since: Arc<CoreMutex<Option<Instant>>>,
+        /// When the run still going started, and in which fork generation
+        /// (a run of the parent process does not go on in a child).
+        hanging_since: Arc<CoreMutex<Option<(Instant, u64)>>>,
     },
     Breaker {
         state: StateFn,
@@ -178,35 +181,42 @@ impl Builder {
             stop: CoreMutex::new(false),
             wake: Condvar::new(),
         });
-        let for_thread = Arc::clone(&shared);
-        let interval = self.interval;
-        let thread = std::thread::Builder::new()
-            .name("failwell-health".into())
-            .spawn(move || loop {
-                {
-                    // An interval too long for an instant: the next round
-                    // never comes (only `check_now` and drop wake it).
-                    let deadline = Instant::now().checked_add(interval);
-                    let mut stop = for_thread.stop.lock();
-                    while !*stop {
-                        let (g, timed_out) = for_thread.wake.wait_until(stop, deadline);
-                        stop = g;
-                        if timed_out {
-                            break;
-                        }
-                    }
-                    if *stop {
-                        return;
-                    }
-                }
-                round(&for_thread);
-            })
+        let runner = BackgroundThread::new();
+        runner
+            .start(|| spawn_runner(&shared, self.interval))
             .map_err(|e| ConfigError::new("health", format!("could not start its thread: {e}")))?;
         Ok(HealthRegistry {
             shared,
-            thread: Some(thread),
+            interval: self.interval,
+            runner,
         })
     }
+}
+
+/// Starts the thread that runs a round every `interval`.
+fn spawn_runner(shared: &Arc<Shared>, interval: Duration) -> std::io::Result<JoinHandle<()>> {
+    let for_thread = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("failwell-health".into())
+        .spawn(move || loop {
+            {
+                // An interval too long for an instant: the next round
+                // never comes (only `check_now` and drop wake it).
+                let deadline = Instant::now().checked_add(interval);
+                let mut stop = for_thread.stop.lock();
+                while !*stop {
+                    let (g, timed_out) = for_thread.wake.wait_until(stop, deadline);
+                    stop = g;
+                    if timed_out {
+                        break;
+                    }
+                }
+                if *stop {
+                    return;
+                }
+            }
+            round(&for_thread);
+        })
 }
 
 /// A registry of health checks with a background runner. Dropping it stops
@@ -214,7 +224,8 @@ impl Builder {
 /// returns).
 pub struct HealthRegistry {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    interval: Duration,
+    runner: BackgroundThread,
 }
 
 impl HealthRegistry {
@@ -223,7 +234,16 @@ impl HealthRegistry {
         Builder::default()
     }
 
+    /// In a child of `fork()`, starts the runner afresh (the parent's does
+    /// not exist there).
+    #[inline]
+    fn ensure_runner(&self) {
+        self.runner
+            .ensure(|| spawn_runner(&self.shared, self.interval));
+    }
+
     fn add(&self, check: Check) -> Result<(), ConfigError> {
+        self.ensure_runner();
         let mut checks = self.shared.checks.lock();
         if check.name.is_empty() {
             return Err(ConfigError::new("name", "a check needs a name"));
@@ -313,13 +333,18 @@ impl HealthRegistry {
 
     /// The last round's report: a read of a shared pointer, never a call to
     /// a check.
+    ///
+    /// In a child of `fork()` the first call starts the runner afresh, so
+    /// rounds go on there (the first report read is the parent's last).
     pub fn report(&self) -> Arc<HealthReport> {
+        self.ensure_runner();
         Arc::clone(&self.shared.report.read())
     }
 
     /// Runs a round now, on the calling thread (checks still run on the
     /// pool, in parallel), publishes it and returns it.
     pub fn check_now(&self) -> Arc<HealthReport> {
+        self.ensure_runner();
         round(&self.shared)
     }
 }
@@ -328,9 +353,7 @@ impl Drop for HealthRegistry {
     fn drop(&mut self) {
         *self.shared.stop.lock() = true;
         self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.runner.join();
     }
 }
 
@@ -354,7 +377,7 @@ enum Run {
 }
 
 /// Marks a check's run as finished when the run ends, however it ends.
-struct ClearOnDrop(Arc<CoreMutex<Option<Instant>>>);
+struct ClearOnDrop(Arc<CoreMutex<Option<(Instant, u64)>>>);
 
 impl Drop for ClearOnDrop {
     fn drop(&mut self) {
@@ -414,8 +437,9 @@ fn round(shared: &Shared) -> Arc<HealthReport> {
                     timeout,
                     hanging_since,
                 } => {
-                    let still = *hanging_since.lock();
-                    if let Some(since) = still {
+                    let gen = fork::generation();
+                    let still = hanging_since.lock().filter(|(_, g)| *g == gen);
+                    if let Some((since, _)) = still {
                         Run::Done(report(
                             failed(c.critical),
                             since.elapsed(),
@@ -426,7 +450,7 @@ fn round(shared: &Shared) -> Arc<HealthReport> {
                         ))
                     } else {
                         let started = Instant::now();
-                        *hanging_since.lock() = Some(started);
+                        *hanging_since.lock() = Some((started, gen));
                         let (f, flag) = (SharedFn::clone(f), Arc::clone(hanging_since));
                         match shared.pool.start(move || {
                             let _done = ClearOnDrop(flag);

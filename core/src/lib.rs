@@ -56,6 +56,7 @@ mod counter;
 pub mod deadline;
 pub mod degrade;
 mod error;
+mod fork;
 pub mod health;
 pub mod metrics;
 pub mod pipeline;

@@ -106,61 +106,71 @@ mod imp {
     pub(crate) use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
 
+    use std::sync::{PoisonError, TryLockError};
+    use std::time::Instant;
+
+    // std's locks, not parking_lot's: they keep all their state in the lock
+    // itself (a futex word on Linux), while parking_lot parks every waiter
+    // in one process-wide table whose bucket locks a forking thread can
+    // leave held for the child — which then hangs on an unrelated lock.
+    // A panic while one is held (none of failwell's critical sections runs
+    // user code) never poisons the primitive: the data stays usable.
+
     /// A mutual-exclusion lock for cold paths (transitions, waiter queues).
     #[derive(Debug, Default)]
-    pub(crate) struct CoreMutex<T>(parking_lot::Mutex<T>);
+    pub(crate) struct CoreMutex<T>(std::sync::Mutex<T>);
 
-    pub(crate) type CoreMutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    pub(crate) type CoreMutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
 
     impl<T> CoreMutex<T> {
         pub(crate) fn new(value: T) -> Self {
-            CoreMutex(parking_lot::Mutex::new(value))
+            CoreMutex(std::sync::Mutex::new(value))
         }
 
         pub(crate) fn lock(&self) -> CoreMutexGuard<'_, T> {
-            self.0.lock()
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
         }
 
         /// The lock if it is free now, without waiting.
         pub(crate) fn try_lock(&self) -> Option<CoreMutexGuard<'_, T>> {
-            self.0.try_lock()
+            match self.0.try_lock() {
+                Ok(g) => Some(g),
+                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            }
         }
     }
 
     /// A reader-writer lock for cold paths (listener lists).
     #[derive(Debug, Default)]
-    pub(crate) struct CoreRwLock<T>(parking_lot::RwLock<T>);
+    pub(crate) struct CoreRwLock<T>(std::sync::RwLock<T>);
 
     impl<T> CoreRwLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            CoreRwLock(parking_lot::RwLock::new(value))
+            CoreRwLock(std::sync::RwLock::new(value))
         }
 
-        pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
-            self.0.read()
+        pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(PoisonError::into_inner)
         }
 
-        pub(crate) fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
-            self.0.write()
+        pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(PoisonError::into_inner)
         }
     }
 
     /// A condition variable paired with [`CoreMutex`].
     #[derive(Debug, Default)]
-    pub(crate) struct Condvar(parking_lot::Condvar);
+    pub(crate) struct Condvar(std::sync::Condvar);
 
     impl Condvar {
         pub(crate) fn new() -> Self {
-            Condvar(parking_lot::Condvar::new())
+            Condvar(std::sync::Condvar::new())
         }
 
         /// Sleeps until notified (or spuriously woken).
-        pub(crate) fn wait<'a, T>(
-            &self,
-            mut guard: CoreMutexGuard<'a, T>,
-        ) -> CoreMutexGuard<'a, T> {
-            self.0.wait(&mut guard);
-            guard
+        pub(crate) fn wait<'a, T>(&self, guard: CoreMutexGuard<'a, T>) -> CoreMutexGuard<'a, T> {
+            self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
         }
 
         /// Sleeps until notified, spuriously woken, or `deadline` passes
@@ -168,16 +178,21 @@ mod imp {
         /// never passes). Returns the guard and whether the deadline passed.
         pub(crate) fn wait_until<'a, T>(
             &self,
-            mut guard: CoreMutexGuard<'a, T>,
-            deadline: Option<std::time::Instant>,
+            guard: CoreMutexGuard<'a, T>,
+            deadline: Option<Instant>,
         ) -> (CoreMutexGuard<'a, T>, bool) {
-            match deadline {
-                Some(d) => {
-                    let timed_out = self.0.wait_until(&mut guard, d).timed_out();
-                    (guard, timed_out)
-                }
-                None => (self.wait(guard), false),
+            let Some(deadline) = deadline else {
+                return (self.wait(guard), false);
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (guard, true);
             }
+            let (guard, _) = self
+                .0
+                .wait_timeout(guard, left)
+                .unwrap_or_else(PoisonError::into_inner);
+            (guard, Instant::now() >= deadline)
         }
 
         pub(crate) fn notify_one(&self) {

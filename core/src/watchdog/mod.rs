@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::deadline::TimeoutPool;
 use crate::error::ConfigError;
+use crate::fork::BackgroundThread;
 use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed, SharedFn};
 
 pub use leak::{process_threads, Growth};
@@ -198,6 +199,9 @@ struct Shared {
     ticks: AtomicU64,
     reports: AtomicU64,
     callback_panics: AtomicU64,
+    tick: Duration,
+    /// Started afresh in a child of `fork()` (see `ensure_thread`).
+    thread: BackgroundThread,
 }
 
 /// Builds a [`Watchdog`]. Defaults: a 1 s tick; findings logged to standard
@@ -316,27 +320,38 @@ impl Builder {
             ticks: AtomicU64::new(0),
             reports: AtomicU64::new(0),
             callback_panics: AtomicU64::new(0),
+            tick: self.tick,
+            thread: BackgroundThread::new(),
         });
-        let tick = self.tick;
-        let for_thread = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("failwell-watchdog".into())
-            .spawn(move || run(for_thread, tick))
-            .map_err(|e| {
-                ConfigError::new("watchdog", format!("could not start its thread: {e}"))
-            })?;
-        Ok(Watchdog {
-            shared,
-            thread: Some(thread),
-        })
+        shared.thread.start(|| spawn(&shared)).map_err(|e| {
+            ConfigError::new("watchdog", format!("could not start its thread: {e}"))
+        })?;
+        Ok(Watchdog { shared })
+    }
+}
+
+/// Starts the watchdog's thread.
+fn spawn(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    let (for_thread, tick) = (Arc::clone(shared), shared.tick);
+    std::thread::Builder::new()
+        .name("failwell-watchdog".into())
+        .spawn(move || run(for_thread, tick))
+}
+
+impl Shared {
+    /// In a child of `fork()`, starts the thread afresh: the parent's does
+    /// not exist there. One relaxed load otherwise.
+    #[inline]
+    fn ensure_thread(self: &Arc<Self>) {
+        self.thread.ensure(|| spawn(self));
     }
 }
 
 /// A running watchdog. Dropping it (or [`shutdown`](Self::shutdown)) stops
-/// and joins its thread.
+/// and joins its thread. In a child of `fork()` the first use of the
+/// watchdog, a heartbeat's beat included, starts its thread afresh.
 pub struct Watchdog {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// A plain copy of a watchdog's counters.
@@ -363,6 +378,7 @@ impl Watchdog {
     /// Registers a heartbeat that must beat at least every `timeout`. It
     /// counts as beaten now. Dropping the returned guard unregisters it.
     pub fn heartbeat(&self, name: impl Into<String>, timeout: Duration) -> Heartbeat {
+        self.shared.ensure_thread();
         let last = Arc::new(AtomicU64::new(MonotonicClock.now()));
         let mut reg = self.shared.registry.lock();
         reg.next_id += 1;
@@ -391,6 +407,7 @@ impl Watchdog {
         growth: Growth,
         read: impl Fn() -> u64 + Send + Sync + 'static,
     ) -> GaugeGuard {
+        self.shared.ensure_thread();
         let mut reg = self.shared.registry.lock();
         reg.next_id += 1;
         let id = reg.next_id;
@@ -423,11 +440,13 @@ impl Watchdog {
     /// The findings active as of the last tick (a deadlock, once found,
     /// stays listed: it never clears). For health checks and dashboards.
     pub fn active(&self) -> Vec<Finding> {
+        self.shared.ensure_thread();
         self.shared.active.lock().clone()
     }
 
     /// The counters.
     pub fn snapshot(&self) -> Snapshot {
+        self.shared.ensure_thread();
         let reg = self.shared.registry.lock();
         Snapshot {
             ticks: self.shared.ticks.load(Relaxed),
@@ -446,9 +465,7 @@ impl Watchdog {
     fn stop(&mut self) {
         *self.shared.stop.lock() = true;
         self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shared.thread.join();
     }
 }
 
@@ -477,6 +494,7 @@ impl Heartbeat {
     /// Proves progress now.
     #[inline]
     pub fn beat(&self) {
+        self.shared.ensure_thread();
         // Relaxed: the watchdog only compares times; a beat seen a tick late
         // is a beat seen.
         self.last.store(MonotonicClock.now(), Relaxed);
