@@ -405,9 +405,7 @@ impl TimeoutPool {
             q.threads += 1;
             drop(q);
             let inner = Arc::clone(&self.inner);
-            let spawned = std::thread::Builder::new()
-                .name("failwell-timeout".into())
-                .spawn(move || worker(inner));
+            let spawned = crate::sync::spawn_own("failwell-timeout", move || worker(inner));
             if spawned.is_err() {
                 // No thread to be had: the job waits for a running worker.
                 self.inner.queue.lock().threads -= 1;

@@ -29,6 +29,7 @@ extern "C" fn in_child() {
     // Relaxed: the child has one thread when this runs; an atomic add is
     // async-signal-safe, as a fork handler must be.
     GENERATION.fetch_add(1, Relaxed);
+    crate::sync::forget_own_threads();
 }
 
 /// How many `fork()`s separate this process from the one that first

@@ -196,27 +196,25 @@ impl Builder {
 /// Starts the thread that runs a round every `interval`.
 fn spawn_runner(shared: &Arc<Shared>, interval: Duration) -> std::io::Result<JoinHandle<()>> {
     let for_thread = Arc::clone(shared);
-    std::thread::Builder::new()
-        .name("failwell-health".into())
-        .spawn(move || loop {
-            {
-                // An interval too long for an instant: the next round
-                // never comes (only `check_now` and drop wake it).
-                let deadline = Instant::now().checked_add(interval);
-                let mut stop = for_thread.stop.lock();
-                while !*stop {
-                    let (g, timed_out) = for_thread.wake.wait_until(stop, deadline);
-                    stop = g;
-                    if timed_out {
-                        break;
-                    }
-                }
-                if *stop {
-                    return;
+    crate::sync::spawn_own("failwell-health", move || loop {
+        {
+            // An interval too long for an instant: the next round
+            // never comes (only `check_now` and drop wake it).
+            let deadline = Instant::now().checked_add(interval);
+            let mut stop = for_thread.stop.lock();
+            while !*stop {
+                let (g, timed_out) = for_thread.wake.wait_until(stop, deadline);
+                stop = g;
+                if timed_out {
+                    break;
                 }
             }
-            round(&for_thread);
-        })
+            if *stop {
+                return;
+            }
+        }
+        round(&for_thread);
+    })
 }
 
 /// A registry of health checks with a background runner. Dropping it stops

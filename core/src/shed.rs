@@ -136,16 +136,24 @@ impl Algorithm {
 
 /// Builds an [`AdaptiveLimit`]. Defaults (Netflix concurrency-limits'):
 /// the Gradient algorithm, initial limit 20, min 20, max 200; 10% of the
-/// limit kept for critical callers.
+/// limit kept for critical callers. A default never contradicts a value
+/// the caller set: with only `max_limit(5)`, the minimum and the initial
+/// limit become 5; with only `min_limit(300)`, the maximum and the initial
+/// limit become 300; an unset bound also makes room for the initial limit
+/// set, and an unset initial limit is 20 brought within the bounds.
 #[derive(Debug, Clone)]
 pub struct Builder<C: Clock = MonotonicClock> {
     clock: C,
     algorithm: Algorithm,
-    initial: u32,
-    min: u32,
-    max: u32,
+    initial: Option<u32>,
+    min: Option<u32>,
+    max: Option<u32>,
     critical_fraction: f64,
 }
+
+const DEFAULT_INITIAL: u32 = 20;
+const DEFAULT_MIN: u32 = 20;
+const DEFAULT_MAX: u32 = 200;
 
 impl Default for Builder<MonotonicClock> {
     fn default() -> Self {
@@ -159,9 +167,9 @@ impl<C: Clock> Builder<C> {
         Builder {
             clock,
             algorithm: Algorithm::gradient(),
-            initial: 20,
-            min: 20,
-            max: 200,
+            initial: None,
+            min: None,
+            max: None,
             critical_fraction: 0.1,
         }
     }
@@ -174,14 +182,26 @@ impl<C: Clock> Builder<C> {
 
     /// The starting limit (within `min ..= max`).
     pub fn initial_limit(mut self, n: u32) -> Self {
-        self.initial = n;
+        self.initial = Some(n);
         self
     }
 
     /// The limit never goes below `min` (≥ 1) nor above `max`.
-    pub fn limits(mut self, min: u32, max: u32) -> Self {
-        self.min = min;
-        self.max = max;
+    pub fn limits(self, min: u32, max: u32) -> Self {
+        self.min_limit(min).max_limit(max)
+    }
+
+    /// The limit never goes below `min` (≥ 1; default 20, or the maximum
+    /// if that is set lower).
+    pub fn min_limit(mut self, min: u32) -> Self {
+        self.min = Some(min);
+        self
+    }
+
+    /// The limit never goes above `max` (default 200, or the minimum if
+    /// that is set higher).
+    pub fn max_limit(mut self, max: u32) -> Self {
+        self.max = Some(max);
         self
     }
 
@@ -195,19 +215,28 @@ impl<C: Clock> Builder<C> {
     /// Validates and builds the limiter.
     pub fn build(self) -> Result<AdaptiveLimit<C>, ConfigError> {
         self.algorithm.validate()?;
-        if self.min == 0 {
+        // An unset bound gives way to every value the caller did set.
+        let set = |v: Option<u32>| v.into_iter().chain(self.initial);
+        let min = self
+            .min
+            .unwrap_or_else(|| set(self.max).fold(DEFAULT_MIN, u32::min));
+        let max = self
+            .max
+            .unwrap_or_else(|| set(self.min).fold(DEFAULT_MAX, u32::max));
+        if min == 0 {
             return Err(ConfigError::new("min_limit", "must be at least 1, got 0"));
         }
-        if self.min > self.max {
+        if min > max {
             return Err(ConfigError::new(
                 "min_limit",
-                format!("{} is above max_limit {}", self.min, self.max),
+                format!("{min} is above max_limit {max}"),
             ));
         }
-        if !(self.min..=self.max).contains(&self.initial) {
+        let initial = self.initial.unwrap_or(DEFAULT_INITIAL.clamp(min, max));
+        if !(min..=max).contains(&initial) {
             return Err(ConfigError::new(
                 "initial_limit",
-                format!("{} is outside {} ..= {}", self.initial, self.min, self.max),
+                format!("{initial} is outside {min} ..= {max}"),
             ));
         }
         if !(0.0..1.0).contains(&self.critical_fraction) {
@@ -218,19 +247,19 @@ impl<C: Clock> Builder<C> {
         }
         Ok(AdaptiveLimit {
             inflight: CachePadded::new(AtomicU64::new(0)),
-            limit: CachePadded::new(AtomicU64::new(self.initial as u64)),
+            limit: CachePadded::new(AtomicU64::new(initial as u64)),
             state: CoreMutex::new(LimitState {
                 window_samples: 0,
                 window_latency: 0.0,
                 window_in_flight: 0.0,
                 window_dropped: false,
-                estimate: self.initial as f64,
+                estimate: initial as f64,
                 baseline: 0.0,
                 samples: 0,
             }),
             algorithm: self.algorithm,
-            min: self.min as f64,
-            max: self.max as f64,
+            min: min as f64,
+            max: max as f64,
             critical_fraction: self.critical_fraction,
             admitted: AtomicU64::new(0),
             shed: AtomicU64::new(0),

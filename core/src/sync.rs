@@ -297,6 +297,51 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// failwell's own helper threads alive now (std's atomic: a process-wide
+/// count, never part of a model).
+static OWN_THREADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Starts one of failwell's own helper threads (a watchdog, a health
+/// runner, a timeout pool worker), counted in [`own_threads`] while it
+/// runs, so the watchdog's thread-leak check never counts them.
+pub(crate) fn spawn_own<F>(name: &str, f: F) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    use std::sync::atomic::Ordering::Relaxed;
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            // Saturating: a thread that forked counts again in the child,
+            // whose count starts at zero.
+            let _ = OWN_THREADS.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        }
+    }
+    // Relaxed: a statistic, read by the watchdog on its tick.
+    OWN_THREADS.fetch_add(1, Relaxed);
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _running = Running;
+            f();
+        });
+    if spawned.is_err() {
+        let _ = OWN_THREADS.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+    spawned
+}
+
+/// How many of failwell's own helper threads run now.
+pub(crate) fn own_threads() -> u64 {
+    OWN_THREADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// In a child of `fork()`: none of the parent's helper threads exist.
+/// Async-signal-safe (one atomic store).
+pub(crate) fn forget_own_threads() {
+    OWN_THREADS.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Waits a moment inside a retry loop that another thread must let finish
 /// (a sequence lock's reader): the CPU's spin hint, or under loom a yield,
 /// so the model lets the writer run.

@@ -53,7 +53,7 @@ fn thread_leaks_are_reported_and_the_watchdog_leaves_no_thread_behind() {
         })
         .build()
         .unwrap();
-    let baseline = before + 1; // the watchdog's own thread
+    let baseline = before; // the watchdog's own thread is not counted
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let stop_rx = std::sync::Arc::new(std::sync::Mutex::new(stop_rx));
     let leaked: Vec<_> = (0..baseline + 2)
@@ -89,4 +89,48 @@ fn thread_leaks_are_reported_and_the_watchdog_leaves_no_thread_behind() {
     assert!(f.cleared);
     drop(dog);
     assert_eq!(process_threads(), Some(before));
+
+    // 3. failwell's own helper threads are never a leak: a watchdog at
+    //    1.5 × a baseline of a few threads sees a health runner and a
+    //    timeout pool of 16 busy workers start, and reports nothing.
+    let (tx, rx) = mpsc::channel();
+    let dog = Watchdog::builder()
+        .tick(Duration::from_millis(10))
+        .thread_leak(1.5, None)
+        .on_finding(move |f| {
+            let _ = tx.send(f.clone());
+        })
+        .build()
+        .unwrap();
+    let health = failwell::health::HealthRegistry::builder()
+        .interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    health
+        .register("ok", true, Duration::from_secs(1), || Ok(()))
+        .unwrap();
+    let pool = failwell::deadline::TimeoutPool::new(16).unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let go_rx = std::sync::Arc::new(std::sync::Mutex::new(go_rx));
+    let busy: Vec<_> = (0..16)
+        .map(|_| {
+            let go_rx = go_rx.clone();
+            pool.start(move || {
+                let _ = go_rx.lock().unwrap().recv();
+            })
+            .unwrap()
+        })
+        .collect();
+    wait_until("the pool's workers to start", || {
+        process_threads() >= Some(before + 18)
+    });
+    let ticks = dog.snapshot().ticks;
+    wait_until("a few ticks", || dog.snapshot().ticks > ticks + 5);
+    assert!(rx.try_recv().is_err(), "failwell's own threads are no leak");
+    assert!(dog.active().is_empty());
+    drop(go_tx);
+    for p in busy {
+        p.wait(failwell::deadline::Deadline::after(Duration::from_secs(5)))
+            .unwrap();
+    }
 }

@@ -13,11 +13,14 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::call::{Guard, GuardedCall};
 use crate::classify::{chain, Exclude};
 use crate::convert::{
-    call_back, config_error, count, duration, finite, opt_duration, py_dict, rejected, secs,
+    call_back, config_error, count, duration, finite, opt_count, opt_duration, opt_finite, py_dict,
+    rejected, secs,
 };
 
 /// core's field names → this class's keyword arguments.
 const RENAMES: &[(&str, &str)] = &[
+    ("window.length", "window_duration"),
+    ("window.buckets", "window_buckets"),
     ("failure_rate_threshold", "failure_rate"),
     ("slow_call_rate_threshold", "slow_call_rate"),
     (
@@ -68,27 +71,27 @@ impl PyBreaker {
     #[new]
     #[pyo3(signature = (
         *, name = None, consecutive_failures = None, failure_rate = None,
-        window = None, window_duration = None, window_buckets = 10,
+        window = None, window_duration = None, window_buckets = None,
         slow_call_rate = None, slow_call_duration = None, minimum_calls = None,
-        half_open_calls = 10, half_open_max_wait = None, open_for = None,
-        open_for_multiplier = 1.0, open_for_max = None, exclude = None
+        half_open_calls = None, half_open_max_wait = None, open_for = None,
+        open_for_multiplier = None, open_for_max = None, exclude = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         name: Option<String>,
-        consecutive_failures: Option<i64>,
-        failure_rate: Option<f64>,
-        window: Option<i64>,
+        consecutive_failures: Option<&Bound<'_, PyAny>>,
+        failure_rate: Option<&Bound<'_, PyAny>>,
+        window: Option<&Bound<'_, PyAny>>,
         window_duration: Option<&Bound<'_, PyAny>>,
-        window_buckets: i64,
-        slow_call_rate: Option<f64>,
+        window_buckets: Option<&Bound<'_, PyAny>>,
+        slow_call_rate: Option<&Bound<'_, PyAny>>,
         slow_call_duration: Option<&Bound<'_, PyAny>>,
-        minimum_calls: Option<i64>,
-        half_open_calls: i64,
+        minimum_calls: Option<&Bound<'_, PyAny>>,
+        half_open_calls: Option<&Bound<'_, PyAny>>,
         half_open_max_wait: Option<&Bound<'_, PyAny>>,
         open_for: Option<&Bound<'_, PyAny>>,
-        open_for_multiplier: f64,
+        open_for_multiplier: Option<&Bound<'_, PyAny>>,
         open_for_max: Option<&Bound<'_, PyAny>>,
         exclude: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -100,7 +103,7 @@ impl PyBreaker {
             }
             (_, Some(length)) => Some(Window::Time {
                 length,
-                buckets: count(window_buckets, "window_buckets")?,
+                buckets: opt_count(window_buckets, "window_buckets")?.unwrap_or(10),
             }),
             (Some(n), None) => Some(Window::Count(count(n, "window")?)),
             (None, None) => None,
@@ -130,14 +133,15 @@ impl PyBreaker {
         if let Some(n) = minimum_calls {
             b = b.minimum_calls(count(n, "minimum_calls")?);
         }
-        b = b.half_open_calls(count(half_open_calls, "half_open_calls")?);
+        b = b.half_open_calls(opt_count(half_open_calls, "half_open_calls")?.unwrap_or(10));
         if let Some(d) = opt_duration(half_open_max_wait, "half_open_max_wait")? {
             b = b.half_open_max_wait(d);
         }
         let open = opt_duration(open_for, "open_for")?.unwrap_or(Duration::from_secs(60));
         b = b.open_for(open);
         let max = opt_duration(open_for_max, "open_for_max")?.unwrap_or(open);
-        b = b.open_for_backoff(finite(open_for_multiplier, "open_for_multiplier")?, max);
+        let multiplier = opt_finite(open_for_multiplier, "open_for_multiplier")?.unwrap_or(1.0);
+        b = b.open_for_backoff(multiplier, max);
         let inner = b.build().map_err(|e| config_error(e, RENAMES))?;
         Ok(PyBreaker {
             inner: Arc::new(inner),
@@ -214,15 +218,15 @@ impl PyBreaker {
     #[allow(clippy::too_many_arguments)]
     fn reconfigure(
         &self,
-        consecutive_failures: Option<i64>,
-        failure_rate: Option<f64>,
-        slow_call_rate: Option<f64>,
+        consecutive_failures: Option<&Bound<'_, PyAny>>,
+        failure_rate: Option<&Bound<'_, PyAny>>,
+        slow_call_rate: Option<&Bound<'_, PyAny>>,
         slow_call_duration: Option<&Bound<'_, PyAny>>,
-        minimum_calls: Option<i64>,
-        half_open_calls: Option<i64>,
+        minimum_calls: Option<&Bound<'_, PyAny>>,
+        half_open_calls: Option<&Bound<'_, PyAny>>,
         half_open_max_wait: Option<&Bound<'_, PyAny>>,
         open_for: Option<&Bound<'_, PyAny>>,
-        open_for_multiplier: Option<f64>,
+        open_for_multiplier: Option<&Bound<'_, PyAny>>,
         open_for_max: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         // Convert every argument first, so a bad one changes nothing.

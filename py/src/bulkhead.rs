@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::call::{Guard, GuardedCall};
-use crate::convert::{config_error, count, opt_duration, py_dict, rejected, secs};
+use crate::convert::{config_error, count, opt_count, opt_duration, py_dict, rejected, secs};
 
 /// `"normal"` or `"critical"`.
 pub fn priority(p: &str) -> PyResult<Priority> {
@@ -47,16 +47,16 @@ fn take(py: Python<'_>, b: &bulkhead::Bulkhead, prio: Priority, timeout: Duratio
 #[pymethods]
 impl PyBulkhead {
     #[new]
-    #[pyo3(signature = (max_concurrent = 25, *, critical_reserve = 0, timeout = None, name = None))]
+    #[pyo3(signature = (max_concurrent = None, *, critical_reserve = None, timeout = None, name = None))]
     fn new(
-        max_concurrent: i64,
-        critical_reserve: i64,
+        max_concurrent: Option<&Bound<'_, PyAny>>,
+        critical_reserve: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
     ) -> PyResult<Self> {
         let inner = bulkhead::Bulkhead::builder()
-            .max_concurrent(count(max_concurrent, "max_concurrent")?)
-            .critical_reserve(count(critical_reserve, "critical_reserve")?)
+            .max_concurrent(opt_count(max_concurrent, "max_concurrent")?.unwrap_or(25))
+            .critical_reserve(opt_count(critical_reserve, "critical_reserve")?.unwrap_or(0))
             .build()
             .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))?;
         Ok(PyBulkhead {
@@ -173,14 +173,14 @@ impl PyBulkhead {
     }
 
     /// Changes the limit on the live bulkhead.
-    fn set_max_concurrent(&self, max_concurrent: i64) -> PyResult<()> {
+    fn set_max_concurrent(&self, max_concurrent: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner
             .set_max_concurrent(count(max_concurrent, "max_concurrent")?)
             .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))
     }
 
     /// Changes the critical reserve on the live bulkhead.
-    fn set_critical_reserve(&self, critical_reserve: i64) -> PyResult<()> {
+    fn set_critical_reserve(&self, critical_reserve: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner
             .set_critical_reserve(count(critical_reserve, "critical_reserve")?)
             .map_err(|e| config_error(e, &[]))

@@ -6,7 +6,9 @@ use failwell::chaos;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{config_error, duration, finite, opt_duration, py_dict, secs};
+use crate::convert::{
+    config_error, duration, finite, opt_duration, opt_finite, opt_uint64, py_dict, secs,
+};
 
 /// The native injector; `failwell.Chaos` subclasses it with the decorator.
 #[pyclass(module = "failwell._native", name = "Chaos", subclass, frozen)]
@@ -23,25 +25,25 @@ impl PyChaos {
     /// arguments are left to the Python subclass's `__init__`.
     #[new]
     #[pyo3(signature = (
-        *, fault_rate = 0.0, latency_rate = 0.0, latency = None, seed = None, enabled = true,
+        *, fault_rate = None, latency_rate = None, latency = None, seed = None, enabled = true,
         **_python_side
     ))]
     fn new(
-        fault_rate: f64,
-        latency_rate: f64,
+        fault_rate: Option<&Bound<'_, PyAny>>,
+        latency_rate: Option<&Bound<'_, PyAny>>,
         latency: Option<&Bound<'_, PyAny>>,
-        seed: Option<u64>,
+        seed: Option<&Bound<'_, PyAny>>,
         enabled: bool,
         _python_side: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut b = chaos::Chaos::builder()
-            .fault_rate(finite(fault_rate, "fault_rate")?)
+            .fault_rate(opt_finite(fault_rate, "fault_rate")?.unwrap_or(0.0))
             .latency(
-                finite(latency_rate, "latency_rate")?,
+                opt_finite(latency_rate, "latency_rate")?.unwrap_or(0.0),
                 opt_duration(latency, "latency")?.unwrap_or_default(),
             )
             .enabled(enabled);
-        if let Some(s) = seed {
+        if let Some(s) = opt_uint64(seed, "seed")? {
             b = b.seed(s);
         }
         Ok(PyChaos {
@@ -63,13 +65,17 @@ impl PyChaos {
         self.inner.set_enabled(enabled);
     }
 
-    fn set_fault_rate(&self, fault_rate: f64) -> PyResult<()> {
+    fn set_fault_rate(&self, fault_rate: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner
             .set_fault_rate(finite(fault_rate, "fault_rate")?)
             .map_err(|e| config_error(e, &[]))
     }
 
-    fn set_latency(&self, latency_rate: f64, latency: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_latency(
+        &self,
+        latency_rate: &Bound<'_, PyAny>,
+        latency: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         self.inner
             .set_latency(
                 finite(latency_rate, "latency_rate")?,

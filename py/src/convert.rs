@@ -65,16 +65,92 @@ fn is_timedelta(v: &Bound<'_, PyAny>) -> PyResult<bool> {
     v.is_instance(t.bind(py))
 }
 
-/// A count argument that must fit a `u32`: a negative or huge value is a
-/// `ValueError` naming `name` (rather than Python's bare `OverflowError`).
-pub fn count(v: i64, name: &str) -> PyResult<u32> {
-    u32::try_from(v).map_err(|_| {
-        PyValueError::new_err(format!("{name} must be in 0 ..= {}, got {v}", u32::MAX))
-    })
+/// An integer argument within `lo ..= hi`. `bool` is refused with a
+/// `TypeError` naming `name` (Python's `True` is an `int`, but never the
+/// count the caller meant), as is anything that is not an `int`; a value
+/// outside the range, however large, is a `ValueError` naming `name`
+/// (never Python's bare `OverflowError`).
+pub fn int_in(v: &Bound<'_, PyAny>, name: &str, lo: i128, hi: i128) -> PyResult<i128> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int, got {}",
+            v.get_type().name()?
+        )));
+    }
+    let out_of_range = || {
+        let shown = v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string());
+        PyValueError::new_err(format!("{name} must be in {lo} ..= {hi}, got {shown}"))
+    };
+    let n: i128 = v.extract().map_err(|_| out_of_range())?;
+    if (lo..=hi).contains(&n) {
+        Ok(n)
+    } else {
+        Err(out_of_range())
+    }
 }
 
-/// A rate or probability argument: finite.
-pub fn finite(v: f64, name: &str) -> PyResult<f64> {
+/// A count argument that must fit a `u32` (see [`int_in`]).
+pub fn count(v: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
+    Ok(int_in(v, name, 0, u32::MAX as i128)? as u32)
+}
+
+/// An optional count argument (`None` stays `None`).
+pub fn opt_count(v: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<u32>> {
+    v.filter(|v| !v.is_none())
+        .map(|v| count(v, name))
+        .transpose()
+}
+
+/// An argument that must fit a `u64` (see [`int_in`]).
+pub fn uint64(v: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    Ok(int_in(v, name, 0, u64::MAX as i128)? as u64)
+}
+
+/// An optional `u64` argument (`None` stays `None`).
+pub fn opt_uint64(v: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<u64>> {
+    v.filter(|v| !v.is_none())
+        .map(|v| uint64(v, name))
+        .transpose()
+}
+
+/// A number argument (`float` or `int`; `bool` and other types are a
+/// `TypeError` naming `name`; an `int` too large for a float a
+/// `ValueError`). NaN and infinities pass: [`finite`] refuses them where
+/// they are meaningless.
+pub fn number(v: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if v.is_instance_of::<PyBool>()
+        || !(v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number (float or int), got {}",
+            v.get_type().name()?
+        )));
+    }
+    v.extract()
+        .map_err(|_| PyValueError::new_err(format!("{name} is too large for a float")))
+}
+
+/// A number argument extracted by pyo3 (for a parameter whose default is
+/// a number): `bool` and non-numbers are a `TypeError`, which pyo3 names
+/// after the argument.
+#[derive(Debug, Clone, Copy)]
+pub struct Number(pub f64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Number {
+    type Error = PyErr;
+
+    fn extract(v: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        number(&v, "the value").map(Number)
+    }
+}
+
+/// A rate or probability argument: a finite number (see [`number`]).
+pub fn finite(v: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    finite_f64(number(v, name)?, name)
+}
+
+/// A number already converted, checked to be finite.
+pub fn finite_f64(v: f64, name: &str) -> PyResult<f64> {
     if v.is_finite() {
         Ok(v)
     } else {
@@ -82,6 +158,13 @@ pub fn finite(v: f64, name: &str) -> PyResult<f64> {
             "{name} must be a finite number, got {v}"
         )))
     }
+}
+
+/// An optional finite number (`None` stays `None`).
+pub fn opt_finite(v: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<f64>> {
+    v.filter(|v| !v.is_none())
+        .map(|v| finite(v, name))
+        .transpose()
 }
 
 /// Seconds as a float.
@@ -158,13 +241,14 @@ pub fn rejected(py: Python<'_>, r: Rejected) -> PyErr {
 /// Calls a Python callback from one of failwell's threads (a listener, a
 /// watchdog report): takes the GIL, and if the callback raises, logs the
 /// exception through the `failwell` logger and returns `false` — the caller
-/// counts it. Never lets an exception or panic escape.
+/// counts it. Never lets an exception or panic escape; while the
+/// interpreter shuts down (or before it runs) the callback is skipped.
 pub fn call_back(
     what: &str,
     f: &Py<PyAny>,
     args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
 ) -> bool {
-    Python::attach(|py| {
+    Python::try_attach(|py| {
         let r = args(py).and_then(|a| f.bind(py).call1(a));
         match r {
             Ok(_) => true,
@@ -174,6 +258,7 @@ pub fn call_back(
             }
         }
     })
+    .unwrap_or(true)
 }
 
 /// Logs `e` through `logging.getLogger("failwell")` at error level with its

@@ -5,7 +5,7 @@ use failwell::deadline::{self, Deadline, TimeoutPool};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{config_error, opt_duration, py_dict, rejected, secs};
+use crate::convert::{config_error, count, opt_duration, py_dict, rejected, secs};
 
 /// The native deadline: an instant on the monotonic clock, or never.
 /// `failwell.Deadline` subclasses it and adds the `with` scope that
@@ -116,10 +116,15 @@ fn call_on(
     let at = Deadline::at(deadline_ns);
     let r = py.detach(move || {
         pool.run(at, move || {
-            Python::attach(|py| {
+            Python::try_attach(|py| {
                 func.bind(py)
                     .call(args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))
                     .map(Bound::unbind)
+            })
+            .unwrap_or_else(|| {
+                Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "the Python interpreter is shutting down",
+                ))
             })
         })
     });
@@ -144,12 +149,11 @@ impl PyTimeoutPool {
     /// exiting after `idle_timeout` seconds without work (default 60).
     #[new]
     #[pyo3(signature = (max_threads, *, idle_timeout = None))]
-    fn new(max_threads: i64, idle_timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let n = usize::try_from(max_threads).map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err(format!(
-                "max_threads must be 1 ..= 4096, got {max_threads}"
-            ))
-        })?;
+    fn new(
+        max_threads: &Bound<'_, PyAny>,
+        idle_timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let n = count(max_threads, "max_threads")? as usize;
         let idle = opt_duration(idle_timeout, "idle_timeout")?
             .unwrap_or(std::time::Duration::from_secs(60));
         Ok(PyTimeoutPool {

@@ -10,7 +10,7 @@ use failwell::degrade::{Served, StaleCache};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{config_error, opt_duration, py_dict, secs};
+use crate::convert::{config_error, opt_count, opt_duration, py_dict, secs};
 
 /// A key, converted to plain Rust data: no Python code (`__hash__`,
 /// `__eq__`) ever runs under the cache's lock, where it could release the
@@ -87,13 +87,12 @@ impl PyStaleCache {
     /// fetch fails; keeps at most `capacity` keys (default 10 000; the
     /// oldest makes room).
     #[new]
-    #[pyo3(signature = (*, max_stale = None, capacity = 10_000))]
-    fn new(max_stale: Option<&Bound<'_, PyAny>>, capacity: i64) -> PyResult<Self> {
-        let capacity = usize::try_from(capacity).map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err(format!(
-                "capacity must be at least 1, got {capacity}"
-            ))
-        })?;
+    #[pyo3(signature = (*, max_stale = None, capacity = None))]
+    fn new(
+        max_stale: Option<&Bound<'_, PyAny>>,
+        capacity: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let capacity = opt_count(capacity, "capacity")?.unwrap_or(10_000) as usize;
         let inner = StaleCache::builder()
             .max_stale(opt_duration(max_stale, "max_stale")?.unwrap_or(Duration::from_secs(300)))
             .capacity(capacity)

@@ -11,12 +11,40 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::call::{Guard, GuardedCall};
-use crate::convert::{config_error, count, duration, opt_duration, py_dict, rejected, secs};
+use crate::convert::{
+    config_error, count, duration, opt_duration, opt_uint64, py_dict, rejected, secs, uint64,
+};
 
 const RENAMES: &[(&str, &str)] = &[("rate", "requests/period")];
 
-fn requests(v: i64) -> PyResult<u64> {
-    u64::try_from(v).map_err(|_| PyValueError::new_err(format!("requests must be ≥ 1, got {v}")))
+fn requests(v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    uint64(v, "requests")
+}
+
+/// The period (1 s when not given). A positive period shorter than a
+/// nanosecond, the limiter's resolution, is refused rather than read as 0.
+fn period(v: Option<&Bound<'_, PyAny>>) -> PyResult<Duration> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Duration::from_secs(1));
+    };
+    let d = duration(v, "period")?;
+    if d.is_zero() {
+        return Err(if v.extract::<f64>().is_ok_and(|s| s > 0.0) {
+            PyValueError::new_err(format!(
+                "period: {} s is shorter than 1 ns, the limiter's resolution",
+                v.repr()?
+            ))
+        } else {
+            PyValueError::new_err("period must be > 0, got 0")
+        });
+    }
+    Ok(d)
+}
+
+/// A request's cost (1 when not given).
+fn cost_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<u32> {
+    v.filter(|v| !v.is_none())
+        .map_or(Ok(1), |v| count(v, "cost"))
 }
 
 /// The native rate limiter; `failwell.RateLimiter` subclasses it.
@@ -50,22 +78,19 @@ impl PyRateLimiter {
     #[new]
     #[pyo3(signature = (requests, period = None, *, burst = None, precise = false, timeout = None, name = None))]
     fn new(
-        requests: i64,
+        requests: &Bound<'_, PyAny>,
         period: Option<&Bound<'_, PyAny>>,
-        burst: Option<i64>,
+        burst: Option<&Bound<'_, PyAny>>,
         precise: bool,
         timeout: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
     ) -> PyResult<Self> {
-        let period = opt_duration(period, "period")?.unwrap_or(Duration::from_secs(1));
+        let period = self::period(period)?;
         let mut b = rate_limit::RateLimiter::builder()
             .rate(self::requests(requests)?, period)
             .precise(precise);
-        if let Some(n) = burst {
-            b = b.burst(
-                u64::try_from(n)
-                    .map_err(|_| PyValueError::new_err(format!("burst must be ≥ 1, got {n}")))?,
-            );
+        if let Some(n) = opt_uint64(burst, "burst")? {
+            b = b.burst(n);
         }
         Ok(PyRateLimiter {
             inner: Arc::new(b.build().map_err(|e| config_error(e, RENAMES))?),
@@ -85,9 +110,9 @@ impl PyRateLimiter {
     }
 
     /// Takes `cost` tokens now if they are free; never blocks.
-    #[pyo3(signature = (cost = 1))]
-    fn try_acquire(&self, py: Python<'_>, cost: i64) -> PyResult<bool> {
-        match self.inner.try_acquire_n(count(cost, "cost")?) {
+    #[pyo3(signature = (cost = None))]
+    fn try_acquire(&self, py: Python<'_>, cost: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        match self.inner.try_acquire_n(cost_of(cost)?) {
             Ok(()) => Ok(true),
             Err(Rejected::RateLimited { .. }) => Ok(false),
             Err(e) => Err(rejected(py, e)),
@@ -97,22 +122,22 @@ impl PyRateLimiter {
     /// Takes `cost` tokens, waiting at most `timeout` seconds (default:
     /// the limiter's own) with the GIL released; raises `RateLimitedError`
     /// with `retry_after` when they would come later than that.
-    #[pyo3(signature = (cost = 1, timeout = None))]
+    #[pyo3(signature = (cost = None, timeout = None))]
     fn acquire(
         &self,
         py: Python<'_>,
-        cost: i64,
+        cost: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let t = opt_duration(timeout, "timeout")?.unwrap_or(self.timeout);
-        take(py, &self.inner, count(cost, "cost")?, t)
+        take(py, &self.inner, cost_of(cost)?, t)
     }
 
     /// For async callers: takes `cost` tokens if free (returns 0.0), else
     /// returns the seconds until they will be (sleep, then ask again).
-    #[pyo3(signature = (cost = 1))]
-    fn _try_or_wait(&self, py: Python<'_>, cost: i64) -> PyResult<f64> {
-        match self.inner.try_acquire_n(count(cost, "cost")?) {
+    #[pyo3(signature = (cost = None))]
+    fn _try_or_wait(&self, py: Python<'_>, cost: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+        match self.inner.try_acquire_n(cost_of(cost)?) {
             Ok(()) => Ok(0.0),
             Err(Rejected::RateLimited { retry_after }) => Ok(secs(retry_after).max(1e-6)),
             Err(e) => Err(rejected(py, e)),
@@ -150,17 +175,17 @@ impl PyRateLimiter {
         func.call(args, kwargs).map(Bound::unbind)
     }
 
-    #[pyo3(signature = (func, cost = 1, timeout = None))]
+    #[pyo3(signature = (func, cost = None, timeout = None))]
     fn _wrap(
         &self,
         func: Py<PyAny>,
-        cost: i64,
+        cost: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<GuardedCall> {
         Ok(GuardedCall::new(
             Guard::Limiter {
                 limiter: Arc::clone(&self.inner),
-                cost: count(cost, "cost")?,
+                cost: cost_of(cost)?,
                 timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
             },
             func,
@@ -169,20 +194,20 @@ impl PyRateLimiter {
 
     /// Changes the rate on the live limiter.
     #[pyo3(signature = (requests, period = None))]
-    fn set_rate(&self, requests: i64, period: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let period = match period {
-            Some(p) => duration(p, "period")?,
-            None => Duration::from_secs(1),
-        };
+    fn set_rate(
+        &self,
+        requests: &Bound<'_, PyAny>,
+        period: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let period = self::period(period)?;
         self.inner
             .set_rate(self::requests(requests)?, period)
             .map_err(|e| config_error(e, RENAMES))
     }
 
     /// Changes the burst on the live limiter.
-    fn set_burst(&self, burst: i64) -> PyResult<()> {
-        let b = u64::try_from(burst)
-            .map_err(|_| PyValueError::new_err(format!("burst must be ≥ 1, got {burst}")))?;
+    fn set_burst(&self, burst: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = uint64(burst, "burst")?;
         self.inner.set_burst(b).map_err(|e| config_error(e, &[]))
     }
 

@@ -15,7 +15,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{
-    config_error, count, duration, finite, opt_duration, py_dict, rejected, secs,
+    config_error, count, duration, finite, opt_count, opt_duration, opt_finite, opt_uint64,
+    py_dict, rejected, secs,
 };
 
 /// A backoff: how the base delay grows with each retry.
@@ -56,21 +57,21 @@ impl PyBackoff {
     /// `initial × multiplier^(retry − 1)`, at most `max` (defaults: 0.1 s
     /// doubling to 10 s).
     #[staticmethod]
-    #[pyo3(signature = (initial = None, multiplier = 2.0, max = None))]
+    #[pyo3(signature = (initial = None, multiplier = None, max = None))]
     fn exponential(
         initial: Option<&Bound<'_, PyAny>>,
-        multiplier: f64,
+        multiplier: Option<&Bound<'_, PyAny>>,
         max: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         checked_backoff(Backoff::exponential(
             opt_duration(initial, "initial")?.unwrap_or(Duration::from_millis(100)),
-            finite(multiplier, "multiplier")?,
+            opt_finite(multiplier, "multiplier")?.unwrap_or(2.0),
             opt_duration(max, "max")?.unwrap_or(Duration::from_secs(10)),
         ))
     }
 
     /// The base delay (before jitter) after retry number `retry` (1-based).
-    fn delay(&self, retry: i64) -> PyResult<f64> {
+    fn delay(&self, retry: &Bound<'_, PyAny>) -> PyResult<f64> {
         Ok(secs(self.inner.delay(count(retry, "retry")?)))
     }
 
@@ -122,7 +123,7 @@ impl PyJitter {
 
     /// Uniform in [base × (1 − fraction), base × (1 + fraction)].
     #[staticmethod]
-    fn symmetric(fraction: f64) -> PyResult<Self> {
+    fn symmetric(fraction: &Bound<'_, PyAny>) -> PyResult<Self> {
         let j = Jitter::Symmetric(finite(fraction, "fraction")?);
         j.validate()
             .map_err(|e| config_error(e, &[("jitter", "fraction")]))?;
@@ -146,12 +147,16 @@ pub struct PyRetryBudget {
 #[pymethods]
 impl PyRetryBudget {
     #[new]
-    #[pyo3(signature = (ratio = 0.2, min_per_second = 3.0, ttl = None))]
-    fn new(ratio: f64, min_per_second: f64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (ratio = None, min_per_second = None, ttl = None))]
+    fn new(
+        ratio: Option<&Bound<'_, PyAny>>,
+        min_per_second: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let ttl = opt_duration(ttl, "ttl")?.unwrap_or(Duration::from_secs(10));
         let b = retry::RetryBudget::with(
-            finite(ratio, "ratio")?,
-            finite(min_per_second, "min_per_second")?,
+            opt_finite(ratio, "ratio")?.unwrap_or(0.2),
+            opt_finite(min_per_second, "min_per_second")?.unwrap_or(3.0),
             ttl,
             failwell::clock::MonotonicClock,
         )
@@ -200,22 +205,22 @@ impl PyRetry {
     /// subclass's `__init__` (which rejects unknown ones).
     #[new]
     #[pyo3(signature = (
-        *, max_attempts = 3, backoff = None, jitter = None, max_elapsed = None,
+        *, max_attempts = None, backoff = None, jitter = None, max_elapsed = None,
         budget = None, retry_rejected = false, seed = None, **_python_side
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        max_attempts: i64,
+        max_attempts: Option<&Bound<'_, PyAny>>,
         backoff: Option<PyBackoff>,
         jitter: Option<PyJitter>,
         max_elapsed: Option<&Bound<'_, PyAny>>,
         budget: Option<&PyRetryBudget>,
         retry_rejected: bool,
-        seed: Option<u64>,
+        seed: Option<&Bound<'_, PyAny>>,
         _python_side: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut b = retry::Retry::builder()
-            .max_attempts(count(max_attempts, "max_attempts")?)
+            .max_attempts(opt_count(max_attempts, "max_attempts")?.unwrap_or(3))
             .retry_rejected(retry_rejected);
         if let Some(x) = backoff {
             b = b.backoff(x.inner);
@@ -229,7 +234,7 @@ impl PyRetry {
         if let Some(x) = budget {
             b = b.budget(Arc::clone(&x.inner));
         }
-        if let Some(s) = seed {
+        if let Some(s) = opt_uint64(seed, "seed")? {
             b = b.seed(s);
         }
         Ok(PyRetry {
@@ -253,7 +258,7 @@ impl PyRetry {
 
     /// The delay after attempt `attempt` given the previous one (seconds),
     /// jittered: for callers that want the numbers alone.
-    fn next_delay(&self, attempt: i64, previous: &Bound<'_, PyAny>) -> PyResult<f64> {
+    fn next_delay(&self, attempt: &Bound<'_, PyAny>, previous: &Bound<'_, PyAny>) -> PyResult<f64> {
         let a = count(attempt, "attempt")?;
         if a == 0 {
             return Err(PyValueError::new_err("attempt is 1-based, got 0"));

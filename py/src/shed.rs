@@ -12,7 +12,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::bulkhead::priority;
-use crate::convert::{config_error, count, finite, opt_duration, py_dict, rejected, secs};
+use crate::convert::{
+    config_error, opt_count, opt_duration, opt_finite, opt_uint64, py_dict, rejected, secs,
+};
 
 /// The native adaptive limit; `failwell.AdaptiveLimit` subclasses it.
 #[pyclass(module = "failwell._native", name = "AdaptiveLimit", subclass, frozen)]
@@ -31,29 +33,31 @@ impl PyAdaptiveLimit {
     #[new]
     #[pyo3(signature = (
         algorithm = "gradient", *, initial_limit = None, min_limit = None, max_limit = None,
-        critical_fraction = None, latency_threshold = None, backoff_ratio = 0.9, tolerance = None
+        critical_fraction = None, latency_threshold = None, backoff_ratio = None, tolerance = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         algorithm: &str,
-        initial_limit: Option<i64>,
-        min_limit: Option<i64>,
-        max_limit: Option<i64>,
-        critical_fraction: Option<f64>,
+        initial_limit: Option<&Bound<'_, PyAny>>,
+        min_limit: Option<&Bound<'_, PyAny>>,
+        max_limit: Option<&Bound<'_, PyAny>>,
+        critical_fraction: Option<&Bound<'_, PyAny>>,
         latency_threshold: Option<&Bound<'_, PyAny>>,
-        backoff_ratio: f64,
-        tolerance: Option<f64>,
+        backoff_ratio: Option<&Bound<'_, PyAny>>,
+        tolerance: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let algo = match algorithm {
             "gradient" => {
                 let mut a = Algorithm::gradient();
-                if let (Some(t), Algorithm::Gradient { tolerance, .. }) = (tolerance, &mut a) {
-                    *tolerance = finite(t, "tolerance")?;
+                if let (Some(t), Algorithm::Gradient { tolerance, .. }) =
+                    (opt_finite(tolerance, "tolerance")?, &mut a)
+                {
+                    *tolerance = t;
                 }
                 a
             }
             "aimd" => Algorithm::Aimd {
-                backoff_ratio: finite(backoff_ratio, "backoff_ratio")?,
+                backoff_ratio: opt_finite(backoff_ratio, "backoff_ratio")?.unwrap_or(0.9),
                 latency_threshold: opt_duration(latency_threshold, "latency_threshold")?
                     .ok_or_else(|| {
                         PyValueError::new_err("latency_threshold: required by \"aimd\"")
@@ -66,17 +70,17 @@ impl PyAdaptiveLimit {
             }
         };
         let mut b = shed::AdaptiveLimit::builder().algorithm(algo);
-        let min = min_limit.map(|v| count(v, "min_limit")).transpose()?;
-        let max = max_limit.map(|v| count(v, "max_limit")).transpose()?;
-        if min.is_some() || max.is_some() {
-            let lo = min.unwrap_or(20.min(max.unwrap_or(20)));
-            b = b.limits(lo, max.unwrap_or(lo.max(200)));
+        if let Some(n) = opt_count(min_limit, "min_limit")? {
+            b = b.min_limit(n);
         }
-        if let Some(n) = initial_limit {
-            b = b.initial_limit(count(n, "initial_limit")?);
+        if let Some(n) = opt_count(max_limit, "max_limit")? {
+            b = b.max_limit(n);
         }
-        if let Some(f) = critical_fraction {
-            b = b.critical_fraction(finite(f, "critical_fraction")?);
+        if let Some(n) = opt_count(initial_limit, "initial_limit")? {
+            b = b.initial_limit(n);
+        }
+        if let Some(f) = opt_finite(critical_fraction, "critical_fraction")? {
+            b = b.critical_fraction(f);
         }
         Ok(PyAdaptiveLimit {
             inner: Arc::new(b.build().map_err(|e| config_error(e, &[]))?),
@@ -213,15 +217,19 @@ pub struct PyThrottler {
 impl PyThrottler {
     /// `k` default 2.0, `window` default 120 s (the SRE book's).
     #[new]
-    #[pyo3(signature = (k = 2.0, window = None, seed = None))]
-    fn new(k: f64, window: Option<&Bound<'_, PyAny>>, seed: Option<u64>) -> PyResult<Self> {
+    #[pyo3(signature = (k = None, window = None, seed = None))]
+    fn new(
+        k: Option<&Bound<'_, PyAny>>,
+        window: Option<&Bound<'_, PyAny>>,
+        seed: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let window = opt_duration(window, "window")?.unwrap_or(Duration::from_secs(120));
         Ok(PyThrottler {
             inner: shed::Throttler::with(
-                finite(k, "k")?,
+                opt_finite(k, "k")?.unwrap_or(2.0),
                 window,
                 failwell::clock::MonotonicClock,
-                seed,
+                opt_uint64(seed, "seed")?,
             )
             .map_err(|e| config_error(e, &[]))?,
         })

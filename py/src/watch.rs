@@ -16,7 +16,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::breaker::PyBreaker;
 use crate::convert::{
-    call_back, config_error, count, duration, finite, log_exception, opt_duration, py_dict, secs,
+    call_back, config_error, duration, finite_f64, log_exception, opt_count, opt_duration,
+    opt_finite, opt_uint64, py_dict, secs, uint64, Number,
 };
 use crate::deadline::PyTimeoutPool;
 
@@ -103,7 +104,7 @@ impl PyWatchdog {
     /// locks only (Python's locks are invisible to it).
     #[new]
     #[pyo3(signature = (
-        *, tick = None, on_finding = None, thread_leak = true, thread_leak_factor = 2.0,
+        *, tick = None, on_finding = None, thread_leak = true, thread_leak_factor = None,
         thread_ceiling = None, thread_baseline = None, deadlock_detection = false
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -111,9 +112,9 @@ impl PyWatchdog {
         tick: Option<&Bound<'_, PyAny>>,
         on_finding: Option<&Bound<'_, PyAny>>,
         thread_leak: bool,
-        thread_leak_factor: f64,
-        thread_ceiling: Option<u64>,
-        thread_baseline: Option<u64>,
+        thread_leak_factor: Option<&Bound<'_, PyAny>>,
+        thread_ceiling: Option<&Bound<'_, PyAny>>,
+        thread_baseline: Option<&Bound<'_, PyAny>>,
         deadlock_detection: bool,
     ) -> PyResult<Self> {
         let mut b = Watchdog::builder();
@@ -138,10 +139,10 @@ impl PyWatchdog {
         }
         if thread_leak {
             b = b.thread_leak(
-                finite(thread_leak_factor, "thread_leak_factor")?,
-                thread_ceiling,
+                opt_finite(thread_leak_factor, "thread_leak_factor")?.unwrap_or(2.0),
+                opt_uint64(thread_ceiling, "thread_ceiling")?,
             );
-            if let Some(n) = thread_baseline {
+            if let Some(n) = opt_uint64(thread_baseline, "thread_baseline")? {
                 b = b.thread_baseline(n);
             }
         } else {
@@ -178,15 +179,18 @@ impl PyWatchdog {
     /// thread with the GIL; if it raises, the exception is logged and
     /// counted and the tick reads 0. Close the returned gauge (or let it be
     /// collected) to unregister it.
-    #[pyo3(signature = (name, read, *, baseline = None, factor = Some(2.0), ceiling = None))]
+    #[pyo3(signature = (name, read, *, baseline = None, factor = Some(Number(2.0)), ceiling = None))]
     fn gauge(
         &self,
         name: String,
         read: &Bound<'_, PyAny>,
-        baseline: Option<u64>,
-        factor: Option<f64>,
-        ceiling: Option<u64>,
+        baseline: Option<&Bound<'_, PyAny>>,
+        factor: Option<Number>,
+        ceiling: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyGauge> {
+        let baseline = opt_uint64(baseline, "baseline")?;
+        let ceiling = opt_uint64(ceiling, "ceiling")?;
+        let factor = factor.map(|f| f.0);
         if !read.is_callable() {
             return Err(PyTypeError::new_err("read must be callable"));
         }
@@ -196,7 +200,7 @@ impl PyWatchdog {
                     Some(b) => b,
                     None => read.call0()?.extract::<u64>()?,
                 };
-                watchdog::Growth::new("factor", base, finite(f, "factor")?, ceiling)
+                watchdog::Growth::new("factor", base, finite_f64(f, "factor")?, ceiling)
                     .map_err(|e| config_error(e, &[]))?
             }
             None => match ceiling {
@@ -212,7 +216,8 @@ impl PyWatchdog {
         let errors = Arc::clone(&self.callback_errors);
         let label = format!("the read function of gauge {name:?}");
         let guard = self.get()?.gauge(name, growth, move || {
-            Python::attach(
+            // The interpreter may be shutting down: then read nothing.
+            Python::try_attach(
                 |py| match read.bind(py).call0().and_then(|v| v.extract::<u64>()) {
                     Ok(v) => v,
                     Err(e) => {
@@ -222,6 +227,7 @@ impl PyWatchdog {
                     }
                 },
             )
+            .unwrap_or(0)
         });
         Ok(PyGauge {
             inner: Mutex::new(Some(guard)),
@@ -235,8 +241,9 @@ impl PyWatchdog {
         &self,
         name: String,
         pool: &PyTimeoutPool,
-        max_abandoned: u64,
+        max_abandoned: &Bound<'_, PyAny>,
     ) -> PyResult<PyGauge> {
+        let max_abandoned = uint64(max_abandoned, "max_abandoned")?;
         let guard = self
             .get()?
             .watch_pool(name, pool.inner.clone(), max_abandoned);
@@ -375,10 +382,13 @@ impl PyHealth {
     /// Runs every check each `interval` seconds (default 5 s) on a
     /// background thread, at most `max_parallel` (16) at once.
     #[new]
-    #[pyo3(signature = (*, interval = None, max_parallel = 16))]
-    fn new(interval: Option<&Bound<'_, PyAny>>, max_parallel: i64) -> PyResult<Self> {
-        let mut b =
-            HealthRegistry::builder().max_parallel(count(max_parallel, "max_parallel")? as usize);
+    #[pyo3(signature = (*, interval = None, max_parallel = None))]
+    fn new(
+        interval: Option<&Bound<'_, PyAny>>,
+        max_parallel: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let max_parallel = opt_count(max_parallel, "max_parallel")?.unwrap_or(16);
+        let mut b = HealthRegistry::builder().max_parallel(max_parallel as usize);
         if let Some(i) = opt_duration(interval, "interval")? {
             b = b.interval(i);
         }
@@ -410,7 +420,8 @@ impl PyHealth {
         let label = format!("health check {name:?}");
         self.reg()
             .register(name, critical, timeout, move || {
-                Python::attach(|py| match check.bind(py).call0() {
+                // At interpreter exit a check still scheduled cannot run.
+                Python::try_attach(|py| match check.bind(py).call0() {
                     Ok(v) if v.is_none() => Ok(()),
                     Ok(v) => {
                         if let Ok(b) = v.extract::<bool>() {
@@ -432,6 +443,7 @@ impl PyHealth {
                         Err(msg)
                     }
                 })
+                .unwrap_or_else(|| Err("the Python interpreter is shutting down".into()))
             })
             .map_err(|e| config_error(e, &[]))
     }

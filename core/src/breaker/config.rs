@@ -485,13 +485,13 @@ impl<C: Clock> Builder<C> {
                 Window::Time { length, buckets } => {
                     if buckets == 0 || buckets > 4096 {
                         return Err(ConfigError::new(
-                            "window",
+                            "window.buckets",
                             format!("time window needs 1 ..= 4096 buckets, got {buckets}"),
                         ));
                     }
                     if length / buckets < Duration::from_millis(10) {
                         return Err(ConfigError::new(
-                            "window",
+                            "window.length",
                             format!(
                                 "each time bucket must last at least 10 ms, got {:?} / {buckets}",
                                 length

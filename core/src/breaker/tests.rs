@@ -445,8 +445,11 @@ fn invalid_configuration_is_an_error_naming_the_field() {
         length: Duration::from_millis(ms),
         buckets,
     };
-    assert_eq!(field(b().failure_rate(0.5, time(1000, 0))), "window");
-    assert_eq!(field(b().failure_rate(0.5, time(50, 10))), "window");
+    assert_eq!(
+        field(b().failure_rate(0.5, time(1000, 0))),
+        "window.buckets"
+    );
+    assert_eq!(field(b().failure_rate(0.5, time(50, 10))), "window.length");
     assert_eq!(
         field(b().failure_rate(0.5, Window::Count(10)).minimum_calls(11)),
         "minimum_calls"

@@ -293,7 +293,9 @@ fn invalid_configuration_names_the_field() {
     let b = AdaptiveLimit::builder;
     assert_eq!(f(b().limits(0, 10).initial_limit(5)), "min_limit");
     assert_eq!(f(b().limits(20, 10)), "min_limit");
-    assert_eq!(f(b().initial_limit(500)), "initial_limit");
+    assert_eq!(f(b().max_limit(200).initial_limit(500)), "initial_limit");
+    // An unset maximum makes room for the initial limit set.
+    assert_eq!(b().initial_limit(500).build().unwrap().limit(), 500);
     assert_eq!(f(b().critical_fraction(1.0)), "critical_fraction");
     let aimd = |r, t| Algorithm::Aimd {
         backoff_ratio: r,
@@ -390,4 +392,29 @@ fn detached_tokens_count_like_permits() {
     l.record_token(d, ShedOutcome::Success);
     let s = l.snapshot();
     assert_eq!((s.in_flight, s.admitted, s.shed, s.drops), (0, 4, 1, 1));
+}
+
+#[test]
+fn unset_defaults_follow_the_bounds_the_caller_set() {
+    let limit = |b: Builder<ManualClock>| b.build().map(|l| l.limit());
+    let b = || Builder::with_clock(ManualClock::new());
+    assert_eq!(limit(b()), Ok(20));
+    assert_eq!(limit(b().max_limit(5)), Ok(5), "min and initial follow max");
+    assert_eq!(
+        limit(b().min_limit(300)),
+        Ok(300),
+        "max and initial follow min"
+    );
+    assert_eq!(limit(b().limits(1, 10)), Ok(10));
+    assert_eq!(limit(b().limits(30, 40)), Ok(30));
+    assert_eq!(limit(b().max_limit(5).initial_limit(3)), Ok(3));
+    let e = b().max_limit(5).initial_limit(6).build().unwrap_err();
+    assert_eq!(
+        e.field(),
+        "initial_limit",
+        "a value the caller set is checked"
+    );
+    let e = b().limits(5, 4).build().unwrap_err();
+    assert_eq!(e.field(), "min_limit");
+    assert_eq!(b().max_limit(0).build().unwrap_err().field(), "min_limit");
 }

@@ -254,8 +254,11 @@ impl Builder {
 
     /// Report a thread leak when the process has more than `factor ×` its
     /// baseline threads (`factor > 1`, finite), or more than `ceiling`. The
-    /// baseline is the count when the watchdog is built (plus its own
-    /// thread) unless [`thread_baseline`](Self::thread_baseline) sets it.
+    /// baseline is the count when the watchdog is built unless
+    /// [`thread_baseline`](Self::thread_baseline) sets it. failwell's own
+    /// helper threads (watchdogs, health runners, timeout pool workers) are
+    /// never counted, in the baseline or after: a pool's abandoned calls are
+    /// reported by [`Watchdog::watch_pool`] instead.
     pub fn thread_leak(mut self, factor: f64, ceiling: Option<u64>) -> Self {
         let baseline = self.threads.and_then(|t| t.2);
         self.threads = Some((factor, ceiling, baseline));
@@ -301,8 +304,7 @@ impl Builder {
             Some((factor, ceiling, baseline)) => {
                 let baseline = match baseline {
                     Some(b) => b,
-                    // Ours is about to start; count it in.
-                    None => process_threads().map_or(0, |n| n + 1),
+                    None => foreign_threads().unwrap_or(0),
                 };
                 Some(Growth::new("thread_leak", baseline, factor, ceiling)?)
             }
@@ -333,9 +335,7 @@ impl Builder {
 /// Starts the watchdog's thread.
 fn spawn(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     let (for_thread, tick) = (Arc::clone(shared), shared.tick);
-    std::thread::Builder::new()
-        .name("failwell-watchdog".into())
-        .spawn(move || run(for_thread, tick))
+    crate::sync::spawn_own("failwell-watchdog", move || run(for_thread, tick))
 }
 
 impl Shared {
@@ -534,6 +534,11 @@ impl fmt::Debug for GaugeGuard {
     }
 }
 
+/// The process's threads less failwell's own helper threads.
+fn foreign_threads() -> Option<u64> {
+    process_threads().map(|n| n.saturating_sub(crate::sync::own_threads()))
+}
+
 /// The watchdog thread: tick, look, diff with what was active, report.
 fn run(shared: Arc<Shared>, tick: Duration) {
     let mut active: BTreeMap<String, (FindingKind, Instant)> = BTreeMap::new();
@@ -659,7 +664,7 @@ fn look(shared: &Shared) -> Vec<FindingKind> {
             }
         }
     }
-    if let (Some(growth), Some(threads)) = (&shared.threads, process_threads()) {
+    if let (Some(growth), Some(threads)) = (&shared.threads, foreign_threads()) {
         if let Some(limit) = growth.exceeded_by(threads) {
             found.push(FindingKind::ThreadLeak {
                 threads,

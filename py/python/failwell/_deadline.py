@@ -84,6 +84,22 @@ def _until(timeout: Seconds) -> int:
     return d._at_ns if outer is None or d._at_ns <= outer._at_ns else outer._at_ns
 
 
+def _in_context(at_ns: int, func: Callable[..., R], args: Any, kwargs: Any) -> Callable[[], R]:
+    """``func(*args, **kwargs)`` as a call to run on a pool thread: in a
+    copy of the caller's context (its context variables), with the timed
+    call's deadline — the earlier of the timeout and the caller's own — as
+    the current :class:`Deadline`, so that the worker's own timed calls and
+    retries stop in time too."""
+    ctx = contextvars.copy_context()
+    deadline = Deadline(_at_ns=at_ns)
+
+    def run() -> R:
+        _current.set(deadline)
+        return func(*args, **kwargs)
+
+    return lambda: ctx.run(run)
+
+
 def call_with_timeout(func: Callable[..., R], timeout: Seconds, /, *args: Any, **kwargs: Any) -> R:
     """Runs ``func(*args, **kwargs)`` on failwell's default timeout pool (64
     threads) and waits at most ``timeout`` seconds (and never past the
@@ -91,9 +107,11 @@ def call_with_timeout(func: Callable[..., R], timeout: Seconds, /, *args: Any, *
     :class:`failwell.DeadlineExceededError` when time runs out — the call is
     abandoned, not killed: it finishes on its own — and
     :class:`failwell.BulkheadFullError` when every pool thread is busy. The
-    call's own exception is re-raised. For ``async`` code use
-    ``asyncio.wait_for``."""
-    return _native._call_before(_until(timeout), func, args, kwargs or None)  # type: ignore[no-any-return]
+    call's own exception is re-raised. ``func`` runs in a copy of the
+    caller's context, with the call's deadline as :meth:`Deadline.current`.
+    For ``async`` code use ``asyncio.wait_for``."""
+    at = _until(timeout)
+    return _native._call_before(at, _in_context(at, func, args, kwargs), ())  # type: ignore[no-any-return]
 
 
 class TimeoutPool(_native.TimeoutPool):
@@ -106,4 +124,5 @@ class TimeoutPool(_native.TimeoutPool):
 
     def call(self, func: Callable[..., R], timeout: Seconds, /, *args: Any, **kwargs: Any) -> R:
         """As :func:`call_with_timeout`, on this pool."""
-        return self._call_before(_until(timeout), func, args, kwargs or None)  # type: ignore[no-any-return]
+        at = _until(timeout)
+        return self._call_before(at, _in_context(at, func, args, kwargs), ())  # type: ignore[no-any-return]
