@@ -702,7 +702,11 @@ fw_status_t fw_bulkhead_acquire_timeout(const fw_bulkhead_t *bulkhead,
                                         uint64_t timeout_ns,
                                         fw_bulkhead_permit_t **out);
 
-// Returns a permit and frees it. NULL is `FW_EINVAL`.
+// Returns a permit and frees it. NULL is `FW_EINVAL`. The permit is a
+// pointer to memory this call frees, so releasing it a second time (or
+// using it after) is a use-after-free that failwell cannot detect:
+// release each permit exactly once, and set your copy to NULL (a NULL
+// permit is a harmless `FW_EINVAL`).
 fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
 
 // Changes the limit and the critical reserve on the live bulkhead, all or
@@ -938,7 +942,7 @@ fw_status_t fw_pipeline_begin(const fw_pipeline_t *pipeline,
 // before it took given back uncounted): `*retry_after_ns` (if not NULL) is
 // the refusing layer's Retry-After, `UINT64_MAX` when it names none; ask
 // `fw_pipeline_next` whether to try again. `FW_EINVAL` while an admitted
-// attempt is not finished.
+// attempt is not finished, and after `fw_pipeline_next` said to stop.
 fw_status_t fw_pipeline_admit(fw_pipeline_run_t *run,
                               uint64_t *deadline_ns,
                               uint64_t *retry_after_ns);
@@ -1008,8 +1012,8 @@ fw_status_t fw_retry_new(const fw_retry_config_t *config, fw_retry_t **out);
 // Frees a retry policy. NULL is a no-op.
 void fw_retry_free(fw_retry_t *retry);
 
-// The delay after attempt `attempt` (1-based): backoff plus jitter, for
-// callers that run their own loop. `previous_ns` is the previous delay
+// The delay after attempt `attempt` (1-based; 0 is `FW_EINVAL`): backoff
+// plus jitter, for callers that run their own loop. `previous_ns` is the previous delay
 // (for decorrelated jitter; 0 for the first).
 fw_status_t fw_retry_delay(const fw_retry_t *retry,
                            uint32_t attempt,
@@ -1066,7 +1070,10 @@ fw_status_t fw_adaptive_limit_try_acquire(const fw_adaptive_limit_t *limit,
                                           fw_priority_t prio,
                                           fw_adaptive_permit_t **out);
 
-// The call completed; its latency (from the permit) is a sample.
+// The call completed; its latency (from the permit) is a sample. This and
+// `fw_adaptive_permit_dropped` / `_release` free the permit: end each
+// permit exactly once (a second end is a use-after-free that failwell
+// cannot detect; a NULL permit is `FW_EINVAL`).
 fw_status_t fw_adaptive_permit_success(fw_adaptive_permit_t *permit);
 
 // The call was dropped (timed out, overloaded): the limit backs off.
@@ -1075,7 +1082,7 @@ fw_status_t fw_adaptive_permit_dropped(fw_adaptive_permit_t *permit);
 // Returns the permit without a sample.
 fw_status_t fw_adaptive_permit_release(fw_adaptive_permit_t *permit);
 
-// The current limit and permits in flight.
+// The current limit and permits in flight (both outputs required).
 fw_status_t fw_adaptive_limit_get(const fw_adaptive_limit_t *limit,
                                   uint64_t *limit_out,
                                   uint64_t *in_flight_out);
@@ -1138,7 +1145,11 @@ void fw_gauge_free(fw_gauge_t *gauge);
 // Creates a health registry running a round every `interval_ns` (≥ 10 ms).
 fw_status_t fw_health_new(uint64_t interval_ns, fw_health_t **out);
 
-// Stops the registry's thread and frees it. NULL is a no-op.
+// Stops the registry's thread and frees it. NULL is a no-op. A check
+// still running (one that ran past its timeout included) is waited for:
+// when this returns, no check runs again, so each check's `user_data` may
+// be freed. A check that never returns makes this wait forever; a check
+// must not call it.
 void fw_health_free(fw_health_t *health);
 
 // Registers a check `name`, critical or not, given `timeout_ns` per run.

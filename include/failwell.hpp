@@ -670,7 +670,8 @@ public:
     }
     Health(const Health &) = delete;
     Health &operator=(const Health &) = delete;
-    /// Stops the registry's thread before the checks go.
+    /// Stops the registry's thread and waits for any check still running
+    /// (one past its timeout included) before the checks go.
     ~Health() { fw_health_free(h_); }
 
     const fw_health_t *native() const noexcept { return h_; }

@@ -15,6 +15,10 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/tests/test_basic.c "$lib" "${libs[@]}" -o "$out/test_basic"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/test_basic"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+    ffi-c/tests/test_hardening.c "$lib" "${libs[@]}" -o "$out/test_hardening"
+# Its forked child leaves with _exit, so LeakSanitizer checks the parent.
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 timeout 120 "$out/test_hardening"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/examples/resilient_client.c "$lib" "${libs[@]}" -o "$out/resilient_client"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/examples/pipeline_client.c "$lib" "${libs[@]}" -o "$out/pipeline_client"

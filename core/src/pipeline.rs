@@ -275,7 +275,11 @@ impl<C: Clock + Sleeper> Pipeline<C> {
             Some(r) => Some(r.begin(Some(total))?),
             None => None,
         };
-        Ok(Run { total, retry })
+        Ok(Run {
+            total,
+            retry,
+            stopped: false,
+        })
     }
 
     /// Admits one attempt of `run` through the inner layers, in order:
@@ -366,6 +370,14 @@ impl<C: Clock + Sleeper> Pipeline<C> {
     /// Never sleeps.
     #[inline(always)]
     pub fn next(&self, run: &mut Run, ended: Ended) -> Result<Option<Duration>, Rejected> {
+        let next = self.next_step(run, ended);
+        // A run told to stop admits no further attempt (`Run::is_stopped`).
+        run.stopped = !matches!(next, Ok(Some(_)));
+        next
+    }
+
+    #[inline(always)]
+    fn next_step(&self, run: &mut Run, ended: Ended) -> Result<Option<Duration>, Rejected> {
         let (Some(retry), Some(r)) = (&self.retry, run.retry.as_mut()) else {
             return Ok(None);
         };
@@ -401,9 +413,17 @@ impl<C: Clock + Sleeper> Drop for Unfinished<'_, C> {
 pub struct Run {
     total: Deadline,
     retry: Option<crate::retry::Run>,
+    stopped: bool,
 }
 
 impl Run {
+    /// Whether [`Pipeline::next`] said to stop: the call has its answer,
+    /// and admitting another attempt for it is a caller's mistake (the
+    /// bindings refuse it).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// The call's total deadline.
     pub fn deadline(&self) -> Deadline {
         self.total

@@ -67,10 +67,17 @@ pub(crate) fn invalid(msg: impl Into<String>) -> fw_status_t {
     FW_EINVAL
 }
 
+/// A refused configuration as `FW_EINVAL`, its message naming the C
+/// function called and the C field or argument (`c_fields` maps core's
+/// setting names to the C names where they differ).
 #[cold]
 #[inline(never)]
-pub(crate) fn config_error(e: ConfigError) -> fw_status_t {
-    invalid(e.to_string())
+pub(crate) fn config_error(func: &str, e: ConfigError, c_fields: &[(&str, &str)]) -> fw_status_t {
+    let field = c_fields
+        .iter()
+        .find(|(core, _)| *core == e.field())
+        .map_or(e.field(), |(_, c)| c);
+    invalid(format!("{func}: {field}: {}", e.problem()))
 }
 
 #[cold]

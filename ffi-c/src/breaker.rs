@@ -9,6 +9,25 @@ use fw::breaker::{Builder, CircuitBreaker, Outcome, PermitToken, State, Window};
 use crate::boundary::*;
 use crate::events::{fw_callback_t, fw_event_t, FW_EVENT_BREAKER_TRANSITION};
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[
+    ("failure_rate_threshold", "failure_rate"),
+    ("slow_call_rate_threshold", "slow_call_rate"),
+    ("window", "window_calls"),
+    ("window.length", "window_ms"),
+    ("window.buckets", "window_buckets"),
+    ("slow_call_duration", "slow_call_ms"),
+    ("half_open_max_wait", "half_open_max_wait_ms"),
+    ("open_for", "open_for_ms"),
+    ("open_for_max", "open_for_max_ms"),
+    (
+        "trip_policy",
+        "consecutive_failures/failure_rate/slow_call_rate",
+    ),
+];
+
 /// A circuit breaker. Thread-safe: share the pointer between threads; free
 /// it once, after every thread is done with it and its permits.
 #[derive(Debug)]
@@ -193,11 +212,11 @@ pub unsafe extern "C" fn fw_breaker_reconfigure(
         };
         let wanted = match builder(c) {
             Ok(w) => w,
-            Err(e) => return config_error(e),
+            Err(e) => return config_error("fw_breaker_reconfigure", e, C_FIELDS),
         };
         match b.inner.reconfigure(|_| wanted) {
             Ok(()) => FW_OK,
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_breaker_reconfigure", e, C_FIELDS),
         }
     })
 }
@@ -264,7 +283,7 @@ pub unsafe extern "C" fn fw_breaker_new(
                 put(out, Box::into_raw(h));
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_breaker_new", e, C_FIELDS),
         }
     })
 }
@@ -369,7 +388,7 @@ pub unsafe extern "C" fn fw_breaker_record(
         {
             return FW_OK;
         }
-        record_slow(breaker, permit, outcome, duration_ns)
+        record_slow("fw_breaker_record", breaker, permit, outcome, duration_ns)
     })
 }
 
@@ -393,21 +412,23 @@ fn recorded_closed_success(
 }
 
 /// Every case of `fw_breaker_record` but a closed success, out of line
-/// (and marked cold so the closed success falls through).
+/// (and marked cold so the closed success falls through); `func` is the
+/// export called, for messages.
 #[cold]
 #[inline(never)]
 fn record_slow(
+    func: &'static str,
     breaker: *const fw_breaker_t,
     permit: *const fw_breaker_permit_t,
     outcome: fw_outcome_t,
     duration_ns: i64,
 ) -> fw_status_t {
     let Some(b) = handle(breaker) else {
-        return invalid("fw_breaker_record: `breaker` is NULL");
+        return invalid(format!("{func}: `breaker` is NULL"));
     };
     // SAFETY: a non-NULL `permit` points to a permit (contract).
     let Some(p) = (unsafe { permit.as_ref() }) else {
-        return invalid("fw_breaker_record: `permit` is NULL");
+        return invalid(format!("{func}: `permit` is NULL"));
     };
     let outcome = match outcome {
         FW_OUTCOME_SUCCESS => Outcome::Success,
@@ -439,7 +460,13 @@ pub unsafe extern "C" fn fw_breaker_success(
         if recorded_closed_success(breaker, permit) {
             return FW_OK;
         }
-        record_slow(breaker, permit, FW_OUTCOME_SUCCESS, -1)
+        record_slow(
+            "fw_breaker_success",
+            breaker,
+            permit,
+            FW_OUTCOME_SUCCESS,
+            -1,
+        )
     })
 }
 
@@ -449,8 +476,15 @@ pub unsafe extern "C" fn fw_breaker_failure(
     breaker: *const fw_breaker_t,
     permit: *const fw_breaker_permit_t,
 ) -> fw_status_t {
-    // SAFETY: forwarded contract.
-    unsafe { fw_breaker_record(breaker, permit, FW_OUTCOME_FAILURE, -1) }
+    guard(|| {
+        record_slow(
+            "fw_breaker_failure",
+            breaker,
+            permit,
+            FW_OUTCOME_FAILURE,
+            -1,
+        )
+    })
 }
 
 /// `fw_breaker_record(breaker, permit, FW_OUTCOME_IGNORE, -1)`: not counted;
@@ -460,8 +494,7 @@ pub unsafe extern "C" fn fw_breaker_ignore(
     breaker: *const fw_breaker_t,
     permit: *const fw_breaker_permit_t,
 ) -> fw_status_t {
-    // SAFETY: forwarded contract.
-    unsafe { fw_breaker_record(breaker, permit, FW_OUTCOME_IGNORE, -1) }
+    guard(|| record_slow("fw_breaker_ignore", breaker, permit, FW_OUTCOME_IGNORE, -1))
 }
 
 /// The current state. Never blocks.

@@ -7,6 +7,10 @@ use fw::bulkhead::{Bulkhead, Priority};
 
 use crate::boundary::*;
 
+/// Core's setting names are this module's C names too.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[];
+
 /// A bulkhead. Thread-safe; free it once, after every thread is done with
 /// it (outstanding permits keep its memory alive).
 #[derive(Debug)]
@@ -86,7 +90,7 @@ pub unsafe extern "C" fn fw_bulkhead_new(
                 );
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_bulkhead_new", e, C_FIELDS),
         }
     })
 }
@@ -171,7 +175,11 @@ unsafe fn acquire(
     })
 }
 
-/// Returns a permit and frees it. NULL is `FW_EINVAL`.
+/// Returns a permit and frees it. NULL is `FW_EINVAL`. The permit is a
+/// pointer to memory this call frees, so releasing it a second time (or
+/// using it after) is a use-after-free that failwell cannot detect:
+/// release each permit exactly once, and set your copy to NULL (a NULL
+/// permit is a harmless `FW_EINVAL`).
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_permit_release(
     permit: *mut fw_bulkhead_permit_t,
@@ -205,7 +213,7 @@ pub unsafe extern "C" fn fw_bulkhead_reconfigure(
         });
         match r {
             Ok(()) => FW_OK,
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_bulkhead_reconfigure", e, C_FIELDS),
         }
     })
 }

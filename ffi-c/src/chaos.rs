@@ -9,6 +9,10 @@ use fw::shed::Throttler;
 
 use crate::boundary::*;
 
+/// Core's setting names are this module's C names too.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[];
+
 /// A fault and latency injector. Thread-safe.
 #[derive(Debug)]
 pub struct fw_chaos_t {
@@ -66,7 +70,7 @@ pub unsafe extern "C" fn fw_chaos_new(
                 put(out, Box::into_raw(Box::new(fw_chaos_t { inner: ch })));
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_chaos_new", e, C_FIELDS),
         }
     })
 }
@@ -155,7 +159,7 @@ pub unsafe extern "C" fn fw_throttler_new(
                 put(out, Box::into_raw(Box::new(fw_throttler_t { inner: t })));
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_throttler_new", e, C_FIELDS),
         }
     })
 }

@@ -9,6 +9,11 @@ use fw::deadline::{default_pool, Deadline, TimeoutPool};
 
 use crate::boundary::*;
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[("idle_timeout", "idle_timeout_ns")];
+
 /// Now, in nanoseconds of the monotonic clock failwell reads
 /// (`CLOCK_MONOTONIC` on Unix).
 #[no_mangle]
@@ -96,6 +101,9 @@ fn run_on(
     let Some(f) = f else {
         return invalid(format!("{name}: `f` is NULL"));
     };
+    if result.is_null() {
+        return invalid(format!("{name}: `result` is NULL"));
+    }
     let data = user_data as usize; // the caller vouches for it
                                    // `start` then `wait`, not `TimeoutPool::run`: the latter does not run
                                    // `f` at all when the deadline has passed, which would leave the caller
@@ -174,7 +182,7 @@ pub unsafe extern "C" fn fw_timeout_pool_new(
                 put(out, Box::into_raw(Box::new(fw_timeout_pool_t { inner })));
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_timeout_pool_new", e, C_FIELDS),
         }
     })
 }

@@ -9,6 +9,11 @@ use fw::degrade::{Served, StaleCache};
 
 use crate::boundary::*;
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[("max_stale", "max_stale_ms")];
+
 /// A stale-while-error cache of byte strings by byte-string key: every
 /// fetch goes to the source; only when it fails is the last good value
 /// served, if it is at most `max_stale_ms` old. Thread-safe (one lock, held
@@ -84,7 +89,7 @@ pub unsafe extern "C" fn fw_stale_cache_new(
                 put(out, Box::into_raw(Box::new(fw_stale_cache_t { inner })));
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_stale_cache_new", e, C_FIELDS),
         }
     })
 }

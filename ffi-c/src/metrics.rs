@@ -15,6 +15,10 @@ use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 use crate::watch::fw_health_t;
 
+/// Core's setting names are this module's C names too.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[];
+
 /// A metrics registry. Thread-safe. Registered instances stay alive (their
 /// memory is shared) until the registry is freed.
 #[derive(Debug)]
@@ -89,7 +93,7 @@ fn register<H>(
         };
         match add(&m.inner, instance, h) {
             Ok(()) => FW_OK,
-            Err(e) => config_error(e),
+            Err(e) => config_error(name, e, C_FIELDS),
         }
     })
 }

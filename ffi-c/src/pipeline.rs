@@ -19,6 +19,14 @@ use crate::rate_limit::fw_rate_limiter_t;
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[
+    ("total_timeout", "total_timeout_ns"),
+    ("attempt_timeout", "attempt_timeout_ns"),
+];
+
 /// Layers composed in the fixed order (outermost first): total deadline,
 /// retry, breaker, rate limiter, adaptive limit, bulkhead, per-attempt
 /// deadline. Thread-safe: one pipeline may serve every thread. Free it once,
@@ -110,7 +118,8 @@ fn build(c: &fw_pipeline_config_t) -> Result<Pipeline, fw_status_t> {
     if p != Priority::Normal {
         b = b.priority(p);
     }
-    b.build().map_err(config_error)
+    b.build()
+        .map_err(|e| config_error("fw_pipeline_new", e, C_FIELDS))
 }
 
 /// Creates a pipeline (`config` NULL: no layer at all) into `*out`.
@@ -317,7 +326,7 @@ pub unsafe extern "C" fn fw_pipeline_begin(
 /// before it took given back uncounted): `*retry_after_ns` (if not NULL) is
 /// the refusing layer's Retry-After, `UINT64_MAX` when it names none; ask
 /// `fw_pipeline_next` whether to try again. `FW_EINVAL` while an admitted
-/// attempt is not finished.
+/// attempt is not finished, and after `fw_pipeline_next` said to stop.
 #[no_mangle]
 pub unsafe extern "C" fn fw_pipeline_admit(
     run: *mut fw_pipeline_run_t,
@@ -330,6 +339,11 @@ pub unsafe extern "C" fn fw_pipeline_admit(
         };
         if r.attempt.is_some() {
             return invalid("fw_pipeline_admit: the admitted attempt is not finished");
+        }
+        if r.run.is_stopped() {
+            return invalid(
+                "fw_pipeline_admit: fw_pipeline_next said to stop; the call has its answer",
+            );
         }
         match r.pipeline.admit(&r.run) {
             Ok(a) => {

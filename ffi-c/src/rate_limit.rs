@@ -7,6 +7,11 @@ use fw::rate_limit::RateLimiter;
 
 use crate::boundary::*;
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[("rate", "requests/period_ns")];
+
 /// A rate limiter. Thread-safe; free it once, after every thread is done.
 #[derive(Debug)]
 pub struct fw_rate_limiter_t {
@@ -67,7 +72,7 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
                 );
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_rate_limiter_new", e, C_FIELDS),
         }
     })
 }
@@ -154,7 +159,7 @@ pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
         });
         match r {
             Ok(()) => FW_OK,
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_rate_limiter_reconfigure", e, C_FIELDS),
         }
     })
 }

@@ -10,6 +10,19 @@ use fw::Error;
 
 use crate::boundary::*;
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[
+    ("backoff.initial", "initial_ns"),
+    ("backoff.max", "max_ns"),
+    ("backoff.multiplier", "multiplier"),
+    ("max_elapsed", "max_elapsed_ns"),
+    ("jitter", "jitter_fraction"),
+    ("budget.ratio", "budget_ratio"),
+    ("budget.min_per_sec", "budget_min_per_sec"),
+];
+
 /// A retry policy. Thread-safe: one policy may serve every thread.
 #[derive(Debug)]
 pub struct fw_retry_t {
@@ -143,12 +156,13 @@ fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
             Duration::from_secs(10),
             fw::clock::MonotonicClock,
         )
-        .map_err(config_error)?;
+        .map_err(|e| config_error("fw_retry_new", e, C_FIELDS))?;
         b = b.budget(Arc::new(budget));
     } else if c.budget_ratio.is_nan() {
         return Err(invalid("invalid `budget.ratio`: NaN"));
     }
-    b.build().map_err(config_error)
+    b.build()
+        .map_err(|e| config_error("fw_retry_new", e, C_FIELDS))
 }
 
 /// Creates a retry policy (`config` NULL: the defaults) into `*out`.
@@ -184,8 +198,8 @@ pub unsafe extern "C" fn fw_retry_free(retry: *mut fw_retry_t) {
     }
 }
 
-/// The delay after attempt `attempt` (1-based): backoff plus jitter, for
-/// callers that run their own loop. `previous_ns` is the previous delay
+/// The delay after attempt `attempt` (1-based; 0 is `FW_EINVAL`): backoff
+/// plus jitter, for callers that run their own loop. `previous_ns` is the previous delay
 /// (for decorrelated jitter; 0 for the first).
 #[no_mangle]
 pub unsafe extern "C" fn fw_retry_delay(
@@ -202,9 +216,12 @@ pub unsafe extern "C" fn fw_retry_delay(
         if out_ns.is_null() {
             return invalid("fw_retry_delay: `out_ns` is NULL");
         }
+        if attempt == 0 {
+            return invalid("fw_retry_delay: `attempt` is 1-based, got 0");
+        }
         let d = r
             .inner
-            .next_delay(attempt.max(1), Duration::from_nanos(previous_ns));
+            .next_delay(attempt, Duration::from_nanos(previous_ns));
         put(out_ns, d.as_nanos() as u64);
         FW_OK
     })

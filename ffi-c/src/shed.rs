@@ -8,6 +8,11 @@ use fw::shed::{AdaptiveLimit, Algorithm, ShedOutcome, ShedToken};
 use crate::boundary::*;
 use crate::bulkhead::{fw_priority_t, priority};
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[("latency_threshold", "latency_threshold_ns")];
+
 /// An adaptive concurrency limit. Thread-safe.
 #[derive(Debug)]
 pub struct fw_adaptive_limit_t {
@@ -117,7 +122,7 @@ pub unsafe extern "C" fn fw_adaptive_limit_new(
                 );
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_adaptive_limit_new", e, C_FIELDS),
         }
     })
 }
@@ -180,7 +185,10 @@ fn finish(permit: *mut fw_adaptive_permit_t, name: &str, how: ShedOutcome) -> fw
     })
 }
 
-/// The call completed; its latency (from the permit) is a sample.
+/// The call completed; its latency (from the permit) is a sample. This and
+/// `fw_adaptive_permit_dropped` / `_release` free the permit: end each
+/// permit exactly once (a second end is a use-after-free that failwell
+/// cannot detect; a NULL permit is `FW_EINVAL`).
 #[no_mangle]
 pub unsafe extern "C" fn fw_adaptive_permit_success(
     permit: *mut fw_adaptive_permit_t,
@@ -204,7 +212,7 @@ pub unsafe extern "C" fn fw_adaptive_permit_release(
     finish(permit, "fw_adaptive_permit_release", ShedOutcome::Ignore)
 }
 
-/// The current limit and permits in flight.
+/// The current limit and permits in flight (both outputs required).
 #[no_mangle]
 pub unsafe extern "C" fn fw_adaptive_limit_get(
     limit: *const fw_adaptive_limit_t,
@@ -216,6 +224,9 @@ pub unsafe extern "C" fn fw_adaptive_limit_get(
         let Some(l) = (unsafe { limit.as_ref() }) else {
             return invalid("fw_adaptive_limit_get: `limit` is NULL");
         };
+        if limit_out.is_null() || in_flight_out.is_null() {
+            return invalid("fw_adaptive_limit_get: `limit_out` or `in_flight_out` is NULL");
+        }
         let s = l.inner.snapshot();
         put(limit_out, s.limit);
         put(in_flight_out, s.in_flight);

@@ -15,6 +15,15 @@ use crate::deadline::fw_timeout_pool_t;
 use crate::events::*;
 use fw::clock::{Clock, MonotonicClock};
 
+/// Core's names for settings, as the C API names them (struct fields and
+/// arguments), for error messages.
+/// cbindgen:ignore
+const C_FIELDS: &[(&str, &str)] = &[
+    ("tick", "tick_ns"),
+    ("interval", "interval_ns"),
+    ("idle_timeout", "idle_timeout_ns"),
+];
+
 /// A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
 #[derive(Debug)]
 pub struct fw_watchdog_t {
@@ -133,7 +142,7 @@ pub unsafe extern "C" fn fw_watchdog_new(
                 );
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_watchdog_new", e, C_FIELDS),
         }
     })
 }
@@ -254,7 +263,7 @@ pub unsafe extern "C" fn fw_watchdog_gauge(
         } else {
             match Growth::new("factor", baseline, factor, ceiling) {
                 Ok(g) => g,
-                Err(e) => return config_error(e),
+                Err(e) => return config_error("fw_watchdog_gauge", e, C_FIELDS),
             }
         };
         // SAFETY: a non-NULL `name` is NUL-terminated (contract).
@@ -332,6 +341,10 @@ pub unsafe extern "C" fn fw_gauge_free(gauge: *mut fw_gauge_t) {
 #[derive(Debug)]
 pub struct fw_health_t {
     pub(crate) inner: Arc<HealthRegistry>,
+    /// Held shared by every check while it runs the caller's function;
+    /// `fw_health_free` takes it exclusively and clears it, so once free
+    /// returns no check runs with the caller's data again.
+    checks_open: Arc<std::sync::RwLock<bool>>,
 }
 
 /// Health: one of the `FW_HEALTH_*` constants.
@@ -375,21 +388,34 @@ pub unsafe extern "C" fn fw_health_new(
             Ok(h) => {
                 put(
                     out,
-                    Box::into_raw(Box::new(fw_health_t { inner: Arc::new(h) })),
+                    Box::into_raw(Box::new(fw_health_t {
+                        inner: Arc::new(h),
+                        checks_open: Arc::new(std::sync::RwLock::new(true)),
+                    })),
                 );
                 FW_OK
             }
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_health_new", e, C_FIELDS),
         }
     })
 }
 
-/// Stops the registry's thread and frees it. NULL is a no-op.
+/// Stops the registry's thread and frees it. NULL is a no-op. A check
+/// still running (one that ran past its timeout included) is waited for:
+/// when this returns, no check runs again, so each check's `user_data` may
+/// be freed. A check that never returns makes this wait forever; a check
+/// must not call it.
 #[no_mangle]
 pub unsafe extern "C" fn fw_health_free(health: *mut fw_health_t) {
     if !health.is_null() {
         // SAFETY: came from `fw_health_new`, freed once.
-        drop(unsafe { Box::from_raw(health) });
+        let h = unsafe { Box::from_raw(health) };
+        // Waits for every running check, then keeps any later run (a
+        // round already started) from calling the caller's function.
+        *h.checks_open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        drop(h);
     }
 }
 
@@ -419,7 +445,14 @@ pub unsafe extern "C" fn fw_health_register(
             .to_string_lossy()
             .into_owned();
         let data = user_data as usize; // the caller vouches for it
+        let open = Arc::clone(&h.checks_open);
         let run = move || {
+            let open = open
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !*open {
+                return Err("the registry was freed".to_string());
+            }
             let mut buf = vec![0u8; 256];
             // SAFETY: `check` is a valid C function (contract); `buf` has
             // the length we pass.
@@ -449,7 +482,7 @@ pub unsafe extern "C" fn fw_health_register(
             .register(name, critical, Duration::from_nanos(timeout_ns), run)
         {
             Ok(()) => FW_OK,
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_health_register", e, C_FIELDS),
         }
     })
 }
@@ -486,7 +519,7 @@ pub unsafe extern "C" fn fw_health_register_breaker(
             .into_owned();
         match h.inner.register_breaker(name, b.inner.clone(), when) {
             Ok(()) => FW_OK,
-            Err(e) => config_error(e),
+            Err(e) => config_error("fw_health_register_breaker", e, C_FIELDS),
         }
     })
 }

@@ -62,7 +62,7 @@ static void breaker_reconfigure_functional(void) {
     fw_breaker_config_t bad = now;
     bad.failure_rate = 0.5; /* turning a policy on: not live */
     CHECK_STATUS(fw_breaker_reconfigure(b, &bad), FW_EINVAL);
-    CHECK(message_mentions("trip_policy"));
+    CHECK(message_mentions("fw_breaker_reconfigure: consecutive_failures/failure_rate"));
     bad = now;
     bad.half_open_calls = 0;
     CHECK_STATUS(fw_breaker_reconfigure(b, &bad), FW_EINVAL);
@@ -964,7 +964,9 @@ static void misuse(void) {
     fw_breaker_config_t bad = fw_breaker_config_default();
     bad.failure_rate = 1.5;
     CHECK_STATUS(fw_breaker_new(&bad, &b), FW_EINVAL);
-    CHECK(message_mentions("failure_rate_threshold"));
+    /* The C function and the C field, not core's builder name. */
+    CHECK(message_mentions("fw_breaker_new: failure_rate:"));
+    CHECK(!message_mentions("threshold"));
     bad = fw_breaker_config_default();
     bad.half_open_calls = 0;
     CHECK_STATUS(fw_breaker_new(&bad, &b), FW_EINVAL);
@@ -972,7 +974,7 @@ static void misuse(void) {
     bad = fw_breaker_config_default();
     bad.failure_rate = 0;
     CHECK_STATUS(fw_breaker_new(&bad, &b), FW_EINVAL);
-    CHECK(message_mentions("trip_policy"));
+    CHECK(message_mentions("fw_breaker_new: consecutive_failures/failure_rate/slow_call_rate"));
     CHECK(b == NULL);
 
     CHECK_STATUS(fw_breaker_acquire(NULL, &p, &u), FW_EINVAL);
@@ -1110,7 +1112,7 @@ static void misuse(void) {
     rc = fw_retry_config_default();
     rc.budget_ratio = 2.0;
     CHECK_STATUS(fw_retry_new(&rc, &r), FW_EINVAL);
-    CHECK(message_mentions("budget.ratio"));
+    CHECK(message_mentions("fw_retry_new: budget_ratio:"));
     CHECK_STATUS(fw_retry_new(NULL, NULL), FW_EINVAL);
     CHECK_STATUS(fw_retry_delay(NULL, 1, 0, &d), FW_EINVAL);
     CHECK_STATUS(fw_retry_call(NULL, 0, flaky, NULL, NULL), FW_EINVAL);
@@ -1301,7 +1303,7 @@ static void misuse(void) {
     fw_stale_cache_config_t scc = fw_stale_cache_config_default();
     scc.max_stale_ms = 0;
     CHECK_STATUS(fw_stale_cache_new(&scc, &sc), FW_EINVAL);
-    CHECK(message_mentions("max_stale"));
+    CHECK(message_mentions("fw_stale_cache_new: max_stale_ms:"));
     scc = fw_stale_cache_config_default();
     scc.capacity = 0;
     CHECK_STATUS(fw_stale_cache_new(&scc, &sc), FW_EINVAL);

@@ -56,7 +56,7 @@ int main() {
             b.reconfigure(c);
             CHECK(false);
         } catch (const failwell::Error &e) {
-            CHECK(std::string(e.what()).find("trip_policy") != std::string::npos);
+            CHECK(std::string(e.what()).find("fw_breaker_reconfigure: consecutive_failures/failure_rate") != std::string::npos);
         }
     }
     {
@@ -303,6 +303,27 @@ int main() {
         } catch (const failwell::Error &e) {
             CHECK(std::string(e.what()).find("ceiling") != std::string::npos);
         }
+    }
+    {
+        // A check still running past its timeout when the Health goes: the
+        // destructor waits for it, so the std::function and what it holds
+        // are never used after they are destroyed (ASan watches).
+        auto finished = std::make_shared<std::atomic<bool>>(false);
+        {
+            // Declared first, so destroyed right after the Health.
+            auto owned = std::make_unique<std::string>("state the check uses");
+            failwell::Health h(std::chrono::hours(1));
+            h.add("slow", true, std::chrono::milliseconds(10),
+                  [finished, p = owned.get()]() -> std::optional<std::string> {
+                      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                      (void)p->size();
+                      finished->store(true);
+                      return std::nullopt;
+                  });
+            CHECK(h.status(true) == FW_HEALTH_UNHEALTHY); /* timed out */
+            CHECK(!finished->load());
+        } /* ~Health waits for the check; only then is `owned` freed */
+        CHECK(finished->load());
     }
     {
         // Health: C++ checks (one throws), a breaker; metrics of everything.

@@ -135,7 +135,14 @@ impl PipelineRun {
     /// refusal (`CircuitOpenError`, `RateLimitedError`, `ShedError`,
     /// `BulkheadFullError`, `DeadlineExceededError`).
     fn admit(&self, py: Python<'_>) -> PyResult<PipelineAttempt> {
-        let result = self.pipeline.admit(&self.run.lock());
+        let run = self.run.lock();
+        if run.is_stopped() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "admit: next() said to stop; the call has its answer",
+            ));
+        }
+        let result = self.pipeline.admit(&run);
+        drop(run);
         match result {
             Ok(a) => {
                 let deadline = a.deadline();

@@ -349,10 +349,8 @@ impl<C: Clock> CircuitBreaker<C> {
                         }
                     }
                     let now = self.clock.now();
-                    let since = self.half_open_since.load(Relaxed);
-                    let limit = since.saturating_add(self.live.half_open_max_wait());
-                    if now < limit {
-                        return Err(self.reject(Some(Duration::from_nanos(limit - now))));
+                    if let Some(hint) = self.busy_half_open_hint(now) {
+                        return Err(self.reject(Some(hint)));
                     }
                     // No verdict in time: the probes are presumed hung.
                     self.transition(Some(w), State::Open, None);
@@ -361,6 +359,27 @@ impl<C: Clock> CircuitBreaker<C> {
             // Acquire: as in `try_acquire`.
             w = Word(self.state.load(Acquire));
         }
+    }
+
+    /// While every half-open probe slot is taken: when to come back, or
+    /// `None` once the half-open has waited `half_open_max_wait` for a
+    /// verdict (the caller then reopens it). A verdict may come any moment
+    /// (the probes' calls end) or only at that bound (they hang), so the
+    /// hint is how long the probes have run so far — a call about as long
+    /// again is likely to find a verdict — at least 1 ms and at most the
+    /// time left to the bound (never the whole bound at once, 60 s by
+    /// default, for a half-open that may close in milliseconds).
+    fn busy_half_open_hint(&self, now: u64) -> Option<Duration> {
+        let since = self.half_open_since.load(Relaxed);
+        let limit = since.saturating_add(self.live.half_open_max_wait());
+        if now >= limit {
+            return None;
+        }
+        let left = limit - now;
+        let running = now.saturating_sub(since);
+        Some(Duration::from_nanos(
+            running.clamp(1_000_000, u64::MAX).min(left),
+        ))
     }
 
     /// The permit identity of state word `w`: the word itself outside
@@ -462,10 +481,9 @@ impl<C: Clock> CircuitBreaker<C> {
             State::ForcedOpen => None,
             State::Open => wait_until(self.open_until.load(Relaxed)),
             State::HalfOpen if w.issued() < self.live.half_open_calls() => Some(Duration::ZERO),
-            State::HalfOpen => wait_until(
-                self.half_open_since
-                    .load(Relaxed)
-                    .saturating_add(self.live.half_open_max_wait()),
+            State::HalfOpen => Some(
+                self.busy_half_open_hint(self.clock.now())
+                    .unwrap_or(Duration::ZERO),
             ),
         }
     }

@@ -980,3 +980,32 @@ fn lowering_the_probe_limit_decides_a_waiting_half_open() {
     b.reconfigure(|c| c.half_open_calls(1)).unwrap();
     assert_eq!(b.state(), State::Closed, "1 of 1: decided at once");
 }
+
+/// A half-open whose probe slots are all taken may close in milliseconds:
+/// its refusal says to come back about as long as the probes have run,
+/// never the whole `half_open_max_wait` (60 s by default) at once.
+#[test]
+fn a_busy_half_open_gives_an_honest_retry_after() {
+    let (clock, b) = ready_to_probe(1);
+    let probe = b.try_acquire().unwrap();
+    let hint = |b: &CircuitBreaker<ManualClock>| match b.try_acquire() {
+        Err(Rejected::CircuitOpen { retry_after }) => retry_after.unwrap(),
+        other => panic!("expected a refusal, got {:?}", other.map(|p| p.state())),
+    };
+    assert_eq!(hint(&b), MS, "at least 1 ms");
+    assert_eq!(b.retry_after(), Some(MS));
+    clock.advance(Duration::from_millis(40));
+    assert_eq!(
+        hint(&b),
+        Duration::from_millis(40),
+        "as long as the probes ran"
+    );
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(
+        hint(&b),
+        Duration::from_secs(60) - Duration::from_millis(59_040),
+        "never past the bound"
+    );
+    probe.success();
+    assert_eq!(b.state(), State::Closed);
+}

@@ -43,6 +43,7 @@ class CircuitBreaker(_native.CircuitBreaker, _util.Blocks[_native.BreakerPermit]
 
     def __call__(self, func: Any = None, /, *, exclude: Exclude = None) -> Any:
         if func is None:
+            self._wrap(_util.noop, exclude)  # validates the arguments now
             return lambda f: self._decorate(f, exclude)
         return self._decorate(func, exclude)
 

@@ -42,6 +42,7 @@ class Bulkhead(_native.Bulkhead):
         self, func: Any = None, /, *, timeout: Optional[Seconds] = None, priority: str = "normal"
     ) -> Any:
         if func is None:
+            self._wrap(_util.noop, timeout, priority)  # validates the arguments now
             return lambda f: self._decorate(f, timeout, priority)
         return self._decorate(func, timeout, priority)
 
@@ -126,6 +127,7 @@ class RateLimiter(_native.RateLimiter):
 
     def __call__(self, func: Any = None, /, *, cost: int = 1, timeout: Optional[Seconds] = None) -> Any:
         if func is None:
+            self._wrap(_util.noop, cost, timeout)  # validates the arguments now
             return lambda f: self._decorate(f, cost, timeout)
         return self._decorate(func, cost, timeout)
 

@@ -88,6 +88,9 @@ class StaleCache(_native.StaleCache):
         key: Optional[Callable[..., Any]] = None,
         on_stale: Optional[Callable[[Served[Any]], Any]] = None,
     ) -> Any:
+        for name, f in (("key", key), ("on_stale", on_stale)):
+            if f is not None and not callable(f):
+                raise TypeError(f"{name} must be callable or None, got {type(f).__name__}")
         if func is None:
             return lambda f: self._decorate(f, key, on_stale)
         return self._decorate(func, key, on_stale)

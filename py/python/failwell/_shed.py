@@ -45,6 +45,7 @@ class AdaptiveLimit(_native.AdaptiveLimit, _util.Blocks[_native.ShedPermit]):
     def __call__(self, func: None = None, /, *, priority: str = "normal") -> Decorator: ...
 
     def __call__(self, func: Any = None, /, *, priority: str = "normal") -> Any:
+        _util.check_priority(priority)
         if func is None:
             return lambda f: self._decorate(f, priority)
         return self._decorate(func, priority)

@@ -67,6 +67,18 @@ def seconds(value: Optional[Seconds], name: str) -> Optional[float]:
     return value
 
 
+def noop() -> None:
+    """A callable to wrap when only the wrapping's argument checks matter."""
+
+
+def check_priority(priority: object) -> None:
+    """A priority argument: ``"normal"`` or ``"critical"``."""
+    if not isinstance(priority, str):
+        raise TypeError(f"priority must be \"normal\" or \"critical\", got {type(priority).__name__}")
+    if priority not in ("normal", "critical"):
+        raise ValueError(f"priority must be \"normal\" or \"critical\", got {priority!r}")
+
+
 def is_async(func: Any) -> TypeGuard[Callable[..., Awaitable[Any]]]:
     """Whether calling ``func`` gives a coroutine to await: an ``async def``
     function or method (or a ``functools.partial`` of one), or an object

@@ -157,8 +157,10 @@ impl Model {
                     }
                     let limit = self.half_open_since + self.cfg.max_wait_ms * NS;
                     if self.now < limit {
+                        // How long the probes have run, ≥ 1 ms, ≤ the time left.
+                        let running = (self.now - self.half_open_since).max(NS);
                         return Err(Rejected::CircuitOpen {
-                            retry_after: Some(Duration::from_nanos(limit - self.now)),
+                            retry_after: Some(Duration::from_nanos(running.min(limit - self.now))),
                         });
                     }
                     self.go(State::Open, None);

@@ -1,0 +1,271 @@
+/* Hardening of the C ABI: all-or-nothing reconfiguration, messages that
+ * name the function called and its C field, NULL outputs refused, the
+ * step-wise pipeline's protocol enforced, an honest half-open hint, a
+ * health registry that never runs a check after it is freed, and fork():
+ * a child made while failwell's threads run can use every primitive. Run
+ * under AddressSanitizer and UndefinedBehaviorSanitizer. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "failwell.h"
+#include "check.h"
+
+static int message_mentions(const char *word) {
+    char buf[512];
+    size_t need = fw_last_error(NULL, 0);
+    size_t got = fw_last_error(buf, sizeof buf);
+    return need == got && need > 1 && strstr(buf, word) != NULL;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int quick(void *user_data) {
+    (void)user_data;
+    return 3;
+}
+
+static void messages_name_the_function_and_field(void) {
+    CHECK_STATUS(fw_breaker_success(NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_success: `breaker` is NULL"));
+    CHECK_STATUS(fw_breaker_failure(NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_failure:"));
+    CHECK_STATUS(fw_breaker_ignore(NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_ignore:"));
+    fw_breaker_t *b = NULL;
+    fw_breaker_config_t bc = fw_breaker_config_default();
+    bc.failure_rate = 0.5;
+    bc.window_calls = 0;
+    bc.window_ms = 10;
+    bc.window_buckets = 10; /* 1 ms buckets: too short */
+    CHECK_STATUS(fw_breaker_new(&bc, &b), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_new: window_ms:"));
+    bc = fw_breaker_config_default();
+    bc.open_for_ms = 0;
+    CHECK_STATUS(fw_breaker_new(&bc, &b), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_new: open_for_ms:"));
+    fw_rate_limiter_config_t rc = fw_rate_limiter_config_default();
+    rc.requests = 1ULL << 31; /* not representable in whole nanoseconds */
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_rate_limiter_new(&rc, &l), FW_EINVAL);
+    CHECK(message_mentions("fw_rate_limiter_new: requests/period_ns:"));
+    CHECK(l == NULL);
+}
+
+static void null_outputs_are_refused(void) {
+    CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, quick, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_call_with_timeout: `result` is NULL"));
+    fw_timeout_pool_t *p = NULL;
+    CHECK_STATUS(fw_timeout_pool_new(2, 1000000000ULL, &p), FW_OK);
+    CHECK_STATUS(fw_timeout_pool_call(p, UINT64_MAX, quick, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_timeout_pool_call: `result` is NULL"));
+    fw_timeout_pool_free(p);
+    fw_adaptive_limit_t *al = NULL;
+    CHECK_STATUS(fw_adaptive_limit_new(NULL, &al), FW_OK);
+    uint64_t v = 0;
+    CHECK_STATUS(fw_adaptive_limit_get(al, NULL, &v), FW_EINVAL);
+    CHECK(message_mentions("limit_out"));
+    CHECK_STATUS(fw_adaptive_limit_get(al, &v, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_adaptive_limit_get(al, &v, &v), FW_OK);
+    fw_adaptive_limit_free(al);
+}
+
+static int32_t always_fails(void *user_data, uint32_t attempt, uint64_t deadline_ns) {
+    (void)user_data;
+    (void)attempt;
+    (void)deadline_ns;
+    return 1;
+}
+
+static void step_protocols_are_enforced(void) {
+    fw_retry_t *r = NULL;
+    CHECK_STATUS(fw_retry_new(NULL, &r), FW_OK);
+    uint64_t d = 0;
+    CHECK_STATUS(fw_retry_delay(r, 0, 0, &d), FW_EINVAL);
+    CHECK(message_mentions("fw_retry_delay: `attempt` is 1-based"));
+    CHECK_STATUS(fw_retry_delay(r, 1, 0, &d), FW_OK);
+
+    fw_pipeline_config_t pc = fw_pipeline_config_default();
+    fw_pipeline_t *pl = NULL;
+    CHECK_STATUS(fw_pipeline_new(&pc, &pl), FW_OK); /* no retry: one attempt */
+    fw_pipeline_run_t *run = NULL;
+    CHECK_STATUS(fw_pipeline_begin(pl, 0, &run), FW_OK);
+    uint64_t deadline = 0, wait = 0, delay = 0;
+    CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_OK);
+    CHECK_STATUS(fw_pipeline_finish(run, always_fails(NULL, 1, deadline)), FW_OK);
+    CHECK_STATUS(fw_pipeline_next(run, &delay), FW_ECALL); /* stop */
+    CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_EINVAL);
+    CHECK(message_mentions("fw_pipeline_admit: fw_pipeline_next said to stop"));
+    fw_pipeline_run_free(run);
+    fw_pipeline_free(pl);
+    fw_retry_free(r);
+}
+
+static void a_busy_half_open_gives_an_honest_hint(void) {
+    fw_breaker_config_t bc = fw_breaker_config_default();
+    bc.consecutive_failures = 1;
+    bc.failure_rate = 0;
+    bc.open_for_ms = 1;
+    bc.half_open_calls = 1;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&bc, &b), FW_OK);
+    fw_breaker_permit_t p, probe;
+    CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_failure(b, &p), FW_OK);
+    sleep_ms(5);
+    CHECK_STATUS(fw_breaker_acquire(b, &probe, NULL), FW_OK);
+    uint64_t wait = 0;
+    CHECK_STATUS(fw_breaker_acquire(b, &p, &wait), FW_REJECTED_CIRCUIT_OPEN);
+    /* Not the 60 s half_open_max_wait: about as long as the probe ran. */
+    CHECK(wait >= 1000000ULL && wait < 1000000000ULL);
+    CHECK_STATUS(fw_breaker_success(b, &probe), FW_OK);
+    fw_breaker_state_t st;
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+    CHECK(st == FW_BREAKER_CLOSED);
+    fw_breaker_free(b);
+}
+
+static atomic_int check_running, check_done;
+
+static int slow_check(void *user_data, char *error, size_t len) {
+    (void)error;
+    (void)len;
+    int *owned = (int *)user_data;
+    atomic_store(&check_running, 1);
+    sleep_ms(200);
+    *owned += 1; /* the caller's data, used until the check returns */
+    atomic_store(&check_done, 1);
+    return 0;
+}
+
+static void health_free_waits_for_running_checks(void) {
+    fw_health_t *h = NULL;
+    CHECK_STATUS(fw_health_new(3600000000000ULL, &h), FW_OK);
+    int *owned = calloc(1, sizeof *owned);
+    CHECK_STATUS(fw_health_register(h, "slow", true, 10000000ULL, slow_check, owned), FW_OK);
+    fw_health_status_t st = 0;
+    CHECK_STATUS(fw_health_status(h, true, &st), FW_OK); /* times out: still running */
+    CHECK(st == FW_HEALTH_UNHEALTHY);
+    CHECK(atomic_load(&check_running) == 1 && atomic_load(&check_done) == 0);
+    fw_health_free(h);
+    CHECK(atomic_load(&check_done) == 1); /* free waited for it */
+    free(owned);                          /* safe now: ASan would catch a later use */
+    sleep_ms(50);
+}
+
+/* ---- fork() ---- */
+
+static atomic_int stalls;
+
+static void on_finding(const fw_event_t *e, void *user_data) {
+    (void)user_data;
+    if (e->kind == FW_EVENT_WATCHDOG_FINDING && !e->cleared) {
+        atomic_fetch_add(&stalls, 1);
+    }
+}
+
+static int check_ok(void *user_data, char *error, size_t len) {
+    (void)user_data;
+    (void)error;
+    (void)len;
+    return 0;
+}
+
+static int child_body(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool) {
+    int r = 0;
+    if (fw_call_with_timeout(UINT64_MAX, quick, NULL, &r) != FW_OK || r != 3) {
+        return 10;
+    }
+    uint64_t now = 0;
+    fw_now_ns(&now);
+    if (fw_timeout_pool_call(pool, now + 1000000000ULL, quick, NULL, &r) != FW_OK || r != 3) {
+        return 11;
+    }
+    fw_health_status_t st = 0;
+    if (fw_health_status(h, true, &st) != FW_OK || st != FW_HEALTH_HEALTHY) {
+        return 12;
+    }
+    fw_heartbeat_t *hb = NULL;
+    if (fw_watchdog_heartbeat(w, "child", 20000000ULL, &hb) != FW_OK) {
+        return 13;
+    }
+    fw_heartbeat_beat(hb);
+    for (int i = 0; i < 500 && atomic_load(&stalls) == 0; i++) {
+        sleep_ms(10);
+    }
+    if (atomic_load(&stalls) == 0) {
+        return 14; /* the watchdog's thread was not restarted */
+    }
+    fw_heartbeat_free(hb);
+    fw_watchdog_free(w); /* must not wait for the parent's thread */
+    fw_health_free(h);
+    fw_timeout_pool_free(pool);
+    return 0;
+}
+
+static void a_forked_child_can_use_every_primitive(void) {
+    int r = 0;
+    CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, quick, NULL, &r), FW_OK);
+    fw_timeout_pool_t *pool = NULL;
+    CHECK_STATUS(fw_timeout_pool_new(2, 1000000000ULL, &pool), FW_OK);
+    CHECK_STATUS(fw_timeout_pool_call(pool, UINT64_MAX, quick, NULL, &r), FW_OK);
+    fw_health_t *h = NULL;
+    CHECK_STATUS(fw_health_new(20000000ULL, &h), FW_OK);
+    CHECK_STATUS(fw_health_register(h, "ok", true, 500000000ULL, check_ok, NULL), FW_OK);
+    fw_watchdog_config_t wc = fw_watchdog_config_default();
+    wc.tick_ns = 5000000ULL;
+    wc.thread_leak_factor = 0;
+    fw_watchdog_t *w = NULL;
+    CHECK_STATUS(fw_watchdog_new(&wc, on_finding, NULL, &w), FW_OK);
+    sleep_ms(60);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        _exit(child_body(h, w, pool));
+    }
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 2000 && done == 0; i++) { /* at most 20 s */
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0) {
+            sleep_ms(10);
+        }
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fprintf(stderr, "the child hung\n");
+    }
+    CHECK(done == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (done == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "child failed at step %d\n", WEXITSTATUS(status));
+    }
+    /* The parent goes on. */
+    CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, quick, NULL, &r), FW_OK);
+    fw_watchdog_free(w);
+    fw_health_free(h);
+    fw_timeout_pool_free(pool);
+}
+
+int main(void) {
+    messages_name_the_function_and_field();
+    null_outputs_are_refused();
+    step_protocols_are_enforced();
+    a_busy_half_open_gives_an_honest_hint();
+    health_free_waits_for_running_checks();
+    a_forked_child_can_use_every_primitive();
+    return fw_finish("test_hardening");
+}
