@@ -297,6 +297,8 @@ impl<C: Clock> RateLimiter<C> {
         let (interval, limit) = self.params.read();
         let cost = interval.saturating_mul(n as u64);
         if cost > limit {
+            // Refused like any other request (found by the fuzz target).
+            self.rejected.fetch_add(n as u64, Relaxed);
             return Err(Rejected::ExceedsCapacity {
                 requested: n,
                 capacity: (limit / interval).min(u32::MAX as u64) as u32,

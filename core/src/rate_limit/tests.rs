@@ -429,3 +429,21 @@ fn stress_a_racing_reconfiguration_never_mixes_two_configurations() {
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 }
+
+#[test]
+fn a_request_larger_than_the_burst_counts_as_refused() {
+    let (_, l) = limiter(10, 2);
+    assert!(matches!(
+        l.try_acquire_n(3),
+        Err(Rejected::ExceedsCapacity {
+            requested: 3,
+            capacity: 2
+        })
+    ));
+    assert!(l.acquire_n_timeout(5, Duration::ZERO).is_err());
+    assert_eq!(
+        l.snapshot().rejected,
+        8,
+        "each refused call counts its cost"
+    );
+}
