@@ -52,38 +52,51 @@ impl StripedCounter {
 }
 
 /// An event count over a sliding window, kept lock-free as two epoch-tagged
-/// words (`[epoch:32 | count:32]`, this epoch's and the last one's): the
+/// words (`[epoch:35 | count:29]`, this epoch's and the last one's): the
 /// window's count is estimated as `this + last × fraction of the last epoch
 /// still inside the window` (the sliding-window-counter approximation).
+///
+/// The tag is the whole epoch, so no idle gap can make an old count look
+/// current: callers use epochs of at least one second of a `u64`
+/// nanosecond clock, which never exceed 2^35 (2^64 ns is 1.8 × 10^10 s).
+/// A count saturates at 2^29 − 1 (536 870 911) events in one epoch.
 #[derive(Debug)]
 pub(crate) struct SlidingCount {
     words: [AtomicU64; 2],
 }
 
+/// Bits of the count in a [`SlidingCount`] word; the epoch is above them.
+const COUNT_BITS: u32 = 29;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+/// The epochs a word can hold (see [`SlidingCount`]).
+const EPOCH_MASK: u64 = (1 << (64 - COUNT_BITS)) - 1;
+
 impl SlidingCount {
     pub(crate) fn new() -> Self {
         SlidingCount {
+            // Epoch 0 with count 0: reads as zero for every epoch.
             words: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
     /// Adds one in `epoch` (an older epoch's count in that word restarts
     /// from zero) if `allow(count so far in this epoch)`; returns whether it
-    /// did. Counts saturate at `u32::MAX`.
+    /// did. Counts saturate at 2^29 − 1.
     pub(crate) fn add_if(&self, epoch: u64, allow: impl Fn(u64) -> bool) -> bool {
+        debug_assert!(epoch <= EPOCH_MASK, "epochs of at least 1 s fit 35 bits");
         let word = &self.words[(epoch & 1) as usize];
-        let tag = epoch & 0xFFFF_FFFF;
+        let tag = epoch & EPOCH_MASK;
         let mut cur = word.load(Relaxed);
         loop {
-            let count = if cur >> 32 == tag {
-                cur & 0xFFFF_FFFF
+            let count = if cur >> COUNT_BITS == tag {
+                cur & COUNT_MASK
             } else {
                 0
             };
             if !allow(count) {
                 return false;
             }
-            let new = (tag << 32) | (count + 1).min(0xFFFF_FFFF);
+            let new = (tag << COUNT_BITS) | (count + 1).min(COUNT_MASK);
             // Relaxed: a statistic; each word moves atomically on its own.
             match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
                 Ok(_) => return true,
@@ -100,8 +113,8 @@ impl SlidingCount {
     /// The count recorded for `epoch` (zero if its word moved on).
     pub(crate) fn at(&self, epoch: u64) -> u64 {
         let w = self.words[(epoch & 1) as usize].load(Relaxed);
-        if w >> 32 == epoch & 0xFFFF_FFFF {
-            w & 0xFFFF_FFFF
+        if w >> COUNT_BITS == epoch & EPOCH_MASK {
+            w & COUNT_MASK
         } else {
             0
         }

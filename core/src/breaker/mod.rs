@@ -854,6 +854,19 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 }
 
+#[cfg(all(test, not(failwell_loom)))]
+impl<C: Clock> CircuitBreaker<C> {
+    /// For tests: a closed breaker at generation `gen`, a refresh point (a
+    /// multiple of `Windows::REFRESH_EVERY`), as if the transitions before
+    /// it had run — their refreshes included — without running billions.
+    pub(crate) fn jump_to_refresh_point(&self, gen: u64) {
+        assert_eq!(gen % Windows::REFRESH_EVERY, 0);
+        let _aux = self.aux.lock();
+        self.windows.refresh(gen);
+        self.state.store(Word::new(State::Closed, gen).0, Relaxed);
+    }
+}
+
 impl<C: Clock> fmt::Debug for CircuitBreaker<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")

@@ -417,3 +417,30 @@ fn a_run_survives_the_trip_through_raw_numbers() {
     let none = r.begin(None).unwrap();
     assert_eq!(Run::from_raw(none.into_raw()).into_raw(), none.into_raw());
 }
+
+/// Calls deposited long ago never pay for retries now, however long the
+/// gap — up to an exact multiple of the 32-bit epoch tags the budget once
+/// used (2^32 epochs of its window, 136 years), where old counts read as
+/// current.
+#[test]
+fn a_budget_forgets_old_calls_after_any_idle_gap() {
+    let ttl = Duration::from_secs(1);
+    for gap in [
+        Duration::from_secs(3600),
+        Duration::from_secs(10 * 365 * 24 * 3600),
+        ttl * u32::MAX + ttl, // exactly 2^32 epochs
+        ttl * u32::MAX * 2 + ttl * 2,
+    ] {
+        let clock = ManualClock::new();
+        let b = RetryBudget::with(0.5, 0.0, ttl, clock.clone()).unwrap();
+        for _ in 0..100 {
+            b.deposit();
+        }
+        assert!(b.try_withdraw(), "50% of 100 calls");
+        clock.advance(gap);
+        assert!(!b.try_withdraw(), "no call in the window after {gap:?}");
+        b.deposit();
+        b.deposit();
+        assert!(b.try_withdraw(), "new calls count again after {gap:?}");
+    }
+}

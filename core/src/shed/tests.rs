@@ -418,3 +418,23 @@ fn unset_defaults_follow_the_bounds_the_caller_set() {
     assert_eq!(e.field(), "min_limit");
     assert_eq!(b().max_limit(0).build().unwrap_err().field(), "min_limit");
 }
+
+/// Requests counted long ago never throttle now, however long the gap (up
+/// to exactly 2^32 windows, where 32-bit epoch tags once aliased).
+#[test]
+fn a_throttler_forgets_old_requests_after_any_idle_gap() {
+    let window = Duration::from_secs(1);
+    for gap in [
+        Duration::from_secs(10 * 365 * 24 * 3600),
+        window * u32::MAX + window,
+    ] {
+        let clock = ManualClock::new();
+        let t = Throttler::with(2.0, window, clock.clone(), Some(1)).unwrap();
+        for _ in 0..1000 {
+            let _ = t.try_send();
+        }
+        assert!(t.rejection_probability() > 0.9);
+        clock.advance(gap);
+        assert_eq!(t.rejection_probability(), 0.0, "after {gap:?}");
+    }
+}

@@ -253,3 +253,43 @@ fn transitions_report_the_full_generation() {
     assert_eq!(seen.load(Ordering::SeqCst) as u64, (1 << 21) + 6);
     assert_eq!(b.snapshot().generation, (1 << 21) + 6);
 }
+
+/// Past the 32-bit wrap of the totals' tags: counts recorded at generation
+/// `g` never read as current at `g + 2^32`, where those tags are equal.
+/// The first 2^32 − 2^14 transitions are jumped over (to a refresh point,
+/// as real transitions would reach it); the last 2^14 run for real.
+#[test]
+fn counts_never_alias_across_the_32_bit_tag_wrap() {
+    let (_, b) = manual();
+    let b = b
+        .consecutive_failures(3)
+        .failure_rate(0.5, Window::Count(4))
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    b.reset();
+    let g = b.snapshot().generation;
+    fail(&b, 1);
+    succeed(&b, 1);
+    fail(&b, 1);
+    let s = b.snapshot();
+    assert_eq!((s.consecutive_failures, s.window_calls), (1, 3));
+    let target = g + (1 << 32);
+    let r = Windows::REFRESH_EVERY;
+    b.jump_to_refresh_point((target - 1) / r * r);
+    while b.snapshot().generation < target {
+        b.reset();
+    }
+    let s = b.snapshot();
+    assert_eq!(s.generation, target);
+    assert_eq!(
+        (s.consecutive_failures, s.window_calls),
+        (0, 0),
+        "generation {g}'s counts are not {target}'s"
+    );
+    fail(&b, 2);
+    assert_eq!(b.state(), State::Closed, "2 in a row of 3, 2 calls of 4");
+    succeed(&b, 1);
+    fail(&b, 1);
+    assert_eq!(b.state(), State::Open, "3 of the last 4 failed");
+}
