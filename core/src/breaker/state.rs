@@ -212,14 +212,15 @@ impl Ident {
         Ident(((gen & GEN_MASK) << KIND_BITS) | state as u64)
     }
 
+    /// The state (the kind bits sit where the state word keeps them).
     #[inline]
     pub(crate) fn state(self) -> State {
-        State::from_bits(self.0 & KIND_MASK)
+        Word(self.0).state()
     }
 
     #[inline]
     pub(crate) fn is_closed(self) -> bool {
-        self.0 & KIND_MASK == State::Closed as u64
+        Word(self.0).is_closed()
     }
 
     #[inline]
