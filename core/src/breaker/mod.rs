@@ -458,10 +458,17 @@ impl<C: Clock> CircuitBreaker<C> {
         F: FnOnce() -> Result<T, E>,
         K: FnOnce(&Result<T, E>) -> Outcome,
     {
-        let permit = self.try_acquire()?;
-        let result = f();
-        permit.record(classify(&result));
-        result.map_err(Error::Inner)
+        // A match rather than `?`: it keeps the permit in registers (the
+        // `?` conversion made LLVM copy it through the stack with partial
+        // stores, doubling the cost of a closed pass).
+        match self.try_acquire() {
+            Ok(permit) => {
+                let result = f();
+                permit.record(classify(&result));
+                result.map_err(Error::Inner)
+            }
+            Err(r) => Err(Error::Rejected(r)),
+        }
     }
 
     /// The current state. A load; never blocks.
@@ -589,8 +596,9 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    /// Records the outcome of a permit of identity `w`.
-    #[inline]
+    /// Records the outcome of a permit of identity `w`. Always inlined: the
+    /// closed success it leads to is the hot path of every call.
+    #[inline(always)]
     fn on_outcome(&self, w: Ident, failed: bool, duration: u64) {
         let slow = duration >= self.live.slow_call_duration();
         if !failed && !slow && w.is_closed() {
@@ -915,43 +923,41 @@ impl<'a, C: Clock> Permit<'a, C> {
         self.word.gen()
     }
 
-    #[inline]
-    fn measured(&self) -> u64 {
-        self.breaker.elapsed_since(self.start)
-    }
-
-    #[inline]
-    fn finish(self, failed: bool, duration: u64) {
-        let (b, w) = (self.breaker, self.word);
-        std::mem::forget(self);
-        b.on_outcome(w, failed, duration);
+    /// Records the outcome; `duration` overrides the measured one. The
+    /// permit's fields come out of a `ManuallyDrop` before anything else
+    /// runs, so no drop of the permit is pending and it never needs a
+    /// stack slot (with one, LLVM copied it through memory on every pass).
+    #[inline(always)]
+    fn finish(self, failed: bool, duration: Option<u64>) {
+        let this = std::mem::ManuallyDrop::new(self);
+        let (b, w, start) = (this.breaker, this.word, this.start);
+        let d = duration.unwrap_or_else(|| b.elapsed_since(start));
+        b.on_outcome(w, failed, d);
     }
 
     /// The call succeeded. With a slow-call policy, its duration is measured
     /// from when the permit was taken, on the clock's coarse reading (a few
     /// milliseconds' resolution on Linux); use
     /// [`success_with_duration`](Self::success_with_duration) for a finer one.
-    #[inline]
+    #[inline(always)]
     pub fn success(self) {
-        let d = self.measured();
-        self.finish(false, d);
+        self.finish(false, None);
     }
 
     /// The call failed.
-    #[inline]
+    #[inline(always)]
     pub fn failure(self) {
-        let d = self.measured();
-        self.finish(true, d);
+        self.finish(true, None);
     }
 
     /// The call succeeded and took `d` (for the slow-call policy).
     pub fn success_with_duration(self, d: Duration) {
-        self.finish(false, nanos(d));
+        self.finish(false, Some(nanos(d)));
     }
 
     /// The call failed and took `d` (for the slow-call policy).
     pub fn failure_with_duration(self, d: Duration) {
-        self.finish(true, nanos(d));
+        self.finish(true, Some(nanos(d)));
     }
 
     /// The call's outcome counts as neither success nor failure.
@@ -960,7 +966,7 @@ impl<'a, C: Clock> Permit<'a, C> {
     }
 
     /// Records what a classifier said.
-    #[inline]
+    #[inline(always)]
     pub fn record(self, outcome: Outcome) {
         match outcome {
             Outcome::Success => self.success(),

@@ -336,7 +336,7 @@ impl TimeWindow {
     }
 
     /// Records one outcome at coarse time `now` for generation `gen`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&self, now: u64, gen: u64, bits: u64) {
         let (epoch, slot) = self.locate(now);
         let last = self.last_epoch.load(Relaxed);
