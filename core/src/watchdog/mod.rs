@@ -338,13 +338,11 @@ fn spawn(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     crate::sync::spawn_own("failwell-watchdog", move || run(for_thread, tick))
 }
 
-impl Shared {
-    /// In a child of `fork()`, starts the thread afresh: the parent's does
-    /// not exist there. One relaxed load otherwise.
-    #[inline]
-    fn ensure_thread(self: &Arc<Self>) {
-        self.thread.ensure(|| spawn(self));
-    }
+/// In a child of `fork()`, starts the watchdog's thread afresh: the
+/// parent's does not exist there. One relaxed load otherwise.
+#[inline]
+fn ensure_thread(shared: &Arc<Shared>) {
+    shared.thread.ensure(|| spawn(shared));
 }
 
 /// A running watchdog. Dropping it (or [`shutdown`](Self::shutdown)) stops
@@ -378,7 +376,7 @@ impl Watchdog {
     /// Registers a heartbeat that must beat at least every `timeout`. It
     /// counts as beaten now. Dropping the returned guard unregisters it.
     pub fn heartbeat(&self, name: impl Into<String>, timeout: Duration) -> Heartbeat {
-        self.shared.ensure_thread();
+        ensure_thread(&self.shared);
         let last = Arc::new(AtomicU64::new(MonotonicClock.now()));
         let mut reg = self.shared.registry.lock();
         reg.next_id += 1;
@@ -407,7 +405,7 @@ impl Watchdog {
         growth: Growth,
         read: impl Fn() -> u64 + Send + Sync + 'static,
     ) -> GaugeGuard {
-        self.shared.ensure_thread();
+        ensure_thread(&self.shared);
         let mut reg = self.shared.registry.lock();
         reg.next_id += 1;
         let id = reg.next_id;
@@ -440,13 +438,13 @@ impl Watchdog {
     /// The findings active as of the last tick (a deadlock, once found,
     /// stays listed: it never clears). For health checks and dashboards.
     pub fn active(&self) -> Vec<Finding> {
-        self.shared.ensure_thread();
+        ensure_thread(&self.shared);
         self.shared.active.lock().clone()
     }
 
     /// The counters.
     pub fn snapshot(&self) -> Snapshot {
-        self.shared.ensure_thread();
+        ensure_thread(&self.shared);
         let reg = self.shared.registry.lock();
         Snapshot {
             ticks: self.shared.ticks.load(Relaxed),
@@ -494,7 +492,7 @@ impl Heartbeat {
     /// Proves progress now.
     #[inline]
     pub fn beat(&self) {
-        self.shared.ensure_thread();
+        ensure_thread(&self.shared);
         // Relaxed: the watchdog only compares times; a beat seen a tick late
         // is a beat seen.
         self.last.store(MonotonicClock.now(), Relaxed);
