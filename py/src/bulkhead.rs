@@ -172,6 +172,30 @@ impl PyBulkhead {
         ))
     }
 
+    /// Changes limit and reserve of the live bulkhead together, all or
+    /// nothing (a `ValueError` changes neither); an argument not given
+    /// keeps its value.
+    #[pyo3(signature = (*, max_concurrent = None, critical_reserve = None))]
+    fn reconfigure(
+        &self,
+        max_concurrent: Option<&Bound<'_, PyAny>>,
+        critical_reserve: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let max = opt_count(max_concurrent, "max_concurrent")?;
+        let reserve = opt_count(critical_reserve, "critical_reserve")?;
+        self.inner
+            .reconfigure(|mut c| {
+                if let Some(n) = max {
+                    c = c.max_concurrent(n);
+                }
+                if let Some(n) = reserve {
+                    c = c.critical_reserve(n);
+                }
+                c
+            })
+            .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))
+    }
+
     /// Changes the limit on the live bulkhead.
     fn set_max_concurrent(&self, max_concurrent: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner

@@ -192,6 +192,36 @@ impl PyRateLimiter {
         ))
     }
 
+    /// Changes rate and burst of the live limiter together, all or nothing
+    /// (a `ValueError` changes neither): `requests` per `period` seconds
+    /// (default 1 s; `period` needs `requests`), `burst` in requests; what
+    /// is not given keeps its value (a new rate alone keeps the burst).
+    #[pyo3(signature = (requests = None, period = None, *, burst = None))]
+    fn reconfigure(
+        &self,
+        requests: Option<&Bound<'_, PyAny>>,
+        period: Option<&Bound<'_, PyAny>>,
+        burst: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let requests = opt_uint64(requests, "requests")?;
+        if requests.is_none() && period.is_some_and(|p| !p.is_none()) {
+            return Err(PyValueError::new_err("period: give requests with it"));
+        }
+        let period = self::period(period)?;
+        let burst = opt_uint64(burst, "burst")?;
+        self.inner
+            .reconfigure(|mut c| {
+                if let Some(r) = requests {
+                    c = c.rate(r, period);
+                }
+                if let Some(b) = burst {
+                    c = c.burst(b);
+                }
+                c
+            })
+            .map_err(|e| config_error(e, RENAMES))
+    }
+
     /// Changes the rate on the live limiter.
     #[pyo3(signature = (requests, period = None))]
     fn set_rate(

@@ -345,3 +345,33 @@ def test_a_busy_half_open_gives_an_honest_retry_after():
     assert 0.001 <= info.value.retry_after < 1.0
     probe.success()
     assert b.state == "closed"
+
+
+def test_reconfiguration_is_all_or_nothing():
+    b = Bulkhead(4, critical_reserve=2)
+    with pytest.raises(ValueError, match="critical_reserve"):
+        b.reconfigure(max_concurrent=8, critical_reserve=8)
+    assert b.max_concurrent == 4, "a refused pair changes nothing"
+    b.reconfigure(max_concurrent=1, critical_reserve=0)  # one at a time would be refused
+    assert b.max_concurrent == 1
+    b.reconfigure(max_concurrent=10, critical_reserve=9)
+    with b:
+        with pytest.raises(failwell.BulkheadFullError):
+            b.acquire()
+    with pytest.raises(TypeError, match="max_concurrent"):
+        b.reconfigure(max_concurrent=True)
+
+    limiter = RateLimiter(100, burst=10)
+    before = limiter.snapshot()
+    with pytest.raises(ValueError, match="burst"):
+        limiter.reconfigure(1000, burst=0)
+    assert limiter.snapshot() == before, "the valid rate was not applied alone"
+    with pytest.raises(ValueError, match="requests/period"):
+        limiter.reconfigure(2**31, 1.0, burst=5)
+    with pytest.raises(ValueError, match="period"):
+        limiter.reconfigure(period=2.0)
+    limiter.reconfigure(1000, burst=50)
+    s = limiter.snapshot()
+    assert s["interval"] == pytest.approx(0.001) and s["burst"] == 50
+    limiter.reconfigure(burst=5)
+    assert limiter.snapshot()["burst"] == 5
