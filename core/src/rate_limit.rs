@@ -432,11 +432,11 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
         let now = self.now();
         let mut tat = self.tat.load(Relaxed);
         loop {
-            // The reservation: admit as if at `now + wait` (`gcra`'s rule,
-            // its wait accepted up to `max_wait`).
-            let (new_tat, wait) = match tat.max(now).checked_add(cost) {
-                Some(t) => (t, (t - now).saturating_sub(limit)),
-                None => (u64::MAX, u64::MAX),
+            // The reservation: `gcra`'s decision, its wait accepted up to
+            // `max_wait` (the TAT then as if admitted at `now + wait`).
+            let (new_tat, wait) = match gcra(tat, now, cost, limit) {
+                Ok(t) => (t, 0),
+                Err(wait) => (tat.max(now).saturating_add(cost), wait),
             };
             if wait > max_wait || new_tat == u64::MAX {
                 self.rejected.fetch_add(n as u64, Relaxed);

@@ -319,16 +319,15 @@ where
     }
     // Relaxed: a statistic, read by the watchdog on its tick.
     OWN_THREADS.fetch_add(1, Relaxed);
-    let spawned = std::thread::Builder::new()
+    // Counted down when the thread ends, or when a failed spawn drops the
+    // closure that holds it.
+    let running = Running;
+    std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            let _running = Running;
+            let _running = running;
             f();
-        });
-    if spawned.is_err() {
-        let _ = OWN_THREADS.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
-    }
-    spawned
+        })
 }
 
 /// How many of failwell's own helper threads run now.

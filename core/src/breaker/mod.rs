@@ -326,7 +326,7 @@ impl<C: Clock> CircuitBreaker<C> {
                     if now < until {
                         return Err(self.reject(Some(Duration::from_nanos(until - now))));
                     }
-                    if let Some((_, probe)) = self.transition(Some(w), State::HalfOpen, None) {
+                    if let Some(probe) = self.transition(Some(w), State::HalfOpen, None) {
                         return Ok(Permit::new(self, probe));
                     }
                 }
@@ -377,9 +377,7 @@ impl<C: Clock> CircuitBreaker<C> {
         }
         let left = limit - now;
         let running = now.saturating_sub(since);
-        Some(Duration::from_nanos(
-            running.clamp(1_000_000, u64::MAX).min(left),
-        ))
+        Some(Duration::from_nanos(running.max(1_000_000).min(left)))
     }
 
     /// The permit identity of state word `w`: the word itself outside
@@ -776,30 +774,21 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// Moves to state `to`, if the state word still is `from` (same state
-    /// and generation; `None` accepts any). Returns the new word and its
+    /// and generation; `None` accepts any). Returns the new state's
     /// identity if this call made the change. Entering HalfOpen claims the
     /// first probe for the caller. `until` overrides the open deadline.
     #[cold]
-    fn transition(
-        &self,
-        from: Option<Word>,
-        to: State,
-        until: Option<u64>,
-    ) -> Option<(Word, Ident)> {
+    fn transition(&self, from: Option<Word>, to: State, until: Option<u64>) -> Option<Ident> {
         let mut aux = self.aux.lock();
         let mut cur = Word(self.state.load(Relaxed));
         let now = self.clock.now();
-        let (new, gen) = loop {
+        let gen = loop {
             if from.is_some_and(|f| f.epoch() != cur.epoch()) {
                 return None;
             }
-            // Under the lock `half_open_gen` is the current half-open's.
-            let cur_gen = if cur.is_half_open() {
-                self.half_open_gen.load(Relaxed)
-            } else {
-                cur.gen()
-            };
-            let gen = (cur_gen + 1) & GEN_MASK;
+            // Exact under the lock: `half_open_gen` is the current
+            // half-open's, if it is one.
+            let gen = (self.ident(cur).gen() + 1) & GEN_MASK;
             let mut new = Word::new(to, gen);
             match to {
                 State::Open => {
@@ -827,7 +816,7 @@ impl<C: Clock> CircuitBreaker<C> {
             // Release: publishes open_until / half_open_since / half_open_gen
             // (stored above) to the Acquire loads of the state word.
             match self.state.compare_exchange(cur.0, new.0, Release, Relaxed) {
-                Ok(_) => break (new, gen),
+                Ok(_) => break gen,
                 // Only half-open probe counters change outside the lock.
                 Err(actual) => cur = Word(actual),
             }
@@ -843,7 +832,7 @@ impl<C: Clock> CircuitBreaker<C> {
             at_nanos: now,
             generation: gen,
         });
-        Some((new, Ident::new(to, gen)))
+        Some(Ident::new(to, gen))
     }
 
     fn publish(&self, t: Transition) {
