@@ -98,7 +98,7 @@ impl Sleeper for MonotonicClock {
 
 #[cfg(not(unix))]
 fn instant_nanos() -> u64 {
-    use std::sync::OnceLock;
+    use crate::sync::statics::OnceLock;
     use std::time::Instant;
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     let origin = *ORIGIN.get_or_init(Instant::now);

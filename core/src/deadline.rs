@@ -22,11 +22,11 @@
 //! assert_eq!(answer, 42);
 //! ```
 
+use crate::sync::statics::OnceLock;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::clock::{nanos, Clock, MonotonicClock};

@@ -37,7 +37,7 @@ extern "C" fn in_child() {
 pub(crate) fn generation() -> u64 {
     #[cfg(all(unix, not(failwell_loom)))]
     {
-        static REGISTER: std::sync::Once = std::sync::Once::new();
+        static REGISTER: crate::sync::statics::Once = crate::sync::statics::Once::new();
         REGISTER.call_once(|| {
             #[allow(unsafe_code)]
             // SAFETY: registers a handler that is a plain `extern "C" fn`

@@ -17,7 +17,7 @@
 //! - [`health::HealthRegistry`]: checks run in the background, read cheaply.
 //! - [`metrics::MetricsRegistry`]: Prometheus text exposition of them all.
 //! - [`watchdog::Watchdog`]: stalls, deadlocks and leaks, found on an OS
-//!   thread; [`sync::lock_both`] locks in one global order.
+//!   thread; [`lock::lock_both`] locks in one global order.
 //!
 //! Hot paths are a few atomic operations on cache-padded words, with no lock,
 //! no system call and no allocation; blocking waits are OS-thread waits with
@@ -58,13 +58,14 @@ pub mod degrade;
 mod error;
 mod fork;
 pub mod health;
+pub mod lock;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
 mod rng;
 pub mod shed;
-pub mod sync;
+mod sync;
 pub mod watchdog;
 
 pub use error::{ConfigError, Error, Rejected};

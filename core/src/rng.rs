@@ -2,7 +2,7 @@
 //! atomic counter, so a shared generator is lock-free and, for a given seed
 //! and order of calls, reproducible.
 
-use crate::sync::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{statics, AtomicU64, Ordering::Relaxed};
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -17,11 +17,11 @@ pub(crate) fn mix(mut x: u64) -> u64 {
 /// A seed that differs between calls and processes (time and a counter).
 pub(crate) fn fresh_seed() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static COUNTER: statics::AtomicU64 = statics::AtomicU64::new(0);
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let c = COUNTER.fetch_add(1, statics::Ordering::Relaxed);
     mix(t ^ mix(c.wrapping_add(std::process::id() as u64)))
 }
 

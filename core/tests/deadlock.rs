@@ -1,12 +1,12 @@
 //! A real deadlock, found by the watchdog (feature `deadlock-detection`):
-//! two threads lock two `failwell::sync::Mutex` in opposite order.
+//! two threads lock two `failwell::lock::Mutex` in opposite order.
 #![cfg(feature = "deadlock-detection")]
 
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use failwell::sync::Mutex;
+use failwell::lock::Mutex;
 use failwell::watchdog::{FindingKind, Watchdog};
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fw::health::{HealthRegistry, Status};
-use fw::sync::Mutex;
+use fw::lock::Mutex;
 use fw::watchdog::{Finding, FindingKind, GaugeGuard, Growth, Heartbeat, Watchdog};
 
 use crate::boundary::*;

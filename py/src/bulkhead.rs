@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failwell::bulkhead::{self, Priority};
-use failwell::sync::Mutex;
+use failwell::lock::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use failwell::breaker::Outcome;
 use failwell::deadline::Deadline;
+use failwell::lock::Mutex;
 use failwell::pipeline::{Attempt, Ended, Pipeline, Run};
-use failwell::sync::Mutex;
 use failwell::Rejected;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failwell::deadline::Deadline;
+use failwell::lock::Mutex;
 use failwell::retry::{self, Backoff, Jitter, Run};
-use failwell::sync::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failwell::bulkhead::Priority;
+use failwell::lock::Mutex;
 use failwell::shed::{self, Algorithm, ShedOutcome, ShedToken};
-use failwell::sync::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};

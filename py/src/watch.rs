@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failwell::health::{self, HealthRegistry, Status};
-use failwell::sync::Mutex;
+use failwell::lock::Mutex;
 use failwell::watchdog::{self, Finding, FindingKind, Heartbeat, Watchdog};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
