@@ -26,6 +26,15 @@ pub trait Clock: Send + Sync + 'static {
     fn now_coarse(&self) -> u64 {
         self.now()
     }
+
+    /// How long, in real time, a thread waiting for this clock to reach a
+    /// point `left` nanoseconds ahead sleeps before it reads the clock
+    /// again (it may be woken sooner). The default, at most 1 ms, suits any
+    /// clock, a virtual one included; [`MonotonicClock`] sleeps the whole
+    /// `left`, since its time is real time.
+    fn wait_slice(&self, left: u64) -> Duration {
+        Duration::from_nanos(left).min(Duration::from_millis(1))
+    }
 }
 
 /// Something that can make the calling thread wait: the real thread sleep,
@@ -86,6 +95,10 @@ impl Clock for MonotonicClock {
         {
             self.now()
         }
+    }
+
+    fn wait_slice(&self, left: u64) -> Duration {
+        Duration::from_nanos(left)
     }
 }
 

@@ -109,6 +109,18 @@ mod imp {
             (guard, Instant::now() >= deadline)
         }
 
+        /// Sleeps until notified, spuriously woken, or `d` has passed.
+        pub(crate) fn wait_for<'a, T>(
+            &self,
+            guard: CoreMutexGuard<'a, T>,
+            d: std::time::Duration,
+        ) -> CoreMutexGuard<'a, T> {
+            self.0
+                .wait_timeout(guard, d)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        }
+
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
         }
@@ -197,6 +209,14 @@ mod imp {
             _deadline: Option<std::time::Instant>,
         ) -> (CoreMutexGuard<'a, T>, bool) {
             (self.wait(guard), false)
+        }
+
+        pub(crate) fn wait_for<'a, T>(
+            &self,
+            guard: CoreMutexGuard<'a, T>,
+            _d: std::time::Duration,
+        ) -> CoreMutexGuard<'a, T> {
+            self.wait(guard)
         }
 
         pub(crate) fn notify_one(&self) {
@@ -309,6 +329,11 @@ pub(crate) fn stripe_hint() -> usize {
 /// loom's cannot hold unsized closures, and a listener list is guarded by
 /// [`CoreRwLock`], which loom does model.
 pub(crate) type SharedFn<T> = std::sync::Arc<T>;
+
+/// The `Arc` a user holds a handle in (`self: &Arc<Self>` methods that hand
+/// out owned permits): always std's, since it is the user's type; what the
+/// models check is the state inside it.
+pub(crate) type UserArc<T> = std::sync::Arc<T>;
 
 /// For process-wide statics (a seed counter, a thread count, a stripe
 /// counter, one-time registrations, the shared timeout pool): always std's,
