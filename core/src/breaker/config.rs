@@ -107,18 +107,12 @@ impl Config {
 
     /// How long the `trips`-th consecutive opening lasts (1-based).
     pub(crate) fn open_duration(&self, trips: u32) -> u64 {
-        if self.open_for_multiplier == 1.0 || trips <= 1 {
-            return self.open_for.min(self.open_for_max.max(self.open_for));
-        }
-        let grown = self.open_for as f64
-            * self
-                .open_for_multiplier
-                .powi((trips - 1).min(1 << 16) as i32);
-        if grown >= self.open_for_max as f64 {
-            self.open_for_max
-        } else {
-            grown as u64
-        }
+        super::rule::open_duration(
+            self.open_for,
+            self.open_for_multiplier,
+            self.open_for_max,
+            trips,
+        )
     }
 }
 

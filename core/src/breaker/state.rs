@@ -25,6 +25,73 @@
 
 use std::fmt;
 
+use crate::sync::{AtomicU64, CachePadded};
+
+/// A breaker's fixed state block: plain atomic words at a fixed layout,
+/// `#[repr(C)]` and pointer-free. Each group another set of threads writes
+/// sits on a cache line of its own:
+///
+/// | group | field | written by | contents |
+/// |---|---|---|---|
+/// | `word` | | admission in half-open, probe outcomes, transitions | the state word above |
+/// | `rejected` | | every refused call | refusals since creation |
+/// | `counts` | `failures`, `slow` | recorded failures / slow calls | cumulative counts |
+/// | | `ignored` | permits dropped or recorded as ignored | cumulative count |
+/// | | `transitions`, `opened` | transitions | cumulative counts |
+/// | | `listener_panics` | a listener that panicked | cumulative count |
+/// | `published` | `open_until` | a transition to Open | clock nanoseconds; valid while the word says Open |
+/// | | `half_open_since` | a transition to HalfOpen | clock nanoseconds; valid while the word says HalfOpen |
+/// | | `half_open_gen` | a transition to HalfOpen | the full 61-bit generation of the current half-open |
+/// | | `trips` | a transition to Open or Closed | openings in a row since the last close (for the growing open period) |
+///
+/// The `published` words are written under the transition lock before the
+/// Release compare-and-swap that publishes the new state word, and read
+/// after an Acquire load of it. The windows (count or time slots) and the
+/// striped call counter are sized by the configuration and kept beside this
+/// block by the handle.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct BreakerState {
+    pub(crate) word: CachePadded<AtomicU64>,
+    pub(crate) rejected: CachePadded<AtomicU64>,
+    pub(crate) counts: CachePadded<Counts>,
+    pub(crate) published: CachePadded<Published>,
+}
+
+/// Cumulative counts (see [`BreakerState`]).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) failures: AtomicU64,
+    pub(crate) slow: AtomicU64,
+    pub(crate) ignored: AtomicU64,
+    pub(crate) transitions: AtomicU64,
+    pub(crate) opened: AtomicU64,
+    pub(crate) listener_panics: AtomicU64,
+}
+
+/// Values published with a state (see [`BreakerState`]).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    pub(crate) open_until: AtomicU64,
+    pub(crate) half_open_since: AtomicU64,
+    pub(crate) half_open_gen: AtomicU64,
+    pub(crate) trips: AtomicU64,
+}
+
+impl BreakerState {
+    /// A closed breaker at generation 0 with every count zero.
+    pub(crate) fn new() -> Self {
+        BreakerState {
+            word: CachePadded::new(AtomicU64::new(Word::new(State::Closed, 0).0)),
+            rejected: CachePadded::new(AtomicU64::new(0)),
+            counts: CachePadded::new(Counts::default()),
+            published: CachePadded::new(Published::default()),
+        }
+    }
+}
+
 /// The most probes half-open may admit (the counters are 10 bits wide).
 pub(crate) const MAX_HALF_OPEN_CALLS: u32 = (1 << 10) - 1;
 

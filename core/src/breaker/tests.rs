@@ -661,6 +661,7 @@ fn stress_closed_path_counts_every_outcome() {
 }
 
 mod model;
+mod rule;
 mod wrap;
 
 /// Calls counted per thread stripe add up exactly in the time window.
@@ -734,7 +735,7 @@ fn recording_a_token_many_times_never_overflows_the_probe_counters() {
     }
     // One probe issued: at most one outcome counted; the word is intact.
     assert_eq!(b.state(), State::HalfOpen);
-    let w = Word(b.state.load(Relaxed));
+    let w = Word(b.state.word.load(Relaxed));
     assert_eq!((w.issued(), w.successes(), w.failures()), (1, 1, 0));
 }
 
@@ -1008,4 +1009,55 @@ fn a_busy_half_open_gives_an_honest_retry_after() {
     );
     probe.success();
     assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn owned_permits_record_once_and_free_their_probe_when_dropped() {
+    let clock = ManualClock::new();
+    let b = Arc::new(
+        CircuitBreaker::builder()
+            .consecutive_failures(1)
+            .half_open_calls(1)
+            .open_for(Duration::from_secs(1))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let mut p = b.try_acquire_owned().unwrap();
+    assert_eq!(
+        (p.state(), p.generation(), p.is_recorded()),
+        (State::Closed, 0, false)
+    );
+    assert!(p.failure());
+    assert!(!p.success(), "a second outcome is ignored");
+    assert!(p.is_recorded());
+    drop(p);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.failures, s.successes, s.ignored),
+        (State::Open, 1, 0, 0)
+    );
+    assert!(matches!(
+        b.try_acquire_owned().unwrap_err(),
+        Rejected::CircuitOpen { .. }
+    ));
+    clock.advance(Duration::from_secs(1));
+    let probe = b.try_acquire_owned().unwrap();
+    assert_eq!(probe.state(), State::HalfOpen);
+    assert!(
+        b.try_acquire_owned().is_err(),
+        "the one probe slot is taken"
+    );
+    // Moved to another thread and dropped there unrecorded: the slot comes
+    // back and the probe counts as ignored.
+    std::thread::spawn(move || drop(probe)).join().unwrap();
+    assert_eq!(b.snapshot().ignored, 1);
+    let weak = Arc::downgrade(&b);
+    let mut probe = b.try_acquire_owned().unwrap();
+    drop(b);
+    assert!(weak.upgrade().is_some(), "a live permit keeps its breaker");
+    assert!(probe.success_with_duration(Duration::from_millis(3)));
+    assert_eq!(probe.breaker().state(), State::Closed);
+    drop(probe);
+    assert!(weak.upgrade().is_none());
 }
