@@ -41,12 +41,8 @@ typedef struct fw_adaptive_permit_t fw_adaptive_permit_t;
 // it once, after every thread is done with it and its permits.
 typedef struct fw_breaker_t fw_breaker_t;
 
-// A permit from a bulkhead; returned (and freed) by
-// `fw_bulkhead_permit_release`, exactly once. May move between threads.
-typedef struct fw_bulkhead_permit_t fw_bulkhead_permit_t;
-
 // A bulkhead. Thread-safe; free it once, after every thread is done with
-// it (outstanding permits keep its memory alive).
+// it and every permit is released.
 typedef struct fw_bulkhead_t fw_bulkhead_t;
 
 // A fault and latency injector. Thread-safe.
@@ -237,6 +233,17 @@ typedef struct {
 // side; other values are `FW_EINVAL`).
 typedef uint32_t fw_priority_t;
 
+// A permit from a bulkhead: a plain value (no allocation) the caller
+// keeps, e.g. on its stack, and gives back exactly once with
+// `fw_bulkhead_permit_release(&permit)`, which clears it, so releasing
+// the same variable again is a harmless `FW_EINVAL`. A copy of a permit
+// is the same permit: release one of the copies only. Release every
+// permit before freeing its bulkhead. May move between threads. Its field
+// is private to failwell.
+typedef struct {
+  const fw_bulkhead_t *_bulkhead;
+} fw_bulkhead_permit_t;
+
 // A bulkhead's counters.
 typedef struct {
   uint64_t max_concurrent;
@@ -303,6 +310,14 @@ typedef struct {
   // Keys cached now.
   uint64_t entries;
 } fw_stale_cache_snapshot_t;
+
+// A health check: returns 0 when healthy; otherwise writes a message
+// (NUL-terminated, at most `error_len` bytes) into `error` and returns
+// nonzero. Runs on a pool thread: must be thread-safe, must not unwind.
+typedef int32_t (*fw_health_check_t)(void *user_data, char *error, size_t error_len);
+
+// Health: one of the `FW_HEALTH_*` constants.
+typedef uint32_t fw_health_status_t;
 
 // Pipeline configuration. Each layer is a handle, or NULL for none (every
 // layer is optional). The pipeline keeps its own reference to each layer,
@@ -464,14 +479,6 @@ typedef struct {
 // must not unwind into failwell.
 typedef uint64_t (*fw_gauge_fn)(void *user_data);
 
-// A health check: returns 0 when healthy; otherwise writes a message
-// (NUL-terminated, at most `error_len` bytes) into `error` and returns
-// nonzero. Runs on a pool thread: must be thread-safe, must not unwind.
-typedef int32_t (*fw_health_check_t)(void *user_data, char *error, size_t error_len);
-
-// Health: one of the `FW_HEALTH_*` constants.
-typedef uint32_t fw_health_status_t;
-
 // Success.
 #define FW_OK 0
 
@@ -553,6 +560,15 @@ typedef uint32_t fw_health_status_t;
 // A gauge above its limit.
 #define FW_FINDING_GAUGE_LEAK 4
 
+// Everything works.
+#define FW_HEALTH_HEALTHY 0
+
+// A non-critical check fails (or an open breaker registered as such).
+#define FW_HEALTH_DEGRADED 1
+
+// A critical check fails.
+#define FW_HEALTH_UNHEALTHY 2
+
 // `initial_ns` every time.
 #define FW_BACKOFF_CONSTANT 0
 
@@ -582,15 +598,6 @@ typedef uint32_t fw_health_status_t;
 
 // Additive increase, multiplicative decrease on drops or slow windows.
 #define FW_ALGORITHM_AIMD 1
-
-// Everything works.
-#define FW_HEALTH_HEALTHY 0
-
-// A non-critical check fails (or an open breaker registered as such).
-#define FW_HEALTH_DEGRADED 1
-
-// A critical check fails.
-#define FW_HEALTH_UNHEALTHY 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -691,22 +698,23 @@ fw_status_t fw_bulkhead_new(const fw_bulkhead_config_t *config, fw_bulkhead_t **
 // Frees a bulkhead. NULL is a no-op.
 void fw_bulkhead_free(fw_bulkhead_t *bulkhead);
 
-// Takes a permit now or returns `FW_REJECTED_BULKHEAD_FULL`; never blocks.
+// Takes a permit now into `*out`, or returns `FW_REJECTED_BULKHEAD_FULL`;
+// never blocks, never allocates.
 fw_status_t fw_bulkhead_try_acquire(const fw_bulkhead_t *bulkhead,
                                     fw_priority_t prio,
-                                    fw_bulkhead_permit_t **out);
+                                    fw_bulkhead_permit_t *out);
 
-// Waits at most `timeout_ns` for a permit (sleeping, not spinning).
+// Waits at most `timeout_ns` for a permit (sleeping, not spinning) into
+// `*out`; `UINT64_MAX` waits without bound.
 fw_status_t fw_bulkhead_acquire_timeout(const fw_bulkhead_t *bulkhead,
                                         fw_priority_t prio,
                                         uint64_t timeout_ns,
-                                        fw_bulkhead_permit_t **out);
+                                        fw_bulkhead_permit_t *out);
 
-// Returns a permit and frees it. NULL is `FW_EINVAL`. The permit is a
-// pointer to memory this call frees, so releasing it a second time (or
-// using it after) is a use-after-free that failwell cannot detect:
-// release each permit exactly once, and set your copy to NULL (a NULL
-// permit is a harmless `FW_EINVAL`).
+// Gives back the permit in `*permit` and clears it. `FW_EINVAL` for a
+// NULL `permit` or one already released (cleared) or never acquired
+// (zeroed): releasing a permit twice through the same variable returns
+// nothing twice.
 fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
 
 // Changes the limit and the critical reserve on the live bulkhead, all or
@@ -837,6 +845,35 @@ void fw_stale_value_free(fw_stale_value_t *value);
 
 // The cache's counters.
 fw_status_t fw_stale_cache_snapshot(const fw_stale_cache_t *cache, fw_stale_cache_snapshot_t *out);
+
+// Creates a health registry running a round every `interval_ns` (≥ 10 ms).
+fw_status_t fw_health_new(uint64_t interval_ns, fw_health_t **out);
+
+// Stops the registry's thread and frees it. NULL is a no-op. A check
+// still running (one that ran past its timeout included) is waited for:
+// when this returns, no check runs again, so each check's `user_data` may
+// be freed. A check that never returns makes this wait forever; a check
+// must not call it.
+void fw_health_free(fw_health_t *health);
+
+// Registers a check `name`, critical or not, given `timeout_ns` per run.
+fw_status_t fw_health_register(const fw_health_t *health,
+                               const char *name,
+                               bool critical,
+                               uint64_t timeout_ns,
+                               fw_health_check_t check,
+                               void *user_data);
+
+// Registers a breaker: while it is open the check reads `when_open`
+// (`FW_HEALTH_DEGRADED` or `FW_HEALTH_UNHEALTHY`).
+fw_status_t fw_health_register_breaker(const fw_health_t *health,
+                                       const char *name,
+                                       const fw_breaker_t *breaker,
+                                       fw_health_status_t when_open);
+
+// The aggregate of the last round (a cheap read), or of a round run now
+// if `run_now`.
+fw_status_t fw_health_status(const fw_health_t *health, bool run_now, fw_health_status_t *out);
 
 // Creates an empty registry into `*out`.
 fw_status_t fw_metrics_new(fw_metrics_t **out);
@@ -1141,35 +1178,6 @@ fw_status_t fw_watchdog_watch_pool(const fw_watchdog_t *watchdog,
 // Unregisters and frees a gauge; when it returns, its `read` is not
 // running and will not be called again. NULL is a no-op.
 void fw_gauge_free(fw_gauge_t *gauge);
-
-// Creates a health registry running a round every `interval_ns` (≥ 10 ms).
-fw_status_t fw_health_new(uint64_t interval_ns, fw_health_t **out);
-
-// Stops the registry's thread and frees it. NULL is a no-op. A check
-// still running (one that ran past its timeout included) is waited for:
-// when this returns, no check runs again, so each check's `user_data` may
-// be freed. A check that never returns makes this wait forever; a check
-// must not call it.
-void fw_health_free(fw_health_t *health);
-
-// Registers a check `name`, critical or not, given `timeout_ns` per run.
-fw_status_t fw_health_register(const fw_health_t *health,
-                               const char *name,
-                               bool critical,
-                               uint64_t timeout_ns,
-                               fw_health_check_t check,
-                               void *user_data);
-
-// Registers a breaker: while it is open the check reads `when_open`
-// (`FW_HEALTH_DEGRADED` or `FW_HEALTH_UNHEALTHY`).
-fw_status_t fw_health_register_breaker(const fw_health_t *health,
-                                       const char *name,
-                                       const fw_breaker_t *breaker,
-                                       fw_health_status_t when_open);
-
-// The aggregate of the last round (a cheap read), or of a round run now
-// if `run_now`.
-fw_status_t fw_health_status(const fw_health_t *health, bool run_now, fw_health_status_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

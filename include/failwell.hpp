@@ -213,20 +213,20 @@ private:
 /// A permit of a Bulkhead, returned when destroyed.
 class BulkheadPermit {
 public:
-    BulkheadPermit(BulkheadPermit &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    BulkheadPermit(BulkheadPermit &&o) noexcept : p_(std::exchange(o.p_, fw_bulkhead_permit_t{})) {}
     BulkheadPermit(const BulkheadPermit &) = delete;
     BulkheadPermit &operator=(const BulkheadPermit &) = delete;
     BulkheadPermit &operator=(BulkheadPermit &&) = delete;
     ~BulkheadPermit() {
-        if (p_ != nullptr) {
-            fw_bulkhead_permit_release(p_);
+        if (p_._bulkhead != nullptr) {
+            fw_bulkhead_permit_release(&p_);
         }
     }
 
 private:
     friend class Bulkhead;
-    explicit BulkheadPermit(fw_bulkhead_permit_t *p) : p_(p) {}
-    fw_bulkhead_permit_t *p_;
+    explicit BulkheadPermit(fw_bulkhead_permit_t p) : p_(p) {}
+    fw_bulkhead_permit_t p_;
 };
 
 /// A bulkhead.
@@ -244,7 +244,7 @@ public:
 
     /// A permit now, or nothing.
     std::optional<BulkheadPermit> try_acquire(fw_priority_t prio = FW_PRIORITY_NORMAL) {
-        fw_bulkhead_permit_t *p = nullptr;
+        fw_bulkhead_permit_t p{};
         fw_status_t s = fw_bulkhead_try_acquire(h_, prio, &p);
         return finish(s, p);
     }
@@ -252,7 +252,7 @@ public:
     /// A permit within `timeout`, or nothing.
     std::optional<BulkheadPermit> acquire_for(std::chrono::nanoseconds timeout,
                                               fw_priority_t prio = FW_PRIORITY_NORMAL) {
-        fw_bulkhead_permit_t *p = nullptr;
+        fw_bulkhead_permit_t p{};
         fw_status_t s = fw_bulkhead_acquire_timeout(h_, prio, static_cast<uint64_t>(timeout.count()), &p);
         return finish(s, p);
     }
@@ -264,7 +264,7 @@ public:
     }
 
 private:
-    static std::optional<BulkheadPermit> finish(fw_status_t s, fw_bulkhead_permit_t *p) {
+    static std::optional<BulkheadPermit> finish(fw_status_t s, fw_bulkhead_permit_t p) {
         if (s == FW_OK) {
             return BulkheadPermit(p);
         }

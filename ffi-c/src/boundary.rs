@@ -1,9 +1,25 @@
-//! The boundary: status codes, the per-thread last error, and the one
-//! panic guard every export runs inside.
+//! The boundary: status codes, the per-thread last error, the one panic
+//! guard every export runs inside, and the one ceremony for pointer
+//! arguments.
+//!
+//! Handles: every opaque `fw_<thing>_t` implements [`Handle`]; the pointer
+//! C holds is `Arc::into_raw` of the Rust value behind it, cast (one
+//! allocation, one hop; rustls-ffi's pattern). [`new_handle`] makes one,
+//! [`free_handle`] drops it, [`try_handle!`] borrows it, [`share`] takes
+//! another owning reference (a pipeline holding a bulkhead the caller
+//! holds too).
+//!
+//! Arguments: [`try_handle!`], [`try_ref!`] and [`try_out!`] turn a pointer
+//! argument into a reference or an out-slot, or return `FW_EINVAL` with a
+//! message naming the export called and the argument ("fw_bulkhead_snapshot:
+//! `out` is NULL"). The export's name is found from the enclosing function
+//! (or passed, in a helper shared by several exports).
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fw::{ConfigError, Rejected};
@@ -112,6 +128,283 @@ fn panicked(p: Box<dyn std::any::Any + Send>) -> fw_status_t {
     FW_EPANIC
 }
 
+/// Runs a `void` export's body (a `*_free`): a panic is caught, recorded
+/// as the last error and goes no further.
+#[inline]
+pub(crate) fn guard_void(f: impl FnOnce()) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+        panicked(p);
+    }
+}
+
+/// An opaque C handle type standing for a Rust value kept in an `Arc`.
+///
+/// # Safety
+/// An implementor is an opaque marker, never constructed: the only values
+/// of it that exist are pointers made by [`new_handle`], which point at a
+/// live `Self::Target` inside an `Arc` until [`free_handle`].
+pub(crate) unsafe trait Handle {
+    /// The Rust value behind the handle.
+    type Target: Send + Sync;
+}
+
+/// A new handle owning `value`.
+pub(crate) fn new_handle<H: Handle>(value: H::Target) -> *mut H {
+    Arc::into_raw(Arc::new(value)) as *mut H
+}
+
+/// Drops the handle's reference to its value (NULL is a no-op); other
+/// owning references ([`share`]) keep it alive.
+///
+/// # Safety
+/// `h` is NULL or came from [`new_handle`] and is freed once (the
+/// documented contract of every `*_free`).
+pub(crate) unsafe fn free_handle<H: Handle>(h: *mut H) {
+    if !h.is_null() {
+        // SAFETY: per this function's contract, `h` is `Arc::into_raw` of
+        // an `Arc<H::Target>` whose reference the caller gives up here.
+        drop(unsafe { Arc::from_raw(h as *const H::Target) });
+    }
+}
+
+/// The value behind a handle, or `None` for NULL.
+#[inline(always)]
+pub(crate) fn borrow<'a, H: Handle>(h: *const H) -> Option<&'a H::Target> {
+    // SAFETY: a non-NULL handle came from `new_handle` and is not freed
+    // while the caller uses it (the documented contract of every export).
+    unsafe { (h as *const H::Target).as_ref() }
+}
+
+/// Another owning reference to the value behind a handle, or `None` for
+/// NULL.
+pub(crate) fn share<H: Handle>(h: *const H) -> Option<Arc<H::Target>> {
+    if h.is_null() {
+        return None;
+    }
+    let p = h as *const H::Target;
+    // SAFETY: as in `borrow`; the handle's own reference stays, and the
+    // count goes up by the one returned.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
+}
+
+/// An opaque C handle type for a value one caller uses at a time (a
+/// pipeline run, an adaptive-limit permit): owned through `Box::into_raw`,
+/// borrowed mutably.
+///
+/// # Safety
+/// As for [`Handle`]: never constructed; its pointers come from
+/// [`new_owned`] and point at a live `Self::Target` until [`free_owned`].
+pub(crate) unsafe trait Owned {
+    /// The Rust value behind the handle.
+    type Target: Send;
+}
+
+/// A new exclusive handle owning `value`.
+pub(crate) fn new_owned<H: Owned>(value: H::Target) -> *mut H {
+    Box::into_raw(Box::new(value)) as *mut H
+}
+
+/// Frees an exclusive handle (NULL is a no-op).
+///
+/// # Safety
+/// `h` is NULL or came from [`new_owned`] and is freed once.
+pub(crate) unsafe fn free_owned<H: Owned>(h: *mut H) {
+    if !h.is_null() {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(h as *mut H::Target) });
+    }
+}
+
+/// The value behind an exclusive handle, or `None` for NULL.
+#[inline(always)]
+pub(crate) fn borrow_owned<'a, H: Owned>(h: *mut H) -> Option<&'a mut H::Target> {
+    // SAFETY: a non-NULL handle came from `new_owned`, is not freed, and
+    // is used by one thread at a time (the documented contract).
+    unsafe { (h as *mut H::Target).as_mut() }
+}
+
+/// Takes the value out of an exclusive handle and frees the handle.
+///
+/// # Safety
+/// As for [`free_owned`]; `h` is not NULL.
+pub(crate) unsafe fn take_owned<H: Owned>(h: *mut H) -> H::Target {
+    // SAFETY: per this function's contract.
+    *unsafe { Box::from_raw(h as *mut H::Target) }
+}
+
+/// A checked, non-NULL out-parameter.
+#[derive(Debug)]
+pub(crate) struct Out<T>(NonNull<T>);
+
+impl<T> Out<T> {
+    /// The slot behind `p`, or `None` for NULL.
+    #[inline(always)]
+    pub(crate) fn new(p: *mut T) -> Option<Self> {
+        NonNull::new(p).map(Out)
+    }
+
+    /// Writes `value` into the slot.
+    #[inline(always)]
+    pub(crate) fn write(self, value: T) {
+        // SAFETY: a non-NULL out-parameter is valid, aligned and writable
+        // for a `T` (the documented contract of every export).
+        unsafe { self.0.as_ptr().write(value) };
+    }
+}
+
+/// The export a `type_name` path was taken in: its last segment that
+/// names a C export (`fw_…`), or the whole path.
+#[cold]
+pub(crate) fn export_of(path: &'static str) -> &'static str {
+    path.rsplit("::")
+        .find(|seg| seg.starts_with("fw_"))
+        .unwrap_or(path)
+}
+
+/// The type name of a value's type (`type_name_of_val`, for Rust 1.75).
+pub(crate) fn type_name_of<T>(_: &T) -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// A NULL argument, as `FW_EINVAL` and a message naming export and argument.
+#[cold]
+#[inline(never)]
+pub(crate) fn null_arg(func: &str, arg: &str) -> fw_status_t {
+    invalid(format!("{func}: `{arg}` is NULL"))
+}
+
+/// The name of the export this is used in (see [`export_of`]).
+macro_rules! this_export {
+    () => {{
+        fn here() {}
+        $crate::boundary::export_of($crate::boundary::type_name_of(&here))
+    }};
+}
+pub(crate) use this_export;
+
+/// `try_handle!(h)`: the value behind handle argument `h`, or return
+/// `FW_EINVAL` naming the export and `h`; `try_handle!(h, func)` names
+/// `func` instead (in a helper shared by several exports).
+macro_rules! try_handle {
+    ($h:ident) => {
+        $crate::boundary::try_handle!($h, $crate::boundary::this_export!())
+    };
+    ($h:ident, $func:expr) => {
+        match $crate::boundary::borrow($h) {
+            Some(v) => v,
+            None => return $crate::boundary::null_arg($func, stringify!($h)),
+        }
+    };
+}
+pub(crate) use try_handle;
+
+/// `try_owned!(h)`: the value behind exclusive handle argument `h`
+/// (mutably), or return `FW_EINVAL` naming the export and `h`.
+macro_rules! try_owned {
+    ($h:ident) => {
+        $crate::boundary::try_owned!($h, $crate::boundary::this_export!())
+    };
+    ($h:ident, $func:expr) => {
+        match $crate::boundary::borrow_owned($h) {
+            Some(v) => v,
+            None => return $crate::boundary::null_arg($func, stringify!($h)),
+        }
+    };
+}
+pub(crate) use try_owned;
+
+/// `try_ref!(p)`: the value behind plain pointer argument `p` (a config,
+/// a permit), or return `FW_EINVAL` naming the export and `p`.
+macro_rules! try_ref {
+    ($p:ident) => {
+        $crate::boundary::try_ref!($p, $crate::boundary::this_export!())
+    };
+    ($p:ident, $func:expr) => {
+        // SAFETY: a non-NULL pointer argument points to a valid value of
+        // its type (the documented contract of every export).
+        match unsafe { $p.as_ref() } {
+            Some(v) => v,
+            None => return $crate::boundary::null_arg($func, stringify!($p)),
+        }
+    };
+}
+pub(crate) use try_ref;
+
+/// `try_mut!(p)`: as [`try_ref!`], for a pointer the export writes through
+/// and reads (a caller's permit it clears).
+macro_rules! try_mut {
+    ($p:ident) => {
+        $crate::boundary::try_mut!($p, $crate::boundary::this_export!())
+    };
+    ($p:ident, $func:expr) => {
+        // SAFETY: a non-NULL pointer argument points to a valid, writable
+        // value of its type that no one else uses during the call (the
+        // documented contract of every export).
+        match unsafe { $p.as_mut() } {
+            Some(v) => v,
+            None => return $crate::boundary::null_arg($func, stringify!($p)),
+        }
+    };
+}
+pub(crate) use try_mut;
+
+/// `try_out!(p)`: the out-slot behind required out-parameter `p`, or
+/// return `FW_EINVAL` naming the export and `p`.
+macro_rules! try_out {
+    ($p:ident) => {
+        $crate::boundary::try_out!($p, $crate::boundary::this_export!())
+    };
+    ($p:ident, $func:expr) => {
+        match $crate::boundary::Out::new($p) {
+            Some(o) => o,
+            None => return $crate::boundary::null_arg($func, stringify!($p)),
+        }
+    };
+}
+pub(crate) use try_out;
+
+/// `try_cstr!(p)`: the NUL-terminated string behind argument `p` as a
+/// `&CStr`, or return `FW_EINVAL` naming the export and `p`.
+macro_rules! try_cstr {
+    ($p:ident) => {
+        $crate::boundary::try_cstr!($p, $crate::boundary::this_export!())
+    };
+    ($p:ident, $func:expr) => {
+        if $p.is_null() {
+            return $crate::boundary::null_arg($func, stringify!($p));
+        } else {
+            // SAFETY: a non-NULL string argument is NUL-terminated and
+            // valid for the call (the documented contract of every export).
+            unsafe { std::ffi::CStr::from_ptr($p) }
+        }
+    };
+}
+pub(crate) use try_cstr;
+
+/// `try_str!(p)`: as [`try_cstr!`], as UTF-8 `&str`, or return `FW_EINVAL`
+/// saying `p` is not UTF-8.
+macro_rules! try_str {
+    ($p:ident) => {
+        $crate::boundary::try_str!($p, $crate::boundary::this_export!())
+    };
+    ($p:ident, $func:expr) => {
+        match $crate::boundary::try_cstr!($p, $func).to_str() {
+            Ok(s) => s,
+            Err(_) => {
+                return $crate::boundary::invalid(format!(
+                    "{}: `{}` is not UTF-8",
+                    $func,
+                    stringify!($p)
+                ))
+            }
+        }
+    };
+}
+pub(crate) use try_str;
+
 /// The configuration behind `config`, or `default()` when it is NULL.
 pub(crate) fn config_or<T: Copy>(config: *const T, default: extern "C" fn() -> T) -> T {
     // SAFETY: a non-NULL `config` points to a valid, initialised config
@@ -210,11 +503,66 @@ mod tests {
         };
         let s = guard(|| panic!("deliberate"));
         let first = last();
+        guard_void(|| panic!("in a free"));
+        assert_eq!(last(), "failwell panicked: in a free");
         let s2 = guard(|| std::panic::panic_any(7u8));
         std::panic::set_hook(hook);
         assert_eq!((s, s2), (FW_EPANIC, FW_EPANIC));
         assert_eq!(first, "failwell panicked: deliberate");
         assert_eq!(last(), "failwell panicked: unknown panic");
         assert_eq!(guard(|| FW_OK), FW_OK);
+    }
+
+    #[test]
+    fn arguments_are_named_with_the_export_they_were_passed_to() {
+        #[allow(non_snake_case)]
+        fn fw_example(out: *mut u64, arg: *const u8) -> fw_status_t {
+            guard(|| {
+                let out = try_out!(out);
+                let arg = try_ref!(arg);
+                out.write(u64::from(*arg));
+                FW_OK
+            })
+        }
+        let mut v = 0u64;
+        let one = 7u8;
+        assert_eq!(fw_example(&mut v, &one), FW_OK);
+        assert_eq!(v, 7);
+        assert_eq!(fw_example(std::ptr::null_mut(), &one), FW_EINVAL);
+        let msg = |()| {
+            let mut buf = [0 as c_char; 96];
+            // SAFETY: a writable buffer of its length.
+            unsafe { fw_last_error(buf.as_mut_ptr(), buf.len()) };
+            // SAFETY: NUL-terminated within the buffer.
+            unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        assert_eq!(msg(()), "fw_example: `out` is NULL");
+        assert_eq!(fw_example(&mut v, std::ptr::null()), FW_EINVAL);
+        assert_eq!(msg(()), "fw_example: `arg` is NULL");
+    }
+
+    #[test]
+    fn a_handle_is_one_arc_shared_and_freed_by_count() {
+        #[derive(Debug)]
+        struct fw_thing_t {
+            _opaque: (),
+        }
+        // SAFETY: never constructed; pointers only from `new_handle`.
+        unsafe impl Handle for fw_thing_t {
+            type Target = String;
+        }
+        let h: *mut fw_thing_t = new_handle("x".to_string());
+        assert_eq!(borrow(h).map(String::as_str), Some("x"));
+        let shared = share(h).unwrap();
+        // SAFETY: made above, freed once.
+        unsafe { free_handle(h) };
+        assert_eq!(*shared, "x", "a shared reference outlives the handle");
+        assert_eq!(Arc::strong_count(&shared), 1);
+        assert!(borrow::<fw_thing_t>(std::ptr::null()).is_none());
+        assert!(share::<fw_thing_t>(std::ptr::null()).is_none());
+        // SAFETY: NULL is a no-op.
+        unsafe { free_handle::<fw_thing_t>(std::ptr::null_mut()) };
     }
 }

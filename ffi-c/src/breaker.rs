@@ -1,7 +1,6 @@
 //! `fw_breaker_*`: the circuit breaker.
 
 use std::ffi::{c_void, CString};
-use std::sync::Arc;
 use std::time::Duration;
 
 use fw::breaker::{Builder, CircuitBreaker, Outcome, PermitToken, State, Window};
@@ -32,7 +31,12 @@ const C_FIELDS: &[(&str, &str)] = &[
 /// it once, after every thread is done with it and its permits.
 #[derive(Debug)]
 pub struct fw_breaker_t {
-    pub(crate) inner: Arc<CircuitBreaker>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_breaker_t {
+    type Target = CircuitBreaker;
 }
 
 /// A permit from a breaker: a plain value (no allocation), to be recorded
@@ -203,18 +207,13 @@ pub unsafe extern "C" fn fw_breaker_reconfigure(
     config: *const fw_breaker_config_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_reconfigure: `breaker` is NULL");
-        };
-        // SAFETY: a non-NULL `config` points to a config (contract).
-        let Some(c) = (unsafe { config.as_ref() }) else {
-            return invalid("fw_breaker_reconfigure: `config` is NULL");
-        };
+        let b = try_handle!(breaker);
+        let c = try_ref!(config);
         let wanted = match builder(c) {
             Ok(w) => w,
             Err(e) => return config_error("fw_breaker_reconfigure", e, C_FIELDS),
         };
-        match b.inner.reconfigure(|_| wanted) {
+        match b.reconfigure(|_| wanted) {
             Ok(()) => FW_OK,
             Err(e) => config_error("fw_breaker_reconfigure", e, C_FIELDS),
         }
@@ -229,37 +228,30 @@ pub unsafe extern "C" fn fw_breaker_config_get(
     out: *mut fw_breaker_config_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_config_get: `breaker` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_breaker_config_get: `out` is NULL");
-        }
-        let c = b.inner.config();
+        let b = try_handle!(breaker);
+        let out = try_out!(out);
+        let c = b.config();
         let (window_calls, window_ms, window_buckets) = match c.window() {
             Some(Window::Count(n)) => (n, 0, 10),
             Some(Window::Time { length, buckets }) => (100, length.as_millis() as u64, buckets),
             None => (100, 0, 10),
         };
         let ms_of = |d: Duration| d.as_millis() as u64;
-        put(
-            out,
-            fw_breaker_config_t {
-                consecutive_failures: c.consecutive_failures().unwrap_or(0),
-                failure_rate: c.failure_rate().unwrap_or(0.0),
-                window_calls,
-                window_ms,
-                window_buckets,
-                slow_call_rate: c.slow_call_rate().unwrap_or(0.0),
-                slow_call_ms: c.slow_call_duration().map_or(60_000, ms_of),
-                minimum_calls: c.minimum_calls(),
-                half_open_calls: c.half_open_calls(),
-                half_open_max_wait_ms: ms_of(c.half_open_max_wait()),
-                open_for_ms: ms_of(c.open_for()),
-                open_for_multiplier: c.open_for_multiplier(),
-                open_for_max_ms: ms_of(c.open_for_max()),
-            },
-        );
+        out.write(fw_breaker_config_t {
+            consecutive_failures: c.consecutive_failures().unwrap_or(0),
+            failure_rate: c.failure_rate().unwrap_or(0.0),
+            window_calls,
+            window_ms,
+            window_buckets,
+            slow_call_rate: c.slow_call_rate().unwrap_or(0.0),
+            slow_call_ms: c.slow_call_duration().map_or(60_000, ms_of),
+            minimum_calls: c.minimum_calls(),
+            half_open_calls: c.half_open_calls(),
+            half_open_max_wait_ms: ms_of(c.half_open_max_wait()),
+            open_for_ms: ms_of(c.open_for()),
+            open_for_multiplier: c.open_for_multiplier(),
+            open_for_max_ms: ms_of(c.open_for_max()),
+        });
         FW_OK
     })
 }
@@ -273,14 +265,11 @@ pub unsafe extern "C" fn fw_breaker_new(
     out: *mut *mut fw_breaker_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_breaker_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_breaker_config_default);
         match build(&c) {
             Ok(b) => {
-                let h = Box::new(fw_breaker_t { inner: Arc::new(b) });
-                put(out, Box::into_raw(h));
+                out.write(new_handle(b));
                 FW_OK
             }
             Err(e) => config_error("fw_breaker_new", e, C_FIELDS),
@@ -292,17 +281,9 @@ pub unsafe extern "C" fn fw_breaker_new(
 /// every permit first: a permit is recorded on its breaker.
 #[no_mangle]
 pub unsafe extern "C" fn fw_breaker_free(breaker: *mut fw_breaker_t) {
-    if !breaker.is_null() {
-        // SAFETY: `breaker` came from `fw_breaker_new` and is freed once.
-        drop(unsafe { Box::from_raw(breaker) });
-    }
-}
-
-/// Borrows the handle behind a pointer, or `None` for NULL.
-fn handle<'a>(b: *const fw_breaker_t) -> Option<&'a fw_breaker_t> {
-    // SAFETY: non-NULL pointers come from `fw_breaker_new` and are live
-    // (the caller does not use a freed handle).
-    unsafe { b.as_ref() }
+    // SAFETY: `breaker` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(breaker) });
 }
 
 /// Asks to make a call. On `FW_OK`, `*permit` is a permit to record; on
@@ -319,19 +300,14 @@ pub unsafe extern "C" fn fw_breaker_acquire(
         // The closed fast path makes no call; everything else (the checks'
         // messages included) is one out-of-line call, so the export needs
         // no stack frame on the fast path.
-        if let Some(b) = handle(breaker) {
-            if !permit.is_null() {
-                if let Some(t) = b.inner.try_acquire_closed() {
-                    let (word, start) = t.into_raw();
-                    put(
-                        permit,
-                        fw_breaker_permit_t {
-                            _word: word,
-                            _start: start,
-                        },
-                    );
-                    return FW_OK;
-                }
+        if let (Some(b), Some(out)) = (borrow(breaker), Out::new(permit)) {
+            if let Some(t) = b.try_acquire_closed() {
+                let (word, start) = t.into_raw();
+                out.write(fw_breaker_permit_t {
+                    _word: word,
+                    _start: start,
+                });
+                return FW_OK;
             }
         }
         acquire_slow(breaker, permit, retry_after_ns)
@@ -346,22 +322,15 @@ fn acquire_slow(
     permit: *mut fw_breaker_permit_t,
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
-    let Some(b) = handle(breaker) else {
-        return invalid("fw_breaker_acquire: `breaker` is NULL");
-    };
-    if permit.is_null() {
-        return invalid("fw_breaker_acquire: `permit` is NULL");
-    }
-    match b.inner.try_acquire() {
+    let b = try_handle!(breaker, "fw_breaker_acquire");
+    let permit = try_out!(permit, "fw_breaker_acquire");
+    match b.try_acquire() {
         Ok(p) => {
             let (word, start) = p.into_token().into_raw();
-            put(
-                permit,
-                fw_breaker_permit_t {
-                    _word: word,
-                    _start: start,
-                },
-            );
+            permit.write(fw_breaker_permit_t {
+                _word: word,
+                _start: start,
+            });
             FW_OK
         }
         Err(r) => {
@@ -402,9 +371,8 @@ fn recorded_closed_success(
     permit: *const fw_breaker_permit_t,
 ) -> bool {
     // SAFETY: a non-NULL `permit` points to a permit (contract).
-    match (handle(breaker), unsafe { permit.as_ref() }) {
+    match (borrow(breaker), unsafe { permit.as_ref() }) {
         (Some(b), Some(p)) => b
-            .inner
             .try_record_closed_success(PermitToken::from_raw(p._word, p._start))
             .is_ok(),
         _ => false,
@@ -423,13 +391,8 @@ fn record_slow(
     outcome: fw_outcome_t,
     duration_ns: i64,
 ) -> fw_status_t {
-    let Some(b) = handle(breaker) else {
-        return invalid(format!("{func}: `breaker` is NULL"));
-    };
-    // SAFETY: a non-NULL `permit` points to a permit (contract).
-    let Some(p) = (unsafe { permit.as_ref() }) else {
-        return invalid(format!("{func}: `permit` is NULL"));
-    };
+    let b = try_handle!(breaker, func);
+    let p = try_ref!(permit, func);
     let outcome = match outcome {
         FW_OUTCOME_SUCCESS => Outcome::Success,
         FW_OUTCOME_FAILURE => Outcome::Failure,
@@ -437,8 +400,7 @@ fn record_slow(
         other => return bad_outcome(other),
     };
     let d = u64::try_from(duration_ns).ok().map(Duration::from_nanos);
-    b.inner
-        .record_token(PermitToken::from_raw(p._word, p._start), outcome, d);
+    b.record_token(PermitToken::from_raw(p._word, p._start), outcome, d);
     FW_OK
 }
 
@@ -504,13 +466,9 @@ pub unsafe extern "C" fn fw_breaker_state(
     out: *mut fw_breaker_state_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_state: `breaker` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_breaker_state: `out` is NULL");
-        }
-        put(out, state(b.inner.state()));
+        let b = try_handle!(breaker);
+        let out = try_out!(out);
+        out.write(state(b.state()));
         FW_OK
     })
 }
@@ -523,13 +481,9 @@ pub unsafe extern "C" fn fw_breaker_retry_after(
     out_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_retry_after: `breaker` is NULL");
-        };
-        if out_ns.is_null() {
-            return invalid("fw_breaker_retry_after: `out_ns` is NULL");
-        }
-        put(out_ns, wait_ns(b.inner.retry_after()));
+        let b = try_handle!(breaker);
+        let out_ns = try_out!(out_ns);
+        out_ns.write(wait_ns(b.retry_after()));
         FW_OK
     })
 }
@@ -554,14 +508,12 @@ pub unsafe extern "C" fn fw_breaker_set_manual(
     change: fw_breaker_manual_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_set_manual: `breaker` is NULL");
-        };
+        let b = try_handle!(breaker);
         match change {
-            FW_BREAKER_FORCE_OPEN => b.inner.force_open(),
-            FW_BREAKER_DISABLE => b.inner.disable(),
-            FW_BREAKER_METRICS_ONLY_MODE => b.inner.metrics_only(),
-            FW_BREAKER_RESET => b.inner.reset(),
+            FW_BREAKER_FORCE_OPEN => b.force_open(),
+            FW_BREAKER_DISABLE => b.disable(),
+            FW_BREAKER_METRICS_ONLY_MODE => b.metrics_only(),
+            FW_BREAKER_RESET => b.reset(),
             other => {
                 return invalid(format!(
                     "fw_breaker_set_manual: {other} is not an fw_breaker_manual_t"
@@ -580,10 +532,8 @@ pub unsafe extern "C" fn fw_breaker_open_for(
     duration_ns: u64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_open_for: `breaker` is NULL");
-        };
-        b.inner.open_for(Duration::from_nanos(duration_ns));
+        let b = try_handle!(breaker);
+        b.open_for(Duration::from_nanos(duration_ns));
         FW_OK
     })
 }
@@ -613,30 +563,23 @@ pub unsafe extern "C" fn fw_breaker_snapshot(
     out: *mut fw_breaker_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_snapshot: `breaker` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_breaker_snapshot: `out` is NULL");
-        }
-        let s = b.inner.snapshot();
-        put(
-            out,
-            fw_breaker_snapshot_t {
-                state: state(s.state),
-                calls: s.calls,
-                successes: s.successes,
-                failures: s.failures,
-                slow_calls: s.slow_calls,
-                rejected: s.rejected,
-                ignored: s.ignored,
-                transitions: s.transitions,
-                opened: s.opened,
-                window_calls: s.window_calls,
-                failure_rate: s.failure_rate,
-                slow_call_rate: s.slow_call_rate,
-            },
-        );
+        let b = try_handle!(breaker);
+        let out = try_out!(out);
+        let s = b.snapshot();
+        out.write(fw_breaker_snapshot_t {
+            state: state(s.state),
+            calls: s.calls,
+            successes: s.successes,
+            failures: s.failures,
+            slow_calls: s.slow_calls,
+            rejected: s.rejected,
+            ignored: s.ignored,
+            transitions: s.transitions,
+            opened: s.opened,
+            window_calls: s.window_calls,
+            failure_rate: s.failure_rate,
+            slow_call_rate: s.slow_call_rate,
+        });
         FW_OK
     })
 }
@@ -652,14 +595,12 @@ pub unsafe extern "C" fn fw_breaker_add_listener(
     user_data: *mut c_void,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(breaker) else {
-            return invalid("fw_breaker_add_listener: `breaker` is NULL");
-        };
+        let b = try_handle!(breaker);
         let Some(f) = listener else {
             return invalid("fw_breaker_add_listener: `listener` is NULL");
         };
         let data = user_data as usize; // the caller vouches for its thread safety
-        b.inner.add_listener(move |t| {
+        b.add_listener(move |t| {
             let text = CString::new(format!("breaker {} -> {}", t.from, t.to)).unwrap_or_default();
             let mut e = fw_event_t::empty(FW_EVENT_BREAKER_TRANSITION, t.at_nanos, text.as_ptr());
             e.from = state(t.from);

@@ -1,9 +1,8 @@
 //! `fw_bulkhead_*`: the bulkhead.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use fw::bulkhead::{Bulkhead, Priority};
+use fw::bulkhead::{Bulkhead, Config, Priority};
 
 use crate::boundary::*;
 
@@ -12,23 +11,28 @@ use crate::boundary::*;
 const C_FIELDS: &[(&str, &str)] = &[];
 
 /// A bulkhead. Thread-safe; free it once, after every thread is done with
-/// it (outstanding permits keep its memory alive).
+/// it and every permit is released.
 #[derive(Debug)]
 pub struct fw_bulkhead_t {
-    pub(crate) inner: Arc<Bulkhead>,
+    _opaque: (),
 }
 
-/// A permit from a bulkhead; returned (and freed) by
-/// `fw_bulkhead_permit_release`, exactly once. May move between threads.
-#[derive(Debug)]
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_bulkhead_t {
+    type Target = Bulkhead;
+}
+
+/// A permit from a bulkhead: a plain value (no allocation) the caller
+/// keeps, e.g. on its stack, and gives back exactly once with
+/// `fw_bulkhead_permit_release(&permit)`, which clears it, so releasing
+/// the same variable again is a harmless `FW_EINVAL`. A copy of a permit
+/// is the same permit: release one of the copies only. Release every
+/// permit before freeing its bulkhead. May move between threads. Its field
+/// is private to failwell.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
 pub struct fw_bulkhead_permit_t {
-    bulkhead: Arc<Bulkhead>,
-}
-
-impl Drop for fw_bulkhead_permit_t {
-    fn drop(&mut self) {
-        self.bulkhead.release_detached();
-    }
+    pub _bulkhead: *const fw_bulkhead_t,
 }
 
 /// Who asks: one of the `FW_PRIORITY_*` constants (an integer type, so
@@ -61,9 +65,13 @@ pub struct fw_bulkhead_config_t {
 /// The defaults.
 #[no_mangle]
 pub extern "C" fn fw_bulkhead_config_default() -> fw_bulkhead_config_t {
+    let Config {
+        max_concurrent,
+        critical_reserve,
+    } = Config::default();
     fw_bulkhead_config_t {
-        max_concurrent: 25,
-        critical_reserve: 0,
+        max_concurrent,
+        critical_reserve,
     }
 }
 
@@ -74,9 +82,7 @@ pub unsafe extern "C" fn fw_bulkhead_new(
     out: *mut *mut fw_bulkhead_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_bulkhead_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_bulkhead_config_default);
         match Bulkhead::builder()
             .max_concurrent(c.max_concurrent)
@@ -84,10 +90,7 @@ pub unsafe extern "C" fn fw_bulkhead_new(
             .build()
         {
             Ok(b) => {
-                put(
-                    out,
-                    Box::into_raw(Box::new(fw_bulkhead_t { inner: Arc::new(b) })),
-                );
+                out.write(new_handle::<fw_bulkhead_t>(b));
                 FW_OK
             }
             Err(e) => config_error("fw_bulkhead_new", e, C_FIELDS),
@@ -98,38 +101,63 @@ pub unsafe extern "C" fn fw_bulkhead_new(
 /// Frees a bulkhead. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_free(bulkhead: *mut fw_bulkhead_t) {
-    if !bulkhead.is_null() {
-        // SAFETY: came from `fw_bulkhead_new`, freed once.
-        drop(unsafe { Box::from_raw(bulkhead) });
-    }
+    // SAFETY: `bulkhead` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(bulkhead) });
 }
 
-fn handle<'a>(b: *const fw_bulkhead_t) -> Option<&'a fw_bulkhead_t> {
-    // SAFETY: non-NULL pointers come from `fw_bulkhead_new` and are live.
-    unsafe { b.as_ref() }
-}
-
-/// Takes a permit now or returns `FW_REJECTED_BULKHEAD_FULL`; never blocks.
+/// Takes a permit now into `*out`, or returns `FW_REJECTED_BULKHEAD_FULL`;
+/// never blocks, never allocates.
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_try_acquire(
     bulkhead: *const fw_bulkhead_t,
     prio: fw_priority_t,
-    out: *mut *mut fw_bulkhead_permit_t,
+    out: *mut fw_bulkhead_permit_t,
 ) -> fw_status_t {
-    // SAFETY: forwarded contract; a zero timeout never waits.
-    unsafe { acquire(bulkhead, prio, None, out, "fw_bulkhead_try_acquire") }
+    guard(|| {
+        // The common case makes no call: a normal caller's permit taken
+        // (or refused).
+        if let (Some(b), Some(o), FW_PRIORITY_NORMAL) = (borrow(bulkhead), Out::new(out), prio) {
+            return match b.try_acquire() {
+                Ok(p) => {
+                    p.detach();
+                    o.write(fw_bulkhead_permit_t {
+                        _bulkhead: bulkhead,
+                    });
+                    FW_OK
+                }
+                Err(r) => rejected(r),
+            };
+        }
+        try_acquire_slow(bulkhead, prio, out)
+    })
 }
 
-/// Waits at most `timeout_ns` for a permit (sleeping, not spinning).
+/// Every case of `fw_bulkhead_try_acquire` but a normal caller's, out of
+/// line. An `extern "C"` function of its own, with its own guard: a call
+/// that cannot unwind, so the export's fast path needs no landing pad and
+/// ends in a tail call.
+/// cbindgen:ignore
+#[cold]
+#[inline(never)]
+extern "C" fn try_acquire_slow(
+    bulkhead: *const fw_bulkhead_t,
+    prio: fw_priority_t,
+    out: *mut fw_bulkhead_permit_t,
+) -> fw_status_t {
+    guard(|| acquire(bulkhead, prio, None, out, "fw_bulkhead_try_acquire"))
+}
+
+/// Waits at most `timeout_ns` for a permit (sleeping, not spinning) into
+/// `*out`; `UINT64_MAX` waits without bound.
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_acquire_timeout(
     bulkhead: *const fw_bulkhead_t,
     prio: fw_priority_t,
     timeout_ns: u64,
-    out: *mut *mut fw_bulkhead_permit_t,
+    out: *mut fw_bulkhead_permit_t,
 ) -> fw_status_t {
-    // SAFETY: forwarded contract.
-    unsafe {
+    guard(|| {
         acquire(
             bulkhead,
             prio,
@@ -137,60 +165,83 @@ pub unsafe extern "C" fn fw_bulkhead_acquire_timeout(
             out,
             "fw_bulkhead_acquire_timeout",
         )
-    }
-}
-
-unsafe fn acquire(
-    bulkhead: *const fw_bulkhead_t,
-    prio: fw_priority_t,
-    timeout: Option<Duration>,
-    out: *mut *mut fw_bulkhead_permit_t,
-    name: &str,
-) -> fw_status_t {
-    guard(|| {
-        let Some(b) = handle(bulkhead) else {
-            return invalid(format!("{name}: `bulkhead` is NULL"));
-        };
-        if out.is_null() {
-            return invalid(format!("{name}: `out` is NULL"));
-        }
-        let Some(prio) = priority(prio) else {
-            return invalid(format!("{name}: {prio} is not an fw_priority_t"));
-        };
-        let got = match timeout {
-            None => b.inner.try_acquire_with(prio),
-            Some(d) => b.inner.acquire_timeout_with(prio, d),
-        };
-        match got {
-            Ok(p) => {
-                p.detach();
-                let h = fw_bulkhead_permit_t {
-                    bulkhead: Arc::clone(&b.inner),
-                };
-                put(out, Box::into_raw(Box::new(h)));
-                FW_OK
-            }
-            Err(r) => rejected(r),
-        }
     })
 }
 
-/// Returns a permit and frees it. NULL is `FW_EINVAL`. The permit is a
-/// pointer to memory this call frees, so releasing it a second time (or
-/// using it after) is a use-after-free that failwell cannot detect:
-/// release each permit exactly once, and set your copy to NULL (a NULL
-/// permit is a harmless `FW_EINVAL`).
+/// Every case of the acquires but a normal caller's try.
+#[cold]
+#[inline(never)]
+fn acquire(
+    bulkhead: *const fw_bulkhead_t,
+    prio: fw_priority_t,
+    timeout: Option<Duration>,
+    out: *mut fw_bulkhead_permit_t,
+    name: &str,
+) -> fw_status_t {
+    let b = try_handle!(bulkhead, name);
+    let out = try_out!(out, name);
+    let Some(prio) = priority(prio) else {
+        return invalid(format!("{name}: {prio} is not an fw_priority_t"));
+    };
+    let got = match timeout {
+        None => b.try_acquire_with(prio),
+        Some(d) => b.acquire_timeout_with(prio, d),
+    };
+    match got {
+        Ok(p) => {
+            p.detach();
+            out.write(fw_bulkhead_permit_t {
+                _bulkhead: bulkhead,
+            });
+            FW_OK
+        }
+        Err(r) => rejected(r),
+    }
+}
+
+/// Gives back the permit in `*permit` and clears it. `FW_EINVAL` for a
+/// NULL `permit` or one already released (cleared) or never acquired
+/// (zeroed): releasing a permit twice through the same variable returns
+/// nothing twice.
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_permit_release(
     permit: *mut fw_bulkhead_permit_t,
 ) -> fw_status_t {
     guard(|| {
-        if permit.is_null() {
-            return invalid("fw_bulkhead_permit_release: `permit` is NULL");
+        // SAFETY: a non-NULL `permit` points to the caller's permit, which
+        // no one else uses during the call (the documented contract).
+        match unsafe { permit.as_mut() } {
+            Some(p) => match borrow(p._bulkhead) {
+                Some(b) => {
+                    p._bulkhead = std::ptr::null();
+                    b.release_detached();
+                    FW_OK
+                }
+                None => not_held(),
+            },
+            None => release_null(),
         }
-        // SAFETY: came from an acquire, released once; its Drop returns it.
-        drop(unsafe { Box::from_raw(permit) });
-        FW_OK
+    })
+}
+
+/// `fw_bulkhead_permit_release` of a NULL `permit` (out of line and
+/// unwind-free, like `try_acquire_slow`).
+/// cbindgen:ignore
+#[cold]
+#[inline(never)]
+extern "C" fn release_null() -> fw_status_t {
+    guard(|| null_arg("fw_bulkhead_permit_release", "permit"))
+}
+
+/// `fw_bulkhead_permit_release` of a permit not held.
+/// cbindgen:ignore
+#[cold]
+#[inline(never)]
+extern "C" fn not_held() -> fw_status_t {
+    guard(|| {
+        invalid(
+            "fw_bulkhead_permit_release: `permit` is not held (released already, or never acquired)",
+        )
     })
 }
 
@@ -204,10 +255,8 @@ pub unsafe extern "C" fn fw_bulkhead_reconfigure(
     critical_reserve: u32,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(bulkhead) else {
-            return invalid("fw_bulkhead_reconfigure: `bulkhead` is NULL");
-        };
-        let r = b.inner.reconfigure(|c| {
+        let b = try_handle!(bulkhead);
+        let r = b.reconfigure(|c| {
             c.max_concurrent(max_concurrent)
                 .critical_reserve(critical_reserve)
         });
@@ -237,24 +286,17 @@ pub unsafe extern "C" fn fw_bulkhead_snapshot(
     out: *mut fw_bulkhead_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(b) = handle(bulkhead) else {
-            return invalid("fw_bulkhead_snapshot: `bulkhead` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_bulkhead_snapshot: `out` is NULL");
-        }
-        let s = b.inner.snapshot();
-        put(
-            out,
-            fw_bulkhead_snapshot_t {
-                max_concurrent: s.max_concurrent,
-                available: s.available,
-                in_use: s.in_use,
-                waiting: s.waiting,
-                rejected: s.rejected,
-                peak: s.peak,
-            },
-        );
+        let b = try_handle!(bulkhead);
+        let out = try_out!(out);
+        let s = b.snapshot();
+        out.write(fw_bulkhead_snapshot_t {
+            max_concurrent: s.max_concurrent,
+            available: s.available,
+            in_use: s.in_use,
+            waiting: s.waiting,
+            rejected: s.rejected,
+            peak: s.peak,
+        });
         FW_OK
     })
 }

@@ -16,7 +16,12 @@ const C_FIELDS: &[(&str, &str)] = &[];
 /// A fault and latency injector. Thread-safe.
 #[derive(Debug)]
 pub struct fw_chaos_t {
-    inner: Chaos,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_chaos_t {
+    type Target = Chaos;
 }
 
 /// Chaos configuration.
@@ -54,9 +59,7 @@ pub unsafe extern "C" fn fw_chaos_new(
     out: *mut *mut fw_chaos_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_chaos_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_chaos_config_default);
         let mut b = Chaos::builder()
             .fault_rate(c.fault_rate)
@@ -67,7 +70,7 @@ pub unsafe extern "C" fn fw_chaos_new(
         }
         match b.build() {
             Ok(ch) => {
-                put(out, Box::into_raw(Box::new(fw_chaos_t { inner: ch })));
+                out.write(new_handle::<fw_chaos_t>(ch));
                 FW_OK
             }
             Err(e) => config_error("fw_chaos_new", e, C_FIELDS),
@@ -78,10 +81,9 @@ pub unsafe extern "C" fn fw_chaos_new(
 /// Frees an injector. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_chaos_free(chaos: *mut fw_chaos_t) {
-    if !chaos.is_null() {
-        // SAFETY: came from `fw_chaos_new`, freed once.
-        drop(unsafe { Box::from_raw(chaos) });
-    }
+    // SAFETY: `chaos` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(chaos) });
 }
 
 /// Decides whether this call is to fail (`*out`), counting it if so.
@@ -91,14 +93,9 @@ pub unsafe extern "C" fn fw_chaos_should_fail(
     out: *mut bool,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_chaos_new`.
-        let Some(c) = (unsafe { chaos.as_ref() }) else {
-            return invalid("fw_chaos_should_fail: `chaos` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_chaos_should_fail: `out` is NULL");
-        }
-        put(out, c.inner.should_fail());
+        let c = try_handle!(chaos);
+        let out = try_out!(out);
+        out.write(c.should_fail());
         FW_OK
     })
 }
@@ -107,11 +104,8 @@ pub unsafe extern "C" fn fw_chaos_should_fail(
 #[no_mangle]
 pub unsafe extern "C" fn fw_chaos_inject_latency(chaos: *const fw_chaos_t) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_chaos_new`.
-        let Some(c) = (unsafe { chaos.as_ref() }) else {
-            return invalid("fw_chaos_inject_latency: `chaos` is NULL");
-        };
-        c.inner.inject_latency();
+        let c = try_handle!(chaos);
+        c.inject_latency();
         FW_OK
     })
 }
@@ -120,11 +114,8 @@ pub unsafe extern "C" fn fw_chaos_inject_latency(chaos: *const fw_chaos_t) -> fw
 #[no_mangle]
 pub unsafe extern "C" fn fw_chaos_set_enabled(chaos: *const fw_chaos_t, on: bool) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_chaos_new`.
-        let Some(c) = (unsafe { chaos.as_ref() }) else {
-            return invalid("fw_chaos_set_enabled: `chaos` is NULL");
-        };
-        c.inner.set_enabled(on);
+        let c = try_handle!(chaos);
+        c.set_enabled(on);
         FW_OK
     })
 }
@@ -132,7 +123,12 @@ pub unsafe extern "C" fn fw_chaos_set_enabled(chaos: *const fw_chaos_t, on: bool
 /// A client-side adaptive throttler. Thread-safe.
 #[derive(Debug)]
 pub struct fw_throttler_t {
-    inner: Throttler<MonotonicClock>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_throttler_t {
+    type Target = Throttler<MonotonicClock>;
 }
 
 /// Creates a throttler with multiplier `k` (≥ 1; the SRE book's 2) over a
@@ -146,9 +142,7 @@ pub unsafe extern "C" fn fw_throttler_new(
     out: *mut *mut fw_throttler_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_throttler_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         match Throttler::with(
             k,
             Duration::from_nanos(window_ns),
@@ -156,7 +150,7 @@ pub unsafe extern "C" fn fw_throttler_new(
             (seed != 0).then_some(seed),
         ) {
             Ok(t) => {
-                put(out, Box::into_raw(Box::new(fw_throttler_t { inner: t })));
+                out.write(new_handle::<fw_throttler_t>(t));
                 FW_OK
             }
             Err(e) => config_error("fw_throttler_new", e, C_FIELDS),
@@ -167,10 +161,9 @@ pub unsafe extern "C" fn fw_throttler_new(
 /// Frees a throttler. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_throttler_free(throttler: *mut fw_throttler_t) {
-    if !throttler.is_null() {
-        // SAFETY: came from `fw_throttler_new`, freed once.
-        drop(unsafe { Box::from_raw(throttler) });
-    }
+    // SAFETY: `throttler` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(throttler) });
 }
 
 /// Counts a request and decides: `FW_OK` to send it, `FW_REJECTED_SHED` to
@@ -178,11 +171,8 @@ pub unsafe extern "C" fn fw_throttler_free(throttler: *mut fw_throttler_t) {
 #[no_mangle]
 pub unsafe extern "C" fn fw_throttler_try_send(throttler: *const fw_throttler_t) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_throttler_new`.
-        let Some(t) = (unsafe { throttler.as_ref() }) else {
-            return invalid("fw_throttler_try_send: `throttler` is NULL");
-        };
-        match t.inner.try_send() {
+        let t = try_handle!(throttler);
+        match t.try_send() {
             Ok(()) => FW_OK,
             Err(r) => rejected(r),
         }
@@ -193,11 +183,8 @@ pub unsafe extern "C" fn fw_throttler_try_send(throttler: *const fw_throttler_t)
 #[no_mangle]
 pub unsafe extern "C" fn fw_throttler_accepted(throttler: *const fw_throttler_t) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_throttler_new`.
-        let Some(t) = (unsafe { throttler.as_ref() }) else {
-            return invalid("fw_throttler_accepted: `throttler` is NULL");
-        };
-        t.inner.accepted();
+        let t = try_handle!(throttler);
+        t.accepted();
         FW_OK
     })
 }

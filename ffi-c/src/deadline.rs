@@ -19,10 +19,8 @@ const C_FIELDS: &[(&str, &str)] = &[("idle_timeout", "idle_timeout_ns")];
 #[no_mangle]
 pub unsafe extern "C" fn fw_now_ns(out: *mut u64) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_now_ns: `out` is NULL");
-        }
-        put(out, MonotonicClock.now());
+        let out = try_out!(out);
+        out.write(MonotonicClock.now());
         FW_OK
     })
 }
@@ -31,13 +29,8 @@ pub unsafe extern "C" fn fw_now_ns(out: *mut u64) -> fw_status_t {
 #[no_mangle]
 pub unsafe extern "C" fn fw_deadline_after(timeout_ns: u64, out: *mut u64) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_deadline_after: `out` is NULL");
-        }
-        put(
-            out,
-            Deadline::after(Duration::from_nanos(timeout_ns)).as_nanos(),
-        );
+        let out = try_out!(out);
+        out.write(Deadline::after(Duration::from_nanos(timeout_ns)).as_nanos());
         FW_OK
     })
 }
@@ -46,13 +39,8 @@ pub unsafe extern "C" fn fw_deadline_after(timeout_ns: u64, out: *mut u64) -> fw
 #[no_mangle]
 pub unsafe extern "C" fn fw_deadline_remaining(deadline_ns: u64, out_ns: *mut u64) -> fw_status_t {
     guard(|| {
-        if out_ns.is_null() {
-            return invalid("fw_deadline_remaining: `out_ns` is NULL");
-        }
-        put(
-            out_ns,
-            Deadline::at(deadline_ns).remaining().as_nanos() as u64,
-        );
+        let out_ns = try_out!(out_ns);
+        out_ns.write(Deadline::at(deadline_ns).remaining().as_nanos() as u64);
         FW_OK
     })
 }
@@ -101,9 +89,7 @@ fn run_on(
     let Some(f) = f else {
         return invalid(format!("{name}: `f` is NULL"));
     };
-    if result.is_null() {
-        return invalid(format!("{name}: `result` is NULL"));
-    }
+    let result = try_out!(result, name);
     let data = user_data as usize; // the caller vouches for it
                                    // `start` then `wait`, not `TimeoutPool::run`: the latter does not run
                                    // `f` at all when the deadline has passed, which would leave the caller
@@ -126,7 +112,7 @@ fn run_on(
     };
     match outcome {
         Ok(code) => {
-            put(result, code);
+            result.write(code);
             FW_OK
         }
         Err(r) => rejected(r),
@@ -137,7 +123,12 @@ fn run_on(
 /// (`fw_call_with_timeout` uses a default one). Thread-safe; free it once.
 #[derive(Debug)]
 pub struct fw_timeout_pool_t {
-    pub(crate) inner: TimeoutPool,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_timeout_pool_t {
+    type Target = TimeoutPool;
 }
 
 /// A timeout pool's counters.
@@ -169,9 +160,7 @@ pub unsafe extern "C" fn fw_timeout_pool_new(
     out: *mut *mut fw_timeout_pool_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_timeout_pool_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let idle = if idle_timeout_ns == 0 {
             Duration::from_secs(60)
         } else {
@@ -179,7 +168,7 @@ pub unsafe extern "C" fn fw_timeout_pool_new(
         };
         match TimeoutPool::with_idle_timeout(max_threads as usize, idle) {
             Ok(inner) => {
-                put(out, Box::into_raw(Box::new(fw_timeout_pool_t { inner })));
+                out.write(new_handle::<fw_timeout_pool_t>(inner));
                 FW_OK
             }
             Err(e) => config_error("fw_timeout_pool_new", e, C_FIELDS),
@@ -191,10 +180,9 @@ pub unsafe extern "C" fn fw_timeout_pool_new(
 /// when that call returns. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_timeout_pool_free(pool: *mut fw_timeout_pool_t) {
-    if !pool.is_null() {
-        // SAFETY: `pool` came from `fw_timeout_pool_new` and is freed once.
-        drop(unsafe { Box::from_raw(pool) });
-    }
+    // SAFETY: `pool` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(pool) });
 }
 
 /// `fw_call_with_timeout` on this pool (same statuses and ownership rule).
@@ -207,18 +195,8 @@ pub unsafe extern "C" fn fw_timeout_pool_call(
     result: *mut i32,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: a non-NULL `pool` comes from `fw_timeout_pool_new`.
-        let Some(p) = (unsafe { pool.as_ref() }) else {
-            return invalid("fw_timeout_pool_call: `pool` is NULL");
-        };
-        run_on(
-            &p.inner,
-            "fw_timeout_pool_call",
-            deadline_ns,
-            f,
-            user_data,
-            result,
-        )
+        let p = try_handle!(pool);
+        run_on(p, "fw_timeout_pool_call", deadline_ns, f, user_data, result)
     })
 }
 
@@ -229,26 +207,18 @@ pub unsafe extern "C" fn fw_timeout_pool_snapshot(
     out: *mut fw_timeout_pool_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: a non-NULL `pool` comes from `fw_timeout_pool_new`.
-        let Some(p) = (unsafe { pool.as_ref() }) else {
-            return invalid("fw_timeout_pool_snapshot: `pool` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_timeout_pool_snapshot: `out` is NULL");
-        }
-        let s = p.inner.snapshot();
-        put(
-            out,
-            fw_timeout_pool_snapshot_t {
-                max_threads: s.max_threads,
-                threads: s.threads,
-                busy: s.busy,
-                completed: s.completed,
-                timed_out: s.timed_out,
-                abandoned_running: s.abandoned_running,
-                rejected: s.rejected,
-            },
-        );
+        let p = try_handle!(pool);
+        let out = try_out!(out);
+        let s = p.snapshot();
+        out.write(fw_timeout_pool_snapshot_t {
+            max_threads: s.max_threads,
+            threads: s.threads,
+            busy: s.busy,
+            completed: s.completed,
+            timed_out: s.timed_out,
+            abandoned_running: s.abandoned_running,
+            rejected: s.rejected,
+        });
         FW_OK
     })
 }

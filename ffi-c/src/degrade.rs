@@ -21,7 +21,12 @@ const C_FIELDS: &[(&str, &str)] = &[("max_stale", "max_stale_ms")];
 /// done with it; values already served stay valid until their own free.
 #[derive(Debug)]
 pub struct fw_stale_cache_t {
-    pub(crate) inner: Arc<StaleCache<Vec<u8>, Arc<[u8]>>>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_stale_cache_t {
+    type Target = StaleCache<Vec<u8>, Arc<[u8]>>;
 }
 
 /// A value served stale: read it with `fw_stale_value_get`, free it with
@@ -30,7 +35,16 @@ pub struct fw_stale_cache_t {
 /// thread may read it, one frees it, once.
 #[derive(Debug)]
 pub struct fw_stale_value_t {
-    value: Arc<[u8]>,
+    _opaque: (),
+}
+
+/// What a `fw_stale_value_t` stands for: a reference to the cached bytes.
+#[derive(Debug)]
+pub(crate) struct StaleValue(Arc<[u8]>);
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_stale_value_t {
+    type Target = StaleValue;
 }
 
 /// Stale cache configuration.
@@ -75,9 +89,7 @@ pub unsafe extern "C" fn fw_stale_cache_new(
     out: *mut *mut fw_stale_cache_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_stale_cache_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_stale_cache_config_default);
         match StaleCache::builder()
             .max_stale(Duration::from_millis(c.max_stale_ms))
@@ -85,8 +97,7 @@ pub unsafe extern "C" fn fw_stale_cache_new(
             .build()
         {
             Ok(cache) => {
-                let inner = Arc::new(cache);
-                put(out, Box::into_raw(Box::new(fw_stale_cache_t { inner })));
+                out.write(new_handle(cache));
                 FW_OK
             }
             Err(e) => config_error("fw_stale_cache_new", e, C_FIELDS),
@@ -97,15 +108,9 @@ pub unsafe extern "C" fn fw_stale_cache_new(
 /// Frees a stale cache. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_stale_cache_free(cache: *mut fw_stale_cache_t) {
-    if !cache.is_null() {
-        // SAFETY: came from `fw_stale_cache_new`, freed once.
-        drop(unsafe { Box::from_raw(cache) });
-    }
-}
-
-fn handle<'a>(c: *const fw_stale_cache_t) -> Option<&'a fw_stale_cache_t> {
-    // SAFETY: non-NULL pointers come from `fw_stale_cache_new` and are live.
-    unsafe { c.as_ref() }
+    // SAFETY: `cache` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(cache) });
 }
 
 /// `len` bytes at `data` (NULL allowed only with `len = 0`), or why not.
@@ -137,9 +142,7 @@ pub unsafe extern "C" fn fw_stale_cache_put(
     value_len: usize,
 ) -> fw_status_t {
     guard(|| {
-        let Some(c) = handle(cache) else {
-            return invalid("fw_stale_cache_put: `cache` is NULL");
-        };
+        let c = try_handle!(cache);
         let key = match bytes(key, key_len, "fw_stale_cache_put: `key`") {
             Ok(k) => k,
             Err(s) => return s,
@@ -148,7 +151,7 @@ pub unsafe extern "C" fn fw_stale_cache_put(
             Ok(v) => v,
             Err(s) => return s,
         };
-        c.inner.put_fresh(key.to_vec(), Arc::from(value));
+        c.put_fresh(key.to_vec(), Arc::from(value));
         FW_OK
     })
 }
@@ -167,30 +170,26 @@ pub unsafe extern "C" fn fw_stale_cache_serve_stale(
     age_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(c) = handle(cache) else {
-            return invalid("fw_stale_cache_serve_stale: `cache` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_stale_cache_serve_stale: `out` is NULL");
-        }
+        let c = try_handle!(cache);
+        let out = try_out!(out);
         let key = match bytes(key, key_len, "fw_stale_cache_serve_stale: `key`") {
             Ok(k) => k.to_vec(),
             Err(s) => return s,
         };
-        match c.inner.serve_stale(&key, ()) {
+        match c.serve_stale(&key, ()) {
             Ok(Served::Stale { value, age, .. }) => {
                 put(age_ns, nanos(age));
-                put(out, Box::into_raw(Box::new(fw_stale_value_t { value })));
+                out.write(new_handle(StaleValue(value)));
                 FW_OK
             }
             Ok(Served::Fresh(value)) => {
                 // `serve_stale` never serves fresh; kept total all the same.
                 put(age_ns, 0);
-                put(out, Box::into_raw(Box::new(fw_stale_value_t { value })));
+                out.write(new_handle(StaleValue(value)));
                 FW_OK
             }
             Err(()) => {
-                put(out, std::ptr::null_mut());
+                out.write(std::ptr::null_mut());
                 FW_ECALL
             }
         }
@@ -206,15 +205,11 @@ pub unsafe extern "C" fn fw_stale_value_get(
     len: *mut usize,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_stale_cache_serve_stale`.
-        let Some(v) = (unsafe { value.as_ref() }) else {
-            return invalid("fw_stale_value_get: `value` is NULL");
-        };
-        if data.is_null() || len.is_null() {
-            return invalid("fw_stale_value_get: `data` or `len` is NULL");
-        }
-        put(data, v.value.as_ptr());
-        put(len, v.value.len());
+        let v = try_handle!(value);
+        let data = try_out!(data);
+        let len = try_out!(len);
+        data.write(v.0.as_ptr());
+        len.write(v.0.len());
         FW_OK
     })
 }
@@ -222,10 +217,9 @@ pub unsafe extern "C" fn fw_stale_value_get(
 /// Frees a served value. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_stale_value_free(value: *mut fw_stale_value_t) {
-    if !value.is_null() {
-        // SAFETY: came from `fw_stale_cache_serve_stale`, freed once.
-        drop(unsafe { Box::from_raw(value) });
-    }
+    // SAFETY: `value` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(value) });
 }
 
 /// The cache's counters.
@@ -235,22 +229,15 @@ pub unsafe extern "C" fn fw_stale_cache_snapshot(
     out: *mut fw_stale_cache_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        let Some(c) = handle(cache) else {
-            return invalid("fw_stale_cache_snapshot: `cache` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_stale_cache_snapshot: `out` is NULL");
-        }
-        let s = c.inner.snapshot();
-        put(
-            out,
-            fw_stale_cache_snapshot_t {
-                fresh: s.fresh,
-                stale: s.stale,
-                misses: s.misses,
-                entries: s.entries,
-            },
-        );
+        let c = try_handle!(cache);
+        let out = try_out!(out);
+        let s = c.snapshot();
+        out.write(fw_stale_cache_snapshot_t {
+            fresh: s.fresh,
+            stale: s.stale,
+            misses: s.misses,
+            entries: s.entries,
+        });
         FW_OK
     })
 }

@@ -25,12 +25,13 @@ pub mod chaos;
 pub mod deadline;
 pub mod degrade;
 pub mod events;
+pub mod health;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
 pub mod shed;
-pub mod watch;
+pub mod watchdog;
 
 pub use boundary::*;
 
@@ -44,14 +45,37 @@ pub unsafe extern "C" fn fw_bench_rust_closed_pass(
     breaker: *const breaker::fw_breaker_t,
     iterations: u64,
 ) -> u64 {
-    // SAFETY: the benchmark passes a live handle from `fw_breaker_new`.
-    let Some(b) = (unsafe { breaker.as_ref() }) else {
+    let Some(b) = boundary::borrow(breaker) else {
         return 0;
     };
     let mut ok = 0;
     for _ in 0..iterations {
-        if let Ok(p) = b.inner.try_acquire() {
+        if let Ok(p) = b.try_acquire() {
             p.success();
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// Benchmark hook (feature `bench`, not in the header): `iterations`
+/// bulkhead passes (a normal permit taken and given back) through the Rust
+/// API on the bulkhead behind the handle, beside the same pass through the
+/// C ABI.
+/// cbindgen:ignore
+#[cfg(feature = "bench")]
+#[no_mangle]
+pub unsafe extern "C" fn fw_bench_rust_bulkhead_pass(
+    bulkhead: *const bulkhead::fw_bulkhead_t,
+    iterations: u64,
+) -> u64 {
+    let Some(b) = boundary::borrow(bulkhead) else {
+        return 0;
+    };
+    let mut ok = 0;
+    for _ in 0..iterations {
+        if let Ok(p) = b.try_acquire() {
+            drop(std::hint::black_box(p));
             ok += 1;
         }
     }

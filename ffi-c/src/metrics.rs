@@ -1,7 +1,8 @@
 //! `fw_metrics_*`: a registry of named instances rendered in the Prometheus
 //! text format into a caller's buffer.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
+use std::sync::Arc;
 
 use fw::metrics::MetricsRegistry;
 
@@ -10,10 +11,10 @@ use crate::breaker::fw_breaker_t;
 use crate::bulkhead::fw_bulkhead_t;
 use crate::deadline::fw_timeout_pool_t;
 use crate::degrade::fw_stale_cache_t;
+use crate::health::fw_health_t;
 use crate::rate_limit::fw_rate_limiter_t;
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
-use crate::watch::fw_health_t;
 
 /// Core's setting names are this module's C names too.
 /// cbindgen:ignore
@@ -23,22 +24,20 @@ const C_FIELDS: &[(&str, &str)] = &[];
 /// memory is shared) until the registry is freed.
 #[derive(Debug)]
 pub struct fw_metrics_t {
-    inner: MetricsRegistry,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_metrics_t {
+    type Target = MetricsRegistry;
 }
 
 /// Creates an empty registry into `*out`.
 #[no_mangle]
 pub unsafe extern "C" fn fw_metrics_new(out: *mut *mut fw_metrics_t) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_metrics_new: `out` is NULL");
-        }
-        put(
-            out,
-            Box::into_raw(Box::new(fw_metrics_t {
-                inner: MetricsRegistry::new(),
-            })),
-        );
+        let out = try_out!(out);
+        out.write(new_handle::<fw_metrics_t>(MetricsRegistry::new()));
         FW_OK
     })
 }
@@ -46,54 +45,31 @@ pub unsafe extern "C" fn fw_metrics_new(out: *mut *mut fw_metrics_t) -> fw_statu
 /// Frees a registry. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_metrics_free(metrics: *mut fw_metrics_t) {
-    if !metrics.is_null() {
-        // SAFETY: came from `fw_metrics_new`, freed once.
-        drop(unsafe { Box::from_raw(metrics) });
-    }
-}
-
-/// The registry and the instance name, or the status to return.
-fn args<'a>(
-    metrics: *const fw_metrics_t,
-    instance: *const c_char,
-    name: &str,
-) -> Result<(&'a fw_metrics_t, String), fw_status_t> {
-    // SAFETY: non-NULL pointers come from `fw_metrics_new`.
-    let Some(m) = (unsafe { metrics.as_ref() }) else {
-        return Err(invalid(format!("{name}: `metrics` is NULL")));
-    };
-    if instance.is_null() {
-        return Err(invalid(format!("{name}: `instance` is NULL")));
-    }
-    // SAFETY: a non-NULL `instance` is a NUL-terminated string (contract).
-    let s = unsafe { CStr::from_ptr(instance) };
-    match s.to_str() {
-        Ok(v) => Ok((m, v.to_string())),
-        Err(_) => Err(invalid(format!("{name}: `instance` is not UTF-8"))),
-    }
+    // SAFETY: `metrics` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(metrics) });
 }
 
 /// The shared body of every `fw_metrics_register_*`: checks the registry,
-/// the name and the handle, then registers through `add`.
-fn register<H>(
+/// the name and the handle, then registers through `add` with an owning
+/// reference to what the handle stands for.
+fn register<H: Handle>(
     metrics: *const fw_metrics_t,
     instance: *const c_char,
     handle: *const H,
-    name: &str,
-    add: impl FnOnce(&MetricsRegistry, String, &H) -> Result<(), fw::ConfigError>,
+    func: &str,
+    arg: &str,
+    add: impl FnOnce(&MetricsRegistry, String, Arc<H::Target>) -> Result<(), fw::ConfigError>,
 ) -> fw_status_t {
     guard(|| {
-        let (m, instance) = match args(metrics, instance, name) {
-            Ok(v) => v,
-            Err(s) => return s,
+        let m = try_handle!(metrics, func);
+        let instance = try_str!(instance, func);
+        let Some(h) = share(handle) else {
+            return null_arg(func, arg);
         };
-        // SAFETY: non-NULL handles come from their `fw_*_new` and are live.
-        let Some(h) = (unsafe { handle.as_ref() }) else {
-            return invalid(format!("{name}: the handle is NULL"));
-        };
-        match add(&m.inner, instance, h) {
+        match add(m, instance.to_string(), h) {
             Ok(()) => FW_OK,
-            Err(e) => config_error(name, e, C_FIELDS),
+            Err(e) => config_error(func, e, C_FIELDS),
         }
     })
 }
@@ -110,7 +86,8 @@ pub unsafe extern "C" fn fw_metrics_register_breaker(
         instance,
         breaker,
         "fw_metrics_register_breaker",
-        |m, n, b| m.register_breaker(n, b.inner.clone()),
+        "breaker",
+        |m, n, x| m.register_breaker(n, x),
     )
 }
 
@@ -126,7 +103,8 @@ pub unsafe extern "C" fn fw_metrics_register_bulkhead(
         instance,
         bulkhead,
         "fw_metrics_register_bulkhead",
-        |m, n, b| m.register_bulkhead(n, b.inner.clone()),
+        "bulkhead",
+        |m, n, x| m.register_bulkhead(n, x),
     )
 }
 
@@ -142,7 +120,8 @@ pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
         instance,
         limiter,
         "fw_metrics_register_rate_limiter",
-        |m, n, l| m.register_rate_limiter(n, l.inner.clone()),
+        "limiter",
+        |m, n, x| m.register_rate_limiter(n, x),
     )
 }
 
@@ -158,7 +137,8 @@ pub unsafe extern "C" fn fw_metrics_register_retry(
         instance,
         retry,
         "fw_metrics_register_retry",
-        |m, n, r| m.register_retry(n, r.inner.clone()),
+        "retry",
+        |m, n, x| m.register_retry(n, x),
     )
 }
 
@@ -174,7 +154,8 @@ pub unsafe extern "C" fn fw_metrics_register_adaptive_limit(
         instance,
         limit,
         "fw_metrics_register_adaptive_limit",
-        |m, n, l| m.register_adaptive_limit(n, l.inner.clone()),
+        "limit",
+        |m, n, x| m.register_adaptive_limit(n, x),
     )
 }
 
@@ -191,7 +172,8 @@ pub unsafe extern "C" fn fw_metrics_register_health(
         instance,
         health,
         "fw_metrics_register_health",
-        |m, n, h| m.register_health(n, h.inner.clone()),
+        "health",
+        |m, n, x| m.register_health(n, Arc::clone(&x.registry)),
     )
 }
 
@@ -208,7 +190,8 @@ pub unsafe extern "C" fn fw_metrics_register_stale_cache(
         instance,
         cache,
         "fw_metrics_register_stale_cache",
-        |m, n, c| m.register_stale_cache(n, c.inner.clone()),
+        "cache",
+        |m, n, x| m.register_stale_cache(n, x),
     )
 }
 
@@ -225,7 +208,8 @@ pub unsafe extern "C" fn fw_metrics_register_timeout_pool(
         instance,
         pool,
         "fw_metrics_register_timeout_pool",
-        |m, n, p| m.register_timeout_pool(n, p.inner.clone()),
+        "pool",
+        |m, n, x| m.register_timeout_pool(n, (*x).clone()),
     )
 }
 
@@ -242,14 +226,11 @@ pub unsafe extern "C" fn fw_metrics_render(
     needed: *mut usize,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_metrics_new`.
-        let Some(m) = (unsafe { metrics.as_ref() }) else {
-            return invalid("fw_metrics_render: `metrics` is NULL");
-        };
+        let m = try_handle!(metrics);
         if buf.is_null() && len > 0 {
             return invalid("fw_metrics_render: `buf` is NULL with a nonzero `len`");
         }
-        let text = m.inner.render_prometheus();
+        let text = m.render_prometheus();
         put(needed, text.len() + 1);
         if !buf.is_null() && len > 0 {
             let n = text.len().min(len - 1);

@@ -33,7 +33,12 @@ const C_FIELDS: &[(&str, &str)] = &[
 /// after every thread is done with it.
 #[derive(Debug)]
 pub struct fw_pipeline_t {
-    inner: Arc<Pipeline>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_pipeline_t {
+    type Target = Pipeline;
 }
 
 /// Pipeline configuration. Each layer is a handle, or NULL for none (every
@@ -79,13 +84,6 @@ pub extern "C" fn fw_pipeline_config_default() -> fw_pipeline_config_t {
     }
 }
 
-/// The layer behind a config's handle pointer, if it is not NULL.
-fn layer<'a, T>(p: *const T) -> Option<&'a T> {
-    // SAFETY: a non-NULL layer pointer comes from its `fw_*_new` and is live
-    // while `fw_pipeline_new` runs (contract).
-    unsafe { p.as_ref() }
-}
-
 fn build(c: &fw_pipeline_config_t) -> Result<Pipeline, fw_status_t> {
     let mut b = Pipeline::builder();
     if c.total_timeout_ns > 0 {
@@ -94,20 +92,20 @@ fn build(c: &fw_pipeline_config_t) -> Result<Pipeline, fw_status_t> {
     if c.attempt_timeout_ns > 0 {
         b = b.attempt_timeout(Duration::from_nanos(c.attempt_timeout_ns));
     }
-    if let Some(r) = layer(c.retry) {
-        b = b.retry(r.inner.clone());
+    if let Some(r) = share(c.retry) {
+        b = b.retry(r);
     }
-    if let Some(x) = layer(c.breaker) {
-        b = b.breaker(x.inner.clone());
+    if let Some(x) = share(c.breaker) {
+        b = b.breaker(x);
     }
-    if let Some(x) = layer(c.rate_limiter) {
-        b = b.rate_limiter(x.inner.clone());
+    if let Some(x) = share(c.rate_limiter) {
+        b = b.rate_limiter(x);
     }
-    if let Some(x) = layer(c.adaptive_limit) {
-        b = b.adaptive_limit(x.inner.clone());
+    if let Some(x) = share(c.adaptive_limit) {
+        b = b.adaptive_limit(x);
     }
-    if let Some(x) = layer(c.bulkhead) {
-        b = b.bulkhead(x.inner.clone());
+    if let Some(x) = share(c.bulkhead) {
+        b = b.bulkhead(x);
     }
     let Some(p) = priority(c.priority) else {
         return Err(invalid(format!(
@@ -129,16 +127,11 @@ pub unsafe extern "C" fn fw_pipeline_new(
     out: *mut *mut fw_pipeline_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_pipeline_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_pipeline_config_default);
         match build(&c) {
             Ok(p) => {
-                put(
-                    out,
-                    Box::into_raw(Box::new(fw_pipeline_t { inner: Arc::new(p) })),
-                );
+                out.write(new_handle::<fw_pipeline_t>(p));
                 FW_OK
             }
             Err(s) => s,
@@ -151,10 +144,9 @@ pub unsafe extern "C" fn fw_pipeline_new(
 /// no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_pipeline_free(pipeline: *mut fw_pipeline_t) {
-    if !pipeline.is_null() {
-        // SAFETY: came from `fw_pipeline_new`, freed once.
-        drop(unsafe { Box::from_raw(pipeline) });
-    }
+    // SAFETY: `pipeline` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(pipeline) });
 }
 
 /// The call a pipeline runs, once per attempt. `attempt` counts from 1;
@@ -194,16 +186,13 @@ pub unsafe extern "C" fn fw_pipeline_call(
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_pipeline_new`.
-        let Some(p) = (unsafe { pipeline.as_ref() }) else {
-            return invalid("fw_pipeline_call: `pipeline` is NULL");
-        };
+        let p = try_handle!(pipeline);
         let Some(f) = f else {
             return invalid("fw_pipeline_call: `f` is NULL");
         };
         let mut attempt = 0u32;
         let mut last = 0i32;
-        let result = p.inner.call_with(
+        let result = p.call_with(
             |r: &Result<(), i32>| match r {
                 Ok(()) => outcome_of(0),
                 Err(code) => outcome_of(*code),
@@ -258,6 +247,17 @@ fn outcome_of(result: i32) -> Outcome {
 /// `fw_pipeline_run_free`.
 #[derive(Debug)]
 pub struct fw_pipeline_run_t {
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_owned`.
+unsafe impl Owned for fw_pipeline_run_t {
+    type Target = PipelineRun;
+}
+
+/// What a `fw_pipeline_run_t` stands for.
+#[derive(Debug)]
+pub(crate) struct PipelineRun {
     pipeline: Arc<Pipeline>,
     run: Run,
     /// The attempt admitted and not finished yet.
@@ -266,18 +266,12 @@ pub struct fw_pipeline_run_t {
     ended: Option<Ended>,
 }
 
-impl Drop for fw_pipeline_run_t {
+impl Drop for PipelineRun {
     fn drop(&mut self) {
         if let Some(a) = self.attempt.take() {
             self.pipeline.finish(a, Outcome::Ignore);
         }
     }
-}
-
-fn run_mut<'a>(run: *mut fw_pipeline_run_t) -> Option<&'a mut fw_pipeline_run_t> {
-    // SAFETY: a non-NULL `run` comes from `fw_pipeline_begin`, is live, and
-    // is used by one thread at a time (contract).
-    unsafe { run.as_mut() }
 }
 
 /// Starts one call through the pipeline into `*out`: fixes the total
@@ -292,27 +286,24 @@ pub unsafe extern "C" fn fw_pipeline_begin(
     out: *mut *mut fw_pipeline_run_t,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_pipeline_new`.
-        let Some(p) = (unsafe { pipeline.as_ref() }) else {
-            return invalid("fw_pipeline_begin: `pipeline` is NULL");
+        let Some(p) = share(pipeline) else {
+            return null_arg("fw_pipeline_begin", "pipeline");
         };
-        if out.is_null() {
-            return invalid("fw_pipeline_begin: `out` is NULL");
-        }
+        let out = try_out!(out);
         let outer = (deadline_ns != 0).then(|| Deadline::at(deadline_ns));
-        match p.inner.begin(outer) {
+        match p.begin(outer) {
             Ok(run) => {
-                let r = fw_pipeline_run_t {
-                    pipeline: Arc::clone(&p.inner),
+                let r = PipelineRun {
+                    pipeline: p,
                     run,
                     attempt: None,
                     ended: None,
                 };
-                put(out, Box::into_raw(Box::new(r)));
+                out.write(new_owned(r));
                 FW_OK
             }
             Err(rej) => {
-                put(out, std::ptr::null_mut());
+                out.write(std::ptr::null_mut());
                 rejected(rej)
             }
         }
@@ -334,9 +325,7 @@ pub unsafe extern "C" fn fw_pipeline_admit(
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(r) = run_mut(run) else {
-            return invalid("fw_pipeline_admit: `run` is NULL");
-        };
+        let r = try_owned!(run);
         if r.attempt.is_some() {
             return invalid("fw_pipeline_admit: the admitted attempt is not finished");
         }
@@ -372,9 +361,7 @@ pub unsafe extern "C" fn fw_pipeline_finish(
     result: i32,
 ) -> fw_status_t {
     guard(|| {
-        let Some(r) = run_mut(run) else {
-            return invalid("fw_pipeline_finish: `run` is NULL");
-        };
+        let r = try_owned!(run);
         let Some(a) = r.attempt.take() else {
             return invalid("fw_pipeline_finish: no attempt is admitted");
         };
@@ -398,12 +385,8 @@ pub unsafe extern "C" fn fw_pipeline_next(
     delay_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        let Some(r) = run_mut(run) else {
-            return invalid("fw_pipeline_next: `run` is NULL");
-        };
-        if delay_ns.is_null() {
-            return invalid("fw_pipeline_next: `delay_ns` is NULL");
-        }
+        let r = try_owned!(run);
+        let delay_ns = try_out!(delay_ns);
         if r.attempt.is_some() {
             return invalid("fw_pipeline_next: the admitted attempt is not finished");
         }
@@ -412,7 +395,7 @@ pub unsafe extern "C" fn fw_pipeline_next(
         };
         match r.pipeline.next(&mut r.run, ended) {
             Ok(Some(d)) => {
-                put(delay_ns, nanos(d));
+                delay_ns.write(nanos(d));
                 FW_OK
             }
             Ok(None) => FW_ECALL,
@@ -425,8 +408,7 @@ pub unsafe extern "C" fn fw_pipeline_next(
 /// nor failure (its permits given back). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_pipeline_run_free(run: *mut fw_pipeline_run_t) {
-    if !run.is_null() {
-        // SAFETY: came from `fw_pipeline_begin`, freed once.
-        drop(unsafe { Box::from_raw(run) });
-    }
+    // SAFETY: `run` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_owned(run) });
 }

@@ -1,6 +1,5 @@
 //! `fw_rate_limiter_*`: the GCRA rate limiter.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use fw::rate_limit::RateLimiter;
@@ -15,7 +14,12 @@ const C_FIELDS: &[(&str, &str)] = &[("rate", "requests/period_ns")];
 /// A rate limiter. Thread-safe; free it once, after every thread is done.
 #[derive(Debug)]
 pub struct fw_rate_limiter_t {
-    pub(crate) inner: Arc<RateLimiter>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_rate_limiter_t {
+    type Target = RateLimiter;
 }
 
 /// Rate limiter configuration.
@@ -51,9 +55,7 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
     out: *mut *mut fw_rate_limiter_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_rate_limiter_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         // SAFETY: non-NULL `config` points to a valid config (contract).
         let Some(c) = (unsafe { config.as_ref() }) else {
             return invalid("fw_rate_limiter_new: `config` is NULL (a rate has no default)");
@@ -66,10 +68,7 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
         }
         match b.build() {
             Ok(l) => {
-                put(
-                    out,
-                    Box::into_raw(Box::new(fw_rate_limiter_t { inner: Arc::new(l) })),
-                );
+                out.write(new_handle::<fw_rate_limiter_t>(l));
                 FW_OK
             }
             Err(e) => config_error("fw_rate_limiter_new", e, C_FIELDS),
@@ -80,10 +79,9 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
 /// Frees a rate limiter. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_rate_limiter_free(limiter: *mut fw_rate_limiter_t) {
-    if !limiter.is_null() {
-        // SAFETY: came from `fw_rate_limiter_new`, freed once.
-        drop(unsafe { Box::from_raw(limiter) });
-    }
+    // SAFETY: `limiter` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(limiter) });
 }
 
 /// Admits a request of cost `n` now (`FW_OK`), or `FW_REJECTED_RATE_LIMITED`
@@ -96,11 +94,8 @@ pub unsafe extern "C" fn fw_rate_limiter_try_acquire(
     retry_after_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
-        let Some(l) = (unsafe { limiter.as_ref() }) else {
-            return invalid("fw_rate_limiter_try_acquire: `limiter` is NULL");
-        };
-        match l.inner.try_acquire_n(n) {
+        let l = try_handle!(limiter);
+        match l.try_acquire_n(n) {
             Ok(()) => FW_OK,
             Err(r) => {
                 put(retry_after_ns, wait_ns(r.retry_after()));
@@ -119,14 +114,8 @@ pub unsafe extern "C" fn fw_rate_limiter_acquire_timeout(
     timeout_ns: u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
-        let Some(l) = (unsafe { limiter.as_ref() }) else {
-            return invalid("fw_rate_limiter_acquire_timeout: `limiter` is NULL");
-        };
-        match l
-            .inner
-            .acquire_n_timeout(n, Duration::from_nanos(timeout_ns))
-        {
+        let l = try_handle!(limiter);
+        match l.acquire_n_timeout(n, Duration::from_nanos(timeout_ns)) {
             Ok(()) => FW_OK,
             Err(r) => rejected(r),
         }
@@ -145,11 +134,8 @@ pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
     burst: u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
-        let Some(l) = (unsafe { limiter.as_ref() }) else {
-            return invalid("fw_rate_limiter_reconfigure: `limiter` is NULL");
-        };
-        let r = l.inner.reconfigure(|c| {
+        let l = try_handle!(limiter);
+        let r = l.reconfigure(|c| {
             let c = c.rate(requests, Duration::from_nanos(period_ns));
             if burst > 0 {
                 c.burst(burst)
@@ -181,23 +167,15 @@ pub unsafe extern "C" fn fw_rate_limiter_snapshot(
     out: *mut fw_rate_limiter_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_rate_limiter_new`.
-        let Some(l) = (unsafe { limiter.as_ref() }) else {
-            return invalid("fw_rate_limiter_snapshot: `limiter` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_rate_limiter_snapshot: `out` is NULL");
-        }
-        let s = l.inner.snapshot();
-        put(
-            out,
-            fw_rate_limiter_snapshot_t {
-                admitted: s.admitted,
-                rejected: s.rejected,
-                interval_ns: s.interval.as_nanos() as u64,
-                burst: s.burst,
-            },
-        );
+        let l = try_handle!(limiter);
+        let out = try_out!(out);
+        let s = l.snapshot();
+        out.write(fw_rate_limiter_snapshot_t {
+            admitted: s.admitted,
+            rejected: s.rejected,
+            interval_ns: s.interval.as_nanos() as u64,
+            burst: s.burst,
+        });
         FW_OK
     })
 }

@@ -26,7 +26,12 @@ const C_FIELDS: &[(&str, &str)] = &[
 /// A retry policy. Thread-safe: one policy may serve every thread.
 #[derive(Debug)]
 pub struct fw_retry_t {
-    pub(crate) inner: Arc<Retry>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_retry_t {
+    type Target = Retry;
 }
 
 /// Backoff kind: one of the `FW_BACKOFF_*` constants.
@@ -172,16 +177,11 @@ pub unsafe extern "C" fn fw_retry_new(
     out: *mut *mut fw_retry_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_retry_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_retry_config_default);
         match build(&c) {
             Ok(r) => {
-                put(
-                    out,
-                    Box::into_raw(Box::new(fw_retry_t { inner: Arc::new(r) })),
-                );
+                out.write(new_handle::<fw_retry_t>(r));
                 FW_OK
             }
             Err(s) => s,
@@ -192,10 +192,9 @@ pub unsafe extern "C" fn fw_retry_new(
 /// Frees a retry policy. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_retry_free(retry: *mut fw_retry_t) {
-    if !retry.is_null() {
-        // SAFETY: came from `fw_retry_new`, freed once.
-        drop(unsafe { Box::from_raw(retry) });
-    }
+    // SAFETY: `retry` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(retry) });
 }
 
 /// The delay after attempt `attempt` (1-based; 0 is `FW_EINVAL`): backoff
@@ -209,20 +208,13 @@ pub unsafe extern "C" fn fw_retry_delay(
     out_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_retry_new`.
-        let Some(r) = (unsafe { retry.as_ref() }) else {
-            return invalid("fw_retry_delay: `retry` is NULL");
-        };
-        if out_ns.is_null() {
-            return invalid("fw_retry_delay: `out_ns` is NULL");
-        }
+        let r = try_handle!(retry);
+        let out_ns = try_out!(out_ns);
         if attempt == 0 {
             return invalid("fw_retry_delay: `attempt` is 1-based, got 0");
         }
-        let d = r
-            .inner
-            .next_delay(attempt, Duration::from_nanos(previous_ns));
-        put(out_ns, d.as_nanos() as u64);
+        let d = r.next_delay(attempt, Duration::from_nanos(previous_ns));
+        out_ns.write(d.as_nanos() as u64);
         FW_OK
     })
 }
@@ -248,16 +240,13 @@ pub unsafe extern "C" fn fw_retry_call(
     last_result: *mut i32,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_retry_new`.
-        let Some(r) = (unsafe { retry.as_ref() }) else {
-            return invalid("fw_retry_call: `retry` is NULL");
-        };
+        let r = try_handle!(retry);
         let Some(f) = f else {
             return invalid("fw_retry_call: `f` is NULL");
         };
         let deadline = (timeout_ns > 0).then(|| Deadline::after(Duration::from_nanos(timeout_ns)));
         let mut attempt = 0u32;
-        let result = r.inner.run(
+        let result = r.run(
             deadline,
             |res: &Result<i32, i32>| matches!(res, Err(code) if *code > 0),
             |_| {},
@@ -307,22 +296,14 @@ pub unsafe extern "C" fn fw_retry_begin(
     out: *mut fw_retry_run_t,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_retry_new`.
-        let Some(r) = (unsafe { retry.as_ref() }) else {
-            return invalid("fw_retry_begin: `retry` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_retry_begin: `out` is NULL");
-        }
+        let r = try_handle!(retry);
+        let out = try_out!(out);
         let deadline = (deadline_ns != 0).then(|| Deadline::at(deadline_ns));
-        match r.inner.begin(deadline) {
+        match r.begin(deadline) {
             Ok(run) => {
-                put(
-                    out,
-                    fw_retry_run_t {
-                        _private: run.into_raw(),
-                    },
-                );
+                out.write(fw_retry_run_t {
+                    _private: run.into_raw(),
+                });
                 FW_OK
             }
             Err(rej) => rejected(rej),
@@ -344,23 +325,15 @@ pub unsafe extern "C" fn fw_retry_next(
     delay_ns: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_retry_new`.
-        let Some(r) = (unsafe { retry.as_ref() }) else {
-            return invalid("fw_retry_next: `retry` is NULL");
-        };
-        // SAFETY: a non-NULL `run` points to a run from `fw_retry_begin`.
-        let Some(slot) = (unsafe { run.as_mut() }) else {
-            return invalid("fw_retry_next: `run` is NULL");
-        };
-        if delay_ns.is_null() {
-            return invalid("fw_retry_next: `delay_ns` is NULL");
-        }
+        let r = try_handle!(retry);
+        let slot = try_mut!(run);
+        let delay_ns = try_out!(delay_ns);
         let mut state = Run::from_raw(slot._private);
-        let step = r.inner.step(&mut state, Duration::from_nanos(at_least_ns));
+        let step = r.step(&mut state, Duration::from_nanos(at_least_ns));
         slot._private = state.into_raw();
         match step {
             Ok(Some(d)) => {
-                put(delay_ns, nanos(d));
+                delay_ns.write(nanos(d));
                 FW_OK
             }
             Ok(None) => FW_ECALL,
@@ -386,23 +359,15 @@ pub unsafe extern "C" fn fw_retry_snapshot(
     out: *mut fw_retry_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_retry_new`.
-        let Some(r) = (unsafe { retry.as_ref() }) else {
-            return invalid("fw_retry_snapshot: `retry` is NULL");
-        };
-        if out.is_null() {
-            return invalid("fw_retry_snapshot: `out` is NULL");
-        }
-        let s = r.inner.snapshot();
-        put(
-            out,
-            fw_retry_snapshot_t {
-                calls: s.calls,
-                attempts: s.attempts,
-                retries: s.retries,
-                budget_refusals: s.budget_refusals,
-            },
-        );
+        let r = try_handle!(retry);
+        let out = try_out!(out);
+        let s = r.snapshot();
+        out.write(fw_retry_snapshot_t {
+            calls: s.calls,
+            attempts: s.attempts,
+            retries: s.retries,
+            budget_refusals: s.budget_refusals,
+        });
         FW_OK
     })
 }

@@ -16,7 +16,12 @@ const C_FIELDS: &[(&str, &str)] = &[("latency_threshold", "latency_threshold_ns"
 /// An adaptive concurrency limit. Thread-safe.
 #[derive(Debug)]
 pub struct fw_adaptive_limit_t {
-    pub(crate) inner: Arc<AdaptiveLimit>,
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_adaptive_limit_t {
+    type Target = AdaptiveLimit;
 }
 
 /// A permit of an adaptive limit; consumed by exactly one of
@@ -24,8 +29,19 @@ pub struct fw_adaptive_limit_t {
 /// `fw_adaptive_permit_release`.
 #[derive(Debug)]
 pub struct fw_adaptive_permit_t {
+    _opaque: (),
+}
+
+/// What a `fw_adaptive_permit_t` stands for.
+#[derive(Debug)]
+pub(crate) struct AdaptivePermit {
     token: ShedToken,
     limit: Arc<AdaptiveLimit>,
+}
+
+// SAFETY: never constructed; its pointers come from `new_owned`.
+unsafe impl Owned for fw_adaptive_permit_t {
+    type Target = AdaptivePermit;
 }
 
 /// Algorithm: one of the `FW_ALGORITHM_*` constants.
@@ -79,9 +95,7 @@ pub unsafe extern "C" fn fw_adaptive_limit_new(
     out: *mut *mut fw_adaptive_limit_t,
 ) -> fw_status_t {
     guard(|| {
-        if out.is_null() {
-            return invalid("fw_adaptive_limit_new: `out` is NULL");
-        }
+        let out = try_out!(out);
         let c = config_or(config, fw_adaptive_limit_config_default);
         let algorithm = match c.algorithm {
             FW_ALGORITHM_GRADIENT => match Algorithm::gradient() {
@@ -116,10 +130,7 @@ pub unsafe extern "C" fn fw_adaptive_limit_new(
             .build()
         {
             Ok(l) => {
-                put(
-                    out,
-                    Box::into_raw(Box::new(fw_adaptive_limit_t { inner: Arc::new(l) })),
-                );
+                out.write(new_handle::<fw_adaptive_limit_t>(l));
                 FW_OK
             }
             Err(e) => config_error("fw_adaptive_limit_new", e, C_FIELDS),
@@ -131,10 +142,9 @@ pub unsafe extern "C" fn fw_adaptive_limit_new(
 /// alive.
 #[no_mangle]
 pub unsafe extern "C" fn fw_adaptive_limit_free(limit: *mut fw_adaptive_limit_t) {
-    if !limit.is_null() {
-        // SAFETY: came from `fw_adaptive_limit_new`, freed once.
-        drop(unsafe { Box::from_raw(limit) });
-    }
+    // SAFETY: `limit` is NULL or came from its `_new` and is freed once
+    // (the documented contract).
+    guard_void(|| unsafe { free_handle(limit) });
 }
 
 /// Takes a permit if the limit allows `prio` one now, else
@@ -146,29 +156,21 @@ pub unsafe extern "C" fn fw_adaptive_limit_try_acquire(
     out: *mut *mut fw_adaptive_permit_t,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_adaptive_limit_new`.
-        let Some(l) = (unsafe { limit.as_ref() }) else {
-            return invalid("fw_adaptive_limit_try_acquire: `limit` is NULL");
+        let Some(l) = share(limit) else {
+            return null_arg("fw_adaptive_limit_try_acquire", "limit");
         };
-        if out.is_null() {
-            return invalid("fw_adaptive_limit_try_acquire: `out` is NULL");
-        }
+        let out = try_out!(out);
         let Some(p) = priority(prio) else {
             return invalid(format!(
                 "fw_adaptive_limit_try_acquire: {prio} is not an fw_priority_t"
             ));
         };
-        match l.inner.try_acquire(p) {
-            Ok(permit) => {
-                let h = fw_adaptive_permit_t {
-                    token: permit.into_token(),
-                    limit: Arc::clone(&l.inner),
-                };
-                put(out, Box::into_raw(Box::new(h)));
-                FW_OK
-            }
-            Err(r) => rejected(r),
-        }
+        let token = match l.try_acquire(p) {
+            Ok(permit) => permit.into_token(),
+            Err(r) => return rejected(r),
+        };
+        out.write(new_owned(AdaptivePermit { token, limit: l }));
+        FW_OK
     })
 }
 
@@ -176,10 +178,11 @@ pub unsafe extern "C" fn fw_adaptive_limit_try_acquire(
 fn finish(permit: *mut fw_adaptive_permit_t, name: &str, how: ShedOutcome) -> fw_status_t {
     guard(|| {
         if permit.is_null() {
-            return invalid(format!("{name}: `permit` is NULL"));
+            return null_arg(name, "permit");
         }
-        // SAFETY: came from `fw_adaptive_limit_try_acquire`, consumed once.
-        let h = unsafe { Box::from_raw(permit) };
+        // SAFETY: came from `fw_adaptive_limit_try_acquire`, consumed once
+        // (the documented contract).
+        let h = unsafe { take_owned(permit) };
         h.limit.record_token(h.token, how);
         FW_OK
     })
@@ -220,16 +223,12 @@ pub unsafe extern "C" fn fw_adaptive_limit_get(
     in_flight_out: *mut u64,
 ) -> fw_status_t {
     guard(|| {
-        // SAFETY: non-NULL pointers come from `fw_adaptive_limit_new`.
-        let Some(l) = (unsafe { limit.as_ref() }) else {
-            return invalid("fw_adaptive_limit_get: `limit` is NULL");
-        };
-        if limit_out.is_null() || in_flight_out.is_null() {
-            return invalid("fw_adaptive_limit_get: `limit_out` or `in_flight_out` is NULL");
-        }
-        let s = l.inner.snapshot();
-        put(limit_out, s.limit);
-        put(in_flight_out, s.in_flight);
+        let l = try_handle!(limit);
+        let limit_out = try_out!(limit_out);
+        let in_flight_out = try_out!(in_flight_out);
+        let s = l.snapshot();
+        limit_out.write(s.limit);
+        in_flight_out.write(s.in_flight);
         FW_OK
     })
 }

@@ -124,7 +124,7 @@ static void bulkhead_functional(void) {
     cfg.critical_reserve = 1;
     fw_bulkhead_t *h = NULL;
     CHECK_STATUS(fw_bulkhead_new(&cfg, &h), FW_OK);
-    fw_bulkhead_permit_t *a = NULL, *c = NULL, *x = NULL;
+    fw_bulkhead_permit_t a = {0}, c = {0}, x = {0};
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &a), FW_OK);
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &x), FW_REJECTED_BULKHEAD_FULL);
     CHECK_STATUS(fw_bulkhead_acquire_timeout(h, FW_PRIORITY_CRITICAL, 1000000, &c), FW_OK);
@@ -133,8 +133,8 @@ static void bulkhead_functional(void) {
     fw_bulkhead_snapshot_t s;
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.in_use == 2 && s.rejected == 2 && s.peak == 2);
-    CHECK_STATUS(fw_bulkhead_permit_release(a), FW_OK);
-    CHECK_STATUS(fw_bulkhead_permit_release(c), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&a), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&c), FW_OK);
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.in_use == 0 && s.available == 2);
     CHECK_STATUS(fw_bulkhead_reconfigure(h, 5, 2), FW_OK);
@@ -150,12 +150,12 @@ static void bulkhead_functional(void) {
     CHECK_STATUS(fw_bulkhead_reconfigure(h, 0, 0), FW_EINVAL);
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.max_concurrent == 4 && s.available == 4);
-    fw_bulkhead_permit_t *p1 = NULL, *p2 = NULL;
+    fw_bulkhead_permit_t p1 = {0}, p2 = {0};
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &p1), FW_OK);
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &p2), FW_OK);
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &x), FW_REJECTED_BULKHEAD_FULL);
-    CHECK_STATUS(fw_bulkhead_permit_release(p1), FW_OK);
-    CHECK_STATUS(fw_bulkhead_permit_release(p2), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&p1), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&p2), FW_OK);
     fw_bulkhead_free(h);
 }
 
@@ -711,7 +711,7 @@ static void pipeline_functional(void) {
     fw_pipeline_free(pl);
 
     /* A bulkhead held elsewhere refuses; the refusal names no time. */
-    fw_bulkhead_permit_t *held = NULL;
+    fw_bulkhead_permit_t held = {0};
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &held), FW_OK);
     pc = fw_pipeline_config_default();
     pc.bulkhead = h;
@@ -719,7 +719,7 @@ static void pipeline_functional(void) {
     d = (dependency_t){0};
     CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, &ra), FW_REJECTED_BULKHEAD_FULL);
     CHECK(d.calls == 0 && ra == UINT64_MAX);
-    CHECK_STATUS(fw_bulkhead_permit_release(held), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&held), FW_OK);
     CHECK_STATUS(fw_pipeline_call(pl, dependency, &d, NULL, NULL), FW_OK);
     CHECK(d.calls == 1 && d.deadlines[0] == UINT64_MAX); /* no deadline set */
     fw_pipeline_free(pl);
@@ -824,7 +824,7 @@ static void pipeline_steps_functional(void) {
 
     /* A full bulkhead: refused (the breaker permit given back, ignored),
      * retried since the policy retries refusals, then given up. */
-    fw_bulkhead_permit_t *held = NULL;
+    fw_bulkhead_permit_t held = {0};
     CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &held), FW_OK);
     CHECK_STATUS(fw_pipeline_begin(pl, 0, &run), FW_OK);
     CHECK_STATUS(fw_pipeline_admit(run, &deadline, &wait), FW_REJECTED_BULKHEAD_FULL);
@@ -837,7 +837,7 @@ static void pipeline_steps_functional(void) {
     fw_pipeline_run_free(run);
     CHECK_STATUS(fw_breaker_snapshot(b, &bs), FW_OK);
     CHECK(bs.ignored == 3 && bs.failures == 2);
-    CHECK_STATUS(fw_bulkhead_permit_release(held), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&held), FW_OK);
 
     /* A run freed with its attempt admitted gives the permits back; a run
      * keeps its pipeline alive. */
@@ -953,7 +953,7 @@ static void misuse(void) {
     fw_breaker_t *b = NULL;
     fw_breaker_permit_t p = {0, 0};
     fw_bulkhead_t *h = NULL;
-    fw_bulkhead_permit_t *hp = NULL;
+    fw_bulkhead_permit_t hp = {0};
     uint64_t u = 0;
     fw_breaker_state_t st;
     fw_breaker_snapshot_t bs;

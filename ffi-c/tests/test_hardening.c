@@ -260,7 +260,47 @@ static void a_forked_child_can_use_every_primitive(void) {
     fw_timeout_pool_free(pool);
 }
 
+/* Bulkhead permits are plain values: no allocation, released through the
+ * caller's variable, which the release clears, so a second release of the
+ * same variable (or of a zeroed one) is a harmless FW_EINVAL. */
+static void bulkhead_permits_are_values(void) {
+    fw_bulkhead_config_t cfg = fw_bulkhead_config_default();
+    CHECK(cfg.max_concurrent == 25 && cfg.critical_reserve == 0);
+    cfg.max_concurrent = 1;
+    fw_bulkhead_t *h = NULL;
+    CHECK_STATUS(fw_bulkhead_new(&cfg, &h), FW_OK);
+    fw_bulkhead_permit_t p = {0}, never = {0};
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, &p), FW_OK);
+    CHECK(p._bulkhead != NULL);
+    CHECK_STATUS(fw_bulkhead_permit_release(&p), FW_OK);
+    CHECK(p._bulkhead == NULL);
+    CHECK_STATUS(fw_bulkhead_permit_release(&p), FW_EINVAL);
+    CHECK(message_mentions("fw_bulkhead_permit_release: `permit` is not held"));
+    CHECK_STATUS(fw_bulkhead_permit_release(&never), FW_EINVAL);
+    fw_bulkhead_snapshot_t s;
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
+    CHECK(s.in_use == 0 && s.available == 1);
+    /* A critical permit through the slow path, a timed one, and the NULL
+     * output each named. */
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_CRITICAL, &p), FW_OK);
+    CHECK_STATUS(fw_bulkhead_acquire_timeout(h, FW_PRIORITY_NORMAL, 1000000, &never),
+                 FW_REJECTED_BULKHEAD_FULL);
+    CHECK_STATUS(fw_bulkhead_permit_release(&p), FW_OK);
+    CHECK_STATUS(fw_bulkhead_acquire_timeout(h, FW_PRIORITY_NORMAL, UINT64_MAX, &p), FW_OK);
+    CHECK_STATUS(fw_bulkhead_permit_release(&p), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, FW_PRIORITY_NORMAL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_bulkhead_try_acquire: `out` is NULL"));
+    CHECK_STATUS(fw_bulkhead_acquire_timeout(h, FW_PRIORITY_NORMAL, 1, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_bulkhead_acquire_timeout: `out` is NULL"));
+    CHECK_STATUS(fw_bulkhead_try_acquire(h, 9, &p), FW_EINVAL);
+    CHECK(message_mentions("fw_bulkhead_try_acquire: 9 is not an fw_priority_t"));
+    CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
+    CHECK(s.in_use == 0 && s.rejected == 1);
+    fw_bulkhead_free(h);
+}
+
 int main(void) {
+    bulkhead_permits_are_values();
     messages_name_the_function_and_field();
     null_outputs_are_refused();
     step_protocols_are_enforced();

@@ -28,7 +28,7 @@ static void *worker(void *arg) {
         if (fw_rate_limiter_try_acquire(limiter, 1, NULL) == FW_OK) {
             atomic_fetch_add(&limited_ok, 1);
         }
-        fw_bulkhead_permit_t *slot = NULL;
+        fw_bulkhead_permit_t slot = {0};
         if (fw_bulkhead_try_acquire(bulkhead, FW_PRIORITY_NORMAL, &slot) != FW_OK) {
             continue;
         }
@@ -42,7 +42,7 @@ static void *worker(void *arg) {
             fw_breaker_record(breaker, &p, (i + id) % 7 == 0 ? FW_OUTCOME_FAILURE : FW_OUTCOME_SUCCESS, -1);
         }
         atomic_fetch_sub(&inside, 1);
-        fw_bulkhead_permit_release(slot);
+        fw_bulkhead_permit_release(&slot);
     }
     return NULL;
 }

@@ -92,7 +92,7 @@ struct Live {
     breakers: Vec<*mut fw_breaker_t>,
     permits: Vec<(usize, fw_breaker_permit_t)>,
     bulkheads: Vec<*mut fw_bulkhead_t>,
-    slots: Vec<(usize, *mut fw_bulkhead_permit_t)>,
+    slots: Vec<(usize, fw_bulkhead_permit_t)>,
     limiters: Vec<*mut fw_rate_limiter_t>,
     retries: Vec<*mut fw_retry_t>,
 }
@@ -105,8 +105,8 @@ pub fn c_abi(data: &[u8]) {
     // SAFETY: every pointer below came from its `fw_*_new` / acquire and is
     // given back exactly once.
     unsafe {
-        for (_, p) in live.slots.drain(..) {
-            checked(fw_bulkhead_permit_release(p));
+        for (_, mut p) in live.slots.drain(..) {
+            checked(fw_bulkhead_permit_release(&mut p));
         }
         for b in live.breakers.drain(..) {
             fw_breaker_free(b);
@@ -228,8 +228,8 @@ fn run(u: &mut Unstructured<'_>, live: &mut Live) -> Result<()> {
                 8 | 9 => {
                     let b = pick(u, &live.bulkheads)?;
                     let prio: u32 = u.int_in_range(0..=2)?;
-                    let mut p = null_mut();
-                    let out = if u.ratio(1, 10)? { null_mut() } else { &mut p };
+                    let mut p = std::mem::zeroed::<fw_bulkhead_permit_t>();
+                    let out = if u.ratio(1, 10)? { null_mut() } else { &mut p as *mut _ };
                     let s = if u.arbitrary()? {
                         fw_bulkhead_try_acquire(b, prio, out)
                     } else {
@@ -241,8 +241,11 @@ fn run(u: &mut Unstructured<'_>, live: &mut Live) -> Result<()> {
                     }
                 }
                 10 if !live.slots.is_empty() => {
-                    let (_, p) = live.slots.swap_remove(u.choose_index(live.slots.len())?);
-                    assert_eq!(checked(fw_bulkhead_permit_release(p)), FW_OK);
+                    let (_, mut p) = live.slots.swap_remove(u.choose_index(live.slots.len())?);
+                    assert_eq!(checked(fw_bulkhead_permit_release(&mut p)), FW_OK);
+                    // Released twice through the same variable: refused,
+                    // nothing returned twice.
+                    assert_eq!(checked(fw_bulkhead_permit_release(&mut p)), FW_EINVAL);
                 }
                 11 => {
                     let b = pick(u, &live.bulkheads)?;
@@ -340,9 +343,9 @@ fn run(u: &mut Unstructured<'_>, live: &mut Live) -> Result<()> {
                         1 if !live.bulkheads.is_empty() => {
                             let i = u.choose_index(live.bulkheads.len())?;
                             let mut kept = Vec::new();
-                            for (j, p) in live.slots.drain(..) {
+                            for (j, mut p) in live.slots.drain(..) {
                                 if j == i {
-                                    checked(fw_bulkhead_permit_release(p));
+                                    checked(fw_bulkhead_permit_release(&mut p));
                                 } else {
                                     kept.push((j, p));
                                 }
