@@ -615,7 +615,8 @@ const char *fw_status_str(fw_status_t status);
 // its own last error.
 size_t fw_last_error(char *buf, size_t len);
 
-// The defaults (resilience4j's; see the Rust docs of `Builder`).
+// The defaults (resilience4j's; see the Rust docs of `Builder`): core's
+// `Settings::default()` in C's units.
 fw_breaker_config_t fw_breaker_config_default(void);
 
 // Changes a live breaker's thresholds, counts and durations to those of

@@ -3,7 +3,10 @@
 use std::ffi::{c_void, CString};
 use std::time::Duration;
 
-use fw::breaker::{Builder, CircuitBreaker, Outcome, PermitToken, State, Window};
+use fw::breaker::{
+    CircuitBreaker, Outcome, PermitToken, Settings, State, Window, DEFAULT_WINDOW_BUCKETS,
+    DEFAULT_WINDOW_CALLS,
+};
 
 use crate::boundary::*;
 use crate::events::{fw_callback_t, fw_event_t, FW_EVENT_BREAKER_TRANSITION};
@@ -124,75 +127,71 @@ pub struct fw_breaker_config_t {
     pub open_for_max_ms: u64,
 }
 
-/// The defaults (resilience4j's; see the Rust docs of `Builder`).
+/// The defaults (resilience4j's; see the Rust docs of `Builder`): core's
+/// `Settings::default()` in C's units.
 #[no_mangle]
 pub extern "C" fn fw_breaker_config_default() -> fw_breaker_config_t {
-    fw_breaker_config_t {
-        consecutive_failures: 0,
-        failure_rate: 0.5,
-        window_calls: 100,
-        window_ms: 0,
-        window_buckets: 10,
-        slow_call_rate: 0.0,
-        slow_call_ms: 60_000,
-        minimum_calls: 0,
-        half_open_calls: 10,
-        half_open_max_wait_ms: 60_000,
-        open_for_ms: 60_000,
-        open_for_multiplier: 1.0,
-        open_for_max_ms: 0,
-    }
+    to_c(&Settings::default())
 }
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
-    builder(c)?.build()
+fn ms_of(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A C configuration as a builder (checked by `build` or `reconfigure`).
-fn builder(c: &fw_breaker_config_t) -> Result<Builder, fw::ConfigError> {
-    let window = if c.window_ms > 0 {
-        Window::Time {
-            length: ms(c.window_ms),
-            buckets: c.window_buckets,
-        }
-    } else {
-        Window::Count(c.window_calls)
+/// Core's plain settings in C's fields and units.
+fn to_c(s: &Settings) -> fw_breaker_config_t {
+    let (window_calls, window_ms, window_buckets) = match s.window {
+        Window::Count(n) => (n, 0, DEFAULT_WINDOW_BUCKETS),
+        Window::Time { length, buckets } => (DEFAULT_WINDOW_CALLS, ms_of(length), buckets),
     };
-    let mut b = CircuitBreaker::builder();
-    if c.consecutive_failures > 0 {
-        b = b.consecutive_failures(c.consecutive_failures);
+    fw_breaker_config_t {
+        consecutive_failures: s.consecutive_failures,
+        failure_rate: s.failure_rate,
+        window_calls,
+        window_ms,
+        window_buckets,
+        slow_call_rate: s.slow_call_rate,
+        slow_call_ms: ms_of(s.slow_call_duration),
+        minimum_calls: s.minimum_calls,
+        half_open_calls: s.half_open_calls,
+        half_open_max_wait_ms: ms_of(s.half_open_max_wait),
+        open_for_ms: ms_of(s.open_for),
+        open_for_multiplier: s.open_for_multiplier,
+        open_for_max_ms: ms_of(s.open_for_max),
     }
-    if c.failure_rate != 0.0 {
-        b = b.failure_rate(c.failure_rate, window);
+}
+
+/// A C configuration as core's plain settings (a time window when
+/// `window_ms` is set, else the count window).
+fn from_c(c: &fw_breaker_config_t) -> Settings {
+    Settings {
+        consecutive_failures: c.consecutive_failures,
+        failure_rate: c.failure_rate,
+        window: if c.window_ms > 0 {
+            Window::Time {
+                length: ms(c.window_ms),
+                buckets: c.window_buckets,
+            }
+        } else {
+            Window::Count(c.window_calls)
+        },
+        slow_call_rate: c.slow_call_rate,
+        slow_call_duration: ms(c.slow_call_ms),
+        minimum_calls: c.minimum_calls,
+        half_open_calls: c.half_open_calls,
+        half_open_max_wait: ms(c.half_open_max_wait_ms),
+        open_for: ms(c.open_for_ms),
+        open_for_multiplier: c.open_for_multiplier,
+        open_for_max: ms(c.open_for_max_ms),
     }
-    if c.slow_call_rate != 0.0 {
-        b = b.slow_call_rate(c.slow_call_rate, ms(c.slow_call_ms));
-    }
-    if c.consecutive_failures == 0 && c.failure_rate == 0.0 && c.slow_call_rate == 0.0 {
-        return Err(fw::ConfigError::new(
-            "trip_policy",
-            "every policy is 0 (off): set consecutive_failures, failure_rate or slow_call_rate",
-        ));
-    }
-    b = b.window(window);
-    if c.minimum_calls > 0 {
-        b = b.minimum_calls(c.minimum_calls);
-    }
-    Ok(b.half_open_calls(c.half_open_calls)
-        .half_open_max_wait(ms(c.half_open_max_wait_ms))
-        .open_for(ms(c.open_for_ms))
-        .open_for_backoff(
-            c.open_for_multiplier,
-            ms(if c.open_for_max_ms == 0 {
-                c.open_for_ms
-            } else {
-                c.open_for_max_ms
-            }),
-        ))
+}
+
+fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
+    from_c(c).builder()?.build()
 }
 
 /// Changes a live breaker's thresholds, counts and durations to those of
@@ -209,7 +208,7 @@ pub unsafe extern "C" fn fw_breaker_reconfigure(
     guard(|| {
         let b = try_handle!(breaker);
         let c = try_ref!(config);
-        let wanted = match builder(c) {
+        let wanted = match from_c(c).builder() {
             Ok(w) => w,
             Err(e) => return config_error("fw_breaker_reconfigure", e, C_FIELDS),
         };
@@ -230,28 +229,7 @@ pub unsafe extern "C" fn fw_breaker_config_get(
     guard(|| {
         let b = try_handle!(breaker);
         let out = try_out!(out);
-        let c = b.config();
-        let (window_calls, window_ms, window_buckets) = match c.window() {
-            Some(Window::Count(n)) => (n, 0, 10),
-            Some(Window::Time { length, buckets }) => (100, length.as_millis() as u64, buckets),
-            None => (100, 0, 10),
-        };
-        let ms_of = |d: Duration| d.as_millis() as u64;
-        out.write(fw_breaker_config_t {
-            consecutive_failures: c.consecutive_failures().unwrap_or(0),
-            failure_rate: c.failure_rate().unwrap_or(0.0),
-            window_calls,
-            window_ms,
-            window_buckets,
-            slow_call_rate: c.slow_call_rate().unwrap_or(0.0),
-            slow_call_ms: c.slow_call_duration().map_or(60_000, ms_of),
-            minimum_calls: c.minimum_calls(),
-            half_open_calls: c.half_open_calls(),
-            half_open_max_wait_ms: ms_of(c.half_open_max_wait()),
-            open_for_ms: ms_of(c.open_for()),
-            open_for_multiplier: c.open_for_multiplier(),
-            open_for_max_ms: ms_of(c.open_for_max()),
-        });
+        out.write(to_c(&Settings::from_config(&b.config())));
         FW_OK
     })
 }

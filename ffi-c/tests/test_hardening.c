@@ -299,7 +299,37 @@ static void bulkhead_permits_are_values(void) {
     fw_bulkhead_free(h);
 }
 
+/* A zero in a policy's field turns it off, beside another policy too:
+ * a slow-call-only breaker does not trip on fast failures (the default
+ * failure-rate policy used to survive a zero failure_rate). And the
+ * configuration read back is the one set. */
+static void a_zero_policy_is_off(void) {
+    fw_breaker_config_t cfg = fw_breaker_config_default();
+    CHECK(cfg.failure_rate == 0.5 && cfg.window_calls == 100 && cfg.half_open_calls == 10);
+    CHECK(cfg.open_for_ms == 60000 && cfg.open_for_max_ms == 0 && cfg.window_buckets == 10);
+    cfg.failure_rate = 0;
+    cfg.slow_call_rate = 1.0;
+    cfg.slow_call_ms = 1000;
+    cfg.window_calls = 4;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&cfg, &b), FW_OK);
+    for (int i = 0; i < 4; i++) {
+        fw_breaker_permit_t p;
+        CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+        CHECK_STATUS(fw_breaker_record(b, &p, FW_OUTCOME_FAILURE, 1000), FW_OK);
+    }
+    fw_breaker_state_t st;
+    CHECK_STATUS(fw_breaker_state(b, &st), FW_OK);
+    CHECK(st == FW_BREAKER_CLOSED);
+    fw_breaker_config_t back;
+    CHECK_STATUS(fw_breaker_config_get(b, &back), FW_OK);
+    CHECK(back.failure_rate == 0 && back.slow_call_rate == 1.0 && back.slow_call_ms == 1000);
+    CHECK(back.window_calls == 4 && back.minimum_calls == 4 && back.open_for_max_ms == 60000);
+    fw_breaker_free(b);
+}
+
 int main(void) {
+    a_zero_policy_is_off();
     bulkhead_permits_are_values();
     messages_name_the_function_and_field();
     null_outputs_are_refused();

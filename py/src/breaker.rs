@@ -95,15 +95,16 @@ impl PyBreaker {
         open_for_max: Option<&Bound<'_, PyAny>>,
         exclude: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        // Only the arguments given are set: every default is core's.
         let window = match (window, opt_duration(window_duration, "window_duration")?) {
             (Some(_), Some(_)) => {
                 return Err(PyValueError::new_err(
                     "window: give either window (calls) or window_duration (seconds), not both",
                 ))
             }
-            (_, Some(length)) => Some(Window::Time {
-                length,
-                buckets: opt_count(window_buckets, "window_buckets")?.unwrap_or(10),
+            (_, Some(length)) => Some(match opt_count(window_buckets, "window_buckets")? {
+                Some(buckets) => Window::Time { length, buckets },
+                None => Window::time(length),
             }),
             (Some(n), None) => Some(Window::Count(count(n, "window")?)),
             (None, None) => None,
@@ -113,16 +114,17 @@ impl PyBreaker {
             b = b.consecutive_failures(count(n, "consecutive_failures")?);
         }
         if let Some(r) = failure_rate {
-            b = b.failure_rate(
-                finite(r, "failure_rate")?,
-                window.unwrap_or(Window::Count(100)),
-            );
+            b = b.failure_rate_threshold(finite(r, "failure_rate")?);
         }
         if let Some(r) = slow_call_rate {
-            let slow = opt_duration(slow_call_duration, "slow_call_duration")?
-                .unwrap_or(Duration::from_secs(60));
-            b = b.slow_call_rate(finite(r, "slow_call_rate")?, slow);
+            b = b.slow_call_threshold(finite(r, "slow_call_rate")?);
+            if let Some(d) = opt_duration(slow_call_duration, "slow_call_duration")? {
+                b = b.slow_call_duration(d);
+            }
         } else if slow_call_duration.is_some_and(|v| !v.is_none()) {
+            // A keyword-shape rule: the duration is the slow-call policy's
+            // second argument (Rust's `slow_call_duration` alone turns the
+            // policy on at 100 %; Python asks for the rate explicitly).
             return Err(PyValueError::new_err(
                 "slow_call_duration: only meaningful with slow_call_rate",
             ));
@@ -133,15 +135,21 @@ impl PyBreaker {
         if let Some(n) = minimum_calls {
             b = b.minimum_calls(count(n, "minimum_calls")?);
         }
-        b = b.half_open_calls(opt_count(half_open_calls, "half_open_calls")?.unwrap_or(10));
+        if let Some(n) = opt_count(half_open_calls, "half_open_calls")? {
+            b = b.half_open_calls(n);
+        }
         if let Some(d) = opt_duration(half_open_max_wait, "half_open_max_wait")? {
             b = b.half_open_max_wait(d);
         }
-        let open = opt_duration(open_for, "open_for")?.unwrap_or(Duration::from_secs(60));
-        b = b.open_for(open);
-        let max = opt_duration(open_for_max, "open_for_max")?.unwrap_or(open);
-        let multiplier = opt_finite(open_for_multiplier, "open_for_multiplier")?.unwrap_or(1.0);
-        b = b.open_for_backoff(multiplier, max);
+        if let Some(d) = opt_duration(open_for, "open_for")? {
+            b = b.open_for(d);
+        }
+        if let Some(m) = opt_finite(open_for_multiplier, "open_for_multiplier")? {
+            b = b.open_for_multiplier(m);
+        }
+        if let Some(d) = opt_duration(open_for_max, "open_for_max")? {
+            b = b.open_for_max(d);
+        }
         let inner = b.build().map_err(|e| config_error(e, RENAMES))?;
         Ok(PyBreaker {
             inner: Arc::new(inner),
@@ -252,7 +260,6 @@ impl PyBreaker {
             .map(|m| finite(m, "open_for_multiplier"))
             .transpose()?;
         let open_for_max = opt_duration(open_for_max, "open_for_max")?;
-        let now = self.inner.config();
         self.inner
             .reconfigure(|mut b| {
                 if let Some(n) = consecutive_failures {
@@ -279,11 +286,11 @@ impl PyBreaker {
                 if let Some(d) = open_for {
                     b = b.open_for(d);
                 }
-                if multiplier.is_some() || open_for_max.is_some() {
-                    let m = multiplier.unwrap_or(now.open_for_multiplier());
-                    let max = open_for_max
-                        .unwrap_or_else(|| now.open_for_max().max(open_for.unwrap_or_default()));
-                    b = b.open_for_backoff(m, max);
+                if let Some(m) = multiplier {
+                    b = b.open_for_multiplier(m);
+                }
+                if let Some(d) = open_for_max {
+                    b = b.open_for_max(d);
                 }
                 b
             })
@@ -296,10 +303,10 @@ impl PyBreaker {
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.config();
-        let (window, window_duration) = match c.window() {
-            Some(Window::Count(n)) => (Some(n), None),
-            Some(Window::Time { length, .. }) => (None, Some(secs(length))),
-            None => (None, None),
+        let (window, window_duration, window_buckets) = match c.window() {
+            Some(Window::Count(n)) => (Some(n), None, None),
+            Some(Window::Time { length, buckets }) => (None, Some(secs(length)), Some(buckets)),
+            None => (None, None, None),
         };
         py_dict!(py, {
             "consecutive_failures" => c.consecutive_failures(),
@@ -308,6 +315,7 @@ impl PyBreaker {
             "slow_call_duration" => c.slow_call_duration().map(secs),
             "window" => window,
             "window_duration" => window_duration,
+            "window_buckets" => window_buckets,
             "minimum_calls" => c.minimum_calls(),
             "half_open_calls" => c.half_open_calls(),
             "half_open_max_wait" => secs(c.half_open_max_wait()),

@@ -375,3 +375,19 @@ def test_reconfiguration_is_all_or_nothing():
     assert s["interval"] == pytest.approx(0.001) and s["burst"] == 50
     limiter.reconfigure(burst=5)
     assert limiter.snapshot()["burst"] == 5
+
+
+def test_breaker_defaults_come_from_core() -> None:
+    # Nothing given: every value is core's documented default.
+    c = CircuitBreaker().config
+    assert c["failure_rate"] == 0.5 and c["window"] == 100 and c["minimum_calls"] == 100
+    assert c["half_open_calls"] == 10 and c["open_for"] == 60.0 and c["open_for_max"] == 60.0
+    assert c["half_open_max_wait"] == 60.0 and c["open_for_multiplier"] == 1.0
+    assert c["consecutive_failures"] is None and c["slow_call_rate"] is None
+    # A time window without buckets gets core's default bucket count.
+    t = CircuitBreaker(window_duration=10).config
+    assert t["window_duration"] == 10.0 and t["window_buckets"] == 10
+    # Consecutive failures alone turn the default failure rate off (core's rule).
+    assert CircuitBreaker(consecutive_failures=3).config["failure_rate"] is None
+    # The open period's cap follows open_for unless set.
+    assert CircuitBreaker(open_for=5, open_for_multiplier=2).config["open_for_max"] == 5.0

@@ -8,6 +8,25 @@ use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::ConfigError;
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 
+/// The default failure-rate threshold (50 %).
+pub const DEFAULT_FAILURE_RATE: f64 = 0.5;
+/// The default count window: the last 100 calls.
+pub const DEFAULT_WINDOW_CALLS: u32 = 100;
+/// The default number of buckets of a time window.
+pub const DEFAULT_WINDOW_BUCKETS: u32 = 10;
+/// The default slow-call duration, when the slow-call policy is on (60 s).
+pub const DEFAULT_SLOW_CALL_DURATION: Duration = Duration::from_secs(60);
+/// The default slow-call-rate threshold, when only a duration is set (100 %).
+pub const DEFAULT_SLOW_CALL_RATE: f64 = 1.0;
+/// The default `minimum_calls`: a count window's size up to this, or this.
+pub const DEFAULT_MINIMUM_CALLS: u32 = 100;
+/// The default number of half-open probes.
+pub const DEFAULT_HALF_OPEN_CALLS: u32 = 10;
+/// The default bound on a half-open without a verdict (60 s).
+pub const DEFAULT_HALF_OPEN_MAX_WAIT: Duration = Duration::from_secs(60);
+/// The default open period (60 s).
+pub const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(60);
+
 /// The window over which failure and slow-call rates are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
@@ -24,6 +43,17 @@ pub enum Window {
         /// How many buckets divide it; the window slides a bucket at a time.
         buckets: u32,
     },
+}
+
+impl Window {
+    /// A time window of `length` in the default number of buckets
+    /// ([`DEFAULT_WINDOW_BUCKETS`]).
+    pub fn time(length: Duration) -> Window {
+        Window::Time {
+            length,
+            buckets: DEFAULT_WINDOW_BUCKETS,
+        }
+    }
 }
 
 /// The validated configuration of a [`CircuitBreaker`](super::CircuitBreaker).
@@ -292,14 +322,14 @@ impl<C: Clock> Builder<C> {
         Builder {
             clock,
             consecutive_failures: None,
-            failure_rate: Some(0.5),
+            failure_rate: Some(DEFAULT_FAILURE_RATE),
             slow_call_rate: None,
             slow_call_duration: None,
-            window: Window::Count(100),
+            window: Window::Count(DEFAULT_WINDOW_CALLS),
             minimum_calls: None,
-            half_open_calls: 10,
-            half_open_max_wait: Duration::from_secs(60),
-            open_for: Duration::from_secs(60),
+            half_open_calls: DEFAULT_HALF_OPEN_CALLS,
+            half_open_max_wait: DEFAULT_HALF_OPEN_MAX_WAIT,
+            open_for: DEFAULT_OPEN_FOR,
             open_for_multiplier: 1.0,
             open_for_max: None,
             rate_defaulted: true,
@@ -317,7 +347,7 @@ impl<C: Clock> Builder<C> {
             slow_call_duration: c
                 .slow_call_rate
                 .map(|_| Duration::from_nanos(c.slow_call_duration)),
-            window: c.window.unwrap_or(Window::Count(100)),
+            window: c.window.unwrap_or(Window::Count(DEFAULT_WINDOW_CALLS)),
             minimum_calls: has_rate.then_some(c.minimum_calls),
             half_open_calls: c.half_open_calls,
             half_open_max_wait: Duration::from_nanos(c.half_open_max_wait),
@@ -389,6 +419,14 @@ impl<C: Clock> Builder<C> {
         self
     }
 
+    /// Turns the failure-rate policy off (it is on by default), for a
+    /// breaker that trips on consecutive failures or slow calls only.
+    pub fn no_failure_rate(mut self) -> Self {
+        self.failure_rate = None;
+        self.rate_defaulted = false;
+        self
+    }
+
     /// Sets the slow-call-rate threshold (in `(0, 1]`), keeping the slow
     /// duration (60 s if none was set): turns the policy on if it was off.
     pub fn slow_call_threshold(mut self, threshold: f64) -> Self {
@@ -399,7 +437,7 @@ impl<C: Clock> Builder<C> {
     /// Sets how long a call must take to count as slow, keeping the
     /// threshold (100 % if none was set): turns the policy on if it was off.
     pub fn slow_call_duration(mut self, slow: Duration) -> Self {
-        self.slow_call_rate.get_or_insert(1.0);
+        self.slow_call_rate.get_or_insert(DEFAULT_SLOW_CALL_RATE);
         self.slow_call_duration = Some(slow);
         self
     }
@@ -443,6 +481,22 @@ impl<C: Clock> Builder<C> {
     /// `max`. `multiplier ≥ 1` and finite, `max ≥ open_for`.
     pub fn open_for_backoff(mut self, multiplier: f64, max: Duration) -> Self {
         self.open_for_multiplier = multiplier;
+        self.open_for_max = Some(max);
+        self
+    }
+
+    /// The growth of the open period alone (see
+    /// [`open_for_backoff`](Self::open_for_backoff)); the cap stays as set,
+    /// or `open_for` when none is.
+    pub fn open_for_multiplier(mut self, multiplier: f64) -> Self {
+        self.open_for_multiplier = multiplier;
+        self
+    }
+
+    /// The cap of the open period alone (see
+    /// [`open_for_backoff`](Self::open_for_backoff)); unset, it is
+    /// `open_for`.
+    pub fn open_for_max(mut self, max: Duration) -> Self {
         self.open_for_max = Some(max);
         self
     }
@@ -512,8 +566,8 @@ impl<C: Clock> Builder<C> {
                 ))
             }
             (Some(m), _) => m,
-            (None, Some(Window::Count(n))) => n.min(100),
-            (None, _) => 100,
+            (None, Some(Window::Count(n))) => n.min(DEFAULT_MINIMUM_CALLS),
+            (None, _) => DEFAULT_MINIMUM_CALLS,
         };
         if self.half_open_calls == 0 || self.half_open_calls > MAX_HALF_OPEN_CALLS {
             return Err(ConfigError::new(
@@ -552,7 +606,7 @@ impl<C: Clock> Builder<C> {
                 return Err(ConfigError::new("slow_call_duration", "must be > 0"))
             }
             (Some(_), Some(d)) => nanos(d),
-            (Some(_), None) => nanos(Duration::from_secs(60)),
+            (Some(_), None) => nanos(DEFAULT_SLOW_CALL_DURATION),
             (None, _) => u64::MAX,
         };
         Ok((

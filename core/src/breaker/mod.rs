@@ -42,6 +42,7 @@ mod events;
 mod permit;
 mod record;
 mod rule;
+mod settings;
 mod snapshot;
 mod state;
 mod window;
@@ -50,9 +51,15 @@ use std::fmt;
 use std::time::Duration;
 
 use config::Live;
-pub use config::{Builder, Config, Window};
+pub use config::{
+    Builder, Config, Window, DEFAULT_FAILURE_RATE, DEFAULT_HALF_OPEN_CALLS,
+    DEFAULT_HALF_OPEN_MAX_WAIT, DEFAULT_MINIMUM_CALLS, DEFAULT_OPEN_FOR,
+    DEFAULT_SLOW_CALL_DURATION, DEFAULT_SLOW_CALL_RATE, DEFAULT_WINDOW_BUCKETS,
+    DEFAULT_WINDOW_CALLS,
+};
 pub use events::{ListenerId, Transition};
 pub use permit::{OwnedPermit, Permit, PermitToken};
+pub use settings::Settings;
 pub use snapshot::Snapshot;
 pub use state::State;
 

@@ -662,6 +662,7 @@ fn stress_closed_path_counts_every_outcome() {
 
 mod model;
 mod rule;
+mod settings;
 mod wrap;
 
 /// Calls counted per thread stripe add up exactly in the time window.
