@@ -1040,8 +1040,8 @@ fw_status_t fw_rate_limiter_reconfigure(const fw_rate_limiter_t *limiter,
 fw_status_t fw_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,
                                      fw_rate_limiter_snapshot_t *out);
 
-// The defaults (the source document's 100 ms doubling to 10 s, 3
-// attempts, full jitter, no budget).
+// The defaults (core's: 100 ms doubling to 10 s, 3 attempts, full
+// jitter, no budget).
 fw_retry_config_t fw_retry_config_default(void);
 
 // Creates a retry policy (`config` NULL: the defaults) into `*out`.

@@ -195,6 +195,10 @@ pub struct PoolSnapshot {
     pub rejected: u64,
 }
 
+/// How long an idle pool worker waits for work before it exits, by
+/// default (60 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A bounded pool of helper threads for calls that cannot take a deadline.
 ///
 /// At most `max_threads` calls run at once; a call that finds them all busy
@@ -286,7 +290,7 @@ impl TimeoutPool {
     /// A pool of at most `max_threads` workers (`1 ..= 4096`) that exit
     /// after 60 s idle.
     pub fn new(max_threads: usize) -> Result<Self, ConfigError> {
-        Self::with_idle_timeout(max_threads, Duration::from_secs(60))
+        Self::with_idle_timeout(max_threads, DEFAULT_IDLE_TIMEOUT)
     }
 
     /// A pool whose idle workers exit after `idle_timeout` (> 0).

@@ -82,6 +82,11 @@ pub struct Builder<C: Clock = MonotonicClock> {
     capacity: usize,
 }
 
+/// How old a stale value may be and still be served, by default (5 minutes).
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(300);
+/// Entries a stale cache keeps, by default (10 000).
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
 impl Default for Builder<MonotonicClock> {
     fn default() -> Self {
         Builder::with_clock(MonotonicClock)
@@ -93,8 +98,8 @@ impl<C: Clock> Builder<C> {
     pub fn with_clock(clock: C) -> Self {
         Builder {
             clock,
-            max_stale: Duration::from_secs(300),
-            capacity: 10_000,
+            max_stale: DEFAULT_MAX_STALE,
+            capacity: DEFAULT_CAPACITY,
         }
     }
 

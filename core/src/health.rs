@@ -135,11 +135,18 @@ pub struct Builder {
     max_parallel: usize,
 }
 
+/// Time between rounds of checks, by default (5 s).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// Checks run at once, at most, by default (16).
+pub const DEFAULT_MAX_PARALLEL: usize = 16;
+/// A check's time limit per run where a binding asks for none (1 s).
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            interval: Duration::from_secs(5),
-            max_parallel: 16,
+            interval: DEFAULT_INTERVAL,
+            max_parallel: DEFAULT_MAX_PARALLEL,
         }
     }
 }

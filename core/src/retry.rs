@@ -40,6 +40,21 @@ use crate::error::{ConfigError, Error, Rejected};
 use crate::rng::{fresh_seed, unit_f64, SharedRng};
 use crate::sync::{Arc, AtomicU64, Ordering::Relaxed};
 
+/// Attempts a [`Retry`] makes by default, the first included.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// The default backoff's first delay (exponential, 100 ms).
+pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+/// The default backoff's growth per attempt (2).
+pub const DEFAULT_BACKOFF_MULTIPLIER: f64 = 2.0;
+/// The default backoff's cap (10 s).
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A [`RetryBudget`]'s default ratio of retries to calls (20 %).
+pub const DEFAULT_BUDGET_RATIO: f64 = 0.2;
+/// A [`RetryBudget`]'s default floor, retries per second always allowed (3).
+pub const DEFAULT_BUDGET_MIN_PER_SECOND: f64 = 3.0;
+/// A [`RetryBudget`]'s default window (10 s).
+pub const DEFAULT_BUDGET_TTL: Duration = Duration::from_secs(10);
+
 /// Base delays between attempts, before jitter. `retry` counts from 1 (the
 /// delay before the second attempt).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -235,7 +250,13 @@ pub struct RetryBudget<C: Clock = MonotonicClock> {
 impl RetryBudget<MonotonicClock> {
     /// A budget with the defaults: 20%, 3 per second, 10 s window.
     pub fn new() -> Self {
-        Self::with(0.2, 3.0, Duration::from_secs(10), MonotonicClock).expect("defaults are valid")
+        Self::with(
+            DEFAULT_BUDGET_RATIO,
+            DEFAULT_BUDGET_MIN_PER_SECOND,
+            DEFAULT_BUDGET_TTL,
+            MonotonicClock,
+        )
+        .expect("defaults are valid")
     }
 }
 
@@ -349,9 +370,13 @@ impl<C: Clock + Sleeper> Builder<C> {
     pub fn with_clock(clock: C) -> Self {
         Builder {
             clock,
-            max_attempts: 3,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
             max_elapsed: None,
-            backoff: Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(10)),
+            backoff: Backoff::exponential(
+                DEFAULT_BACKOFF_INITIAL,
+                DEFAULT_BACKOFF_MULTIPLIER,
+                DEFAULT_BACKOFF_MAX,
+            ),
             jitter: Jitter::Full,
             budget: None,
             retry_rejected: false,

@@ -28,6 +28,12 @@ use crate::error::{ConfigError, Rejected};
 use crate::rng::{fresh_seed, SharedRng};
 use crate::sync::{AtomicU64, CachePadded, CoreMutex, Ordering::Relaxed};
 
+/// A [`Throttler`]'s default multiplier `K` of accepted requests (2, the
+/// SRE book's).
+pub const DEFAULT_THROTTLER_K: f64 = 2.0;
+/// A [`Throttler`]'s default window (2 minutes, the SRE book's).
+pub const DEFAULT_THROTTLER_WINDOW: Duration = Duration::from_secs(120);
+
 /// The fewest samples in one update window.
 const MIN_WINDOW: f64 = 10.0;
 
@@ -594,7 +600,13 @@ pub struct Throttler<C: Clock = MonotonicClock> {
 impl Throttler<MonotonicClock> {
     /// A throttler with the defaults.
     pub fn new() -> Self {
-        Self::with(2.0, Duration::from_secs(120), MonotonicClock, None).expect("defaults are valid")
+        Self::with(
+            DEFAULT_THROTTLER_K,
+            DEFAULT_THROTTLER_WINDOW,
+            MonotonicClock,
+            None,
+        )
+        .expect("defaults are valid")
     }
 }
 

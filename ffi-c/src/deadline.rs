@@ -162,7 +162,7 @@ pub unsafe extern "C" fn fw_timeout_pool_new(
     guard(|| {
         let out = try_out!(out);
         let idle = if idle_timeout_ns == 0 {
-            Duration::from_secs(60)
+            fw::deadline::DEFAULT_IDLE_TIMEOUT
         } else {
             Duration::from_nanos(idle_timeout_ns)
         };

@@ -77,8 +77,8 @@ pub struct fw_stale_cache_snapshot_t {
 #[no_mangle]
 pub extern "C" fn fw_stale_cache_config_default() -> fw_stale_cache_config_t {
     fw_stale_cache_config_t {
-        max_stale_ms: 300_000,
-        capacity: 10_000,
+        max_stale_ms: fw::degrade::DEFAULT_MAX_STALE.as_millis() as u64,
+        capacity: fw::degrade::DEFAULT_CAPACITY,
     }
 }
 

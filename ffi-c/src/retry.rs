@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fw::deadline::Deadline;
-use fw::retry::{Backoff, Jitter, Retry, RetryBudget, Run};
+use fw::retry::{self, Backoff, Jitter, Retry, RetryBudget, Run};
 use fw::Error;
 
 use crate::boundary::*;
@@ -92,23 +92,23 @@ pub struct fw_retry_config_t {
     pub retry_rejected: bool,
 }
 
-/// The defaults (the source document's 100 ms doubling to 10 s, 3
-/// attempts, full jitter, no budget).
+/// The defaults (core's: 100 ms doubling to 10 s, 3 attempts, full
+/// jitter, no budget).
 #[no_mangle]
 pub extern "C" fn fw_retry_config_default() -> fw_retry_config_t {
     fw_retry_config_t {
-        max_attempts: 3,
+        max_attempts: retry::DEFAULT_MAX_ATTEMPTS,
         max_elapsed_ns: 0,
         backoff: FW_BACKOFF_EXPONENTIAL,
-        initial_ns: 100_000_000,
-        step_ns: 100_000_000,
-        multiplier: 2.0,
-        max_ns: 10_000_000_000,
+        initial_ns: nanos(retry::DEFAULT_BACKOFF_INITIAL),
+        step_ns: nanos(retry::DEFAULT_BACKOFF_INITIAL),
+        multiplier: retry::DEFAULT_BACKOFF_MULTIPLIER,
+        max_ns: nanos(retry::DEFAULT_BACKOFF_MAX),
         jitter: FW_JITTER_FULL,
         jitter_fraction: 0.25,
         seed: 0,
         budget_ratio: -1.0,
-        budget_min_per_sec: 3.0,
+        budget_min_per_sec: retry::DEFAULT_BUDGET_MIN_PER_SECOND,
         retry_rejected: false,
     }
 }
@@ -158,7 +158,7 @@ fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
         let budget = RetryBudget::with(
             c.budget_ratio,
             c.budget_min_per_sec,
-            Duration::from_secs(10),
+            retry::DEFAULT_BUDGET_TTL,
             fw::clock::MonotonicClock,
         )
         .map_err(|e| config_error("fw_retry_new", e, C_FIELDS))?;

@@ -61,8 +61,8 @@ pub struct fw_watchdog_config_t {
 #[no_mangle]
 pub extern "C" fn fw_watchdog_config_default() -> fw_watchdog_config_t {
     fw_watchdog_config_t {
-        tick_ns: 1_000_000_000,
-        thread_leak_factor: 2.0,
+        tick_ns: nanos(fw::watchdog::DEFAULT_TICK),
+        thread_leak_factor: fw::watchdog::DEFAULT_THREAD_LEAK_FACTOR,
         thread_ceiling: 0,
         deadlock_detection: false,
     }

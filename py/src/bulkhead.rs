@@ -54,9 +54,14 @@ impl PyBulkhead {
         timeout: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
     ) -> PyResult<Self> {
-        let inner = bulkhead::Bulkhead::builder()
-            .max_concurrent(opt_count(max_concurrent, "max_concurrent")?.unwrap_or(25))
-            .critical_reserve(opt_count(critical_reserve, "critical_reserve")?.unwrap_or(0))
+        let mut b = bulkhead::Bulkhead::builder();
+        if let Some(n) = opt_count(max_concurrent, "max_concurrent")? {
+            b = b.max_concurrent(n);
+        }
+        if let Some(k) = opt_count(critical_reserve, "critical_reserve")? {
+            b = b.critical_reserve(k);
+        }
+        let inner = b
             .build()
             .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))?;
         Ok(PyBulkhead {

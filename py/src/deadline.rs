@@ -154,10 +154,12 @@ impl PyTimeoutPool {
         idle_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let n = count(max_threads, "max_threads")? as usize;
-        let idle = opt_duration(idle_timeout, "idle_timeout")?
-            .unwrap_or(std::time::Duration::from_secs(60));
+        let pool = match opt_duration(idle_timeout, "idle_timeout")? {
+            Some(idle) => TimeoutPool::with_idle_timeout(n, idle),
+            None => TimeoutPool::new(n),
+        };
         Ok(PyTimeoutPool {
-            inner: TimeoutPool::with_idle_timeout(n, idle).map_err(|e| config_error(e, &[]))?,
+            inner: pool.map_err(|e| config_error(e, &[]))?,
         })
     }
 

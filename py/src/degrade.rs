@@ -4,7 +4,6 @@
 //! int, float, str, bytes or tuples of them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use failwell::degrade::{Served, StaleCache};
 use pyo3::prelude::*;
@@ -92,12 +91,14 @@ impl PyStaleCache {
         max_stale: Option<&Bound<'_, PyAny>>,
         capacity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let capacity = opt_count(capacity, "capacity")?.unwrap_or(10_000) as usize;
-        let inner = StaleCache::builder()
-            .max_stale(opt_duration(max_stale, "max_stale")?.unwrap_or(Duration::from_secs(300)))
-            .capacity(capacity)
-            .build()
-            .map_err(|e| config_error(e, &[]))?;
+        let mut b = StaleCache::builder();
+        if let Some(d) = opt_duration(max_stale, "max_stale")? {
+            b = b.max_stale(d);
+        }
+        if let Some(n) = opt_count(capacity, "capacity")? {
+            b = b.capacity(n as usize);
+        }
+        let inner = b.build().map_err(|e| config_error(e, &[]))?;
         Ok(PyStaleCache {
             inner: Arc::new(inner),
         })

@@ -64,9 +64,9 @@ impl PyBackoff {
         max: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         checked_backoff(Backoff::exponential(
-            opt_duration(initial, "initial")?.unwrap_or(Duration::from_millis(100)),
-            opt_finite(multiplier, "multiplier")?.unwrap_or(2.0),
-            opt_duration(max, "max")?.unwrap_or(Duration::from_secs(10)),
+            opt_duration(initial, "initial")?.unwrap_or(retry::DEFAULT_BACKOFF_INITIAL),
+            opt_finite(multiplier, "multiplier")?.unwrap_or(retry::DEFAULT_BACKOFF_MULTIPLIER),
+            opt_duration(max, "max")?.unwrap_or(retry::DEFAULT_BACKOFF_MAX),
         ))
     }
 
@@ -153,10 +153,11 @@ impl PyRetryBudget {
         min_per_second: Option<&Bound<'_, PyAny>>,
         ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let ttl = opt_duration(ttl, "ttl")?.unwrap_or(Duration::from_secs(10));
+        let ttl = opt_duration(ttl, "ttl")?.unwrap_or(retry::DEFAULT_BUDGET_TTL);
         let b = retry::RetryBudget::with(
-            opt_finite(ratio, "ratio")?.unwrap_or(0.2),
-            opt_finite(min_per_second, "min_per_second")?.unwrap_or(3.0),
+            opt_finite(ratio, "ratio")?.unwrap_or(retry::DEFAULT_BUDGET_RATIO),
+            opt_finite(min_per_second, "min_per_second")?
+                .unwrap_or(retry::DEFAULT_BUDGET_MIN_PER_SECOND),
             ttl,
             failwell::clock::MonotonicClock,
         )
@@ -219,9 +220,10 @@ impl PyRetry {
         seed: Option<&Bound<'_, PyAny>>,
         _python_side: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut b = retry::Retry::builder()
-            .max_attempts(opt_count(max_attempts, "max_attempts")?.unwrap_or(3))
-            .retry_rejected(retry_rejected);
+        let mut b = retry::Retry::builder().retry_rejected(retry_rejected);
+        if let Some(n) = opt_count(max_attempts, "max_attempts")? {
+            b = b.max_attempts(n);
+        }
         if let Some(x) = backoff {
             b = b.backoff(x.inner);
         }

@@ -2,7 +2,6 @@
 //! adaptive throttling).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use failwell::bulkhead::Priority;
 use failwell::lock::Mutex;
@@ -223,10 +222,10 @@ impl PyThrottler {
         window: Option<&Bound<'_, PyAny>>,
         seed: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let window = opt_duration(window, "window")?.unwrap_or(Duration::from_secs(120));
+        let window = opt_duration(window, "window")?.unwrap_or(shed::DEFAULT_THROTTLER_WINDOW);
         Ok(PyThrottler {
             inner: shed::Throttler::with(
-                opt_finite(k, "k")?.unwrap_or(2.0),
+                opt_finite(k, "k")?.unwrap_or(shed::DEFAULT_THROTTLER_K),
                 window,
                 failwell::clock::MonotonicClock,
                 opt_uint64(seed, "seed")?,

@@ -5,7 +5,6 @@
 //! releases the GIL, so they can always get it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use failwell::health::{self, HealthRegistry, Status};
 use failwell::lock::Mutex;
@@ -139,7 +138,8 @@ impl PyWatchdog {
         }
         if thread_leak {
             b = b.thread_leak(
-                opt_finite(thread_leak_factor, "thread_leak_factor")?.unwrap_or(2.0),
+                opt_finite(thread_leak_factor, "thread_leak_factor")?
+                    .unwrap_or(failwell::watchdog::DEFAULT_THREAD_LEAK_FACTOR),
                 opt_uint64(thread_ceiling, "thread_ceiling")?,
             );
             if let Some(n) = opt_uint64(thread_baseline, "thread_baseline")? {
@@ -387,8 +387,10 @@ impl PyHealth {
         interval: Option<&Bound<'_, PyAny>>,
         max_parallel: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let max_parallel = opt_count(max_parallel, "max_parallel")?.unwrap_or(16);
-        let mut b = HealthRegistry::builder().max_parallel(max_parallel as usize);
+        let mut b = HealthRegistry::builder();
+        if let Some(n) = opt_count(max_parallel, "max_parallel")? {
+            b = b.max_parallel(n as usize);
+        }
         if let Some(i) = opt_duration(interval, "interval")? {
             b = b.interval(i);
         }
@@ -414,7 +416,8 @@ impl PyHealth {
         if !check.is_callable() {
             return Err(PyTypeError::new_err("check must be callable"));
         }
-        let timeout = opt_duration(timeout, "timeout")?.unwrap_or(Duration::from_secs(1));
+        let timeout =
+            opt_duration(timeout, "timeout")?.unwrap_or(failwell::health::DEFAULT_CHECK_TIMEOUT);
         let check = check.clone().unbind();
         let errors = Arc::clone(&self.check_errors);
         let label = format!("health check {name:?}");

@@ -215,12 +215,18 @@ pub struct Builder {
     deadlocks: bool,
 }
 
+/// How often the watchdog looks, by default (1 s).
+pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
+/// The default thread-leak limit: more than this many times the threads
+/// at start (2).
+pub const DEFAULT_THREAD_LEAK_FACTOR: f64 = 2.0;
+
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            tick: Duration::from_secs(1),
+            tick: DEFAULT_TICK,
             callback: None,
-            threads: Some((2.0, None, None)),
+            threads: Some((DEFAULT_THREAD_LEAK_FACTOR, None, None)),
             deadlocks: cfg!(feature = "deadlock-detection"),
         }
     }
@@ -267,7 +273,9 @@ impl Builder {
 
     /// The thread count the leak check compares with.
     pub fn thread_baseline(mut self, n: u64) -> Self {
-        let (factor, ceiling) = self.threads.map_or((2.0, None), |t| (t.0, t.1));
+        let (factor, ceiling) = self
+            .threads
+            .map_or((DEFAULT_THREAD_LEAK_FACTOR, None), |t| (t.0, t.1));
         self.threads = Some((factor, ceiling, Some(n)));
         self
     }

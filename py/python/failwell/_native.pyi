@@ -87,9 +87,9 @@ class ListenerHandle: ...
 class Bulkhead:
     def __new__(
         cls,
-        max_concurrent: int = 25,
+        max_concurrent: Optional[int] = None,
         *,
-        critical_reserve: int = 0,
+        critical_reserve: Optional[int] = None,
         timeout: Optional[Seconds] = None,
         name: Optional[str] = None,
     ) -> Self: ...
@@ -162,7 +162,7 @@ class Backoff:
     def linear(initial: Seconds, step: Seconds, max: Seconds) -> "Backoff": ...
     @staticmethod
     def exponential(
-        initial: Optional[Seconds] = None, multiplier: float = 2.0, max: Optional[Seconds] = None
+        initial: Optional[Seconds] = None, multiplier: Optional[float] = None, max: Optional[Seconds] = None
     ) -> "Backoff": ...
     def delay(self, retry: int) -> float: ...
 
@@ -181,7 +181,9 @@ class Jitter:
 
 @final
 class RetryBudget:
-    def __init__(self, ratio: float = 0.2, min_per_second: float = 3.0, ttl: Optional[Seconds] = None) -> None: ...
+    def __init__(
+        self, ratio: Optional[float] = None, min_per_second: Optional[float] = None, ttl: Optional[Seconds] = None
+    ) -> None: ...
     def deposit(self) -> None: ...
     def try_withdraw(self) -> bool: ...
     @property
@@ -191,7 +193,7 @@ class Retry:
     def __new__(
         cls,
         *,
-        max_attempts: int = 3,
+        max_attempts: Optional[int] = None,
         backoff: Optional[Backoff] = None,
         jitter: Optional[Jitter] = None,
         max_elapsed: Optional[Seconds] = None,
@@ -295,7 +297,7 @@ class ShedPermit:
 
 @final
 class Throttler:
-    def __init__(self, k: float = 2.0, window: Optional[Seconds] = None, seed: Optional[int] = None) -> None: ...
+    def __init__(self, k: Optional[float] = None, window: Optional[Seconds] = None, seed: Optional[int] = None) -> None: ...
     def try_send(self) -> None: ...
     def accepted(self) -> None: ...
     @property
@@ -304,7 +306,7 @@ class Throttler:
     def throttled(self) -> int: ...
 
 class StaleCache:
-    def __new__(cls, *, max_stale: Optional[Seconds] = None, capacity: int = 10000) -> Self: ...
+    def __new__(cls, *, max_stale: Optional[Seconds] = None, capacity: Optional[int] = None) -> Self: ...
     @staticmethod
     def _check_key(key: Any) -> None: ...
     def _put_fresh(self, key: Any, value: Any) -> None: ...
@@ -336,7 +338,7 @@ class Watchdog:
         tick: Optional[Seconds] = None,
         on_finding: Optional[Callable[[Dict[str, Any]], Any]] = None,
         thread_leak: bool = True,
-        thread_leak_factor: float = 2.0,
+        thread_leak_factor: Optional[float] = None,
         thread_ceiling: Optional[int] = None,
         thread_baseline: Optional[int] = None,
         deadlock_detection: bool = False,
@@ -369,7 +371,7 @@ class Heartbeat:
 
 @final
 class HealthRegistry:
-    def __init__(self, *, interval: Optional[Seconds] = None, max_parallel: int = 16) -> None: ...
+    def __init__(self, *, interval: Optional[Seconds] = None, max_parallel: Optional[int] = None) -> None: ...
     def register(
         self,
         name: str,

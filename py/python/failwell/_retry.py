@@ -68,7 +68,7 @@ class Retry(_native.Retry):
     def __init__(
         self,
         *,
-        max_attempts: int = 3,
+        max_attempts: Optional[int] = None,
         backoff: Optional[_native.Backoff] = None,
         jitter: Optional[_native.Jitter] = None,
         max_elapsed: Optional[Seconds] = None,
@@ -210,7 +210,7 @@ def retry(func: Callable[P, R], /) -> Callable[P, R]: ...
 @overload
 def retry(
     *,
-    max_attempts: int = 3,
+    max_attempts: Optional[int] = None,
     backoff: Optional[_native.Backoff] = None,
     jitter: Optional[_native.Jitter] = None,
     max_elapsed: Optional[Seconds] = None,
