@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use failwell::breaker::{self, Outcome, PermitToken, State, Window};
+use failwell::breaker::{self, Outcome, OwnedPermit, State, Window};
 use failwell::lock::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -29,15 +29,9 @@ const RENAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// A state's Python name (core's `State::as_str`).
 pub fn state_name(s: State) -> &'static str {
-    match s {
-        State::Closed => "closed",
-        State::Open => "open",
-        State::HalfOpen => "half_open",
-        State::ForcedOpen => "forced_open",
-        State::Disabled => "disabled",
-        State::MetricsOnly => "metrics_only",
-    }
+    s.as_str()
 }
 
 /// The native circuit breaker; `failwell.CircuitBreaker` subclasses it and
@@ -55,11 +49,10 @@ pub struct PyBreaker {
 impl PyBreaker {
     /// A permit classifying exceptions with `exclude`, or `CircuitOpenError`.
     fn permit(&self, py: Python<'_>, exclude: Exclude) -> PyResult<BreakerPermit> {
-        match self.inner.try_acquire() {
+        match self.inner.try_acquire_owned() {
             Ok(p) => Ok(BreakerPermit {
-                breaker: Arc::clone(&self.inner),
                 exclude,
-                token: Mutex::new(Some(p.into_token())),
+                permit: Mutex::new(p),
             }),
             Err(r) => Err(rejected(py, r)),
         }
@@ -465,19 +458,17 @@ pub(crate) fn guarded_call(
 #[pyclass(module = "failwell._native", name = "BreakerPermit", frozen)]
 #[derive(Debug)]
 pub struct BreakerPermit {
-    breaker: Arc<breaker::CircuitBreaker>,
     exclude: Exclude,
-    token: Mutex<Option<PermitToken>>,
+    /// Core's owned permit: recorded once, ignored when dropped.
+    permit: Mutex<OwnedPermit>,
 }
 
 impl BreakerPermit {
     fn record(&self, outcome: Outcome, d: Option<Duration>) -> PyResult<()> {
-        match self.token.lock().take() {
-            Some(t) => {
-                self.breaker.record_token(t, outcome, d);
-                Ok(())
-            }
-            None => Err(PyValueError::new_err("permit already recorded")),
+        if self.permit.lock().record_with(outcome, d) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err("permit already recorded"))
         }
     }
 }
@@ -514,23 +505,17 @@ impl BreakerPermit {
     /// Whether this permit is still to be recorded.
     #[getter]
     fn pending(&self) -> bool {
-        self.token.lock().is_some()
+        !self.permit.lock().is_recorded()
     }
 
     /// The state it was taken in.
     #[getter]
     fn state(&self) -> PyResult<&'static str> {
-        match &*self.token.lock() {
-            Some(t) => Ok(state_name(t.state())),
-            None => Err(PyValueError::new_err("permit already recorded")),
-        }
-    }
-}
-
-impl Drop for BreakerPermit {
-    fn drop(&mut self) {
-        if let Some(t) = self.token.get_mut().take() {
-            self.breaker.record_token(t, Outcome::Ignore, None);
+        let p = self.permit.lock();
+        if p.is_recorded() {
+            Err(PyValueError::new_err("permit already recorded"))
+        } else {
+            Ok(state_name(p.state()))
         }
     }
 }

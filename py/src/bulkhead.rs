@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use failwell::bulkhead::{self, Priority};
+use failwell::bulkhead::{self, OwnedBulkheadPermit, Priority};
 use failwell::lock::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -93,8 +93,14 @@ impl PyBulkhead {
         priority: &str,
     ) -> PyResult<BulkheadPermit> {
         let t = opt_duration(timeout, "timeout")?.unwrap_or(self.timeout);
-        take(py, &self.inner, self::priority(priority)?, t)?;
-        Ok(BulkheadPermit::held_on(&self.inner))
+        let prio = self::priority(priority)?;
+        let got = if t.is_zero() {
+            self.inner.try_acquire_owned(prio)
+        } else {
+            py.detach(|| self.inner.acquire_timeout_owned(prio, t))
+        };
+        got.map(BulkheadPermit::holding)
+            .map_err(|r| rejected(py, r))
     }
 
     /// Takes a permit if one is free now; never blocks. The permit is
@@ -102,8 +108,10 @@ impl PyBulkhead {
     #[pyo3(signature = (priority = "normal"))]
     fn try_acquire(&self, priority: &str) -> PyResult<Option<BulkheadPermit>> {
         Ok(self
-            ._try_take(priority)?
-            .then(|| BulkheadPermit::held_on(&self.inner)))
+            .inner
+            .try_acquire_owned(self::priority(priority)?)
+            .ok()
+            .map(BulkheadPermit::holding))
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
@@ -277,16 +285,15 @@ pub(crate) fn held_call(
 #[pyclass(module = "failwell._native", name = "BulkheadPermit", frozen)]
 #[derive(Debug)]
 pub struct BulkheadPermit {
-    bulkhead: Arc<bulkhead::Bulkhead>,
-    held: Mutex<bool>,
+    /// Core's owned permit while held; given back by `release()` or when
+    /// collected.
+    permit: Mutex<Option<OwnedBulkheadPermit>>,
 }
 
 impl BulkheadPermit {
-    /// Wraps a permit already taken (detached) from `bulkhead`.
-    fn held_on(bulkhead: &Arc<bulkhead::Bulkhead>) -> Self {
+    fn holding(permit: OwnedBulkheadPermit) -> Self {
         BulkheadPermit {
-            bulkhead: Arc::clone(bulkhead),
-            held: Mutex::new(true),
+            permit: Mutex::new(Some(permit)),
         }
     }
 }
@@ -295,19 +302,12 @@ impl BulkheadPermit {
 impl BulkheadPermit {
     /// Returns the permit; false if it was already returned.
     fn release(&self) -> bool {
-        let mut held = self.held.lock();
-        if *held {
-            *held = false;
-            self.bulkhead.release_detached();
-            true
-        } else {
-            false
-        }
+        self.permit.lock().take().is_some()
     }
 
     #[getter]
     fn held(&self) -> bool {
-        *self.held.lock()
+        self.permit.lock().is_some()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -322,13 +322,5 @@ impl BulkheadPermit {
     ) -> bool {
         self.release();
         false
-    }
-}
-
-impl Drop for BulkheadPermit {
-    fn drop(&mut self) {
-        if std::mem::take(self.held.get_mut()) {
-            self.bulkhead.release_detached();
-        }
     }
 }

@@ -233,13 +233,10 @@ impl<C: Clock> CircuitBreaker<C> {
     /// move anywhere (tokio's `acquire_owned` pattern). Bindings hand it to
     /// their languages' permit objects.
     pub fn try_acquire_owned(self: &UserArc<Self>) -> Result<OwnedPermit<C>, Rejected> {
-        self.try_acquire().map(|p| {
-            let token = p.into_token();
-            OwnedPermit {
-                breaker: UserArc::clone(self),
-                token,
-                recorded: false,
-            }
+        self.try_acquire().map(|p| OwnedPermit {
+            breaker: UserArc::clone(self),
+            token: p.into_token(),
+            recorded: false,
         })
     }
 }
