@@ -180,6 +180,12 @@ typedef struct {
   uint64_t window_calls;
   double failure_rate;
   double slow_call_rate;
+  // The generation (one more at every transition).
+  uint64_t generation;
+  // Failures in a row in the current generation.
+  uint64_t consecutive_failures;
+  // Listener calls that panicked (caught and counted).
+  uint64_t listener_panics;
 } fw_breaker_snapshot_t;
 
 // What an event reports: one of the `FW_EVENT_*` constants.

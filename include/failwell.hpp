@@ -17,6 +17,11 @@
 // caller; one thrown by a health check fails the check with its what(); one
 // thrown by a watchdog callback is counted (callback_errors()) — none ever
 // unwinds into C.
+//
+// What counts as a failure (the rule of every failwell language): an
+// exception thrown by a guarded call is a failure; a thread cancellation
+// (glibc's abi::__forced_unwind) is an interruption, not the dependency's
+// answer, and counts as ignored; a permit destroyed unrecorded is ignored.
 #ifndef FAILWELL_HPP
 #define FAILWELL_HPP
 
@@ -34,6 +39,15 @@
 #include <utility>
 
 #include "failwell.h"
+
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+// A forced unwind has no exception object: catching it by reference (as
+// glibc documents) trips UndefinedBehaviorSanitizer's null check.
+#define FAILWELL_CATCHES_FORCED_UNWIND __attribute__((no_sanitize("null")))
+#else
+#define FAILWELL_CATCHES_FORCED_UNWIND
+#endif
 
 namespace failwell {
 
@@ -171,7 +185,7 @@ public:
     /// whether it ran. An exception from `f` counts as a failure and
     /// propagates.
     template <typename F>
-    bool call(F &&f) {
+    FAILWELL_CATCHES_FORCED_UNWIND bool call(F &&f) {
         auto permit = acquire();
         if (!permit) {
             return false;
@@ -182,6 +196,11 @@ public:
             } else {
                 permit->failure();
             }
+#if defined(__GLIBCXX__)
+        } catch (abi::__forced_unwind &) {
+            permit->ignore();  // cancelled: no answer from the dependency
+            throw;
+#endif
         } catch (...) {
             permit->failure();
             throw;

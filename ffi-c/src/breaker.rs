@@ -532,6 +532,12 @@ pub struct fw_breaker_snapshot_t {
     pub window_calls: u64,
     pub failure_rate: f64,
     pub slow_call_rate: f64,
+    /// The generation (one more at every transition).
+    pub generation: u64,
+    /// Failures in a row in the current generation.
+    pub consecutive_failures: u64,
+    /// Listener calls that panicked (caught and counted).
+    pub listener_panics: u64,
 }
 
 /// Copies the breaker's counters into `*out`.
@@ -557,6 +563,9 @@ pub unsafe extern "C" fn fw_breaker_snapshot(
             window_calls: s.window_calls,
             failure_rate: s.failure_rate,
             slow_call_rate: s.slow_call_rate,
+            generation: s.generation,
+            consecutive_failures: s.consecutive_failures,
+            listener_panics: s.listener_panics,
         });
         FW_OK
     })

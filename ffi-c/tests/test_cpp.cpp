@@ -8,6 +8,8 @@
 #include <string>
 #include <thread>
 
+#include <pthread.h>
+
 #include "failwell.hpp"
 
 static int passed = 0, failed = 0;
@@ -40,6 +42,8 @@ int main() {
         } catch (const std::runtime_error &) {
             CHECK(true);
         }
+        // The classification rule: a C++ exception is a failure.
+        CHECK(b.snapshot().failures == 1 && b.snapshot().ignored == 1);
         CHECK(b.call([] { return false; }));
         CHECK(b.state() == FW_BREAKER_OPEN);
         failwell::Refusal why;
@@ -47,6 +51,23 @@ int main() {
         CHECK(why.status == FW_REJECTED_CIRCUIT_OPEN && why.retry_after.has_value());
         b.reset();
         CHECK(b.state() == FW_BREAKER_CLOSED);
+#if defined(__GLIBCXX__)
+        {
+            // A thread cancelled inside the call (pthread_exit unwinds with
+            // abi::__forced_unwind) is an interruption: ignored, not failed.
+            auto before = b.snapshot();
+            pthread_t t;
+            auto body = [](void *arg) -> void * {
+                auto *br = static_cast<failwell::Breaker *>(arg);
+                br->call([]() -> bool { pthread_exit(nullptr); });
+                return nullptr;
+            };
+            CHECK(pthread_create(&t, nullptr, body, &b) == 0);
+            CHECK(pthread_join(t, nullptr) == 0);
+            auto after = b.snapshot();
+            CHECK(after.ignored == before.ignored + 1 && after.failures == before.failures);
+        }
+#endif
         fw_breaker_config_t c = b.config();
         c.open_for_ms = 1234;
         b.reconfigure(c);

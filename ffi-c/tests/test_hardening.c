@@ -325,6 +325,28 @@ static void a_zero_policy_is_off(void) {
     CHECK_STATUS(fw_breaker_config_get(b, &back), FW_OK);
     CHECK(back.failure_rate == 0 && back.slow_call_rate == 1.0 && back.slow_call_ms == 1000);
     CHECK(back.window_calls == 4 && back.minimum_calls == 4 && back.open_for_max_ms == 60000);
+    /* The snapshot carries core's every field. */
+    fw_breaker_snapshot_t snap;
+    CHECK_STATUS(fw_breaker_snapshot(b, &snap), FW_OK);
+    CHECK(snap.generation == 0 && snap.consecutive_failures == 0 && snap.listener_panics == 0);
+    CHECK(snap.failures == 4 && snap.window_calls == 4);
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_FORCE_OPEN), FW_OK);
+    CHECK_STATUS(fw_breaker_snapshot(b, &snap), FW_OK);
+    CHECK(snap.generation == 1 && snap.transitions == 1);
+    fw_breaker_free(b);
+
+    /* Consecutive failures counted in the snapshot. */
+    fw_breaker_config_t cc = fw_breaker_config_default();
+    cc.failure_rate = 0;
+    cc.consecutive_failures = 5;
+    CHECK_STATUS(fw_breaker_new(&cc, &b), FW_OK);
+    for (int i = 0; i < 3; i++) {
+        fw_breaker_permit_t p;
+        CHECK_STATUS(fw_breaker_acquire(b, &p, NULL), FW_OK);
+        CHECK_STATUS(fw_breaker_failure(b, &p), FW_OK);
+    }
+    CHECK_STATUS(fw_breaker_snapshot(b, &snap), FW_OK);
+    CHECK(snap.consecutive_failures == 3);
     fw_breaker_free(b);
 }
 

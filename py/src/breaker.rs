@@ -404,6 +404,7 @@ impl PyBreaker {
             "failure_rate" => s.failure_rate,
             "slow_call_rate" => s.slow_call_rate,
             "consecutive_failures" => s.consecutive_failures,
+            "listener_panics" => s.listener_panics,
             "listener_errors" => s.listener_panics + *self.listener_errors.lock(),
         })
     }

@@ -30,6 +30,19 @@
 //! ```
 
 //!
+//! # What counts as a failure
+//!
+//! One rule in every language: the dependency's answer counts, an
+//! interruption does not. An error the call *returned or raised* is a
+//! failure (a Rust `Err`, a C call's failure status, a C++ exception, a
+//! Python `Exception`), unless a classifier or an `exclude` rule says
+//! otherwise. A call that never produced an answer is ignored and frees
+//! its half-open probe slot: a Rust panic (a bug in the caller, not news
+//! about the dependency), a Python `BaseException` that is not an
+//! `Exception` (`KeyboardInterrupt`, `SystemExit`, `GeneratorExit`,
+//! `asyncio.CancelledError`), a C++ thread cancellation
+//! (`abi::__forced_unwind`), and any permit dropped unrecorded.
+//!
 //! Inside, the breaker is kept in concerns of their own: `rule.rs`, the
 //! pure decisions (trip, half-open verdict, open period, retry hint);
 //! `state.rs`, the state word and the fixed state block; `window.rs`, the
