@@ -44,6 +44,14 @@ pub fn duration(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Duration> {
 }
 
 /// An optional duration argument (`None` stays `None`).
+/// A duration argument as float seconds, checked by the one rule above
+/// (`None` stays `None`), for the pure-Python parts of the package.
+#[pyfunction]
+#[pyo3(name = "_seconds")]
+pub fn seconds_arg(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<f64>> {
+    Ok(opt_duration(value, name)?.map(|d| d.as_secs_f64()))
+}
+
 pub fn opt_duration(v: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Duration>> {
     match v {
         None => Ok(None),

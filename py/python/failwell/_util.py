@@ -8,11 +8,11 @@ import collections
 import contextvars
 import datetime
 import inspect
-import math
 import threading
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Deque, Generic, Optional, Tuple, Type, TypeVar, Union
 
+from . import _native
 from ._types import P, R, TypeGuard
 
 T = TypeVar("T")
@@ -48,23 +48,10 @@ def pop(owner: object) -> Any:
 
 
 def seconds(value: Optional[Seconds], name: str) -> Optional[float]:
-    """A duration argument as float seconds (None stays None)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be seconds (float) or a datetime.timedelta, got bool")
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be seconds (float) or a datetime.timedelta, got {type(value).__name__}"
-        )
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds, got {value}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
-    return value
+    """A duration argument as float seconds (None stays None), checked by
+    the native rule every constructor uses (seconds or a timedelta; not a
+    bool, not negative, finite, representable)."""
+    return _native._seconds(value, name)
 
 
 def noop() -> None:
