@@ -5,7 +5,8 @@
 # and gcc. Anything else it installs itself. Steps, in order:
 #   1. toolchain components (rustfmt, clippy)
 #   2. cargo fmt --check
-#   3. cargo clippy --workspace --all-targets -- -D warnings
+#   3. cargo clippy --workspace --all-targets -- -D warnings, and rustdoc
+#      with warnings as errors (broken links included)
 #   4. workspace tests (unit, property, stress, doc)
 #   5. optional features: the watchdog's real-deadlock test with
 #      parking_lot's detection on, and the `metrics` facade mirror
@@ -46,6 +47,9 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p failwell --all-targets --all-features -- -D warnings
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 step "workspace tests"
 cargo test --workspace 2>&1 | tee -a "$log"

@@ -37,7 +37,7 @@ where
 }
 
 /// A conventional circuit breaker: consecutive failures, all state behind
-/// one `parking_lot::Mutex` (the source document's breaker, in Rust).
+/// one `parking_lot::Mutex` (the textbook breaker, in Rust).
 #[derive(Debug)]
 pub struct MutexBreaker {
     inner: parking_lot::Mutex<MutexBreakerState>,

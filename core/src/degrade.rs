@@ -6,7 +6,7 @@
 //! use std::time::Duration;
 //! use failwell::degrade::{fallback, Served, StaleCache};
 //!
-//! // Pattern 1 of the source document: the database, else the cache.
+//! // The database, else the cache.
 //! let user = fallback(|| Err::<&str, _>("db down"), |_err| Ok("cached user"));
 //! assert_eq!(user, Ok("cached user"));
 //!

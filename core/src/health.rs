@@ -7,8 +7,8 @@
 //! [`TimeoutPool`]); while it is still hanging it is not started again.
 //! Circuit breakers can be registered so that an open breaker shows as
 //! Degraded or Unhealthy, and so can a watchdog with active findings. The aggregate is Unhealthy if a critical check
-//! fails, Degraded if anything else is not healthy, Healthy otherwise (the
-//! source document's critical database and non-critical cache).
+//! fails, Degraded if anything else is not healthy, Healthy otherwise (a
+//! critical database and a non-critical cache, say).
 //!
 //! ```
 //! use std::time::Duration;

@@ -7,8 +7,7 @@
 //! render, so nothing on a hot path formats or allocates.
 //!
 //! Names are `failwell_<primitive>_<what>`, with an `instance` label (the
-//! name given at registration). They cover the source document's monitoring
-//! set: requests (`failwell_breaker_calls_total`), failures
+//! name given at registration). They cover the usual monitoring set: requests (`failwell_breaker_calls_total`), failures
 //! (`failwell_breaker_failures_total`), error rate
 //! (`failwell_breaker_failure_rate`), circuit-open count
 //! (`failwell_breaker_opened_total`), retries (`failwell_retry_retries_total`)

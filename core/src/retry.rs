@@ -345,7 +345,7 @@ impl<C: Clock> fmt::Debug for RetryBudget<C> {
 }
 
 /// Builds a [`Retry`]. Defaults: 3 attempts, exponential backoff from
-/// 100 ms doubling to at most 10 s (the source document's), full jitter, no
+/// 100 ms doubling to at most 10 s, full jitter, no
 /// elapsed limit, no budget, failwell rejections not retried, a fresh seed.
 pub struct Builder<C: Clock + Sleeper = MonotonicClock> {
     clock: C,

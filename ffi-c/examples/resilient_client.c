@@ -1,4 +1,4 @@
-/* The source document's resilient HTTP client, in C: a flaky call (a
+/* A classic resilient HTTP client, in C: a flaky call (a
  * stand-in for an HTTP GET) made through a rate limiter, a circuit breaker
  * and retries with exponential backoff and jitter.
  *

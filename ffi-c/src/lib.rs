@@ -1,7 +1,7 @@
 //! The C ABI of failwell. It holds no logic: it translates C types,
 //! statuses and ownership to and from the core crate.
 //!
-//! Conventions (DESIGN.md, "The C ABI"): prefix `fw_`; opaque handles made
+//! Conventions: prefix `fw_`; opaque handles made
 //! by `fw_<thing>_new(const fw_<thing>_config_t *, fw_<thing>_t **out)` and
 //! freed by `fw_<thing>_free` (NULL-safe); every function returns an
 //! `fw_status_t` and writes values through out-parameters; a NULL or invalid

@@ -381,7 +381,7 @@ impl<C: Clock> Builder<C> {
 
     /// Trip after `n` failures in a row (`n ≥ 1`). Setting only this policy
     /// turns the default failure-rate policy off, so the breaker behaves like
-    /// gobreaker's default and the source document's breaker; call
+    /// gobreaker's default (the textbook breaker); call
     /// [`failure_rate`](Self::failure_rate) as well to keep both.
     pub fn consecutive_failures(mut self, n: u32) -> Self {
         self.consecutive_failures = Some(n);

@@ -30,7 +30,7 @@ fn backoffs_grow_as_documented_and_stop_at_their_cap() {
     };
     let ls: Vec<_> = (1..=4).map(|k| l.delay(k)).collect();
     assert_eq!(ls, vec![10 * MS, 15 * MS, 20 * MS, 22 * MS]);
-    // The source document's: 100 ms doubling, capped at 10 s.
+    // The default shape: 100 ms doubling, capped at 10 s.
     let e = Backoff::exponential(100 * MS, 2.0, Duration::from_secs(10));
     let es: Vec<_> = (1..=9).map(|k| e.delay(k).as_millis()).collect();
     assert_eq!(

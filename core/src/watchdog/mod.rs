@@ -6,14 +6,14 @@
 //!   timeout; [`Heartbeat::beat`] proves progress (one atomic store). A
 //!   heartbeat not beaten within its timeout is a finding.
 //! - **Deadlocks** (feature `deadlock-detection`): parking_lot's lock-cycle
-//!   detection, for locks taken through [`crate::sync::Mutex`] and
-//!   [`crate::sync::RwLock`] (or parking_lot's own), with the threads'
+//!   detection, for locks taken through [`crate::lock::Mutex`] and
+//!   [`crate::lock::RwLock`] (or parking_lot's own), with the threads'
 //!   ids and backtraces.
 //! - **Leaks**: the process's thread count against a baseline (more than
-//!   `factor ×` baseline, the source document's "2× baseline", or more than
+//!   `factor ×` baseline, 2× by default, or more than
 //!   an absolute ceiling); gauges users register (open connections, queue
 //!   lengths) with their own baselines; abandoned timed calls of a
-//!   [`TimeoutPool`](crate::deadline::TimeoutPool).
+//!   [`TimeoutPool`].
 //!
 //! The thread is joined when the watchdog is dropped or shut down, never
 //! leaked. A report callback that panics is caught and counted; the
@@ -206,7 +206,7 @@ struct Shared {
 
 /// Builds a [`Watchdog`]. Defaults: a 1 s tick; findings logged to standard
 /// error; thread-leak detection at more than 2× the thread count at build
-/// time (the source document's rule), no ceiling; deadlock detection on when
+/// time, no ceiling; deadlock detection on when
 /// the `deadlock-detection` feature is.
 pub struct Builder {
     tick: Duration,
