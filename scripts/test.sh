@@ -67,6 +67,9 @@ step "loom models"
 # A separate target dir keeps the loom build from invalidating the normal one.
 RUSTFLAGS="--cfg failwell_loom" LOOM_MAX_PREEMPTIONS=2 \
     cargo test -p failwell-loom-tests --release --target-dir target/loom 2>&1 | tee -a "$log"
+# Models of crate-private loops (the windows, the counters), inside core.
+RUSTFLAGS="--cfg failwell_loom" LOOM_MAX_PREEMPTIONS=2 \
+    cargo test -p failwell --lib --release --target-dir target/loom loom_models 2>&1 | tee -a "$log"
 
 step "fuzzing: replay tests, then each cargo-fuzz target for 10 s"
 bash scripts/fuzz.sh 10 2>&1 | tee -a "$log"

@@ -131,3 +131,6 @@ impl SlidingCount {
         self.at(epoch) as f64 + self.previous(epoch) as f64 * frac_left
     }
 }
+
+#[cfg(all(test, failwell_loom))]
+mod loom_models;

@@ -13,12 +13,13 @@ mod classify;
 mod convert;
 mod deadline;
 mod degrade;
+mod health;
 mod metrics;
 mod pipeline;
 mod rate_limit;
 mod retry;
 mod shed;
-mod watch;
+mod watchdog;
 
 use pyo3::prelude::*;
 
@@ -49,10 +50,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<shed::PyThrottler>()?;
     m.add_class::<chaos::PyChaos>()?;
     m.add_class::<degrade::PyStaleCache>()?;
-    m.add_class::<watch::PyWatchdog>()?;
-    m.add_class::<watch::PyHeartbeat>()?;
-    m.add_class::<watch::PyGauge>()?;
-    m.add_class::<watch::PyHealth>()?;
+    m.add_class::<watchdog::PyWatchdog>()?;
+    m.add_class::<watchdog::PyHeartbeat>()?;
+    m.add_class::<watchdog::PyGauge>()?;
+    m.add_class::<health::PyHealth>()?;
     m.add_class::<metrics::PyMetrics>()?;
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<pipeline::PipelineRun>()?;

@@ -9,10 +9,10 @@ use crate::bulkhead::PyBulkhead;
 use crate::convert::config_error;
 use crate::deadline::PyTimeoutPool;
 use crate::degrade::PyStaleCache;
+use crate::health::PyHealth;
 use crate::rate_limit::PyRateLimiter;
 use crate::retry::PyRetry;
 use crate::shed::PyAdaptiveLimit;
-use crate::watch::PyHealth;
 
 /// The native registry; `failwell.MetricsRegistry` re-exports it.
 #[pyclass(module = "failwell._native", name = "MetricsRegistry", frozen)]

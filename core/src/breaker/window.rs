@@ -514,3 +514,6 @@ impl Windows {
         }
     }
 }
+
+#[cfg(all(test, failwell_loom))]
+mod loom_models;

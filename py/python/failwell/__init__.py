@@ -10,7 +10,8 @@ share between threads. Durations are float seconds or
 """
 
 from ._breaker import CircuitBreaker
-from ._bulkhead import Bulkhead, RateLimiter
+from ._bulkhead import Bulkhead
+from ._chaos import Chaos
 from ._deadline import Deadline, TimeoutPool, call_with_timeout
 from ._degrade import Served, StaleCache, fallback
 from ._errors import (
@@ -39,8 +40,9 @@ from ._native import (
     __version__,
 )
 from ._pipeline import Pipeline
+from ._rate_limit import RateLimiter
 from ._retry import Retry, retry
-from ._shed import AdaptiveLimit, Chaos
+from ._shed import AdaptiveLimit
 
 __all__ = [
     "AdaptiveLimit",

@@ -1,5 +1,5 @@
-//! loom models of the flow-control primitives' lock-free paths: the
-//! adaptive limit's admission and the retry budget's withdrawal.
+//! loom models of the adaptive limit's lock-free admission (and, below,
+//! the SRE throttler's counters).
 //!
 //! Run with `RUSTFLAGS="--cfg failwell_loom" LOOM_MAX_PREEMPTIONS=2 cargo
 //! test -p failwell-loom-tests --release`.
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use failwell::bulkhead::Priority;
 use failwell::clock::ManualClock;
-use failwell::retry::RetryBudget;
 use failwell::shed::{Algorithm, Builder};
 use loom::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use loom::sync::Arc;
@@ -54,29 +53,33 @@ fn adaptive_limit_never_over_admits() {
     });
 }
 
-/// Two retries race for a budget that allows one: exactly one gets it.
+/// The SRE throttler under two threads: every request is counted (sent or
+/// throttled, never both, never neither), and with a seed fixing the draws
+/// the local rejection probability stays within [0, 1) as the counts race.
 #[test]
-fn retry_budget_never_overdraws() {
+fn throttler_counts_every_request_once() {
     loom::model(|| {
         let clock = ManualClock::new();
-        let budget = Arc::new(RetryBudget::with(0.5, 0.0, Duration::from_secs(10), clock).unwrap());
-        budget.deposit();
-        budget.deposit(); // 2 calls × 50% = one retry
-        let granted = Arc::new(AtomicU64::new(0));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let (b, granted) = (budget.clone(), granted.clone());
-                thread::spawn(move || {
-                    if b.try_withdraw() {
-                        granted.fetch_add(1, SeqCst);
-                    }
-                })
+        let t = Arc::new(
+            failwell::shed::Throttler::with(1.0, Duration::from_secs(60), clock, Some(7)).unwrap(),
+        );
+        let sent = Arc::new(AtomicU64::new(0));
+        let h = {
+            let (t, sent) = (t.clone(), sent.clone());
+            thread::spawn(move || {
+                if t.try_send().is_ok() {
+                    sent.fetch_add(1, SeqCst);
+                    // The backend refused it: no `accepted()`.
+                }
             })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
+        };
+        if t.try_send().is_ok() {
+            sent.fetch_add(1, SeqCst);
+            t.accepted();
         }
-        assert_eq!(granted.load(SeqCst), 1);
-        assert_eq!(budget.refused(), 1);
+        h.join().unwrap();
+        assert_eq!(sent.load(SeqCst) + t.throttled(), 2);
+        let p = t.rejection_probability();
+        assert!((0.0..1.0).contains(&p), "{p}");
     });
 }
