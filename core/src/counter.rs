@@ -60,6 +60,7 @@ impl StripedCounter {
 /// current: callers use epochs of at least one second of a `u64`
 /// nanosecond clock, which never exceed 2^35 (2^64 ns is 1.8 × 10^10 s).
 /// A count saturates at 2^29 − 1 (536 870 911) events in one epoch.
+#[repr(C)]
 #[derive(Debug)]
 pub(crate) struct SlidingCount {
     words: [AtomicU64; 2],

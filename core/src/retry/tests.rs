@@ -444,3 +444,35 @@ fn a_budget_forgets_old_calls_after_any_idle_gap() {
         assert!(b.try_withdraw(), "new calls count again after {gap:?}");
     }
 }
+
+proptest! {
+    /// The budget against a plain model, within one epoch (the previous one
+    /// empty): a withdrawal succeeds exactly when the retries taken so far
+    /// plus one fit `ratio × calls so far + min_per_sec × ttl`, and every
+    /// refusal is counted.
+    #[test]
+    fn budget_matches_the_reference_model(
+        ratio_pct in 0u32..=100,
+        min_per_sec in 0u32..4,
+        ops in proptest::collection::vec(any::<bool>(), 0..120),
+    ) {
+        let ratio = ratio_pct as f64 / 100.0;
+        let ttl = Duration::from_secs(10);
+        // At the start of epoch 7 of 10 s: the window is this epoch alone.
+        let clock = ManualClock::starting_at(70_000_000_000);
+        let b = RetryBudget::with(ratio, min_per_sec as f64, ttl, clock).unwrap();
+        let (mut calls, mut retries, mut refused) = (0u64, 0u64, 0u64);
+        for deposit in ops {
+            if deposit {
+                b.deposit();
+                calls += 1;
+            } else {
+                let allowed = ratio * calls as f64 + min_per_sec as f64 * 10.0;
+                let expect = retries as f64 + 1.0 <= allowed;
+                prop_assert_eq!(b.try_withdraw(), expect, "calls {} retries {}", calls, retries);
+                if expect { retries += 1 } else { refused += 1 }
+            }
+        }
+        prop_assert_eq!(b.refused(), refused);
+    }
+}

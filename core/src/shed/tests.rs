@@ -438,3 +438,91 @@ fn a_throttler_forgets_old_requests_after_any_idle_gap() {
         assert_eq!(t.rejection_probability(), 0.0, "after {gap:?}");
     }
 }
+
+mod rule_props {
+    use super::super::rule::{self, Algorithm, LimitState};
+    use super::super::throttler::rejection_probability;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn state(estimate: f64, baseline: f64) -> LimitState {
+        LimitState {
+            window_samples: 0,
+            window_latency: 0.0,
+            window_in_flight: 0.0,
+            window_dropped: false,
+            estimate,
+            baseline,
+            samples: 10,
+        }
+    }
+
+    proptest! {
+        /// AIMD against its definition: a drop or a slow window multiplies
+        /// by the ratio, a busy window adds one, an idle one keeps it.
+        #[test]
+        fn aimd_step_is_its_definition(
+            est in 1.0f64..1000.0,
+            latency_ms in 0.0f64..50.0,
+            in_flight in 0.0f64..2000.0,
+            dropped: bool,
+            ratio in 0.5f64..0.99,
+        ) {
+            let a = Algorithm::Aimd { backoff_ratio: ratio, latency_threshold: Duration::from_millis(20) };
+            let mut st = state(est, 0.0);
+            let new = rule::step(&a, &mut st, latency_ms * 1e6, in_flight, dropped);
+            let expect = if dropped || latency_ms * 1e6 > 20e6 {
+                est * ratio
+            } else if in_flight * 2.0 >= est {
+                est + 1.0
+            } else {
+                est
+            };
+            prop_assert_eq!(new, expect);
+        }
+
+        /// Gradient: an application-limited window (under half the limit
+        /// in use, nothing dropped) never moves the limit; a loaded one
+        /// moves it at most by the smoothing toward `est × [0.25, 1] +
+        /// queue`, and never to a negative or non-finite value.
+        #[test]
+        fn gradient_step_stays_within_its_bounds(
+            est in 1.0f64..1000.0,
+            baseline_ms in 0.1f64..50.0,
+            latency_ms in 0.0f64..500.0,
+            in_flight in 0.0f64..2000.0,
+            dropped: bool,
+        ) {
+            let a = Algorithm::gradient();
+            let mut st = state(est, baseline_ms * 1e6);
+            let new = rule::step(&a, &mut st, latency_ms * 1e6, in_flight, dropped);
+            prop_assert!(new.is_finite() && new >= 0.0);
+            if !dropped && in_flight * 2.0 < est {
+                prop_assert_eq!(new, est);
+            } else {
+                // smoothing 0.2, queue 4 (the defaults).
+                let lo = est * 0.8 + (est * 0.25 + 4.0) * 0.2;
+                let hi = est * 0.8 + (est + 4.0) * 0.2;
+                prop_assert!(new >= lo - 1e-9 && new <= hi + 1e-9, "{} not in [{}, {}]", new, lo, hi);
+            }
+        }
+
+        /// The SRE throttling rule: zero while accepts × K cover the
+        /// requests, always in [0, 1), growing with the requests.
+        #[test]
+        fn throttler_probability_is_the_sre_formula(
+            requests in 0.0f64..1e6,
+            accepts in 0.0f64..1e6,
+            k in 1.0f64..4.0,
+        ) {
+            let p = rejection_probability(requests, accepts, k);
+            prop_assert!((0.0..1.0).contains(&p));
+            if requests <= k * accepts {
+                prop_assert_eq!(p, 0.0);
+            } else {
+                prop_assert!((p - (requests - k * accepts) / (requests + 1.0)).abs() < 1e-12);
+                prop_assert!(rejection_probability(requests + 1.0, accepts, k) >= p);
+            }
+        }
+    }
+}

@@ -21,124 +21,21 @@
 use std::fmt;
 use std::time::Duration;
 
+mod rule;
+mod throttler;
+
+pub use rule::Algorithm;
+pub use throttler::{Throttler, DEFAULT_THROTTLER_K, DEFAULT_THROTTLER_WINDOW};
+
+use rule::LimitState;
+
 use crate::bulkhead::Priority;
 use crate::clock::{nanos, Clock, MonotonicClock};
-use crate::counter::SlidingCount;
 use crate::error::{ConfigError, Rejected};
-use crate::rng::{fresh_seed, SharedRng};
 use crate::sync::{AtomicU64, CachePadded, CoreMutex, Ordering::Relaxed};
-
-/// A [`Throttler`]'s default multiplier `K` of accepted requests (2, the
-/// SRE book's).
-pub const DEFAULT_THROTTLER_K: f64 = 2.0;
-/// A [`Throttler`]'s default window (2 minutes, the SRE book's).
-pub const DEFAULT_THROTTLER_WINDOW: Duration = Duration::from_secs(120);
 
 /// The fewest samples in one update window.
 const MIN_WINDOW: f64 = 10.0;
-
-/// How an [`AdaptiveLimit`] moves its limit. Samples are gathered in
-/// windows of about one limit's worth of calls (at least 10), and the
-/// algorithm sees each window's mean latency, its most calls in flight and
-/// whether any call was dropped.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Algorithm {
-    /// Per window: on a drop, or a mean latency above `latency_threshold`,
-    /// `limit ×= backoff_ratio`; otherwise, while at least half the limit
-    /// was in use, `limit += 1`. Netflix's default `backoff_ratio` is 0.9;
-    /// the threshold has no universal default (Netflix uses 5 s): set it a
-    /// little above the dependency's unloaded latency.
-    Aimd {
-        /// Multiplicative decrease, in `[0.5, 1)`.
-        backoff_ratio: f64,
-        /// A latency above this counts as a drop.
-        latency_threshold: Duration,
-    },
-    /// Netflix's Gradient2 rule against a baseline latency:
-    /// `gradient = clamp(tolerance × baseline / latency, 0.5, 1)`,
-    /// `new = limit × gradient + queue_size`, smoothed by `smoothing`. The
-    /// baseline is an exponential average of latencies over `long_window`
-    /// samples — but only of samples taken with the limit not exceeded by
-    /// queueing (latency within `tolerance` of the baseline) or lower, so
-    /// that sustained overload cannot teach it that slow is normal (the
-    /// drift Netflix's Gradient2 is known for). A drop halves the gradient.
-    /// Defaults ([`Algorithm::gradient`]): smoothing 0.2, queue size 4 and
-    /// long window 600 are Gradient2's; tolerance 1.0 is failwell's — the
-    /// limit then settles near the dependency's concurrency capacity with
-    /// latency near its unloaded latency (see the simulation tests), where
-    /// Gradient2's 1.5 lets latency grow by half or more before it backs
-    /// off. Raise it to trade latency for throughput.
-    Gradient {
-        /// How much slower than the baseline still counts as unloaded (≥ 1).
-        tolerance: f64,
-        /// Weight of each new limit estimate, in `(0, 1]`.
-        smoothing: f64,
-        /// Headroom added per update, in permits (≥ 0).
-        queue_size: f64,
-        /// Samples in the baseline's average (≥ 1).
-        long_window: u32,
-    },
-}
-
-impl Algorithm {
-    /// The Gradient algorithm with its defaults (see [`Algorithm::Gradient`]).
-    pub fn gradient() -> Self {
-        Algorithm::Gradient {
-            tolerance: 1.0,
-            smoothing: 0.2,
-            queue_size: 4.0,
-            long_window: 600,
-        }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        match *self {
-            Algorithm::Aimd {
-                backoff_ratio,
-                latency_threshold,
-            } => {
-                if !(0.5..1.0).contains(&backoff_ratio) {
-                    return Err(ConfigError::new(
-                        "backoff_ratio",
-                        format!("must be in [0.5, 1), got {backoff_ratio}"),
-                    ));
-                }
-                if latency_threshold.is_zero() {
-                    return Err(ConfigError::new("latency_threshold", "must be > 0"));
-                }
-            }
-            Algorithm::Gradient {
-                tolerance,
-                smoothing,
-                queue_size,
-                long_window,
-            } => {
-                if !tolerance.is_finite() || tolerance < 1.0 {
-                    return Err(ConfigError::new(
-                        "tolerance",
-                        format!("must be finite and ≥ 1, got {tolerance}"),
-                    ));
-                }
-                if !(smoothing > 0.0 && smoothing <= 1.0) {
-                    return Err(ConfigError::new(
-                        "smoothing",
-                        format!("must be in (0, 1], got {smoothing}"),
-                    ));
-                }
-                if !queue_size.is_finite() || queue_size < 0.0 {
-                    return Err(ConfigError::new(
-                        "queue_size",
-                        format!("must be finite and ≥ 0, got {queue_size}"),
-                    ));
-                }
-                if long_window == 0 {
-                    return Err(ConfigError::new("long_window", "must be at least 1"));
-                }
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Builds an [`AdaptiveLimit`]. Defaults (Netflix concurrency-limits'):
 /// the Gradient algorithm, initial limit 20, min 20, max 200; 10% of the
@@ -276,20 +173,6 @@ impl<C: Clock> Builder<C> {
     }
 }
 
-#[derive(Debug)]
-struct LimitState {
-    /// The window being gathered: samples, latency sum, most in flight,
-    /// whether any was dropped.
-    window_samples: u64,
-    window_latency: f64,
-    window_in_flight: f64,
-    window_dropped: bool,
-    estimate: f64,
-    /// Gradient: the baseline latency (ns); 0 before the first sample.
-    baseline: f64,
-    samples: u64,
-}
-
 /// A plain copy of an adaptive limit's state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Snapshot {
@@ -424,49 +307,7 @@ impl<C: Clock> AdaptiveLimit<C> {
 
     /// One step of the limit algorithm: the new (unrounded) limit.
     fn update(&self, st: &mut LimitState, latency: f64, in_flight: f64, dropped: bool) -> f64 {
-        let est = st.estimate;
-        st.samples += 1;
-        let new = match self.algorithm {
-            Algorithm::Aimd {
-                backoff_ratio,
-                latency_threshold,
-            } => {
-                if dropped || latency > nanos(latency_threshold) as f64 {
-                    est * backoff_ratio
-                } else if in_flight * 2.0 >= est {
-                    est + 1.0
-                } else {
-                    est // application-limited: no evidence for more
-                }
-            }
-            Algorithm::Gradient {
-                tolerance,
-                smoothing,
-                queue_size,
-                long_window,
-            } => {
-                if st.baseline == 0.0 {
-                    st.baseline = latency;
-                }
-                // The baseline learns from unloaded samples only (see the
-                // algorithm's doc); warm-up averages the first samples.
-                if latency <= st.baseline * tolerance {
-                    let n = (st.samples as f64).min(long_window as f64);
-                    st.baseline += (latency - st.baseline) / n;
-                }
-                if !dropped && in_flight * 2.0 < est {
-                    est // application-limited
-                } else {
-                    let mut gradient = (tolerance * st.baseline / latency.max(1.0)).clamp(0.5, 1.0);
-                    if dropped {
-                        gradient *= 0.5;
-                    }
-                    let target = est * gradient + queue_size;
-                    est * (1.0 - smoothing) + target * smoothing
-                }
-            }
-        };
-        new.clamp(self.min, self.max)
+        rule::step(&self.algorithm, st, latency, in_flight, dropped).clamp(self.min, self.max)
     }
 }
 
@@ -577,125 +418,6 @@ impl<C: Clock> fmt::Debug for ShedPermit<'_, C> {
         f.debug_struct("ShedPermit")
             .field("in_flight", &self.in_flight)
             .finish()
-    }
-}
-
-/// Google SRE's client-side adaptive throttling.
-///
-/// Over a sliding window (two epochs of `window` each, estimated as
-/// `this + last × fraction still inside`), counts the requests the client
-/// wanted to send and those the backend accepted, and rejects locally with
-/// probability `max(0, (requests − K·accepts) / (requests + 1))`. Defaults:
-/// `K` = 2 and a 2-minute window (the SRE book's).
-pub struct Throttler<C: Clock = MonotonicClock> {
-    k: f64,
-    window: u64,
-    requests: SlidingCount,
-    accepts: SlidingCount,
-    throttled: AtomicU64,
-    rng: SharedRng,
-    clock: C,
-}
-
-impl Throttler<MonotonicClock> {
-    /// A throttler with the defaults.
-    pub fn new() -> Self {
-        Self::with(
-            DEFAULT_THROTTLER_K,
-            DEFAULT_THROTTLER_WINDOW,
-            MonotonicClock,
-            None,
-        )
-        .expect("defaults are valid")
-    }
-}
-
-impl Default for Throttler<MonotonicClock> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<C: Clock> Throttler<C> {
-    /// A throttler with multiplier `k` (≥ 1, finite; lower throttles
-    /// sooner), window `window` (≥ 1 s), on `clock`, seeded with `seed` (a
-    /// fresh seed if `None`).
-    pub fn with(
-        k: f64,
-        window: Duration,
-        clock: C,
-        seed: Option<u64>,
-    ) -> Result<Self, ConfigError> {
-        if !k.is_finite() || k < 1.0 {
-            return Err(ConfigError::new(
-                "k",
-                format!("must be finite and ≥ 1, got {k}"),
-            ));
-        }
-        if window < Duration::from_secs(1) {
-            return Err(ConfigError::new(
-                "window",
-                format!("must be at least 1 s, got {window:?}"),
-            ));
-        }
-        Ok(Throttler {
-            k,
-            window: nanos(window),
-            requests: SlidingCount::new(),
-            accepts: SlidingCount::new(),
-            throttled: AtomicU64::new(0),
-            rng: SharedRng::new(seed.unwrap_or_else(fresh_seed)),
-            clock,
-        })
-    }
-
-    fn epoch(&self) -> (u64, f64) {
-        let now = self.clock.now_coarse();
-        (
-            now / self.window,
-            1.0 - (now % self.window) as f64 / self.window as f64,
-        )
-    }
-
-    /// The current local rejection probability.
-    pub fn rejection_probability(&self) -> f64 {
-        let (epoch, left) = self.epoch();
-        let requests = self.requests.estimate(epoch, left);
-        let accepts = self.accepts.estimate(epoch, left);
-        ((requests - self.k * accepts) / (requests + 1.0)).max(0.0)
-    }
-
-    /// Counts a request and decides whether to send it: `Err(Shed)` means
-    /// reject it locally without sending.
-    pub fn try_send(&self) -> Result<(), Rejected> {
-        let p = self.rejection_probability();
-        let (epoch, _) = self.epoch();
-        self.requests.add(epoch);
-        if p > 0.0 && self.rng.next_f64() < p {
-            self.throttled.fetch_add(1, Relaxed);
-            return Err(Rejected::Shed);
-        }
-        Ok(())
-    }
-
-    /// Reports that the backend accepted a request it was sent.
-    pub fn accepted(&self) {
-        let (epoch, _) = self.epoch();
-        self.accepts.add(epoch);
-    }
-
-    /// Requests rejected locally so far.
-    pub fn throttled(&self) -> u64 {
-        self.throttled.load(Relaxed)
-    }
-}
-
-impl<C: Clock> fmt::Debug for Throttler<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Throttler")
-            .field("k", &self.k)
-            .field("rejection_probability", &self.rejection_probability())
-            .finish_non_exhaustive()
     }
 }
 
