@@ -135,15 +135,17 @@ impl<C: Clock> Builder<C> {
     pub fn build(self) -> Result<RateLimiter<C>, ConfigError> {
         let (interval, limit) = self.params()?;
         Ok(RateLimiter {
-            tat: CachePadded::new(AtomicU64::new(0)),
-            params: CachePadded::new(Params {
-                version: AtomicU64::new(0),
-                interval: AtomicU64::new(interval),
-                limit: AtomicU64::new(limit),
-            }),
+            state: LimiterState {
+                tat: CachePadded::new(AtomicU64::new(0)),
+                params: CachePadded::new(Params {
+                    version: AtomicU64::new(0),
+                    interval: AtomicU64::new(interval),
+                    limit: AtomicU64::new(limit),
+                }),
+                rejected: CachePadded::new(AtomicU64::new(0)),
+            },
             reconfiguring: CoreMutex::new(()),
             admitted: StripedCounter::new(),
-            rejected: CachePadded::new(AtomicU64::new(0)),
             precise: self.precise,
             clock: self.clock,
         })
@@ -216,6 +218,7 @@ pub struct Snapshot {
 /// `version` to odd, stores both, and bumps it to even again (a sequence
 /// lock), so a decision never pairs one configuration's interval with
 /// another's limit.
+#[repr(C)]
 #[derive(Debug)]
 struct Params {
     version: AtomicU64,
@@ -262,15 +265,28 @@ impl Params {
 
 /// A GCRA rate limiter. Thread-safe; share it by reference or in an `Arc`.
 pub struct RateLimiter<C: Clock = MonotonicClock> {
-    /// The theoretical arrival time, in the clock's nanoseconds.
-    tat: CachePadded<AtomicU64>,
-    params: CachePadded<Params>,
+    state: LimiterState,
     /// Serialises reconfigurations (never taken by callers).
     reconfiguring: CoreMutex<()>,
+    /// Admitted requests (striped: each thread counts on its own line).
     admitted: StripedCounter,
-    rejected: CachePadded<AtomicU64>,
     precise: bool,
     clock: C,
+}
+
+/// A rate limiter's state: plain atomic words at a fixed layout,
+/// `#[repr(C)]` and pointer-free, each group on a cache line of its own:
+/// `tat`, the theoretical arrival time in the clock's nanoseconds (the one
+/// word every decision compare-and-swaps, see [`gcra`]); `params`, the
+/// configuration under its sequence lock (`version`, odd while a write is
+/// in progress, `interval` = T and `limit` = burst · T, in nanoseconds);
+/// `rejected`, refusals since creation.
+#[repr(C)]
+#[derive(Debug)]
+struct LimiterState {
+    tat: CachePadded<AtomicU64>,
+    params: CachePadded<Params>,
+    rejected: CachePadded<AtomicU64>,
 }
 
 impl RateLimiter<MonotonicClock> {
@@ -294,11 +310,11 @@ impl<C: Clock> RateLimiter<C> {
     /// exceeds the burst.
     #[inline]
     fn cost(&self, n: u32) -> Result<(u64, u64), Rejected> {
-        let (interval, limit) = self.params.read();
+        let (interval, limit) = self.state.params.read();
         let cost = interval.saturating_mul(n as u64);
         if cost > limit {
             // Refused like any other request (found by the fuzz target).
-            self.rejected.fetch_add(n as u64, Relaxed);
+            self.state.rejected.fetch_add(n as u64, Relaxed);
             return Err(Rejected::ExceedsCapacity {
                 requested: n,
                 capacity: (limit / interval).min(u32::MAX as u64) as u32,
@@ -320,13 +336,14 @@ impl<C: Clock> RateLimiter<C> {
     pub fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
         let (cost, limit) = self.cost(n)?;
         let now = self.now();
-        let mut tat = self.tat.load(Relaxed);
+        let mut tat = self.state.tat.load(Relaxed);
         loop {
             match gcra(tat, now, cost, limit) {
                 Ok(new_tat) => {
                     // Relaxed: the TAT is the whole state; no other data is
                     // published with it.
                     match self
+                        .state
                         .tat
                         .compare_exchange_weak(tat, new_tat, Relaxed, Relaxed)
                     {
@@ -338,7 +355,7 @@ impl<C: Clock> RateLimiter<C> {
                     }
                 }
                 Err(wait) => {
-                    self.rejected.fetch_add(n as u64, Relaxed);
+                    self.state.rejected.fetch_add(n as u64, Relaxed);
                     return Err(Rejected::RateLimited {
                         retry_after: Duration::from_nanos(wait),
                     });
@@ -349,8 +366,8 @@ impl<C: Clock> RateLimiter<C> {
 
     /// How long until one request would conform (zero if now).
     pub fn next_ready(&self) -> Duration {
-        let (interval, limit) = self.params.read();
-        match gcra(self.tat.load(Relaxed), self.now(), interval, limit) {
+        let (interval, limit) = self.state.params.read();
+        match gcra(self.state.tat.load(Relaxed), self.now(), interval, limit) {
             Ok(_) => Duration::ZERO,
             Err(wait) => Duration::from_nanos(wait),
         }
@@ -372,7 +389,7 @@ impl<C: Clock> RateLimiter<C> {
         change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
     ) -> Result<(), ConfigError> {
         let _g = self.reconfiguring.lock();
-        let (interval, limit) = self.params.read();
+        let (interval, limit) = self.state.params.read();
         let current = Builder {
             clock: MonotonicClock,
             rate: Some((1, Duration::from_nanos(interval))),
@@ -387,7 +404,7 @@ impl<C: Clock> RateLimiter<C> {
             ));
         }
         let (interval, limit) = new.params()?;
-        self.params.write(interval, limit);
+        self.state.params.write(interval, limit);
         Ok(())
     }
 
@@ -405,10 +422,10 @@ impl<C: Clock> RateLimiter<C> {
 
     /// The counters and the current configuration.
     pub fn snapshot(&self) -> Snapshot {
-        let (interval, limit) = self.params.read();
+        let (interval, limit) = self.state.params.read();
         Snapshot {
             admitted: self.admitted.sum(),
-            rejected: self.rejected.load(Relaxed),
+            rejected: self.state.rejected.load(Relaxed),
             interval: Duration::from_nanos(interval),
             burst: limit / interval,
         }
@@ -430,7 +447,7 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
         let (cost, limit) = self.cost(n)?;
         let max_wait = nanos(timeout);
         let now = self.now();
-        let mut tat = self.tat.load(Relaxed);
+        let mut tat = self.state.tat.load(Relaxed);
         loop {
             // The reservation: `gcra`'s decision, its wait accepted up to
             // `max_wait` (the TAT then as if admitted at `now + wait`).
@@ -439,13 +456,14 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
                 Err(wait) => (tat.max(now).saturating_add(cost), wait),
             };
             if wait > max_wait || new_tat == u64::MAX {
-                self.rejected.fetch_add(n as u64, Relaxed);
+                self.state.rejected.fetch_add(n as u64, Relaxed);
                 return Err(Rejected::RateLimited {
                     retry_after: Duration::from_nanos(wait),
                 });
             }
             // Relaxed: as in `try_acquire_n`.
             match self
+                .state
                 .tat
                 .compare_exchange_weak(tat, new_tat, Relaxed, Relaxed)
             {
