@@ -52,6 +52,7 @@
 
 mod config;
 mod events;
+mod live;
 mod permit;
 mod record;
 mod rule;
@@ -63,7 +64,6 @@ mod window;
 use std::fmt;
 use std::time::Duration;
 
-use config::Live;
 pub use config::{
     Builder, Config, Window, DEFAULT_FAILURE_RATE, DEFAULT_HALF_OPEN_CALLS,
     DEFAULT_HALF_OPEN_MAX_WAIT, DEFAULT_MINIMUM_CALLS, DEFAULT_OPEN_FOR,
@@ -71,6 +71,7 @@ pub use config::{
     DEFAULT_WINDOW_CALLS,
 };
 pub use events::{ListenerId, Transition};
+use live::Live;
 pub use permit::{OwnedPermit, Permit, PermitToken};
 pub use settings::Settings;
 pub use snapshot::Snapshot;

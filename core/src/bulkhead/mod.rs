@@ -32,11 +32,13 @@ use crate::error::{ConfigError, Rejected};
 use crate::sync::{
     Condvar, CoreMutex, CoreMutexGuard,
     Ordering::{Acquire, Relaxed, Release},
-    UserArc,
 };
 
+mod permit;
 mod rule;
 mod state;
+
+pub use permit::{BulkheadPermit, OwnedBulkheadPermit};
 
 use state::{word, BulkheadState};
 
@@ -513,101 +515,6 @@ impl<C: Clock> fmt::Debug for Bulkhead<C> {
         f.debug_struct("Bulkhead")
             .field("snapshot", &self.snapshot())
             .finish()
-    }
-}
-
-/// A permit from a [`Bulkhead`]; given back exactly once when dropped
-/// (also while unwinding from a panic).
-#[must_use = "the permit is returned as soon as it is dropped"]
-pub struct BulkheadPermit<'a, C: Clock = MonotonicClock> {
-    bulkhead: &'a Bulkhead<C>,
-}
-
-impl<C: Clock> BulkheadPermit<'_, C> {
-    /// Detaches the permit from its borrow: it stays taken until
-    /// [`Bulkhead::release_detached`] returns it. For holders that cannot
-    /// keep a borrowed guard (the C ABI); each detached permit must be
-    /// returned exactly once.
-    pub fn detach(self) {
-        std::mem::forget(self);
-    }
-}
-
-impl<C: Clock> Bulkhead<C> {
-    /// Returns a permit detached with [`BulkheadPermit::detach`]. Calling it
-    /// without one detached raises the number of permits above the limit.
-    pub fn release_detached(&self) {
-        self.release();
-    }
-
-    /// [`try_acquire_with`](Self::try_acquire_with) for a holder that owns
-    /// the bulkhead through an `Arc`: the permit keeps the bulkhead alive
-    /// and can move anywhere (tokio's `try_acquire_owned`).
-    pub fn try_acquire_owned(
-        self: &UserArc<Self>,
-        priority: Priority,
-    ) -> Result<OwnedBulkheadPermit<C>, Rejected> {
-        self.try_acquire_with(priority).map(|p| {
-            p.detach();
-            OwnedBulkheadPermit {
-                bulkhead: UserArc::clone(self),
-            }
-        })
-    }
-
-    /// [`acquire_timeout_with`](Self::acquire_timeout_with), for an owned
-    /// permit (see [`try_acquire_owned`](Self::try_acquire_owned)).
-    pub fn acquire_timeout_owned(
-        self: &UserArc<Self>,
-        priority: Priority,
-        timeout: Duration,
-    ) -> Result<OwnedBulkheadPermit<C>, Rejected> {
-        self.acquire_timeout_with(priority, timeout).map(|p| {
-            p.detach();
-            OwnedBulkheadPermit {
-                bulkhead: UserArc::clone(self),
-            }
-        })
-    }
-}
-
-impl<C: Clock> Drop for BulkheadPermit<'_, C> {
-    #[inline]
-    fn drop(&mut self) {
-        self.bulkhead.release();
-    }
-}
-
-impl<C: Clock> fmt::Debug for BulkheadPermit<'_, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BulkheadPermit")
-    }
-}
-
-/// A permit that owns a reference to its bulkhead (from
-/// [`Bulkhead::try_acquire_owned`]): `'static`, movable between threads,
-/// given back exactly once when dropped.
-#[must_use = "the permit is returned as soon as it is dropped"]
-pub struct OwnedBulkheadPermit<C: Clock = MonotonicClock> {
-    bulkhead: UserArc<Bulkhead<C>>,
-}
-
-impl<C: Clock> OwnedBulkheadPermit<C> {
-    /// The bulkhead the permit came from.
-    pub fn bulkhead(&self) -> &UserArc<Bulkhead<C>> {
-        &self.bulkhead
-    }
-}
-
-impl<C: Clock> Drop for OwnedBulkheadPermit<C> {
-    fn drop(&mut self) {
-        self.bulkhead.release();
-    }
-}
-
-impl<C: Clock> fmt::Debug for OwnedBulkheadPermit<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OwnedBulkheadPermit")
     }
 }
 

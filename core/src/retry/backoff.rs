@@ -83,7 +83,7 @@ impl Backoff {
         }
     }
 
-    /// Checks the backoff as [`Builder::build`] would (the bindings check
+    /// Checks the backoff as [`Builder::build`](super::Builder::build) would (the bindings check
     /// a backoff when it is made).
     pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
@@ -169,7 +169,7 @@ impl Jitter {
         }
     }
 
-    /// Checks the jitter as [`Builder::build`] would.
+    /// Checks the jitter as [`Builder::build`](super::Builder::build) would.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Jitter::Symmetric(f) if !(0.0..=1.0).contains(&f) => Err(ConfigError::new(

@@ -13,7 +13,7 @@ use crate::sync::{AtomicU64, Ordering::Relaxed};
 use super::{DEFAULT_BUDGET_MIN_PER_SECOND, DEFAULT_BUDGET_RATIO, DEFAULT_BUDGET_TTL};
 
 /// Retries may be at most `ratio` of calls over a sliding window of `ttl`,
-/// plus `min_per_sec` per second, shared by every [`Retry`] that holds it.
+/// plus `min_per_sec` per second, shared by every [`Retry`](super::Retry) that holds it.
 /// Defaults: 20% and 3 per second (Envoy's and Finagle's), a 10 s window.
 ///
 /// Lock-free: calls and retries are each a sliding count over epochs of

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::clock::nanos;
 use crate::error::ConfigError;
 
-/// How an [`AdaptiveLimit`] moves its limit. Samples are gathered in
+/// How an [`AdaptiveLimit`](super::AdaptiveLimit) moves its limit. Samples are gathered in
 /// windows of about one limit's worth of calls (at least 10), and the
 /// algorithm sees each window's mean latency, its most calls in flight and
 /// whether any call was dropped.
