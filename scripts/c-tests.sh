@@ -11,9 +11,15 @@ out=target/c-tests
 mkdir -p "$out"
 cflags=(-std=c11 -Wall -Wextra -Werror -g -Iinclude -Iffi-c/tests)
 libs=(-lpthread -ldl -lm)
-gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
-    ffi-c/tests/test_basic.c "$lib" "${libs[@]}" -o "$out/test_basic"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/test_basic"
+# One functional test program per primitive (as in ffi-c/src/), and the
+# boundary's misuse suite.
+for src in ffi-c/tests/test_*.c; do
+    name=$(basename "$src" .c)
+    case $name in test_hardening | test_stress | test_pkgconfig) continue ;; esac
+    gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+        "$src" "$lib" "${libs[@]}" -o "$out/$name"
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 "$out/$name"
+done
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/tests/test_hardening.c "$lib" "${libs[@]}" -o "$out/test_hardening"
 # Its forked child leaves with _exit, so LeakSanitizer checks the parent.
