@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fw::shed::{AdaptiveLimit, Algorithm, ShedOutcome, ShedToken};
+use fw::shed::{self, AdaptiveLimit, Algorithm, ShedOutcome, ShedToken};
 
 use crate::boundary::*;
 use crate::bulkhead::{fw_priority_t, priority};
@@ -69,7 +69,9 @@ pub struct fw_adaptive_limit_config_t {
     pub tolerance: f64,
     /// AIMD: multiplicative decrease in [0.5, 1) (default 0.9).
     pub backoff_ratio: f64,
-    /// AIMD: a window slower than this backs off (default 1 s).
+    /// AIMD: a window slower than this backs off; required with
+    /// `FW_ALGORITHM_AIMD` (default 0: none — no value suits every
+    /// dependency; set it a little above the unloaded latency).
     pub latency_threshold_ns: u64,
 }
 
@@ -78,13 +80,13 @@ pub struct fw_adaptive_limit_config_t {
 pub extern "C" fn fw_adaptive_limit_config_default() -> fw_adaptive_limit_config_t {
     fw_adaptive_limit_config_t {
         algorithm: FW_ALGORITHM_GRADIENT,
-        initial_limit: 20,
-        min_limit: 20,
-        max_limit: 200,
-        critical_fraction: 0.1,
-        tolerance: 1.0,
-        backoff_ratio: 0.9,
-        latency_threshold_ns: 1_000_000_000,
+        initial_limit: shed::DEFAULT_INITIAL,
+        min_limit: shed::DEFAULT_MIN,
+        max_limit: shed::DEFAULT_MAX,
+        critical_fraction: shed::DEFAULT_CRITICAL_FRACTION,
+        tolerance: shed::DEFAULT_GRADIENT_TOLERANCE,
+        backoff_ratio: shed::DEFAULT_AIMD_BACKOFF_RATIO,
+        latency_threshold_ns: 0,
     }
 }
 

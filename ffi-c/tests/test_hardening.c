@@ -350,7 +350,23 @@ static void a_zero_policy_is_off(void) {
     fw_breaker_free(b);
 }
 
+/* Defaults come from core: AIMD has no latency threshold that suits every
+ * dependency, so the default configuration with AIMD asks for one. */
+static void aimd_asks_for_its_threshold(void) {
+    fw_adaptive_limit_config_t c = fw_adaptive_limit_config_default();
+    CHECK(c.initial_limit == 20 && c.min_limit == 20 && c.max_limit == 200);
+    CHECK(c.critical_fraction == 0.1 && c.backoff_ratio == 0.9 && c.latency_threshold_ns == 0);
+    c.algorithm = FW_ALGORITHM_AIMD;
+    fw_adaptive_limit_t *l = NULL;
+    CHECK_STATUS(fw_adaptive_limit_new(&c, &l), FW_EINVAL);
+    CHECK(message_mentions("fw_adaptive_limit_new: latency_threshold_ns: AIMD needs one"));
+    c.latency_threshold_ns = 50000000;
+    CHECK_STATUS(fw_adaptive_limit_new(&c, &l), FW_OK);
+    fw_adaptive_limit_free(l);
+}
+
 int main(void) {
+    aimd_asks_for_its_threshold();
     a_zero_policy_is_off();
     bulkhead_permits_are_values();
     messages_name_the_function_and_field();

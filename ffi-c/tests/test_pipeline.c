@@ -87,6 +87,7 @@ static void pipeline_functional(void) {
      * back after; with the limit taken elsewhere the pipeline is shed. */
     fw_adaptive_limit_config_t ac = fw_adaptive_limit_config_default();
     ac.algorithm = FW_ALGORITHM_AIMD;
+    ac.latency_threshold_ns = 1000000000; /* AIMD needs one */
     ac.min_limit = 1;
     ac.max_limit = 1;
     ac.initial_limit = 1;

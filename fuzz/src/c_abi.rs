@@ -229,7 +229,11 @@ fn run(u: &mut Unstructured<'_>, live: &mut Live) -> Result<()> {
                     let b = pick(u, &live.bulkheads)?;
                     let prio: u32 = u.int_in_range(0..=2)?;
                     let mut p = std::mem::zeroed::<fw_bulkhead_permit_t>();
-                    let out = if u.ratio(1, 10)? { null_mut() } else { &mut p as *mut _ };
+                    let out = if u.ratio(1, 10)? {
+                        null_mut()
+                    } else {
+                        &mut p as *mut _
+                    };
                     let s = if u.arbitrary()? {
                         fw_bulkhead_try_acquire(b, prio, out)
                     } else {

@@ -26,7 +26,8 @@ pub struct PyAdaptiveLimit {
 impl PyAdaptiveLimit {
     /// `algorithm`: "gradient" (default; Netflix's Gradient2 rule with a
     /// baseline that learns only from unloaded windows) or "aimd" (needs
-    /// `latency_threshold`, seconds; `backoff_ratio` default 0.9). Limits:
+    /// `latency_threshold`, seconds: a little above the dependency's
+    /// unloaded latency; `backoff_ratio` default 0.9). Limits:
     /// `initial_limit` 20, `min_limit` 20, `max_limit` 200;
     /// `critical_fraction` 0.1 of the limit is kept for critical callers.
     #[new]
@@ -56,11 +57,11 @@ impl PyAdaptiveLimit {
                 a
             }
             "aimd" => Algorithm::Aimd {
-                backoff_ratio: opt_finite(backoff_ratio, "backoff_ratio")?.unwrap_or(0.9),
+                backoff_ratio: opt_finite(backoff_ratio, "backoff_ratio")?
+                    .unwrap_or(shed::DEFAULT_AIMD_BACKOFF_RATIO),
+                // None: zero, which core refuses naming `latency_threshold`.
                 latency_threshold: opt_duration(latency_threshold, "latency_threshold")?
-                    .ok_or_else(|| {
-                        PyValueError::new_err("latency_threshold: required by \"aimd\"")
-                    })?,
+                    .unwrap_or_default(),
             },
             other => {
                 return Err(PyValueError::new_err(format!(

@@ -24,7 +24,7 @@ use std::time::Duration;
 mod rule;
 mod throttler;
 
-pub use rule::Algorithm;
+pub use rule::{Algorithm, DEFAULT_AIMD_BACKOFF_RATIO, DEFAULT_GRADIENT_TOLERANCE};
 pub use throttler::{Throttler, DEFAULT_THROTTLER_K, DEFAULT_THROTTLER_WINDOW};
 
 use rule::LimitState;
@@ -54,9 +54,14 @@ pub struct Builder<C: Clock = MonotonicClock> {
     critical_fraction: f64,
 }
 
-const DEFAULT_INITIAL: u32 = 20;
-const DEFAULT_MIN: u32 = 20;
-const DEFAULT_MAX: u32 = 200;
+/// An adaptive limit's default initial limit (20, Netflix's).
+pub const DEFAULT_INITIAL: u32 = 20;
+/// An adaptive limit's default lower bound (20).
+pub const DEFAULT_MIN: u32 = 20;
+/// An adaptive limit's default upper bound (200).
+pub const DEFAULT_MAX: u32 = 200;
+/// The share of the limit kept for critical callers by default (10 %).
+pub const DEFAULT_CRITICAL_FRACTION: f64 = 0.1;
 
 impl Default for Builder<MonotonicClock> {
     fn default() -> Self {
@@ -73,7 +78,7 @@ impl<C: Clock> Builder<C> {
             initial: None,
             min: None,
             max: None,
-            critical_fraction: 0.1,
+            critical_fraction: DEFAULT_CRITICAL_FRACTION,
         }
     }
 

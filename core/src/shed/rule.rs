@@ -8,6 +8,10 @@ use std::time::Duration;
 use crate::clock::nanos;
 use crate::error::ConfigError;
 
+/// The Gradient algorithm's default latency tolerance (1.0).
+pub const DEFAULT_GRADIENT_TOLERANCE: f64 = 1.0;
+/// AIMD's default multiplicative decrease (0.9, Netflix's).
+pub const DEFAULT_AIMD_BACKOFF_RATIO: f64 = 0.9;
 /// How an [`AdaptiveLimit`](super::AdaptiveLimit) moves its limit. Samples are gathered in
 /// windows of about one limit's worth of calls (at least 10), and the
 /// algorithm sees each window's mean latency, its most calls in flight and
@@ -55,10 +59,19 @@ impl Algorithm {
     /// The Gradient algorithm with its defaults (see [`Algorithm::Gradient`]).
     pub fn gradient() -> Self {
         Algorithm::Gradient {
-            tolerance: 1.0,
+            tolerance: DEFAULT_GRADIENT_TOLERANCE,
             smoothing: 0.2,
             queue_size: 4.0,
             long_window: 600,
+        }
+    }
+
+    /// The AIMD algorithm with Netflix's backoff ratio
+    /// ([`DEFAULT_AIMD_BACKOFF_RATIO`]) and `latency_threshold`.
+    pub fn aimd(latency_threshold: Duration) -> Self {
+        Algorithm::Aimd {
+            backoff_ratio: DEFAULT_AIMD_BACKOFF_RATIO,
+            latency_threshold,
         }
     }
 
@@ -75,7 +88,10 @@ impl Algorithm {
                     ));
                 }
                 if latency_threshold.is_zero() {
-                    return Err(ConfigError::new("latency_threshold", "must be > 0"));
+                    return Err(ConfigError::new(
+                        "latency_threshold",
+                        "AIMD needs one (> 0; no value suits every dependency): set it a little above the dependency's unloaded latency",
+                    ));
                 }
             }
             Algorithm::Gradient {

@@ -279,7 +279,7 @@ class AdaptiveLimit:
         max_limit: Optional[int] = None,
         critical_fraction: Optional[float] = None,
         latency_threshold: Optional[Seconds] = None,
-        backoff_ratio: float = 0.9,
+        backoff_ratio: Optional[float] = None,
         tolerance: Optional[float] = None,
     ) -> Self: ...
     def acquire(self, priority: str = "normal") -> ShedPermit: ...
