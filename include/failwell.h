@@ -462,7 +462,9 @@ typedef struct {
   double tolerance;
   // AIMD: multiplicative decrease in [0.5, 1) (default 0.9).
   double backoff_ratio;
-  // AIMD: a window slower than this backs off (default 1 s).
+  // AIMD: a window slower than this backs off; required with
+  // `FW_ALGORITHM_AIMD` (default 0: none — no value suits every
+  // dependency; set it a little above the unloaded latency).
   uint64_t latency_threshold_ns;
 } fw_adaptive_limit_config_t;
 
