@@ -56,6 +56,10 @@ pub fn gcra(tat: u64, now: u64, cost: u64, limit: u64) -> Result<u64, u64> {
     }
 }
 
+/// The period of a rate given as a count alone (a binding's `requests`
+/// without a `period`): one second, governor's `Quota::per_second`.
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(1);
+
 /// Builds a [`RateLimiter`].
 ///
 /// Defaults: no rate (it must be set); `burst` equal to the number of

@@ -41,7 +41,7 @@ pub struct fw_rate_limiter_config_t {
 pub extern "C" fn fw_rate_limiter_config_default() -> fw_rate_limiter_config_t {
     fw_rate_limiter_config_t {
         requests: 0,
-        period_ns: 1_000_000_000,
+        period_ns: nanos(fw::rate_limit::DEFAULT_PERIOD),
         burst: 0,
         precise: false,
     }

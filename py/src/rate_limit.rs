@@ -21,22 +21,20 @@ fn requests(v: &Bound<'_, PyAny>) -> PyResult<u64> {
     uint64(v, "requests")
 }
 
-/// The period (1 s when not given). A positive period shorter than a
-/// nanosecond, the limiter's resolution, is refused rather than read as 0.
+/// The period (core's `DEFAULT_PERIOD` when not given). A positive float
+/// shorter than a nanosecond, the limiter's resolution, is refused rather
+/// than read as 0 (a conversion of Python's; a zero period is core's to
+/// refuse).
 fn period(v: Option<&Bound<'_, PyAny>>) -> PyResult<Duration> {
     let Some(v) = v.filter(|v| !v.is_none()) else {
-        return Ok(Duration::from_secs(1));
+        return Ok(rate_limit::DEFAULT_PERIOD);
     };
     let d = duration(v, "period")?;
-    if d.is_zero() {
-        return Err(if v.extract::<f64>().is_ok_and(|s| s > 0.0) {
-            PyValueError::new_err(format!(
-                "period: {} s is shorter than 1 ns, the limiter's resolution",
-                v.repr()?
-            ))
-        } else {
-            PyValueError::new_err("period must be > 0, got 0")
-        });
+    if d.is_zero() && v.extract::<f64>().is_ok_and(|s| s > 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "period: {} s is shorter than 1 ns, the limiter's resolution",
+            v.repr()?
+        )));
     }
     Ok(d)
 }
