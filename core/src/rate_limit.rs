@@ -340,32 +340,36 @@ impl<C: Clock> RateLimiter<C> {
     pub fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
         let (cost, limit) = self.cost(n)?;
         let now = self.now();
-        let mut tat = self.state.tat.load(Relaxed);
-        loop {
-            match gcra(tat, now, cost, limit) {
-                Ok(new_tat) => {
-                    // Relaxed: the TAT is the whole state; no other data is
-                    // published with it.
-                    match self
-                        .state
-                        .tat
-                        .compare_exchange_weak(tat, new_tat, Relaxed, Relaxed)
-                    {
-                        Ok(_) => {
-                            self.admitted.add(n as u64);
-                            return Ok(());
-                        }
-                        Err(actual) => tat = actual,
-                    }
-                }
-                Err(wait) => {
-                    self.state.rejected.fetch_add(n as u64, Relaxed);
-                    return Err(Rejected::RateLimited {
-                        retry_after: Duration::from_nanos(wait),
-                    });
-                }
+        let mut wait = 0;
+        let decided = self.update_tat(|tat| match gcra(tat, now, cost, limit) {
+            Ok(new_tat) => Some(new_tat),
+            Err(w) => {
+                wait = w;
+                None
             }
+        });
+        if decided {
+            self.admitted.add(n as u64);
+            Ok(())
+        } else {
+            self.state.rejected.fetch_add(n as u64, Relaxed);
+            Err(Rejected::RateLimited {
+                retry_after: Duration::from_nanos(wait),
+            })
         }
+    }
+
+    /// The limiter's one compare-and-swap loop: moves the TAT to what
+    /// `decide` says of the TAT seen (`None`: leave it), retrying on a
+    /// concurrent change; returns whether it moved.
+    #[inline(always)]
+    fn update_tat(&self, decide: impl FnMut(u64) -> Option<u64>) -> bool {
+        // Relaxed: the TAT is the whole state; no other data is published
+        // with it.
+        self.state
+            .tat
+            .fetch_update(Relaxed, Relaxed, decide)
+            .is_ok()
     }
 
     /// How long until one request would conform (zero if now).
@@ -451,36 +455,28 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
         let (cost, limit) = self.cost(n)?;
         let max_wait = nanos(timeout);
         let now = self.now();
-        let mut tat = self.state.tat.load(Relaxed);
-        loop {
+        let mut wait = 0;
+        let reserved = self.update_tat(|tat| {
             // The reservation: `gcra`'s decision, its wait accepted up to
             // `max_wait` (the TAT then as if admitted at `now + wait`).
-            let (new_tat, wait) = match gcra(tat, now, cost, limit) {
+            let (new_tat, w) = match gcra(tat, now, cost, limit) {
                 Ok(t) => (t, 0),
-                Err(wait) => (tat.max(now).saturating_add(cost), wait),
+                Err(w) => (tat.max(now).saturating_add(cost), w),
             };
-            if wait > max_wait || new_tat == u64::MAX {
-                self.state.rejected.fetch_add(n as u64, Relaxed);
-                return Err(Rejected::RateLimited {
-                    retry_after: Duration::from_nanos(wait),
-                });
-            }
-            // Relaxed: as in `try_acquire_n`.
-            match self
-                .state
-                .tat
-                .compare_exchange_weak(tat, new_tat, Relaxed, Relaxed)
-            {
-                Ok(_) => {
-                    if wait > 0 {
-                        self.clock.sleep(Duration::from_nanos(wait));
-                    }
-                    self.admitted.add(n as u64);
-                    return Ok(());
-                }
-                Err(actual) => tat = actual,
-            }
+            wait = w;
+            (w <= max_wait && new_tat != u64::MAX).then_some(new_tat)
+        });
+        if !reserved {
+            self.state.rejected.fetch_add(n as u64, Relaxed);
+            return Err(Rejected::RateLimited {
+                retry_after: Duration::from_nanos(wait),
+            });
         }
+        if wait > 0 {
+            self.clock.sleep(Duration::from_nanos(wait));
+        }
+        self.admitted.add(n as u64);
+        Ok(())
     }
 }
 

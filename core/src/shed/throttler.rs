@@ -35,11 +35,21 @@ pub(crate) fn rejection_probability(requests: f64, accepts: f64, k: f64) -> f64 
 pub struct Throttler<C: Clock = MonotonicClock> {
     k: f64,
     window: u64,
+    state: ThrottlerState,
+    rng: SharedRng,
+    clock: C,
+}
+
+/// A throttler's state: plain atomic words, pointer-free, at a fixed
+/// layout: the requests and the accepts as sliding counts (each two words
+/// `[epoch:35 | count:29]`, see `counter.rs`) and the local rejections
+/// since creation.
+#[repr(C)]
+#[derive(Debug)]
+struct ThrottlerState {
     requests: SlidingCount,
     accepts: SlidingCount,
     throttled: AtomicU64,
-    rng: SharedRng,
-    clock: C,
 }
 
 impl Throttler<MonotonicClock> {
@@ -86,9 +96,11 @@ impl<C: Clock> Throttler<C> {
         Ok(Throttler {
             k,
             window: nanos(window),
-            requests: SlidingCount::new(),
-            accepts: SlidingCount::new(),
-            throttled: AtomicU64::new(0),
+            state: ThrottlerState {
+                requests: SlidingCount::new(),
+                accepts: SlidingCount::new(),
+                throttled: AtomicU64::new(0),
+            },
             rng: SharedRng::new(seed.unwrap_or_else(fresh_seed)),
             clock,
         })
@@ -105,8 +117,8 @@ impl<C: Clock> Throttler<C> {
     /// The current local rejection probability.
     pub fn rejection_probability(&self) -> f64 {
         let (epoch, left) = self.epoch();
-        let requests = self.requests.estimate(epoch, left);
-        let accepts = self.accepts.estimate(epoch, left);
+        let requests = self.state.requests.estimate(epoch, left);
+        let accepts = self.state.accepts.estimate(epoch, left);
         rejection_probability(requests, accepts, self.k)
     }
 
@@ -115,9 +127,9 @@ impl<C: Clock> Throttler<C> {
     pub fn try_send(&self) -> Result<(), Rejected> {
         let p = self.rejection_probability();
         let (epoch, _) = self.epoch();
-        self.requests.add(epoch);
+        self.state.requests.add(epoch);
         if p > 0.0 && self.rng.next_f64() < p {
-            self.throttled.fetch_add(1, Relaxed);
+            self.state.throttled.fetch_add(1, Relaxed);
             return Err(Rejected::Shed);
         }
         Ok(())
@@ -126,12 +138,12 @@ impl<C: Clock> Throttler<C> {
     /// Reports that the backend accepted a request it was sent.
     pub fn accepted(&self) {
         let (epoch, _) = self.epoch();
-        self.accepts.add(epoch);
+        self.state.accepts.add(epoch);
     }
 
     /// Requests rejected locally so far.
     pub fn throttled(&self) -> u64 {
-        self.throttled.load(Relaxed)
+        self.state.throttled.load(Relaxed)
     }
 }
 
