@@ -24,6 +24,22 @@ pub fn priority(p: &str) -> PyResult<Priority> {
     }
 }
 
+/// A priority argument checked by the one rule above, for the pure-Python
+/// parts of the package (a decorator that checks its arguments when it is
+/// made): a `TypeError` for a non-string, a `ValueError` for another name.
+#[pyfunction]
+#[pyo3(name = "_check_priority")]
+pub fn check_priority(value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if value.is_instance_of::<pyo3::types::PyString>() {
+        priority(&value.extract::<String>()?).map(drop)
+    } else {
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "priority must be \"normal\" or \"critical\", got {}",
+            value.get_type().name()?
+        )))
+    }
+}
+
 /// The native bulkhead; `failwell.Bulkhead` subclasses it.
 #[pyclass(module = "failwell._native", name = "Bulkhead", subclass, frozen)]
 #[derive(Debug)]

@@ -44,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<deadline::PyTimeoutPool>()?;
     m.add_function(wrap_pyfunction!(deadline::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(convert::seconds_arg, m)?)?;
+    m.add_function(wrap_pyfunction!(bulkhead::check_priority, m)?)?;
     m.add_function(wrap_pyfunction!(deadline::_call_before, m)?)?;
     m.add_class::<shed::PyAdaptiveLimit>()?;
     m.add_class::<shed::ShedPermit>()?;

@@ -59,11 +59,8 @@ def noop() -> None:
 
 
 def check_priority(priority: object) -> None:
-    """A priority argument: ``"normal"`` or ``"critical"``."""
-    if not isinstance(priority, str):
-        raise TypeError(f"priority must be \"normal\" or \"critical\", got {type(priority).__name__}")
-    if priority not in ("normal", "critical"):
-        raise ValueError(f"priority must be \"normal\" or \"critical\", got {priority!r}")
+    """A priority argument: ``"normal"`` or ``"critical"`` (the native rule)."""
+    _native._check_priority(priority)
 
 
 def is_async(func: Any) -> TypeGuard[Callable[..., Awaitable[Any]]]:
