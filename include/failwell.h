@@ -742,6 +742,12 @@ fw_chaos_config_t fw_chaos_config_default(void);
 // Creates an injector (`config` NULL: the defaults) into `*out`.
 fw_status_t fw_chaos_new(const fw_chaos_config_t *config, fw_chaos_t **out);
 
+// Changes the live injector's rates, delay and switch to those of
+// `*config`, all or nothing: an invalid value is `FW_EINVAL` naming the
+// field and changes nothing. The seed is fixed at build: `config->seed`
+// must be 0.
+fw_status_t fw_chaos_reconfigure(const fw_chaos_t *chaos, const fw_chaos_config_t *config);
+
 // Frees an injector. NULL is a no-op.
 void fw_chaos_free(fw_chaos_t *chaos);
 

@@ -74,6 +74,19 @@ impl<C: Clock + Sleeper> Builder<C> {
         self
     }
 
+    /// The fraction of calls delayed alone, in `[0, 1]` (see
+    /// [`latency`](Self::latency)).
+    pub fn latency_rate(mut self, p: f64) -> Self {
+        self.latency_rate = p;
+        self
+    }
+
+    /// The delay alone (see [`latency`](Self::latency)).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.latency = delay;
+        self
+    }
+
     /// Seed the decisions, for reproducible runs.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -197,6 +210,40 @@ impl<C: Clock + Sleeper> Chaos<C> {
         } else {
             f()
         }
+    }
+
+    /// Changes the live injector's settings together: `change` gets a
+    /// builder holding the settings in force and returns it changed, e.g.
+    /// `chaos.reconfigure(|c| c.fault_rate(0.2).enabled(true))`; the result
+    /// is validated as at build, and on any error nothing changes. The seed
+    /// is fixed at build (setting one is a `ConfigError` naming `seed`).
+    /// Each value takes effect on its own: a call racing the change may see
+    /// some old and some new.
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
+    ) -> Result<(), ConfigError> {
+        let current = Builder::with_clock(MonotonicClock)
+            .fault_rate(f64::from_bits(self.fault_rate.load(Relaxed)))
+            .latency(
+                f64::from_bits(self.latency_rate.load(Relaxed)),
+                Duration::from_nanos(self.latency.load(Relaxed)),
+            )
+            .enabled(self.enabled());
+        let new = change(current);
+        check_rate("fault_rate", new.fault_rate)?;
+        check_rate("latency_rate", new.latency_rate)?;
+        if new.seed.is_some() {
+            return Err(ConfigError::new(
+                "seed",
+                "is fixed when the injector is built; build a new one to change it",
+            ));
+        }
+        self.fault_rate.store(new.fault_rate.to_bits(), Relaxed);
+        self.latency_rate.store(new.latency_rate.to_bits(), Relaxed);
+        self.latency.store(nanos(new.latency), Relaxed);
+        self.enabled.store(new.enabled as u64, Relaxed);
+        Ok(())
     }
 
     /// Switches injection on or off.

@@ -78,6 +78,36 @@ pub unsafe extern "C" fn fw_chaos_new(
     })
 }
 
+/// Changes the live injector's rates, delay and switch to those of
+/// `*config`, all or nothing: an invalid value is `FW_EINVAL` naming the
+/// field and changes nothing. The seed is fixed at build: `config->seed`
+/// must be 0.
+#[no_mangle]
+pub unsafe extern "C" fn fw_chaos_reconfigure(
+    chaos: *const fw_chaos_t,
+    config: *const fw_chaos_config_t,
+) -> fw_status_t {
+    guard(|| {
+        let ch = try_handle!(chaos);
+        let c = *try_ref!(config);
+        let r = ch.reconfigure(|b| {
+            let b = b
+                .fault_rate(c.fault_rate)
+                .latency(c.latency_rate, Duration::from_nanos(c.latency_ns))
+                .enabled(c.enabled);
+            if c.seed != 0 {
+                b.seed(c.seed)
+            } else {
+                b
+            }
+        });
+        match r {
+            Ok(()) => FW_OK,
+            Err(e) => config_error("fw_chaos_reconfigure", e, C_FIELDS),
+        }
+    })
+}
+
 /// Frees an injector. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn fw_chaos_free(chaos: *mut fw_chaos_t) {

@@ -365,7 +365,38 @@ static void aimd_asks_for_its_threshold(void) {
     fw_adaptive_limit_free(l);
 }
 
+/* Chaos reconfigures like every primitive: a whole config, validated,
+ * applied as one; the seed is fixed at build. */
+static void chaos_reconfigures_as_one(void) {
+    fw_chaos_config_t c = fw_chaos_config_default();
+    c.fault_rate = 1.0;
+    c.seed = 11;
+    fw_chaos_t *ch = NULL;
+    CHECK_STATUS(fw_chaos_new(&c, &ch), FW_OK);
+    bool fail = false;
+    CHECK_STATUS(fw_chaos_should_fail(ch, &fail), FW_OK);
+    CHECK(fail);
+    fw_chaos_config_t bad = c;
+    bad.fault_rate = 0.0;
+    bad.latency_rate = 2.0;
+    CHECK_STATUS(fw_chaos_reconfigure(ch, &bad), FW_EINVAL);
+    CHECK(message_mentions("fw_chaos_reconfigure: latency_rate"));
+    CHECK_STATUS(fw_chaos_should_fail(ch, &fail), FW_OK);
+    CHECK(fail); /* nothing changed */
+    CHECK_STATUS(fw_chaos_reconfigure(ch, &c), FW_EINVAL); /* seed 11: fixed at build */
+    CHECK(message_mentions("seed"));
+    c.seed = 0;
+    c.fault_rate = 0.0;
+    CHECK_STATUS(fw_chaos_reconfigure(ch, &c), FW_OK);
+    CHECK_STATUS(fw_chaos_should_fail(ch, &fail), FW_OK);
+    CHECK(!fail);
+    CHECK_STATUS(fw_chaos_reconfigure(ch, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_chaos_reconfigure: `config` is NULL"));
+    fw_chaos_free(ch);
+}
+
 int main(void) {
+    chaos_reconfigures_as_one();
     aimd_asks_for_its_threshold();
     a_zero_policy_is_off();
     bulkhead_permits_are_values();

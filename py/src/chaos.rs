@@ -84,6 +84,39 @@ impl PyChaos {
             .map_err(|e| config_error(e, &[]))
     }
 
+    /// Changes the live injector's settings together, all or nothing;
+    /// only the arguments given change (the seed is fixed at
+    /// construction).
+    #[pyo3(signature = (*, fault_rate = None, latency_rate = None, latency = None, enabled = None))]
+    fn reconfigure(
+        &self,
+        fault_rate: Option<&Bound<'_, PyAny>>,
+        latency_rate: Option<&Bound<'_, PyAny>>,
+        latency: Option<&Bound<'_, PyAny>>,
+        enabled: Option<bool>,
+    ) -> PyResult<()> {
+        let fault_rate = opt_finite(fault_rate, "fault_rate")?;
+        let latency_rate = opt_finite(latency_rate, "latency_rate")?;
+        let latency = opt_duration(latency, "latency")?;
+        self.inner
+            .reconfigure(|mut b| {
+                if let Some(p) = fault_rate {
+                    b = b.fault_rate(p);
+                }
+                if let Some(p) = latency_rate {
+                    b = b.latency_rate(p);
+                }
+                if let Some(d) = latency {
+                    b = b.delay(d);
+                }
+                if let Some(on) = enabled {
+                    b = b.enabled(on);
+                }
+                b
+            })
+            .map_err(|e| config_error(e, &[]))
+    }
+
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
         py_dict!(py, {

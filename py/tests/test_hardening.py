@@ -391,3 +391,19 @@ def test_breaker_defaults_come_from_core() -> None:
     assert CircuitBreaker(consecutive_failures=3).config["failure_rate"] is None
     # The open period's cap follows open_for unless set.
     assert CircuitBreaker(open_for=5, open_for_multiplier=2).config["open_for_max"] == 5.0
+
+
+def test_chaos_reconfigure_is_all_or_nothing() -> None:
+    c = failwell.Chaos(fault_rate=1.0, seed=5)
+    with pytest.raises(ValueError, match="latency_rate"):
+        c.reconfigure(fault_rate=0.0, latency_rate=1.5)
+    assert c.should_fail(), "a refused change changes nothing"
+    c.reconfigure(fault_rate=0.0, latency_rate=1.0, latency=0.001)
+    assert not c.should_fail()
+    assert c.injected_latency() == pytest.approx(0.001)
+    c.reconfigure(latency_rate=0.0)
+    assert c.injected_latency() is None, "the delay alone stays, the rate goes to 0"
+    c.reconfigure(enabled=False)
+    assert c.snapshot()["enabled"] is False
+    with pytest.raises(TypeError):
+        c.reconfigure(fault_rate=True)

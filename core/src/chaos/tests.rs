@@ -72,3 +72,31 @@ fn invalid_rates_name_the_field() {
     let (_, c) = chaos(0.0, 0.0, 1);
     assert_eq!(c.set_fault_rate(2.0).unwrap_err().field(), "fault_rate");
 }
+
+#[test]
+fn reconfigure_changes_the_settings_together_or_not_at_all() {
+    let c = Chaos::builder().seed(3).build().unwrap();
+    c.reconfigure(|b| b.fault_rate(1.0).enabled(true)).unwrap();
+    assert!(c.should_fail(), "a fault rate of 1 fails every call");
+    for (bad, field) in [
+        (
+            c.reconfigure(|b| b.fault_rate(2.0).enabled(false)),
+            "fault_rate",
+        ),
+        (
+            c.reconfigure(|b| {
+                b.fault_rate(0.0)
+                    .latency(f64::NAN, Duration::from_millis(1))
+            }),
+            "latency_rate",
+        ),
+        (c.reconfigure(|b| b.fault_rate(0.0).seed(9)), "seed"),
+    ] {
+        assert_eq!(bad.unwrap_err().field(), field);
+        assert!(c.snapshot().enabled, "a refused change changes nothing");
+        assert!(c.should_fail(), "the fault rate is still 1");
+    }
+    c.reconfigure(|b| b.fault_rate(0.0).enabled(false)).unwrap();
+    assert!(!c.snapshot().enabled);
+    assert!(!c.should_fail());
+}
