@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fw::bulkhead::{Bulkhead, Config, Priority};
+use fw::bulkhead::{Bulkhead, BulkheadPermit, Config, Priority};
 
 use crate::boundary::*;
 
@@ -118,16 +118,7 @@ pub unsafe extern "C" fn fw_bulkhead_try_acquire(
         // The common case makes no call: a normal caller's permit taken
         // (or refused).
         if let (Some(b), Some(o), FW_PRIORITY_NORMAL) = (borrow(bulkhead), Out::new(out), prio) {
-            return match b.try_acquire() {
-                Ok(p) => {
-                    p.detach();
-                    o.write(fw_bulkhead_permit_t {
-                        _bulkhead: bulkhead,
-                    });
-                    FW_OK
-                }
-                Err(r) => rejected(r),
-            };
+            return hand_out(b.try_acquire(), bulkhead, o);
         }
         try_acquire_slow(bulkhead, prio, out)
     })
@@ -187,6 +178,17 @@ fn acquire(
         None => b.try_acquire_with(prio),
         Some(d) => b.acquire_timeout_with(prio, d),
     };
+    hand_out(got, bulkhead, out)
+}
+
+/// An acquire's answer in C's terms: a permit of `bulkhead`, detached
+/// into `*out`, or the refusal's status.
+#[inline(always)]
+fn hand_out(
+    got: Result<BulkheadPermit<'_>, fw::Rejected>,
+    bulkhead: *const fw_bulkhead_t,
+    out: Out<fw_bulkhead_permit_t>,
+) -> fw_status_t {
     match got {
         Ok(p) => {
             p.detach();

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::call::{Guard, GuardedCall};
-use crate::convert::{config_error, count, opt_count, opt_duration, py_dict, rejected, secs};
+use crate::convert::{config_error, count, opt_count, opt_duration, py_dict, secs, take_or_wait};
 
 /// `"normal"` or `"critical"`.
 pub fn priority(p: &str) -> PyResult<Priority> {
@@ -52,12 +52,12 @@ pub struct PyBulkhead {
 /// Takes a detached permit, waiting at most `timeout` with the GIL
 /// released (no wait at all for a zero timeout).
 fn take(py: Python<'_>, b: &bulkhead::Bulkhead, prio: Priority, timeout: Duration) -> PyResult<()> {
-    let r = if timeout.is_zero() {
-        b.try_acquire_with(prio).map(|p| p.detach())
-    } else {
-        py.detach(|| b.acquire_timeout_with(prio, timeout).map(|p| p.detach()))
-    };
-    r.map_err(|e| rejected(py, e))
+    take_or_wait(
+        py,
+        timeout,
+        || b.try_acquire_with(prio).map(|p| p.detach()),
+        |t| b.acquire_timeout_with(prio, t).map(|p| p.detach()),
+    )
 }
 
 #[pymethods]
@@ -110,13 +110,13 @@ impl PyBulkhead {
     ) -> PyResult<BulkheadPermit> {
         let t = opt_duration(timeout, "timeout")?.unwrap_or(self.timeout);
         let prio = self::priority(priority)?;
-        let got = if t.is_zero() {
-            self.inner.try_acquire_owned(prio)
-        } else {
-            py.detach(|| self.inner.acquire_timeout_owned(prio, t))
-        };
-        got.map(BulkheadPermit::holding)
-            .map_err(|r| rejected(py, r))
+        take_or_wait(
+            py,
+            t,
+            || self.inner.try_acquire_owned(prio),
+            |t| self.inner.acquire_timeout_owned(prio, t),
+        )
+        .map(BulkheadPermit::holding)
     }
 
     /// Takes a permit if one is free now; never blocks. The permit is

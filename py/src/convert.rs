@@ -295,3 +295,22 @@ macro_rules! py_dict {
     }};
 }
 pub(crate) use py_dict;
+
+/// A permit-taking call with an optional wait, as every Python method
+/// runs it: a zero `timeout` tries at once (`now`), holding the GIL, which
+/// a call that cannot block needs no release of; any other waits
+/// (`wait(timeout)`) with the GIL released, so failwell's and the caller's
+/// other threads run meanwhile. A refusal becomes its Python exception.
+pub fn take_or_wait<T: Send>(
+    py: Python<'_>,
+    timeout: Duration,
+    now: impl FnOnce() -> Result<T, Rejected>,
+    wait: impl FnOnce(Duration) -> Result<T, Rejected> + Send,
+) -> PyResult<T> {
+    let r = if timeout.is_zero() {
+        now()
+    } else {
+        py.detach(|| wait(timeout))
+    };
+    r.map_err(|e| rejected(py, e))
+}

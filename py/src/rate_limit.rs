@@ -12,7 +12,8 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::call::{Guard, GuardedCall};
 use crate::convert::{
-    config_error, count, duration, opt_duration, opt_uint64, py_dict, rejected, secs, uint64,
+    config_error, count, duration, opt_duration, opt_uint64, py_dict, rejected, secs, take_or_wait,
+    uint64,
 };
 
 const RENAMES: &[(&str, &str)] = &[("rate", "requests/period")];
@@ -60,12 +61,12 @@ pub(crate) fn take(
     cost: u32,
     timeout: Duration,
 ) -> PyResult<()> {
-    let r = if timeout.is_zero() {
-        l.try_acquire_n(cost)
-    } else {
-        py.detach(|| l.acquire_n_timeout(cost, timeout))
-    };
-    r.map_err(|e| rejected(py, e))
+    take_or_wait(
+        py,
+        timeout,
+        || l.try_acquire_n(cost),
+        |t| l.acquire_n_timeout(cost, t),
+    )
 }
 
 #[pymethods]

@@ -40,12 +40,7 @@ impl<C: Clock> Bulkhead<C> {
         self: &UserArc<Self>,
         priority: Priority,
     ) -> Result<OwnedBulkheadPermit<C>, Rejected> {
-        self.try_acquire_with(priority).map(|p| {
-            p.detach();
-            OwnedBulkheadPermit {
-                bulkhead: UserArc::clone(self),
-            }
-        })
+        self.try_acquire_with(priority).map(|p| self.owned(p))
     }
 
     /// [`acquire_timeout_with`](Self::acquire_timeout_with), for an owned
@@ -55,12 +50,16 @@ impl<C: Clock> Bulkhead<C> {
         priority: Priority,
         timeout: Duration,
     ) -> Result<OwnedBulkheadPermit<C>, Rejected> {
-        self.acquire_timeout_with(priority, timeout).map(|p| {
-            p.detach();
-            OwnedBulkheadPermit {
-                bulkhead: UserArc::clone(self),
-            }
-        })
+        self.acquire_timeout_with(priority, timeout)
+            .map(|p| self.owned(p))
+    }
+
+    /// `permit` (one of this bulkhead's) as an owned permit.
+    fn owned(self: &UserArc<Self>, permit: BulkheadPermit<'_, C>) -> OwnedBulkheadPermit<C> {
+        permit.detach();
+        OwnedBulkheadPermit {
+            bulkhead: UserArc::clone(self),
+        }
     }
 }
 
