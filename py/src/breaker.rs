@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use failwell::breaker::{self, Outcome, OwnedPermit, State, Window};
+use failwell::breaker::{self, Outcome, OwnedPermit, Window};
 use failwell::lock::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -28,11 +28,6 @@ const RENAMES: &[(&str, &str)] = &[
         "consecutive_failures/failure_rate/slow_call_rate",
     ),
 ];
-
-/// A state's Python name (core's `State::as_str`).
-pub fn state_name(s: State) -> &'static str {
-    s.as_str()
-}
 
 /// The native circuit breaker; `failwell.CircuitBreaker` subclasses it and
 /// adds the decorator, `with` and `async with` forms.
@@ -322,7 +317,7 @@ impl PyBreaker {
     /// "metrics_only".
     #[getter]
     fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+        self.inner.state().as_str()
     }
 
     /// Seconds until an open breaker admits probes, else None.
@@ -372,7 +367,7 @@ impl PyBreaker {
         let errors = Arc::clone(&self.listener_errors);
         let id = self.inner.add_listener(move |t| {
             let ok = call_back("a breaker listener", &callback, |py| {
-                PyTuple::new(py, [state_name(t.from), state_name(t.to)])
+                PyTuple::new(py, [t.from.as_str(), t.to.as_str()])
             });
             if !ok {
                 *errors.lock() += 1;
@@ -390,7 +385,7 @@ impl PyBreaker {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
         py_dict!(py, {
-            "state" => state_name(s.state),
+            "state" => s.state.as_str(),
             "generation" => s.generation,
             "calls" => s.calls,
             "successes" => s.successes,
@@ -417,7 +412,7 @@ impl PyBreaker {
             .unwrap_or_default();
         format!(
             "<CircuitBreaker {name}state={}>",
-            state_name(self.inner.state())
+            self.inner.state().as_str()
         )
     }
 }
@@ -516,7 +511,7 @@ impl BreakerPermit {
         if p.is_recorded() {
             Err(PyValueError::new_err("permit already recorded"))
         } else {
-            Ok(state_name(p.state()))
+            Ok(p.state().as_str())
         }
     }
 }
