@@ -366,6 +366,22 @@ macro_rules! try_out {
 }
 pub(crate) use try_out;
 
+/// `try_fn!(f)`: the C function behind nullable function-pointer argument
+/// `f` (an `Option<extern "C" fn …>`), or return `FW_EINVAL` naming the
+/// export and `f`.
+macro_rules! try_fn {
+    ($f:ident) => {
+        $crate::boundary::try_fn!($f, $crate::boundary::this_export!())
+    };
+    ($f:ident, $func:expr) => {
+        match $f {
+            Some(f) => f,
+            None => return $crate::boundary::null_arg($func, stringify!($f)),
+        }
+    };
+}
+pub(crate) use try_fn;
+
 /// `try_cstr!(p)`: the NUL-terminated string behind argument `p` as a
 /// `&CStr`, or return `FW_EINVAL` naming the export and `p`.
 macro_rules! try_cstr {

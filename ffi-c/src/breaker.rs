@@ -583,9 +583,7 @@ pub unsafe extern "C" fn fw_breaker_add_listener(
 ) -> fw_status_t {
     guard(|| {
         let b = try_handle!(breaker);
-        let Some(f) = listener else {
-            return invalid("fw_breaker_add_listener: `listener` is NULL");
-        };
+        let f = try_fn!(listener);
         let data = user_data as usize; // the caller vouches for its thread safety
         b.add_listener(move |t| {
             let text = CString::new(format!("breaker {} -> {}", t.from, t.to)).unwrap_or_default();

@@ -86,9 +86,7 @@ fn run_on(
     user_data: *mut c_void,
     result: *mut i32,
 ) -> fw_status_t {
-    let Some(f) = f else {
-        return invalid(format!("{name}: `f` is NULL"));
-    };
+    let f = try_fn!(f, name);
     let result = try_out!(result, name);
     let data = user_data as usize; // the caller vouches for it
                                    // `start` then `wait`, not `TimeoutPool::run`: the latter does not run

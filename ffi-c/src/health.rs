@@ -115,9 +115,7 @@ pub unsafe extern "C" fn fw_health_register(
     guard(|| {
         let h = try_handle!(health);
         let name = try_cstr!(name).to_string_lossy().into_owned();
-        let Some(check) = check else {
-            return invalid("fw_health_register: `check` is NULL");
-        };
+        let check = try_fn!(check);
         let data = user_data as usize; // the caller vouches for it
         let open = Arc::clone(&h.checks_open);
         let run = move || {

@@ -187,9 +187,7 @@ pub unsafe extern "C" fn fw_pipeline_call(
 ) -> fw_status_t {
     guard(|| {
         let p = try_handle!(pipeline);
-        let Some(f) = f else {
-            return invalid("fw_pipeline_call: `f` is NULL");
-        };
+        let f = try_fn!(f);
         let mut attempt = 0u32;
         let mut last = 0i32;
         let result = p.call_with(

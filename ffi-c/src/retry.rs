@@ -241,9 +241,7 @@ pub unsafe extern "C" fn fw_retry_call(
 ) -> fw_status_t {
     guard(|| {
         let r = try_handle!(retry);
-        let Some(f) = f else {
-            return invalid("fw_retry_call: `f` is NULL");
-        };
+        let f = try_fn!(f);
         let deadline = (timeout_ns > 0).then(|| Deadline::after(Duration::from_nanos(timeout_ns)));
         let mut attempt = 0u32;
         let result = r.run(

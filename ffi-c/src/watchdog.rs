@@ -243,9 +243,7 @@ pub unsafe extern "C" fn fw_watchdog_gauge(
         let w = try_handle!(watchdog);
         let name = try_cstr!(name).to_string_lossy().into_owned();
         let out = try_out!(out);
-        let Some(read) = read else {
-            return invalid("fw_watchdog_gauge: `read` is NULL");
-        };
+        let read = try_fn!(read);
         let ceiling = (ceiling != 0).then_some(ceiling);
         let growth = if factor == 0.0 {
             match ceiling {

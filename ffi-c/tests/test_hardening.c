@@ -395,7 +395,26 @@ static void chaos_reconfigures_as_one(void) {
     fw_chaos_free(ch);
 }
 
+/* A NULL callback is refused with a message naming the export and the
+ * argument, like any NULL pointer. */
+static void null_callbacks_are_named(void) {
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(NULL, &b), FW_OK);
+    CHECK_STATUS(fw_breaker_add_listener(b, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_add_listener: `listener` is NULL"));
+    fw_breaker_free(b);
+    fw_health_t *h = NULL;
+    CHECK_STATUS(fw_health_new(1000000000, &h), FW_OK);
+    CHECK_STATUS(fw_health_register(h, "db", true, 1000000, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_health_register: `check` is NULL"));
+    fw_health_free(h);
+    int32_t r = 0;
+    CHECK_STATUS(fw_call_with_timeout(1000000, NULL, NULL, &r), FW_EINVAL);
+    CHECK(message_mentions("fw_call_with_timeout: `f` is NULL"));
+}
+
 int main(void) {
+    null_callbacks_are_named();
     chaos_reconfigures_as_one();
     aimd_asks_for_its_threshold();
     a_zero_policy_is_off();
