@@ -31,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Rejected};
-use crate::fork;
-use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed};
+use crate::fork::{self, QuietMutex};
+use crate::sync::{
+    current_thread, park_timeout, Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed, Thread,
+};
 
 /// An absolute deadline, in nanoseconds of the monotonic clock.
 ///
@@ -128,14 +130,18 @@ type Job = Box<dyn FnOnce() + Send>;
 
 struct Queue {
     jobs: VecDeque<Job>,
-    idle: usize,
+    /// Workers with nothing to do, each parked until a caller takes it off
+    /// this list and unparks it (a parked thread retakes no lock when it
+    /// wakes, so no fork can find one held by a waking worker).
+    idle: Vec<Thread>,
     threads: usize,
     shutdown: bool,
 }
 
 struct PoolInner {
-    queue: CoreMutex<Queue>,
-    work: Condvar,
+    /// Locked inside a quiet section (see `fork`) on every thread: no
+    /// fork finds it held.
+    queue: QuietMutex<Queue>,
     max_threads: usize,
     idle_timeout: Duration,
     /// Calls admitted and not yet finished (including abandoned ones).
@@ -168,7 +174,7 @@ impl PoolInner {
         }
         q.jobs.clear();
         q.threads = 0;
-        q.idle = 0;
+        q.idle.clear();
         self.busy.store(0, Relaxed);
         self.abandoned_running.store(0, Relaxed);
         self.fork_gen.store(now, Relaxed);
@@ -308,13 +314,12 @@ impl TimeoutPool {
             return Err(ConfigError::new("idle_timeout", "must be > 0"));
         }
         let inner = Arc::new(PoolInner {
-            queue: CoreMutex::new(Queue {
+            queue: QuietMutex::new(Queue {
                 jobs: VecDeque::new(),
-                idle: 0,
+                idle: Vec::new(),
                 threads: 0,
                 shutdown: false,
             }),
-            work: Condvar::new(),
             max_threads,
             idle_timeout,
             busy: AtomicU64::new(0),
@@ -378,7 +383,9 @@ impl TimeoutPool {
         let job_slot = Arc::clone(&slot);
         let job_inner = Arc::clone(inner);
         let job: Job = Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(f));
+            // A job runs inside its worker's quiet section; the call itself
+            // is the user's code.
+            let result = fork::aside(|| catch_unwind(AssertUnwindSafe(f)));
             // The capacity is free before the caller can see the result, so
             // a caller that got its answer can always make the next call.
             job_inner.busy.fetch_sub(1, Relaxed);
@@ -401,8 +408,9 @@ impl TimeoutPool {
     fn submit(&self, job: Job) {
         let mut q = self.inner.queue.lock();
         q.jobs.push_back(job);
-        if q.idle > 0 {
-            self.inner.work.notify_one();
+        if let Some(worker) = q.idle.pop() {
+            drop(q);
+            worker.unpark();
             return;
         }
         if q.threads < self.inner.max_threads {
@@ -433,29 +441,43 @@ impl TimeoutPool {
     }
 }
 
+/// A pool worker: inside a quiet section (see `fork`) but while it is
+/// parked or runs a caller's function.
 fn worker(inner: Arc<PoolInner>) {
-    let mut q = inner.queue.lock();
+    let _quiet = fork::quiet();
+    work(inner);
+}
+
+fn work(inner: Arc<PoolInner>) {
+    let me = current_thread();
+    // It exits after `idle_timeout` without work.
+    let mut last_work = Instant::now();
     loop {
-        if let Some(job) = q.jobs.pop_front() {
-            drop(q);
-            job(); // catches the call's panic itself
-            q = inner.queue.lock();
-            continue;
-        }
-        if q.shutdown {
-            break;
-        }
-        q.idle += 1;
-        let (g, timed_out) = inner
-            .work
-            .wait_until(q, Instant::now().checked_add(inner.idle_timeout));
-        q = g;
-        q.idle -= 1;
-        if timed_out && q.jobs.is_empty() {
-            break;
-        }
+        let job = {
+            let mut q = inner.queue.lock();
+            // Still listed when woken by its time-out or spuriously; a
+            // caller that hands it work takes it off the list.
+            if let Some(i) = q.idle.iter().position(|t| t.id() == me.id()) {
+                q.idle.swap_remove(i);
+            }
+            match q.jobs.pop_front() {
+                Some(job) => job,
+                None if q.shutdown || last_work.elapsed() >= inner.idle_timeout => {
+                    q.threads -= 1;
+                    return;
+                }
+                None => {
+                    q.idle.push(me.clone());
+                    drop(q);
+                    let left = inner.idle_timeout.saturating_sub(last_work.elapsed());
+                    fork::aside(|| park_timeout(left));
+                    continue;
+                }
+            }
+        };
+        job(); // catches the call's panic itself
+        last_work = Instant::now();
     }
-    q.threads -= 1;
 }
 
 /// Shared by a pool's handles (not by its workers or jobs): when the last
@@ -464,8 +486,11 @@ struct ShutdownOnDrop(Arc<PoolInner>);
 
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
-        self.0.queue.lock().shutdown = true;
-        self.0.work.notify_all();
+        let mut q = self.0.queue.lock();
+        q.shutdown = true;
+        for worker in q.idle.drain(..) {
+            worker.unpark();
+        }
     }
 }
 

@@ -31,8 +31,8 @@ use crate::breaker::{CircuitBreaker, State};
 use crate::clock::Clock;
 use crate::deadline::{Deadline, TimeoutPool};
 use crate::error::{ConfigError, Rejected};
-use crate::fork::{self, BackgroundThread};
-use crate::sync::{Arc, Condvar, CoreMutex, CoreRwLock, SharedFn};
+use crate::fork::{self, BackgroundThread, QuietMutex, QuietRwLock, Signal};
+use crate::sync::{Arc, SharedFn};
 use crate::watchdog::Watchdog;
 
 /// Health, from best to worst.
@@ -101,7 +101,7 @@ enum Probe {
         /// When the last run that has not finished started.
         /// When the run still going started, and in which fork generation
         /// (a run of the parent process does not go on in a child).
-        hanging_since: Arc<CoreMutex<Option<(Instant, u64)>>>,
+        hanging_since: Arc<QuietMutex<Option<(Instant, u64)>>>,
     },
     Breaker {
         state: StateFn,
@@ -120,11 +120,9 @@ struct Check {
 }
 
 struct Shared {
-    checks: CoreMutex<Vec<Check>>,
-    report: CoreRwLock<Arc<HealthReport>>,
+    checks: QuietMutex<Vec<Check>>,
+    report: QuietRwLock<Arc<HealthReport>>,
     pool: TimeoutPool,
-    stop: CoreMutex<bool>,
-    wake: Condvar,
 }
 
 /// Builds a [`HealthRegistry`]. Defaults: a round every 5 s, at most 16
@@ -178,19 +176,17 @@ impl Builder {
         let pool = TimeoutPool::new(self.max_parallel)
             .map_err(|e| ConfigError::new("max_parallel", e.problem().to_string()))?;
         let shared = Arc::new(Shared {
-            checks: CoreMutex::new(Vec::new()),
-            report: CoreRwLock::new(Arc::new(HealthReport {
+            checks: QuietMutex::new(Vec::new()),
+            report: QuietRwLock::new(Arc::new(HealthReport {
                 status: Status::Healthy,
                 checks: Vec::new(),
                 round: 0,
             })),
             pool,
-            stop: CoreMutex::new(false),
-            wake: Condvar::new(),
         });
         let runner = BackgroundThread::new();
         runner
-            .start(|| spawn_runner(&shared, self.interval))
+            .start(|s| spawn_runner(&shared, self.interval, s))
             .map_err(|e| ConfigError::new("health", format!("could not start its thread: {e}")))?;
         Ok(HealthRegistry {
             shared,
@@ -201,24 +197,17 @@ impl Builder {
 }
 
 /// Starts the thread that runs a round every `interval`.
-fn spawn_runner(shared: &Arc<Shared>, interval: Duration) -> std::io::Result<JoinHandle<()>> {
+fn spawn_runner(
+    shared: &Arc<Shared>,
+    interval: Duration,
+    signal: Arc<Signal>,
+) -> std::io::Result<JoinHandle<()>> {
     let for_thread = Arc::clone(shared);
     crate::sync::spawn_own("failwell-health", move || loop {
-        {
-            // An interval too long for an instant: the next round
-            // never comes (only `check_now` and drop wake it).
-            let deadline = Instant::now().checked_add(interval);
-            let mut stop = for_thread.stop.lock();
-            while !*stop {
-                let (g, timed_out) = for_thread.wake.wait_until(stop, deadline);
-                stop = g;
-                if timed_out {
-                    break;
-                }
-            }
-            if *stop {
-                return;
-            }
+        // An interval too long for an instant: the next round never
+        // comes (only drop wakes the runner, to stop it).
+        if signal.sleep_until(Instant::now().checked_add(interval)) {
+            return;
         }
         round(&for_thread);
     })
@@ -244,7 +233,7 @@ impl HealthRegistry {
     #[inline]
     fn ensure_runner(&self) {
         self.runner
-            .ensure(|| spawn_runner(&self.shared, self.interval));
+            .ensure(|s| spawn_runner(&self.shared, self.interval, s));
     }
 
     fn add(&self, check: Check) -> Result<(), ConfigError> {
@@ -281,7 +270,7 @@ impl HealthRegistry {
             probe: Probe::Call {
                 f: SharedFn::new(f),
                 timeout,
-                hanging_since: Arc::new(CoreMutex::new(None)),
+                hanging_since: Arc::new(QuietMutex::new(None)),
             },
         })
     }
@@ -356,9 +345,7 @@ impl HealthRegistry {
 
 impl Drop for HealthRegistry {
     fn drop(&mut self) {
-        *self.shared.stop.lock() = true;
-        self.shared.wake.notify_all();
-        self.runner.join();
+        self.runner.stop_and_join();
     }
 }
 
@@ -382,7 +369,7 @@ enum Run {
 }
 
 /// Marks a check's run as finished when the run ends, however it ends.
-struct ClearOnDrop(Arc<CoreMutex<Option<(Instant, u64)>>>);
+struct ClearOnDrop(Arc<QuietMutex<Option<(Instant, u64)>>>);
 
 impl Drop for ClearOnDrop {
     fn drop(&mut self) {
@@ -400,6 +387,8 @@ fn failed(critical: bool) -> Status {
 
 /// One round: start every check, then collect each against its deadline.
 fn round(shared: &Shared) -> Arc<HealthReport> {
+    // Quiet, but for the waits for the checks (which run on the pool).
+    let _quiet = fork::quiet();
     let mut runs: Vec<(String, bool, Run)> = Vec::new();
     {
         let checks = shared.checks.lock();
@@ -493,7 +482,7 @@ fn round(shared: &Shared) -> Arc<HealthReport> {
                 started,
                 timeout,
             } => {
-                let (status, latency, error) = match pending.wait(deadline) {
+                let (status, latency, error) = match fork::aside(|| pending.wait(deadline)) {
                     Ok(Ok(())) => (Status::Healthy, started.elapsed(), None),
                     Ok(Err(e)) => (failed(critical), started.elapsed(), Some(e)),
                     Err(Rejected::DeadlineExceeded) => (

@@ -325,6 +325,10 @@ pub(crate) fn stripe_hint() -> usize {
     0
 }
 
+/// Parking a thread until another unparks it (idle timeout-pool workers):
+/// always std's, since loom has no timed park; no model covers the pool.
+pub(crate) use std::thread::{current as current_thread, park_timeout, Thread};
+
 /// A shared, reference-counted callback (listeners). Always std's `Arc`:
 /// loom's cannot hold unsized closures, and a listener list is guarded by
 /// [`CoreRwLock`], which loom does model.

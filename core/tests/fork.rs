@@ -227,3 +227,69 @@ fn a_grandchild_restarts_them_again() {
         Ok(())
     });
 }
+
+/// Many forks while every background thread is busy and a parent thread
+/// keeps making timed calls: no child ever finds one of failwell's locks
+/// held (each would hang on it), because a fork waits until failwell's
+/// threads are outside their quiet sections.
+#[test]
+fn forks_never_find_a_lock_of_failwell_held() {
+    let pool = TimeoutPool::new(4).unwrap();
+    let health = HealthRegistry::builder()
+        .interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    for name in ["a", "b", "c"] {
+        health
+            .register(name, false, Duration::from_millis(200), || Ok(()))
+            .unwrap();
+    }
+    let breaker = Arc::new(CircuitBreaker::builder().build().unwrap());
+    health
+        .register_breaker("dep", breaker.clone(), Status::Degraded)
+        .unwrap();
+    let watchdog = Arc::new(
+        Watchdog::builder()
+            .tick(Duration::from_millis(1))
+            .no_thread_leak_check()
+            .on_finding(|_| {})
+            .build()
+            .unwrap(),
+    );
+    health
+        .register_watchdog("watchdog", watchdog.clone(), Status::Degraded)
+        .unwrap();
+    let _gauge = watchdog.watch_pool("pool", pool.clone(), 100);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (p, s, w) = (pool.clone(), stop.clone(), watchdog.clone());
+    let caller = thread::spawn(move || {
+        let mut n = 0u64;
+        while !s.load(Ordering::Relaxed) {
+            let _ = p.run(Deadline::after(Duration::from_secs(5)), || 1);
+            let _ = with_timeout(Deadline::after(Duration::from_secs(5)), || 2);
+            let beat = w.heartbeat(format!("caller-{}", n % 4), Duration::from_secs(60));
+            beat.beat();
+            n += 1;
+        }
+    });
+    for _ in 0..150 {
+        in_child(Duration::from_secs(10), || {
+            check(
+                with_timeout(Deadline::after(Duration::from_secs(2)), || 3) == Ok(3),
+                "the default pool",
+            )?;
+            check(
+                pool.run(Deadline::after(Duration::from_secs(2)), || 4) == Ok(4),
+                "an own pool",
+            )?;
+            check(health.check_now().checks.len() == 5, "a round")?;
+            let beat = watchdog.heartbeat("child", Duration::from_secs(60));
+            beat.beat();
+            check(watchdog.snapshot().heartbeats >= 1, "the watchdog")?;
+            drop(beat);
+            Ok(())
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    caller.join().unwrap();
+}

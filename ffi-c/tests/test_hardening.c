@@ -5,6 +5,7 @@
  * a child made while failwell's threads run can use every primitive. Run
  * under AddressSanitizer and UndefinedBehaviorSanitizer. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -260,6 +261,101 @@ static void a_forked_child_can_use_every_primitive(void) {
     fw_timeout_pool_free(pool);
 }
 
+/* Many forks while failwell's threads are busy and a parent thread keeps
+ * making timed calls and heartbeats: no child finds a lock of failwell's
+ * held (it would hang on it), because fork() waits for failwell's threads
+ * to leave their critical sections. */
+static atomic_int caller_stop;
+
+static void *fork_caller(void *arg) {
+    struct { fw_timeout_pool_t *pool; fw_watchdog_t *w; } *c = arg;
+    int r = 0;
+    while (!atomic_load(&caller_stop)) {
+        fw_timeout_pool_call(c->pool, UINT64_MAX, quick, NULL, &r);
+        fw_call_with_timeout(UINT64_MAX, quick, NULL, &r);
+        fw_heartbeat_t *hb = NULL;
+        if (fw_watchdog_heartbeat(c->w, "caller", 60000000000ULL, &hb) == FW_OK) {
+            fw_heartbeat_beat(hb);
+            fw_heartbeat_free(hb);
+        }
+    }
+    return NULL;
+}
+
+static int quick_child(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool) {
+    int r = 0;
+    if (fw_call_with_timeout(UINT64_MAX, quick, NULL, &r) != FW_OK || r != 3) {
+        return 10;
+    }
+    if (fw_timeout_pool_call(pool, UINT64_MAX, quick, NULL, &r) != FW_OK || r != 3) {
+        return 11;
+    }
+    fw_health_status_t st = 0;
+    if (fw_health_status(h, true, &st) != FW_OK || st != FW_HEALTH_HEALTHY) {
+        return 12;
+    }
+    fw_heartbeat_t *hb = NULL;
+    if (fw_watchdog_heartbeat(w, "child", 60000000000ULL, &hb) != FW_OK) {
+        return 13;
+    }
+    fw_heartbeat_beat(hb);
+    fw_heartbeat_free(hb);
+    return 0;
+}
+
+static void many_forks_find_no_lock_held(void) {
+    fw_timeout_pool_t *pool = NULL;
+    CHECK_STATUS(fw_timeout_pool_new(4, 1000000000ULL, &pool), FW_OK);
+    fw_health_t *h = NULL;
+    CHECK_STATUS(fw_health_new(10000000ULL, &h), FW_OK);
+    CHECK_STATUS(fw_health_register(h, "a", true, 500000000ULL, check_ok, NULL), FW_OK);
+    CHECK_STATUS(fw_health_register(h, "b", false, 500000000ULL, check_ok, NULL), FW_OK);
+    fw_watchdog_config_t wc = fw_watchdog_config_default();
+    wc.tick_ns = 1000000ULL;
+    wc.thread_leak_factor = 0;
+    fw_watchdog_t *w = NULL;
+    CHECK_STATUS(fw_watchdog_new(&wc, on_finding, NULL, &w), FW_OK);
+    fw_gauge_t *g = NULL;
+    CHECK_STATUS(fw_watchdog_watch_pool(w, "pool", pool, 100, &g), FW_OK);
+    struct { fw_timeout_pool_t *pool; fw_watchdog_t *w; } c = {pool, w};
+    atomic_store(&caller_stop, 0);
+    pthread_t caller;
+    CHECK(pthread_create(&caller, NULL, fork_caller, &c) == 0);
+    int bad = 0;
+    for (int k = 0; k < 100; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            _exit(quick_child(h, w, pool));
+        }
+        int status = 0;
+        pid_t done = 0;
+        for (int i = 0; i < 5000 && done == 0; i++) { /* at most 10 s */
+            done = waitpid(pid, &status, WNOHANG);
+            if (done == 0) {
+                sleep_ms(2);
+            }
+        }
+        if (done == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fprintf(stderr, "fork %d: the child hung\n", k);
+            bad++;
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "fork %d: the child failed (status %d)\n", k, status);
+            bad++;
+        }
+    }
+    CHECK(bad == 0);
+    atomic_store(&caller_stop, 1);
+    pthread_join(caller, NULL);
+    fw_gauge_free(g);
+    fw_watchdog_free(w);
+    fw_health_free(h);
+    fw_timeout_pool_free(pool);
+}
+
 /* Bulkhead permits are plain values: no allocation, released through the
  * caller's variable, which the release clears, so a second release of the
  * same variable (or of a zeroed one) is a harmless FW_EINVAL. */
@@ -425,5 +521,6 @@ int main(void) {
     a_busy_half_open_gives_an_honest_hint();
     health_free_waits_for_running_checks();
     a_forked_child_can_use_every_primitive();
+    many_forks_find_no_lock_held();
     return fw_finish("test_hardening");
 }

@@ -333,6 +333,62 @@ def test_multiprocessing_fork_workers_can_use_timed_calls():
     assert "[(0, 'healthy'), (2, 'healthy'), (4, 'healthy'), (6, 'healthy')" in out, out + err
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_many_forks_with_failwell_busy_never_hang_a_child():
+    # Every background thread busy and a parent thread making timed calls
+    # and heartbeats while the main thread forks: no child may find a lock
+    # of failwell's held.
+    code, out, err = run_script(
+        """
+        import os, sys, threading, time, warnings
+        from failwell import HealthRegistry, Watchdog, TimeoutPool, call_with_timeout
+
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        pool = TimeoutPool(4)
+        health = HealthRegistry(interval=0.01)
+        for name in ("a", "b"):
+            health.register(name, lambda: None, timeout=0.5)
+        dog = Watchdog(tick=0.001, on_finding=lambda f: None)
+        stop = threading.Event()
+
+        def caller():
+            while not stop.is_set():
+                pool.call(lambda: 1, 5.0)
+                call_with_timeout(lambda: 2, 5.0)
+                dog.heartbeat("caller", 60.0).beat()
+
+        t = threading.Thread(target=caller)
+        t.start()
+        hung = failed = 0
+        for k in range(40):
+            pid = os.fork()
+            if pid == 0:
+                ok = (call_with_timeout(lambda: 3, 2.0) == 3
+                      and pool.call(lambda: 4, 2.0) == 4
+                      and health.check_now()["status"] == "healthy")
+                dog.heartbeat("child", 60.0).beat()
+                os._exit(0 if ok else 1)
+            deadline = time.monotonic() + 10
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    failed += os.waitstatus_to_exitcode(status) != 0
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    hung += 1
+                    break
+                time.sleep(0.002)
+        stop.set()
+        t.join()
+        print("hung", hung, "failed", failed)
+        """
+    )
+    assert code == 0, err
+    assert "hung 0 failed 0" in out, out + err
+
+
 def test_a_busy_half_open_gives_an_honest_retry_after():
     b = CircuitBreaker(consecutive_failures=1, open_for=0.01, half_open_calls=1)
     with pytest.raises(ValueError):

@@ -45,8 +45,8 @@ use std::time::{Duration, Instant};
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::deadline::TimeoutPool;
 use crate::error::ConfigError;
-use crate::fork::BackgroundThread;
-use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, Ordering::Relaxed, SharedFn};
+use crate::fork::{self, BackgroundThread, QuietMutex, Signal};
+use crate::sync::{Arc, AtomicU64, Ordering::Relaxed, SharedFn};
 
 pub use finding::{Finding, FindingKind};
 pub use leak::{process_threads, Growth};
@@ -78,10 +78,8 @@ struct Registry {
 
 struct Shared {
     /// The findings active after the last tick (deadlocks stay listed).
-    active: CoreMutex<Vec<Finding>>,
-    stop: CoreMutex<bool>,
-    wake: Condvar,
-    registry: CoreMutex<Registry>,
+    active: QuietMutex<Vec<Finding>>,
+    registry: QuietMutex<Registry>,
     threads: Option<Growth>,
     deadlocks: bool,
     callback: Callback,
@@ -207,10 +205,8 @@ impl Builder {
             }
         };
         let shared = Arc::new(Shared {
-            active: CoreMutex::new(Vec::new()),
-            stop: CoreMutex::new(false),
-            wake: Condvar::new(),
-            registry: CoreMutex::new(Registry::default()),
+            active: QuietMutex::new(Vec::new()),
+            registry: QuietMutex::new(Registry::default()),
             threads,
             deadlocks: self.deadlocks,
             callback: self
@@ -222,7 +218,7 @@ impl Builder {
             tick: self.tick,
             thread: BackgroundThread::new(),
         });
-        shared.thread.start(|| spawn(&shared)).map_err(|e| {
+        shared.thread.start(|s| spawn(&shared, s)).map_err(|e| {
             ConfigError::new("watchdog", format!("could not start its thread: {e}"))
         })?;
         Ok(Watchdog { shared })
@@ -230,16 +226,16 @@ impl Builder {
 }
 
 /// Starts the watchdog's thread.
-fn spawn(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+fn spawn(shared: &Arc<Shared>, signal: Arc<Signal>) -> std::io::Result<JoinHandle<()>> {
     let (for_thread, tick) = (Arc::clone(shared), shared.tick);
-    crate::sync::spawn_own("failwell-watchdog", move || run(for_thread, tick))
+    crate::sync::spawn_own("failwell-watchdog", move || run(for_thread, tick, &signal))
 }
 
 /// In a child of `fork()`, starts the watchdog's thread afresh: the
 /// parent's does not exist there. One relaxed load otherwise.
 #[inline]
 fn ensure_thread(shared: &Arc<Shared>) {
-    shared.thread.ensure(|| spawn(shared));
+    shared.thread.ensure(|s| spawn(shared, s));
 }
 
 /// A running watchdog. Dropping it (or [`shutdown`](Self::shutdown)) stops
@@ -358,9 +354,7 @@ impl Watchdog {
     }
 
     fn stop(&mut self) {
-        *self.shared.stop.lock() = true;
-        self.shared.wake.notify_all();
-        self.shared.thread.join();
+        self.shared.thread.stop_and_join();
     }
 }
 
@@ -435,25 +429,17 @@ fn foreign_threads() -> Option<u64> {
 }
 
 /// The watchdog thread: tick, look, diff with what was active, report.
-fn run(shared: Arc<Shared>, tick: Duration) {
+fn run(shared: Arc<Shared>, tick: Duration, signal: &Signal) {
     let mut active: BTreeMap<String, (FindingKind, Instant)> = BTreeMap::new();
     let mut deadlocks: Vec<Finding> = Vec::new();
     // `None`: a tick too long for an instant, which never comes.
     let mut next = Instant::now().checked_add(tick);
     loop {
-        {
-            let mut stop = shared.stop.lock();
-            while !*stop {
-                let (g, timed_out) = shared.wake.wait_until(stop, next);
-                stop = g;
-                if timed_out || next.is_some_and(|n| Instant::now() >= n) {
-                    break;
-                }
-            }
-            if *stop {
-                return;
-            }
+        if signal.sleep_until(next) {
+            return;
         }
+        // Quiet for the tick, but for the gauges' reads and the callback.
+        let _quiet = fork::quiet();
         let now = Instant::now();
         next = next.and_then(|n| n.checked_add(tick));
         if next.is_some_and(|n| n < now) {
@@ -514,7 +500,7 @@ fn run(shared: Arc<Shared>, tick: Duration) {
 
 fn report(shared: &Shared, f: Finding) {
     shared.reports.fetch_add(1, Relaxed);
-    if catch_unwind(AssertUnwindSafe(|| (shared.callback)(&f))).is_err() {
+    if fork::aside(|| catch_unwind(AssertUnwindSafe(|| (shared.callback)(&f)))).is_err() {
         shared.callback_panics.fetch_add(1, Relaxed);
     }
 }
@@ -548,7 +534,7 @@ fn look(shared: &Shared) -> Vec<FindingKind> {
     // hold up threads registering or dropping heartbeats and gauges.
     for (name, growth, read) in gauges {
         // A gauge that panics is skipped this tick, not fatal.
-        if let Ok(value) = catch_unwind(AssertUnwindSafe(|| read())) {
+        if let Ok(value) = fork::aside(|| catch_unwind(AssertUnwindSafe(|| read()))) {
             if let Some(limit) = growth.exceeded_by(value) {
                 found.push(FindingKind::GaugeLeak {
                     name,
