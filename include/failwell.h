@@ -726,12 +726,12 @@ fw_status_t fw_bulkhead_acquire_timeout(const fw_bulkhead_t *bulkhead,
 // nothing twice.
 fw_status_t fw_bulkhead_permit_release(fw_bulkhead_permit_t *permit);
 
-// Changes the limit and the critical reserve on the live bulkhead, all or
-// nothing: an invalid pair is `FW_EINVAL` with a message and changes
-// nothing. Permits out stay out.
+// Changes the live bulkhead to `*config` (the limit and the critical
+// reserve), all or nothing, like every `fw_*_reconfigure`: an invalid
+// config is `FW_EINVAL` naming the field and changes nothing. Permits out
+// stay out.
 fw_status_t fw_bulkhead_reconfigure(const fw_bulkhead_t *bulkhead,
-                                    uint32_t max_concurrent,
-                                    uint32_t critical_reserve);
+                                    const fw_bulkhead_config_t *config);
 
 // Copies the bulkhead's counters into `*out`.
 fw_status_t fw_bulkhead_snapshot(const fw_bulkhead_t *bulkhead, fw_bulkhead_snapshot_t *out);
@@ -1041,14 +1041,14 @@ fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
                                             uint32_t n,
                                             uint64_t timeout_ns);
 
-// Changes the rate (`requests` per `period_ns`) and, if `burst` > 0, the
-// burst of the live limiter, all or nothing: an invalid rate or burst is
-// `FW_EINVAL` with a message and changes nothing; every decision sees the
-// old configuration or the new one, never a mix.
+// Changes the live limiter to `*config` (the rate, `requests` per
+// `period_ns`, and the burst; 0 keeps the burst in force), all or
+// nothing, like every `fw_*_reconfigure`: an invalid config is `FW_EINVAL`
+// naming the field and changes nothing; every decision sees the old
+// configuration or the new one, never a mix. `precise` is fixed at build:
+// a different value is `FW_EINVAL` naming it.
 fw_status_t fw_rate_limiter_reconfigure(const fw_rate_limiter_t *limiter,
-                                        uint64_t requests,
-                                        uint64_t period_ns,
-                                        uint64_t burst);
+                                        const fw_rate_limiter_config_t *config);
 
 // Copies the limiter's counters into `*out`.
 fw_status_t fw_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,

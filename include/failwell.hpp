@@ -282,6 +282,10 @@ public:
         return s;
     }
 
+    /// Changes the live bulkhead to `config`, all or nothing (throws
+    /// `failwell::Error` and changes nothing if it is invalid).
+    void reconfigure(const fw_bulkhead_config_t &config) { detail::check(fw_bulkhead_reconfigure(h_, &config)); }
+
 private:
     static std::optional<BulkheadPermit> finish(fw_status_t s, fw_bulkhead_permit_t p) {
         if (s == FW_OK) {
@@ -317,6 +321,18 @@ public:
         }
         detail::refused(s, wait, why);
         return false;
+    }
+
+    /// Changes the live limiter to `config`, all or nothing (throws
+    /// `failwell::Error` and changes nothing if it is invalid).
+    void reconfigure(const fw_rate_limiter_config_t &config) {
+        detail::check(fw_rate_limiter_reconfigure(l_, &config));
+    }
+
+    fw_rate_limiter_snapshot_t snapshot() const {
+        fw_rate_limiter_snapshot_t s;
+        detail::check(fw_rate_limiter_snapshot(l_, &s));
+        return s;
     }
 
 private:

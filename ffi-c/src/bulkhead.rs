@@ -247,20 +247,21 @@ extern "C" fn not_held() -> fw_status_t {
     })
 }
 
-/// Changes the limit and the critical reserve on the live bulkhead, all or
-/// nothing: an invalid pair is `FW_EINVAL` with a message and changes
-/// nothing. Permits out stay out.
+/// Changes the live bulkhead to `*config` (the limit and the critical
+/// reserve), all or nothing, like every `fw_*_reconfigure`: an invalid
+/// config is `FW_EINVAL` naming the field and changes nothing. Permits out
+/// stay out.
 #[no_mangle]
 pub unsafe extern "C" fn fw_bulkhead_reconfigure(
     bulkhead: *const fw_bulkhead_t,
-    max_concurrent: u32,
-    critical_reserve: u32,
+    config: *const fw_bulkhead_config_t,
 ) -> fw_status_t {
     guard(|| {
         let b = try_handle!(bulkhead);
-        let r = b.reconfigure(|c| {
-            c.max_concurrent(max_concurrent)
-                .critical_reserve(critical_reserve)
+        let c = *try_ref!(config);
+        let r = b.reconfigure(|b| {
+            b.max_concurrent(c.max_concurrent)
+                .critical_reserve(c.critical_reserve)
         });
         match r {
             Ok(()) => FW_OK,

@@ -122,25 +122,28 @@ pub unsafe extern "C" fn fw_rate_limiter_acquire_timeout(
     })
 }
 
-/// Changes the rate (`requests` per `period_ns`) and, if `burst` > 0, the
-/// burst of the live limiter, all or nothing: an invalid rate or burst is
-/// `FW_EINVAL` with a message and changes nothing; every decision sees the
-/// old configuration or the new one, never a mix.
+/// Changes the live limiter to `*config` (the rate, `requests` per
+/// `period_ns`, and the burst; 0 keeps the burst in force), all or
+/// nothing, like every `fw_*_reconfigure`: an invalid config is `FW_EINVAL`
+/// naming the field and changes nothing; every decision sees the old
+/// configuration or the new one, never a mix. `precise` is fixed at build:
+/// a different value is `FW_EINVAL` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
     limiter: *const fw_rate_limiter_t,
-    requests: u64,
-    period_ns: u64,
-    burst: u64,
+    config: *const fw_rate_limiter_config_t,
 ) -> fw_status_t {
     guard(|| {
         let l = try_handle!(limiter);
-        let r = l.reconfigure(|c| {
-            let c = c.rate(requests, Duration::from_nanos(period_ns));
-            if burst > 0 {
-                c.burst(burst)
+        let c = *try_ref!(config);
+        let r = l.reconfigure(|b| {
+            let b = b
+                .rate(c.requests, Duration::from_nanos(c.period_ns))
+                .precise(c.precise);
+            if c.burst > 0 {
+                b.burst(c.burst)
             } else {
-                c
+                b
             }
         });
         match r {

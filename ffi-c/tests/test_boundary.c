@@ -43,7 +43,8 @@ static void misuse(void) {
     CHECK_STATUS(fw_breaker_retry_after(NULL, &u), FW_EINVAL);
     CHECK_STATUS(fw_breaker_set_manual(NULL, FW_BREAKER_RESET), FW_EINVAL);
     CHECK_STATUS(fw_breaker_open_for(NULL, 1), FW_EINVAL);
-    CHECK_STATUS(fw_bulkhead_reconfigure(NULL, 1, 0), FW_EINVAL);
+    fw_bulkhead_config_t bhc = fw_bulkhead_config_default();
+    CHECK_STATUS(fw_bulkhead_reconfigure(NULL, &bhc), FW_EINVAL);
     CHECK_STATUS(fw_breaker_snapshot(NULL, &bs), FW_EINVAL);
     fw_breaker_config_t brc = fw_breaker_config_default();
     CHECK_STATUS(fw_breaker_reconfigure(NULL, &brc), FW_EINVAL);

@@ -5,6 +5,14 @@
 #include "check.h"
 #include "helpers.h"
 
+/* The whole config, as every reconfigure takes it. */
+static fw_status_t reconfigure(fw_bulkhead_t *h, uint32_t max_concurrent, uint32_t reserve) {
+    fw_bulkhead_config_t c = fw_bulkhead_config_default();
+    c.max_concurrent = max_concurrent;
+    c.critical_reserve = reserve;
+    return fw_bulkhead_reconfigure(h, &c);
+}
+
 static void bulkhead_functional(void) {
     fw_bulkhead_config_t cfg = fw_bulkhead_config_default();
     cfg.max_concurrent = 2;
@@ -24,17 +32,20 @@ static void bulkhead_functional(void) {
     CHECK_STATUS(fw_bulkhead_permit_release(&c), FW_OK);
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.in_use == 0 && s.available == 2);
-    CHECK_STATUS(fw_bulkhead_reconfigure(h, 5, 2), FW_OK);
-    CHECK_STATUS(fw_bulkhead_reconfigure(h, 1, 0), FW_OK);
-    CHECK_STATUS(fw_bulkhead_reconfigure(h, 1, 1), FW_EINVAL);
+    CHECK_STATUS(reconfigure(h, 5, 2), FW_OK);
+    CHECK_STATUS(reconfigure(h, 1, 0), FW_OK);
+    CHECK_STATUS(reconfigure(h, 1, 1), FW_EINVAL);
     CHECK(message_mentions("critical_reserve"));
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.max_concurrent == 1);
     /* A refused pair changes nothing (it used to apply the limit). */
-    CHECK_STATUS(fw_bulkhead_reconfigure(h, 4, 2), FW_OK);
-    CHECK_STATUS(fw_bulkhead_reconfigure(h, 8, 8), FW_EINVAL);
+    CHECK_STATUS(reconfigure(h, 4, 2), FW_OK);
+    CHECK_STATUS(reconfigure(h, 8, 8), FW_EINVAL);
     CHECK(message_mentions("critical_reserve"));
-    CHECK_STATUS(fw_bulkhead_reconfigure(h, 0, 0), FW_EINVAL);
+    CHECK_STATUS(reconfigure(h, 0, 0), FW_EINVAL);
+    CHECK(message_mentions("fw_bulkhead_reconfigure: max_concurrent"));
+    CHECK_STATUS(fw_bulkhead_reconfigure(h, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_bulkhead_reconfigure: `config` is NULL"));
     CHECK_STATUS(fw_bulkhead_snapshot(h, &s), FW_OK);
     CHECK(s.max_concurrent == 4 && s.available == 4);
     fw_bulkhead_permit_t p1 = {0}, p2 = {0};

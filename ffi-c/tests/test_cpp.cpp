@@ -103,6 +103,18 @@ int main() {
         }
         CHECK(h.snapshot().in_use == 0);
         CHECK(h.try_acquire().has_value());
+        // Reconfigured like the breaker: the whole config, all or nothing.
+        cfg.max_concurrent = 3;
+        h.reconfigure(cfg);
+        CHECK(h.snapshot().max_concurrent == 3);
+        cfg.critical_reserve = 3;
+        try {
+            h.reconfigure(cfg);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("fw_bulkhead_reconfigure: critical_reserve") != std::string::npos);
+        }
+        CHECK(h.snapshot().max_concurrent == 3);
     }
     {
         fw_rate_limiter_config_t cfg = fw_rate_limiter_config_default();
@@ -112,6 +124,17 @@ int main() {
         CHECK(l.try_acquire());
         CHECK(!l.try_acquire(1, &why));
         CHECK(why.status == FW_REJECTED_RATE_LIMITED && why.retry_after->count() > 0);
+        cfg.requests = 1000;
+        l.reconfigure(cfg);
+        CHECK(l.snapshot().interval_ns == 1000000ULL);
+        cfg.precise = true;
+        try {
+            l.reconfigure(cfg);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("precise") != std::string::npos);
+        }
+        CHECK(l.snapshot().interval_ns == 1000000ULL);
     }
     {
         // Pipeline: retry outside a breaker around a lambda; its layers may

@@ -5,6 +5,17 @@
 #include "check.h"
 #include "helpers.h"
 
+/* The whole config, as every reconfigure takes it (`precise` as built). */
+static fw_status_t reconfigure(const fw_rate_limiter_t *l, uint64_t requests, uint64_t period_ns,
+                               uint64_t burst) {
+    fw_rate_limiter_config_t c = fw_rate_limiter_config_default();
+    c.requests = requests;
+    c.period_ns = period_ns;
+    c.burst = burst;
+    c.precise = true;
+    return fw_rate_limiter_reconfigure(l, &c);
+}
+
 static void rate_limiter_functional(void) {
     fw_rate_limiter_config_t cfg = fw_rate_limiter_config_default();
     cfg.requests = 10; /* one per 100 ms */
@@ -25,22 +36,33 @@ static void rate_limiter_functional(void) {
     fw_rate_limiter_snapshot_t s;
     CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
     CHECK(s.admitted == 3 && s.burst == 2 && s.interval_ns == 100000000ULL);
-    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 1000, 1000000000ULL, 50), FW_OK);
+    CHECK_STATUS(reconfigure(l, 1000, 1000000000ULL, 50), FW_OK);
     CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
     CHECK(s.burst == 50 && s.interval_ns == 1000000ULL);
-    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 0, 1, 0), FW_EINVAL);
-    CHECK_STATUS(fw_rate_limiter_reconfigure(NULL, 1, 1, 0), FW_EINVAL);
+    CHECK_STATUS(reconfigure(l, 0, 1, 0), FW_EINVAL);
+    CHECK_STATUS(reconfigure(NULL, 1, 1, 0), FW_EINVAL);
     /* All or nothing: a valid rate with a burst that overflows changes
        neither (the rate used to be applied first). */
-    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 10, 1000000000ULL, UINT64_MAX), FW_EINVAL);
+    CHECK_STATUS(reconfigure(l, 10, 1000000000ULL, UINT64_MAX), FW_EINVAL);
     CHECK(message_mentions("burst"));
     CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
     CHECK(s.burst == 50 && s.interval_ns == 1000000ULL);
     /* A rate whole nanoseconds cannot represent is refused, not rounded. */
-    CHECK_STATUS(fw_rate_limiter_reconfigure(l, 1ULL << 31, 1000000000ULL, 0), FW_EINVAL);
+    CHECK_STATUS(reconfigure(l, 1ULL << 31, 1000000000ULL, 0), FW_EINVAL);
     CHECK(message_mentions("rate"));
     CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
     CHECK(s.interval_ns == 1000000ULL);
+    /* `precise` is fixed at build; a NULL config is named. */
+    fw_rate_limiter_config_t c = fw_rate_limiter_config_default();
+    c.requests = 5;
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, &c), FW_EINVAL);
+    CHECK(message_mentions("fw_rate_limiter_reconfigure: precise"));
+    c.precise = true;
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, &c), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.interval_ns == 200000000ULL && s.burst == 50);
+    CHECK_STATUS(fw_rate_limiter_reconfigure(l, NULL), FW_EINVAL);
+    CHECK(message_mentions("fw_rate_limiter_reconfigure: `config` is NULL"));
     fw_rate_limiter_free(l);
 }
 

@@ -253,7 +253,11 @@ fn run(u: &mut Unstructured<'_>, live: &mut Live) -> Result<()> {
                 }
                 11 => {
                     let b = pick(u, &live.bulkheads)?;
-                    checked(fw_bulkhead_reconfigure(b, small(u)?, small(u)?));
+                    let c = fw_bulkhead_config_t {
+                        max_concurrent: small(u)?,
+                        critical_reserve: small(u)?,
+                    };
+                    checked(fw_bulkhead_reconfigure(b, &c));
                     let mut s = std::mem::zeroed::<fw_bulkhead_snapshot_t>();
                     if checked(fw_bulkhead_snapshot(b, &mut s)) == FW_OK {
                         let held = live
@@ -302,12 +306,13 @@ fn run(u: &mut Unstructured<'_>, live: &mut Live) -> Result<()> {
                 }
                 15 => {
                     let l = pick(u, &live.limiters)?;
-                    checked(fw_rate_limiter_reconfigure(
-                        l,
-                        u.arbitrary()?,
-                        ns(u)?,
-                        u.arbitrary()?,
-                    ));
+                    let c = fw_rate_limiter_config_t {
+                        requests: u.arbitrary()?,
+                        period_ns: ns(u)?,
+                        burst: u.arbitrary()?,
+                        precise: u.arbitrary()?,
+                    };
+                    checked(fw_rate_limiter_reconfigure(l, &c));
                 }
                 16 => {
                     let mut c = fw_retry_config_default();
