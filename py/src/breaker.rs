@@ -104,18 +104,13 @@ impl PyBreaker {
         if let Some(r) = failure_rate {
             b = b.failure_rate_threshold(finite(r, "failure_rate")?);
         }
+        // Each keyword is the builder's setter of the same name: the
+        // duration alone turns the slow-call policy on at 100 %, as in Rust.
         if let Some(r) = slow_call_rate {
             b = b.slow_call_threshold(finite(r, "slow_call_rate")?);
-            if let Some(d) = opt_duration(slow_call_duration, "slow_call_duration")? {
-                b = b.slow_call_duration(d);
-            }
-        } else if slow_call_duration.is_some_and(|v| !v.is_none()) {
-            // A keyword-shape rule: the duration is the slow-call policy's
-            // second argument (Rust's `slow_call_duration` alone turns the
-            // policy on at 100 %; Python asks for the rate explicitly).
-            return Err(PyValueError::new_err(
-                "slow_call_duration: only meaningful with slow_call_rate",
-            ));
+        }
+        if let Some(d) = opt_duration(slow_call_duration, "slow_call_duration")? {
+            b = b.slow_call_duration(d);
         }
         if let Some(w) = window {
             b = b.window(w);

@@ -353,3 +353,16 @@ def test_reconfigure_a_live_breaker():
     r = CircuitBreaker(failure_rate=0.5, window=10, minimum_calls=10)
     r.reconfigure(failure_rate=0.9, minimum_calls=5)
     assert (r.config["failure_rate"], r.config["minimum_calls"], r.config["window"]) == (0.9, 5, 10)
+
+
+def test_each_keyword_is_the_builder_setter_of_its_name():
+    # As Rust's Builder::slow_call_duration: the duration alone turns the
+    # slow-call policy on at a rate of 100 %, the default rate.
+    b = CircuitBreaker(slow_call_duration=0.5)
+    c = b.config
+    assert (c["slow_call_rate"], c["slow_call_duration"]) == (1.0, 0.5)
+    b = CircuitBreaker(slow_call_rate=0.25)
+    assert (b.config["slow_call_rate"], b.config["slow_call_duration"]) == (0.25, 60.0)
+    b = CircuitBreaker(slow_call_rate=0.25, slow_call_duration=2)
+    assert (b.config["slow_call_rate"], b.config["slow_call_duration"]) == (0.25, 2.0)
+    assert CircuitBreaker().config["slow_call_rate"] is None

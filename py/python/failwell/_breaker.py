@@ -17,7 +17,8 @@ class CircuitBreaker(_native.CircuitBreaker, _util.Blocks[_native.BreakerPermit]
     last 100 calls trips at 50 %, resilience4j's default):
     ``consecutive_failures=n``; ``failure_rate=f`` over ``window=n`` calls or
     ``window_duration=s`` seconds (``window_buckets``, default 10);
-    ``slow_call_rate=f`` for calls of at least ``slow_call_duration`` (60 s).
+    ``slow_call_rate=f`` for calls of at least ``slow_call_duration`` (60 s;
+    given alone, it turns the slow-call policy on at a rate of 100 %).
     ``minimum_calls`` before a rate may trip (default: the count window's
     size, or 100). Open lasts ``open_for`` (60 s), growing by
     ``open_for_multiplier`` up to ``open_for_max`` on repeated trips; then up
