@@ -20,7 +20,7 @@ mod imp {
     pub(crate) use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
 
-    use std::sync::{PoisonError, TryLockError};
+    use std::sync::PoisonError;
     use std::time::Instant;
 
     // std's locks, not parking_lot's: they keep all their state in the lock
@@ -43,15 +43,6 @@ mod imp {
 
         pub(crate) fn lock(&self) -> CoreMutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(PoisonError::into_inner)
-        }
-
-        /// The lock if it is free now, without waiting.
-        pub(crate) fn try_lock(&self) -> Option<CoreMutexGuard<'_, T>> {
-            match self.0.try_lock() {
-                Ok(g) => Some(g),
-                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            }
         }
     }
 
@@ -149,14 +140,6 @@ mod imp {
 
         pub(crate) fn lock(&self) -> CoreMutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|e| e.into_inner())
-        }
-
-        pub(crate) fn try_lock(&self) -> Option<CoreMutexGuard<'_, T>> {
-            match self.0.try_lock() {
-                Ok(g) => Some(g),
-                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            }
         }
     }
 

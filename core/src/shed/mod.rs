@@ -22,17 +22,19 @@ use std::fmt;
 use std::time::Duration;
 
 mod rule;
+mod state;
 mod throttler;
 
 pub use rule::{Algorithm, DEFAULT_AIMD_BACKOFF_RATIO, DEFAULT_GRADIENT_TOLERANCE};
 pub use throttler::{Throttler, DEFAULT_THROTTLER_K, DEFAULT_THROTTLER_WINDOW};
 
 use rule::LimitState;
+use state::AdaptiveState;
 
 use crate::bulkhead::Priority;
 use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::error::{ConfigError, Rejected};
-use crate::sync::{AtomicU64, CachePadded, CoreMutex, Ordering::Relaxed};
+use crate::sync::Ordering::Relaxed;
 
 /// The fewest samples in one update window.
 const MIN_WINDOW: f64 = 10.0;
@@ -154,25 +156,11 @@ impl<C: Clock> Builder<C> {
             ));
         }
         Ok(AdaptiveLimit {
-            inflight: CachePadded::new(AtomicU64::new(0)),
-            limit: CachePadded::new(AtomicU64::new(initial as u64)),
-            state: CoreMutex::new(LimitState {
-                window_samples: 0,
-                window_latency: 0.0,
-                window_in_flight: 0.0,
-                window_dropped: false,
-                estimate: initial as f64,
-                baseline: 0.0,
-                samples: 0,
-            }),
+            state: AdaptiveState::new(initial as f64),
             algorithm: self.algorithm,
             min: min as f64,
             max: max as f64,
             critical_fraction: self.critical_fraction,
-            admitted: AtomicU64::new(0),
-            shed: AtomicU64::new(0),
-            drops: AtomicU64::new(0),
-            skipped_samples: AtomicU64::new(0),
             clock: self.clock,
         })
     }
@@ -200,21 +188,17 @@ pub struct Snapshot {
 /// An adaptive concurrency limit. Thread-safe.
 ///
 /// Taking a permit is lock-free. Reporting a sample updates the limit under
-/// a lock that the reporting thread only *tries*: if another thread is
-/// updating, the sample is skipped (counted in `skipped_samples`), so no
-/// caller ever waits on the limit's bookkeeping.
+/// a one-word lock that the reporting thread only *tries*: if another
+/// thread is updating, the sample is skipped (counted in
+/// `skipped_samples`), so no caller ever waits on the limit's bookkeeping.
+/// Its state is a block of plain atomic words (no pointer, no lock of the
+/// process's).
 pub struct AdaptiveLimit<C: Clock = MonotonicClock> {
-    inflight: CachePadded<AtomicU64>,
-    limit: CachePadded<AtomicU64>,
-    state: CoreMutex<LimitState>,
+    state: AdaptiveState,
     algorithm: Algorithm,
     min: f64,
     max: f64,
     critical_fraction: f64,
-    admitted: AtomicU64,
-    shed: AtomicU64,
-    drops: AtomicU64,
-    skipped_samples: AtomicU64,
     clock: C,
 }
 
@@ -230,7 +214,8 @@ impl<C: Clock> AdaptiveLimit<C> {
     /// `Rejected::Shed`. Normal callers may use the limit less the critical
     /// fraction; critical callers the whole limit.
     pub fn try_acquire(&self, priority: Priority) -> Result<ShedPermit<'_, C>, Rejected> {
-        let limit = self.limit.load(Relaxed);
+        let s = &self.state;
+        let limit = s.limit.load(Relaxed);
         let cap = match priority {
             Priority::Critical => limit,
             Priority::Normal => {
@@ -239,12 +224,12 @@ impl<C: Clock> AdaptiveLimit<C> {
             }
         };
         // Relaxed: the count guards no data; it only bounds concurrency.
-        let taken = self
+        let taken = s
             .inflight
             .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1));
         match taken {
             Ok(before) => {
-                self.admitted.fetch_add(1, Relaxed);
+                s.admitted.fetch_add(1, Relaxed);
                 Ok(ShedPermit {
                     limit: self,
                     start: self.clock.now(),
@@ -252,7 +237,7 @@ impl<C: Clock> AdaptiveLimit<C> {
                 })
             }
             Err(_) => {
-                self.shed.fetch_add(1, Relaxed);
+                s.shed.fetch_add(1, Relaxed);
                 Err(Rejected::Shed)
             }
         }
@@ -260,35 +245,44 @@ impl<C: Clock> AdaptiveLimit<C> {
 
     /// The current limit.
     pub fn limit(&self) -> u64 {
-        self.limit.load(Relaxed)
+        self.state.limit.load(Relaxed)
     }
 
     /// The counters and state.
     pub fn snapshot(&self) -> Snapshot {
-        let baseline = self.state.lock().baseline;
+        let s = &self.state;
         Snapshot {
             limit: self.limit(),
-            in_flight: self.inflight.load(Relaxed),
-            admitted: self.admitted.load(Relaxed),
-            shed: self.shed.load(Relaxed),
-            drops: self.drops.load(Relaxed),
-            skipped_samples: self.skipped_samples.load(Relaxed),
-            baseline_latency: Duration::from_nanos(baseline as u64),
+            in_flight: s.inflight.load(Relaxed),
+            admitted: s.admitted.load(Relaxed),
+            shed: s.shed.load(Relaxed),
+            drops: s.drops.load(Relaxed),
+            skipped_samples: s.skipped_samples.load(Relaxed),
+            baseline_latency: Duration::from_nanos(s.sampler.baseline() as u64),
         }
     }
 
     fn release(&self, sample: Option<(u64, u64, bool)>) {
-        self.inflight.fetch_sub(1, Relaxed);
+        let s = &self.state;
+        s.inflight.fetch_sub(1, Relaxed);
         let Some((latency, in_flight, dropped)) = sample else {
             return;
         };
         if dropped {
-            self.drops.fetch_add(1, Relaxed);
+            s.drops.fetch_add(1, Relaxed);
         }
-        let Some(mut st) = self.state.try_lock() else {
-            self.skipped_samples.fetch_add(1, Relaxed);
+        let Some(held) = s.sampler.try_hold() else {
+            s.skipped_samples.fetch_add(1, Relaxed);
             return;
         };
+        let mut st = held.load();
+        self.sample(&mut st, latency, in_flight, dropped);
+        held.store(&st);
+    }
+
+    /// Adds one sample to the window in `st`; at the window's end, one
+    /// step of the algorithm, published as the new limit.
+    fn sample(&self, st: &mut LimitState, latency: u64, in_flight: u64, dropped: bool) {
         st.window_samples += 1;
         st.window_latency += latency as f64;
         st.window_in_flight = st.window_in_flight.max(in_flight as f64);
@@ -305,9 +299,9 @@ impl<C: Clock> AdaptiveLimit<C> {
         st.window_latency = 0.0;
         st.window_in_flight = 0.0;
         st.window_dropped = false;
-        let new = self.update(&mut st, mean, peak, dropped);
+        let new = self.update(st, mean, peak, dropped);
         st.estimate = new;
-        self.limit.store(new.round() as u64, Relaxed);
+        self.state.limit.store(new.round() as u64, Relaxed);
     }
 
     /// One step of the limit algorithm: the new (unrounded) limit.
@@ -428,3 +422,6 @@ impl<C: Clock> fmt::Debug for ShedPermit<'_, C> {
 
 #[cfg(all(test, not(failwell_loom)))]
 mod tests;
+
+#[cfg(all(test, failwell_loom))]
+mod loom_models;
