@@ -34,7 +34,7 @@ use std::ops::{Deref, DerefMut};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::sync::{Arc, AtomicU64, Condvar, CoreMutex, CoreRwLock, Ordering::Relaxed};
+use crate::sync::{AtomicU64, Condvar, CoreMutex, CoreRwLock, Ordering::Relaxed, UserArc as Arc};
 
 #[cfg(all(unix, not(failwell_loom)))]
 mod gate {

@@ -32,7 +32,9 @@ use crate::clock::Clock;
 use crate::deadline::{Deadline, TimeoutPool};
 use crate::error::{ConfigError, Rejected};
 use crate::fork::{self, BackgroundThread, QuietMutex, QuietRwLock, Signal};
-use crate::sync::{Arc, SharedFn};
+// The user's `Arc` (std's, also in the loom build): breakers, watchdogs and
+// reports handed in and out are theirs; the registry is never modelled.
+use crate::sync::{SharedFn, UserArc as Arc};
 use crate::watchdog::Watchdog;
 
 /// Health, from best to worst.

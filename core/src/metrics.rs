@@ -40,7 +40,8 @@ use crate::health::{HealthRegistry, Status};
 use crate::rate_limit::RateLimiter;
 use crate::retry::Retry;
 use crate::shed::AdaptiveLimit;
-use crate::sync::{Arc, CoreRwLock};
+// The user's `Arc` (std's, also in the loom build): the handles registered are theirs.
+use crate::sync::{CoreRwLock, UserArc as Arc};
 use crate::watchdog::process_threads;
 
 mod exposition;

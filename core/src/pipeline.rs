@@ -57,7 +57,8 @@ use crate::error::{ConfigError, Error, Rejected};
 use crate::rate_limit::RateLimiter;
 use crate::retry::Retry;
 use crate::shed::{AdaptiveLimit, ShedOutcome, ShedToken};
-use crate::sync::Arc;
+// The user's `Arc` (std's, also in the loom build): handles passed in are theirs.
+use crate::sync::UserArc as Arc;
 
 /// Builds a [`Pipeline`]. Every layer is off until set.
 pub struct Builder<C: Clock + Sleeper = MonotonicClock> {

@@ -318,8 +318,10 @@ pub(crate) use std::thread::{current as current_thread, park_timeout, Thread};
 pub(crate) type SharedFn<T> = std::sync::Arc<T>;
 
 /// The `Arc` a user holds a handle in (`self: &Arc<Self>` methods that hand
-/// out owned permits): always std's, since it is the user's type; what the
-/// models check is the state inside it.
+/// out owned permits, handles passed to a pipeline, a registry or a
+/// budget), and the one that failwell's background threads share their
+/// state through: always std's, since the first is the user's type and the
+/// second is never modelled; what the models check is the state inside.
 pub(crate) type UserArc<T> = std::sync::Arc<T>;
 
 /// For process-wide statics (a seed counter, a thread count, a stripe

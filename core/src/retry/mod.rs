@@ -44,7 +44,8 @@ use crate::counter::StripedCounter;
 use crate::deadline::Deadline;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::rng::{fresh_seed, unit_f64, SharedRng};
-use crate::sync::{Arc, AtomicU64, Ordering::Relaxed};
+// The user's `Arc` (std's, also in the loom build): the budget is theirs.
+use crate::sync::{AtomicU64, Ordering::Relaxed, UserArc as Arc};
 
 /// Attempts a [`Retry`] makes by default, the first included.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;

@@ -46,7 +46,7 @@ use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::deadline::TimeoutPool;
 use crate::error::ConfigError;
 use crate::fork::{self, BackgroundThread, QuietMutex, Signal};
-use crate::sync::{Arc, AtomicU64, Ordering::Relaxed, SharedFn};
+use crate::sync::{AtomicU64, Ordering::Relaxed, SharedFn, UserArc as Arc};
 
 pub use finding::{Finding, FindingKind};
 pub use leak::{process_threads, Growth};
