@@ -215,6 +215,25 @@ static int child_body(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool)
     return 0;
 }
 
+/* Waits at most `limit_ms` for child `pid`: its exit code, -1 if it died
+ * otherwise, -2 (after killing it) if it hung. */
+static int wait_child(pid_t pid, long limit_ms) {
+    int status = 0;
+    pid_t done = 0;
+    for (long waited = 0; waited < limit_ms && done == 0; waited += 2) {
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0) {
+            sleep_ms(2);
+        }
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -2;
+    }
+    return done == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static void a_forked_child_can_use_every_primitive(void) {
     int r = 0;
     CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, quick, NULL, &r), FW_OK);
@@ -237,22 +256,10 @@ static void a_forked_child_can_use_every_primitive(void) {
     if (pid == 0) {
         _exit(child_body(h, w, pool));
     }
-    int status = 0;
-    pid_t done = 0;
-    for (int i = 0; i < 2000 && done == 0; i++) { /* at most 20 s */
-        done = waitpid(pid, &status, WNOHANG);
-        if (done == 0) {
-            sleep_ms(10);
-        }
-    }
-    if (done == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fprintf(stderr, "the child hung\n");
-    }
-    CHECK(done == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    if (done == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "child failed at step %d\n", WEXITSTATUS(status));
+    int code = wait_child(pid, 20000);
+    CHECK(code == 0);
+    if (code != 0) {
+        fprintf(stderr, "the child %s (%d)\n", code == -2 ? "hung" : "failed at a step", code);
     }
     /* The parent goes on. */
     CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, quick, NULL, &r), FW_OK);
@@ -329,21 +336,9 @@ static void many_forks_find_no_lock_held(void) {
         if (pid == 0) {
             _exit(quick_child(h, w, pool));
         }
-        int status = 0;
-        pid_t done = 0;
-        for (int i = 0; i < 5000 && done == 0; i++) { /* at most 10 s */
-            done = waitpid(pid, &status, WNOHANG);
-            if (done == 0) {
-                sleep_ms(2);
-            }
-        }
-        if (done == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fprintf(stderr, "fork %d: the child hung\n", k);
-            bad++;
-        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "fork %d: the child failed (status %d)\n", k, status);
+        int code = wait_child(pid, 10000);
+        if (code != 0) {
+            fprintf(stderr, "fork %d: the child %s (%d)\n", k, code == -2 ? "hung" : "failed", code);
             bad++;
         }
     }
