@@ -113,7 +113,7 @@ def test_a_thread_blocked_in_a_timed_acquire_does_not_stop_other_threads():
 
     def blocked():
         with pytest.raises(BulkheadFullError):
-            b.acquire(timeout=0.5)
+            b.acquire(timeout=1.0)
 
     def counter():
         while not stop.is_set():
@@ -124,18 +124,25 @@ def test_a_thread_blocked_in_a_timed_acquire_does_not_stop_other_threads():
     c = threading.Thread(target=counter)
     t.start()
     time.sleep(0.02)  # t is now waiting inside the native acquire
-    before = len(progress)
     c.start()
+    # This thread sleeps: were the GIL held by the blocked acquire, the
+    # counter would make no progress at all in these 0.3 s (it has time
+    # for about 300 steps; 20 is a margin for a loaded machine, where this
+    # thread's own spinning, below, used to starve it).
+    time.sleep(0.3)
+    during = len(progress)
     # Pure-Python work on this thread too: it also needs the GIL.
     spins = 0
-    deadline = time.monotonic() + 0.2
+    deadline = time.monotonic() + 0.1
     while time.monotonic() < deadline:
         spins += 1
+    still_blocked = t.is_alive()
     stop.set()
     c.join()
     t.join()
     held.release()
-    assert len(progress) - before > 20, "the other thread made no progress"
+    assert still_blocked, "the timed acquire ended before the checks"
+    assert during > 20, "the other thread made no progress"
     assert spins > 1000
 
 
