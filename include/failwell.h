@@ -1155,7 +1155,8 @@ fw_status_t fw_watchdog_new(const fw_watchdog_config_t *config,
 // safe.
 void fw_watchdog_free(fw_watchdog_t *watchdog);
 
-// Registers a heartbeat `name` that must beat every `timeout_ns`.
+// Registers a heartbeat `name` that must beat every `timeout_ns` (> 0:
+// zero is `FW_EINVAL` naming `timeout_ns`).
 fw_status_t fw_watchdog_heartbeat(const fw_watchdog_t *watchdog,
                                   const char *name,
                                   uint64_t timeout_ns,

@@ -322,7 +322,7 @@ fn background_threads_accept_duration_max() {
         .tick(Duration::MAX)
         .build()
         .expect("Duration::MAX is a valid tick: it never comes");
-    let beat = w.heartbeat("work", Duration::MAX);
+    let beat = w.heartbeat("work", Duration::MAX).unwrap();
     beat.beat();
     settle();
     assert_eq!(w.snapshot().ticks, 0);

@@ -161,7 +161,9 @@ fn a_child_of_fork_can_use_every_background_primitive() {
             thread::sleep(Duration::from_millis(5));
         }
 
-        let beat = watchdog.heartbeat("child-work", Duration::from_millis(20));
+        let beat = watchdog
+            .heartbeat("child-work", Duration::from_millis(20))
+            .unwrap();
         beat.beat();
         let t = Instant::now();
         while found.load(Ordering::SeqCst) == 0 {
@@ -267,7 +269,9 @@ fn forks_never_find_a_lock_of_failwell_held() {
         while !s.load(Ordering::Relaxed) {
             let _ = p.run(Deadline::after(Duration::from_secs(5)), || 1);
             let _ = with_timeout(Deadline::after(Duration::from_secs(5)), || 2);
-            let beat = w.heartbeat(format!("caller-{}", n % 4), Duration::from_secs(60));
+            let beat = w
+                .heartbeat(format!("caller-{}", n % 4), Duration::from_secs(60))
+                .unwrap();
             beat.beat();
             n += 1;
         }
@@ -283,7 +287,9 @@ fn forks_never_find_a_lock_of_failwell_held() {
                 "an own pool",
             )?;
             check(health.check_now().checks.len() == 5, "a round")?;
-            let beat = watchdog.heartbeat("child", Duration::from_secs(60));
+            let beat = watchdog
+                .heartbeat("child", Duration::from_secs(60))
+                .unwrap();
             beat.beat();
             check(watchdog.snapshot().heartbeats >= 1, "the watchdog")?;
             drop(beat);

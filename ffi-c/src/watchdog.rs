@@ -16,7 +16,11 @@ use crate::events::*;
 /// Core's names for settings, as the C API names them (struct fields and
 /// arguments), for error messages.
 /// cbindgen:ignore
-const C_FIELDS: &[(&str, &str)] = &[("tick", "tick_ns"), ("idle_timeout", "idle_timeout_ns")];
+const C_FIELDS: &[(&str, &str)] = &[
+    ("tick", "tick_ns"),
+    ("idle_timeout", "idle_timeout_ns"),
+    ("timeout", "timeout_ns"),
+];
 
 /// A watchdog: one OS thread, stopped and joined by `fw_watchdog_free`.
 #[derive(Debug)]
@@ -156,7 +160,8 @@ pub unsafe extern "C" fn fw_watchdog_free(watchdog: *mut fw_watchdog_t) {
     guard_void(|| unsafe { free_handle(watchdog) });
 }
 
-/// Registers a heartbeat `name` that must beat every `timeout_ns`.
+/// Registers a heartbeat `name` that must beat every `timeout_ns` (> 0:
+/// zero is `FW_EINVAL` naming `timeout_ns`).
 #[no_mangle]
 pub unsafe extern "C" fn fw_watchdog_heartbeat(
     watchdog: *const fw_watchdog_t,
@@ -168,12 +173,13 @@ pub unsafe extern "C" fn fw_watchdog_heartbeat(
         let w = try_handle!(watchdog);
         let name = try_cstr!(name).to_string_lossy().into_owned();
         let out = try_out!(out);
-        if timeout_ns == 0 {
-            return invalid("fw_watchdog_heartbeat: `timeout_ns` must be > 0");
+        match w.heartbeat(name, Duration::from_nanos(timeout_ns)) {
+            Ok(hb) => {
+                out.write(new_handle(hb));
+                FW_OK
+            }
+            Err(e) => config_error("fw_watchdog_heartbeat", e, C_FIELDS),
         }
-        let hb = w.heartbeat(name, Duration::from_nanos(timeout_ns));
-        out.write(new_handle(hb));
-        FW_OK
     })
 }
 

@@ -228,6 +228,7 @@ static void misuse(void) {
     CHECK_STATUS(fw_watchdog_new(&wc, NULL, NULL, &w), FW_OK);
     CHECK_STATUS(fw_watchdog_heartbeat(w, NULL, 1, &hbt), FW_EINVAL);
     CHECK_STATUS(fw_watchdog_heartbeat(w, "x", 0, &hbt), FW_EINVAL);
+    CHECK(message_mentions("fw_watchdog_heartbeat: timeout_ns: must be > 0"));
     CHECK_STATUS(fw_watchdog_heartbeat(w, "x", 1, NULL), FW_EINVAL);
     fw_gauge_t *gg = NULL;
     CHECK_STATUS(fw_watchdog_gauge(NULL, "g", read_conns, NULL, 1, 2.0, 0, &gg), FW_EINVAL);

@@ -337,13 +337,12 @@ impl PyBreaker {
         self.inner.reset();
     }
 
-    /// Opens now for `duration` (a server's Retry-After).
+    /// Opens now for `duration` (a server's Retry-After); 0 opens it already
+    /// expired, so the next call is a half-open probe.
     fn open_for(&self, duration_: &Bound<'_, PyAny>) -> PyResult<()> {
-        let d = duration(duration_, "duration")?;
-        if d.is_zero() {
-            return Err(PyValueError::new_err("duration must be > 0"));
-        }
-        self.inner.open_for(d);
+        // Zero, as in Rust and C, opens it already expired: the next call
+        // is a half-open probe (a Retry-After of 0).
+        self.inner.open_for(duration(duration_, "duration")?);
         Ok(())
     }
 

@@ -161,11 +161,12 @@ impl PyWatchdog {
     /// unregisters it.
     fn heartbeat(&self, name: String, timeout: &Bound<'_, PyAny>) -> PyResult<PyHeartbeat> {
         let t = duration(timeout, "timeout")?;
-        if t.is_zero() {
-            return Err(PyValueError::new_err("timeout must be > 0"));
-        }
+        let hb = self
+            .get()?
+            .heartbeat(name, t)
+            .map_err(|e| config_error(e, &[]))?;
         Ok(PyHeartbeat {
-            inner: Mutex::new(Some(self.get()?.heartbeat(name, t))),
+            inner: Mutex::new(Some(hb)),
         })
     }
 

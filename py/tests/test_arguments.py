@@ -85,6 +85,8 @@ CASES = [
     (lambda: Chaos(latency=NAN), ValueError, "latency"),
     (lambda: Watchdog(tick=0), ValueError, "tick"),
     (lambda: Watchdog(on_finding=5), TypeError, "on_finding"),
+    (lambda: Watchdog(on_finding=lambda f: None).heartbeat("x", 0), ValueError, "timeout"),
+    (lambda: Watchdog(on_finding=lambda f: None).heartbeat("x", True), TypeError, "timeout"),
     (lambda: HealthRegistry(interval=-1), ValueError, "interval"),
     (lambda: HealthRegistry().register("x", 5), TypeError, "check"),
     (lambda: HealthRegistry().register("x", lambda: None, timeout=0), ValueError, "timeout"),

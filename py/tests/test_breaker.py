@@ -366,3 +366,12 @@ def test_each_keyword_is_the_builder_setter_of_its_name():
     b = CircuitBreaker(slow_call_rate=0.25, slow_call_duration=2)
     assert (b.config["slow_call_rate"], b.config["slow_call_duration"]) == (0.25, 2.0)
     assert CircuitBreaker().config["slow_call_rate"] is None
+
+
+def test_open_for_zero_is_a_retry_after_of_zero_as_in_rust_and_c():
+    b = CircuitBreaker(consecutive_failures=3, half_open_calls=1)
+    b.open_for(0)
+    assert b.call(lambda: 7) == 7  # admitted at once, as the probe
+    assert b.state == "closed"
+    with pytest.raises(ValueError, match="duration"):
+        b.open_for(-1)

@@ -307,6 +307,7 @@ pub fn run(mode: Mode, timeline: Timeline, rate: f64, out: &Path) -> io::Result<
             let beat = protection.map(|p| {
                 p.watchdog
                     .heartbeat("front-dispatcher", Duration::from_secs(1))
+                    .expect("a timeout of 1 s is valid")
             });
             while !stop.load(SeqCst) {
                 if let Some(b) = &beat {

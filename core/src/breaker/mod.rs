@@ -459,6 +459,8 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// Opens the breaker for `d` from now; see [`open_until`](Self::open_until).
+    /// A zero `d` (a `Retry-After` of 0) opens it already expired: the next
+    /// call is a half-open probe.
     pub fn open_for(&self, d: Duration) {
         self.open_until(self.clock.now().saturating_add(nanos(d)));
     }

@@ -176,7 +176,7 @@ fn watchdog_findings_feed_health() {
         .register_watchdog("watchdog", dog.clone(), Status::Degraded)
         .unwrap();
     assert_eq!(health.check_now().status, Status::Healthy);
-    let hb = dog.heartbeat("worker", Duration::from_millis(20));
+    let hb = dog.heartbeat("worker", Duration::from_millis(20)).unwrap();
     let t = Instant::now();
     loop {
         let r = health.check_now();

@@ -27,7 +27,7 @@
 //!     .tick(Duration::from_millis(100))
 //!     .on_finding(|f| eprintln!("watchdog: {f}"))
 //!     .build()?;
-//! let hb = dog.heartbeat("order-consumer", Duration::from_secs(5));
+//! let hb = dog.heartbeat("order-consumer", Duration::from_secs(5))?;
 //! // ... in the consumer's loop:
 //! hb.beat();
 //! # Ok::<(), failwell::ConfigError>(())
@@ -266,9 +266,17 @@ impl Watchdog {
         Builder::default()
     }
 
-    /// Registers a heartbeat that must beat at least every `timeout`. It
+    /// Registers a heartbeat that must beat at least every `timeout` (> 0;
+    /// zero is a `ConfigError` naming `timeout`: it could never be met). It
     /// counts as beaten now. Dropping the returned guard unregisters it.
-    pub fn heartbeat(&self, name: impl Into<String>, timeout: Duration) -> Heartbeat {
+    pub fn heartbeat(
+        &self,
+        name: impl Into<String>,
+        timeout: Duration,
+    ) -> Result<Heartbeat, ConfigError> {
+        if timeout.is_zero() {
+            return Err(ConfigError::new("timeout", "must be > 0"));
+        }
         ensure_thread(&self.shared);
         let last = Arc::new(AtomicU64::new(MonotonicClock.now()));
         let mut reg = self.shared.registry.lock();
@@ -283,11 +291,11 @@ impl Watchdog {
                 thread: std::thread::current().name().map(str::to_string),
             },
         );
-        Heartbeat {
+        Ok(Heartbeat {
             shared: Arc::clone(&self.shared),
             id,
             last,
-        }
+        })
     }
 
     /// Registers a gauge read on every tick and reported when above its

@@ -28,7 +28,9 @@ fn next(rx: &mpsc::Receiver<Finding>) -> Finding {
 #[test]
 fn a_silent_heartbeat_is_reported_then_its_recovery() {
     let (dog, rx) = dog();
-    let hb = dog.heartbeat("consumer", Duration::from_millis(100));
+    let hb = dog
+        .heartbeat("consumer", Duration::from_millis(100))
+        .unwrap();
     let start = Instant::now();
     let f = next(&rx);
     let waited = start.elapsed();
@@ -66,7 +68,9 @@ fn a_silent_heartbeat_is_reported_then_its_recovery() {
 #[test]
 fn a_dropped_heartbeat_is_no_longer_watched() {
     let (dog, rx) = dog();
-    let hb = dog.heartbeat("short-lived", Duration::from_millis(50));
+    let hb = dog
+        .heartbeat("short-lived", Duration::from_millis(50))
+        .unwrap();
     assert_eq!(dog.snapshot().heartbeats, 1);
     drop(hb);
     assert_eq!(dog.snapshot().heartbeats, 0);
@@ -85,9 +89,9 @@ fn a_panicking_callback_does_not_stop_later_reports() {
         })
         .build()
         .unwrap();
-    let _a = dog.heartbeat("a", Duration::from_millis(30));
+    let _a = dog.heartbeat("a", Duration::from_millis(30)).unwrap();
     let first = next(&rx);
-    let _b = dog.heartbeat("b", Duration::from_millis(30));
+    let _b = dog.heartbeat("b", Duration::from_millis(30)).unwrap();
     let mut keys = vec![first.key()];
     while keys.len() < 2 {
         keys.push(next(&rx).key());
@@ -191,4 +195,13 @@ fn the_thread_count_is_read_on_linux() {
     if cfg!(target_os = "linux") {
         assert!(process_threads().unwrap() >= 1);
     }
+}
+
+#[test]
+fn a_heartbeat_of_zero_timeout_is_refused_naming_it() {
+    let dog = Watchdog::builder().no_thread_leak_check().build().unwrap();
+    let e = dog.heartbeat("never-met", Duration::ZERO).unwrap_err();
+    assert_eq!(e.field(), "timeout");
+    assert_eq!(dog.snapshot().heartbeats, 0, "nothing was registered");
+    assert!(dog.heartbeat("met", Duration::from_nanos(1)).is_ok());
 }
