@@ -1,20 +1,11 @@
+"""The watchdog: stalls, gauges, thread leaks, its callback."""
 import logging
 import threading
 import time
 
 import pytest
 
-from failwell import (
-    AdaptiveLimit,
-    Bulkhead,
-    CircuitBreaker,
-    HealthRegistry,
-    MetricsRegistry,
-    RateLimiter,
-    Retry,
-    StaleCache,
-    Watchdog,
-)
+from failwell import Watchdog
 
 
 def wait_for(pred, timeout=3.0):
@@ -113,72 +104,3 @@ def test_watchdog_thread_leak_check():
             t.join()
     assert wait_for(lambda: any(f["kind"] == "thread_leak" and f["cleared"] for f in found))
     w.shutdown()
-
-
-def test_health_aggregates_checks_breakers_and_watchdogs(caplog):
-    h = HealthRegistry(interval=60)
-    release = threading.Event()
-    h.register("db", lambda: None)
-    h.register("cache", lambda: "cache cold", critical=False)
-    h.register("flag", lambda: False, critical=False)
-
-    def raises():
-        raise ConnectionError("refused")
-
-    h.register("queue", raises, critical=False)
-    h.register("hangs", lambda: release.wait(5), timeout=0.05, critical=False)
-    b = CircuitBreaker(consecutive_failures=1)
-    h.register_breaker("payments", b, when_open="unhealthy")
-    w = Watchdog(tick=0.05, thread_leak=False)
-    h.register_watchdog("watchdog", w)
-    assert h.report()["round"] == 0
-    with caplog.at_level(logging.WARNING, logger="failwell"):
-        r = h.check_now()
-    by = {c["name"]: c for c in r["checks"]}
-    assert r["status"] == "degraded"
-    assert by["db"]["status"] == "healthy"
-    assert by["cache"]["error"] == "cache cold"
-    assert by["flag"]["error"] == "returned False"
-    assert "refused" in by["queue"]["error"]
-    assert by["hangs"]["status"] != "healthy"
-    assert h.check_errors == 1
-    assert any("refused" in str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)
-    b.force_open()
-    assert h.check_now()["status"] == "unhealthy"
-    assert h.status == "unhealthy"
-    with pytest.raises(ValueError, match="already registered"):
-        h.register("db", lambda: None)
-    with pytest.raises(ValueError, match="when_open"):
-        h.register_breaker("x", b, when_open="healthy")
-    release.set()
-    w.shutdown()
-
-
-def test_metrics_render_every_kind():
-    m = MetricsRegistry()
-    b = CircuitBreaker(consecutive_failures=3)
-    b.call(lambda: None)
-    m.register("payments", b)
-    m.register("pool", Bulkhead(4))
-    m.register("api", RateLimiter(10))
-    m.register("retry", Retry())
-    m.register("shed", AdaptiveLimit())
-    m.register("health", HealthRegistry(interval=60))
-    users = StaleCache()
-    users.get_or_fetch("u1", lambda: "Ada")
-
-    def down() -> str:
-        raise OSError("down")
-
-    assert users.get_or_fetch("u1", down).value == "Ada"
-    m.register("users", users)
-    text = m.render_prometheus()
-    assert 'failwell_breaker_calls_total{instance="payments"} 1' in text
-    assert 'failwell_stale_cache_stale_total{instance="users"} 1' in text
-    assert 'failwell_stale_cache_fresh_total{instance="users"} 1' in text
-    for family in ("failwell_bulkhead_", "failwell_rate_limiter_", "failwell_retry_", "failwell_adaptive_", "failwell_health_"):
-        assert family in text, family
-    with pytest.raises(ValueError, match="name"):
-        m.register("payments", CircuitBreaker(consecutive_failures=1))
-    with pytest.raises(TypeError, match="CircuitBreaker"):
-        m.register("x", object())
