@@ -123,6 +123,62 @@ fn idle_workers_exit_after_their_timeout() {
 }
 
 #[test]
+fn dropping_the_pool_wakes_its_parked_workers_at_once() {
+    // An idle time-out of a minute: only the shutdown's unpark can end
+    // the workers within the test's few seconds.
+    let pool = TimeoutPool::with_idle_timeout(3, Duration::from_secs(60)).unwrap();
+    let started: Vec<_> = (0..3).map(|_| pool.start(|| ()).unwrap()).collect();
+    for p in started {
+        p.wait(Deadline::after(Duration::from_secs(5))).unwrap();
+    }
+    assert!(pool.snapshot().threads >= 1);
+    let inner = Arc::downgrade(&pool.inner);
+    drop(pool);
+    let t = Instant::now();
+    // Each worker holds the pool's state until it exits.
+    while inner.upgrade().is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "a parked worker did not wake at shutdown"
+        );
+        std::thread::sleep(5 * MS);
+    }
+}
+
+#[test]
+fn a_worker_woken_with_no_work_parks_again_and_serves_the_next_call() {
+    // Spurious wake-ups (and a caller's unpark that another worker beat)
+    // leave the worker listed once and serving.
+    let pool = TimeoutPool::with_idle_timeout(1, Duration::from_secs(60)).unwrap();
+    pool.run(Deadline::after(Duration::from_secs(5)), || ())
+        .unwrap();
+    let t = Instant::now();
+    let idle = loop {
+        // The worker lists itself once it has handed the result back.
+        let idle = pool.inner.queue.lock().idle.clone();
+        if !idle.is_empty() {
+            break idle;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the worker never idled"
+        );
+        std::thread::sleep(MS);
+    };
+    assert_eq!(idle.len(), 1, "the worker is listed as idle");
+    for _ in 0..50 {
+        idle[0].unpark();
+        std::thread::sleep(MS);
+    }
+    assert_eq!(pool.inner.queue.lock().idle.len(), 1, "listed once");
+    assert_eq!(
+        pool.run(Deadline::after(Duration::from_secs(5)), || 7),
+        Ok(7)
+    );
+    assert_eq!(pool.snapshot().threads, 1);
+}
+
+#[test]
 fn the_default_pool_serves_with_timeout() {
     assert_eq!(
         with_timeout(Deadline::after(Duration::from_secs(5)), || "ok"),
