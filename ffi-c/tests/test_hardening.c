@@ -183,7 +183,11 @@ static int check_ok(void *user_data, char *error, size_t len) {
     return 0;
 }
 
-static int child_body(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool) {
+/* What every forked child checks first: a timed call on the shared pool
+ * and on `pool`, a fresh health round, a heartbeat of `timeout_ns` into
+ * `*hb`. 0, or the number of the step that failed. */
+static int child_steps(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool,
+                       uint64_t timeout_ns, fw_heartbeat_t **hb) {
     int r = 0;
     if (fw_call_with_timeout(UINT64_MAX, quick, NULL, &r) != FW_OK || r != 3) {
         return 10;
@@ -197,11 +201,19 @@ static int child_body(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool)
     if (fw_health_status(h, true, &st) != FW_OK || st != FW_HEALTH_HEALTHY) {
         return 12;
     }
-    fw_heartbeat_t *hb = NULL;
-    if (fw_watchdog_heartbeat(w, "child", 20000000ULL, &hb) != FW_OK) {
+    if (fw_watchdog_heartbeat(w, "child", timeout_ns, hb) != FW_OK) {
         return 13;
     }
-    fw_heartbeat_beat(hb);
+    fw_heartbeat_beat(*hb);
+    return 0;
+}
+
+static int child_body(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool) {
+    fw_heartbeat_t *hb = NULL;
+    int step = child_steps(h, w, pool, 20000000ULL, &hb);
+    if (step != 0) {
+        return step;
+    }
     for (int i = 0; i < 500 && atomic_load(&stalls) == 0; i++) {
         sleep_ms(10);
     }
@@ -290,24 +302,10 @@ static void *fork_caller(void *arg) {
 }
 
 static int quick_child(fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool) {
-    int r = 0;
-    if (fw_call_with_timeout(UINT64_MAX, quick, NULL, &r) != FW_OK || r != 3) {
-        return 10;
-    }
-    if (fw_timeout_pool_call(pool, UINT64_MAX, quick, NULL, &r) != FW_OK || r != 3) {
-        return 11;
-    }
-    fw_health_status_t st = 0;
-    if (fw_health_status(h, true, &st) != FW_OK || st != FW_HEALTH_HEALTHY) {
-        return 12;
-    }
     fw_heartbeat_t *hb = NULL;
-    if (fw_watchdog_heartbeat(w, "child", 60000000000ULL, &hb) != FW_OK) {
-        return 13;
-    }
-    fw_heartbeat_beat(hb);
+    int step = child_steps(h, w, pool, 60000000000ULL, &hb);
     fw_heartbeat_free(hb);
-    return 0;
+    return step;
 }
 
 static void many_forks_find_no_lock_held(void) {
