@@ -72,29 +72,35 @@ mod gate {
         }
     }
 
-    pub(super) fn enter() {
-        let outer = DEPTH.with(|d| {
-            let n = d.get();
-            d.set(n + 1);
-            n == 0
-        });
-        if !outer {
-            return; // already inside: a fork waits for the outer section
-        }
+    /// Waits until no fork is under way, then changes the gate word with
+    /// `change` in the same step.
+    fn when_open(change: impl Fn(u64) -> u64) {
         let mut round = 0;
         loop {
             let v = GATE.load(Relaxed);
-            // Acquire: pairs with the Release that ends a fork, so the
-            // section sees what the forking thread wrote before it.
+            // Acquire: pairs with the Release that ends a fork (in the
+            // parent or the child), so what the forking thread wrote
+            // before it is seen.
             if v & FORKING == 0
                 && GATE
-                    .compare_exchange_weak(v, v + 1, Acquire, Relaxed)
+                    .compare_exchange_weak(v, change(v), Acquire, Relaxed)
                     .is_ok()
             {
                 return;
             }
             pause(&mut round);
         }
+    }
+
+    pub(super) fn enter() {
+        let outer = DEPTH.with(|d| {
+            let n = d.get();
+            d.set(n + 1);
+            n == 0
+        });
+        if outer {
+            when_open(|v| v + 1);
+        } // else already inside: a fork waits for the outer section
     }
 
     pub(super) fn aside<R>(f: impl FnOnce() -> R) -> R {
@@ -140,20 +146,9 @@ mod gate {
     /// section but the forking thread's own has ended. One fork at a time
     /// passes.
     pub(super) extern "C" fn before_fork() {
+        // Another thread's fork, under way, passes first.
+        when_open(|v| v | FORKING);
         let mut round = 0;
-        loop {
-            let v = GATE.load(Relaxed);
-            // Acquire: pairs with the Release that ended another thread's
-            // fork, which passes first.
-            if v & FORKING == 0
-                && GATE
-                    .compare_exchange_weak(v, v | FORKING, Acquire, Relaxed)
-                    .is_ok()
-            {
-                break;
-            }
-            pause(&mut round);
-        }
         let mine = own_section();
         // Acquire: pairs with `leave`'s Release.
         while GATE.load(Acquire) != FORKING | mine {
