@@ -246,6 +246,29 @@ static int wait_child(pid_t pid, long limit_ms) {
     return done == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Forks a child that leaves with `body(h, w, pool)`; as `wait_child`. */
+static int in_child(int (*body)(fw_health_t *, fw_watchdog_t *, fw_timeout_pool_t *),
+                    fw_health_t *h, fw_watchdog_t *w, fw_timeout_pool_t *pool, long limit_ms) {
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        _exit(body(h, w, pool));
+    }
+    return wait_child(pid, limit_ms);
+}
+
+/* A watchdog ticking every `tick_ns`, without the thread-leak check,
+ * counting stalls in `stalls`. */
+static fw_watchdog_t *ticking_watchdog(uint64_t tick_ns) {
+    fw_watchdog_config_t wc = fw_watchdog_config_default();
+    wc.tick_ns = tick_ns;
+    wc.thread_leak_factor = 0;
+    fw_watchdog_t *w = NULL;
+    CHECK_STATUS(fw_watchdog_new(&wc, on_finding, NULL, &w), FW_OK);
+    return w;
+}
+
 static void a_forked_child_can_use_every_primitive(void) {
     int r = 0;
     CHECK_STATUS(fw_call_with_timeout(UINT64_MAX, quick, NULL, &r), FW_OK);
@@ -255,20 +278,10 @@ static void a_forked_child_can_use_every_primitive(void) {
     fw_health_t *h = NULL;
     CHECK_STATUS(fw_health_new(20000000ULL, &h), FW_OK);
     CHECK_STATUS(fw_health_register(h, "ok", true, 500000000ULL, check_ok, NULL), FW_OK);
-    fw_watchdog_config_t wc = fw_watchdog_config_default();
-    wc.tick_ns = 5000000ULL;
-    wc.thread_leak_factor = 0;
-    fw_watchdog_t *w = NULL;
-    CHECK_STATUS(fw_watchdog_new(&wc, on_finding, NULL, &w), FW_OK);
+    fw_watchdog_t *w = ticking_watchdog(5000000ULL);
     sleep_ms(60);
 
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        _exit(child_body(h, w, pool));
-    }
-    int code = wait_child(pid, 20000);
+    int code = in_child(child_body, h, w, pool, 20000);
     CHECK(code == 0);
     if (code != 0) {
         fprintf(stderr, "the child %s (%d)\n", code == -2 ? "hung" : "failed at a step", code);
@@ -315,11 +328,7 @@ static void many_forks_find_no_lock_held(void) {
     CHECK_STATUS(fw_health_new(10000000ULL, &h), FW_OK);
     CHECK_STATUS(fw_health_register(h, "a", true, 500000000ULL, check_ok, NULL), FW_OK);
     CHECK_STATUS(fw_health_register(h, "b", false, 500000000ULL, check_ok, NULL), FW_OK);
-    fw_watchdog_config_t wc = fw_watchdog_config_default();
-    wc.tick_ns = 1000000ULL;
-    wc.thread_leak_factor = 0;
-    fw_watchdog_t *w = NULL;
-    CHECK_STATUS(fw_watchdog_new(&wc, on_finding, NULL, &w), FW_OK);
+    fw_watchdog_t *w = ticking_watchdog(1000000ULL);
     fw_gauge_t *g = NULL;
     CHECK_STATUS(fw_watchdog_watch_pool(w, "pool", pool, 100, &g), FW_OK);
     struct { fw_timeout_pool_t *pool; fw_watchdog_t *w; } c = {pool, w};
@@ -328,13 +337,7 @@ static void many_forks_find_no_lock_held(void) {
     CHECK(pthread_create(&caller, NULL, fork_caller, &c) == 0);
     int bad = 0;
     for (int k = 0; k < 100; k++) {
-        fflush(NULL);
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-            _exit(quick_child(h, w, pool));
-        }
-        int code = wait_child(pid, 10000);
+        int code = in_child(quick_child, h, w, pool, 10000);
         if (code != 0) {
             fprintf(stderr, "fork %d: the child %s (%d)\n", k, code == -2 ? "hung" : "failed", code);
             bad++;
