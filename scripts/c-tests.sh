@@ -24,6 +24,11 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/tests/test_hardening.c "$lib" "${libs[@]}" -o "$out/test_hardening"
 # Its forked child leaves with _exit, so LeakSanitizer checks the parent.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 timeout 120 "$out/test_hardening"
+# Again with the C library's malloc (UBSan only), which is fork-safe where
+# ASan's allocator is not: this build adds the many-forks stress test.
+gcc "${cflags[@]}" -fsanitize=undefined -fno-omit-frame-pointer \
+    ffi-c/tests/test_hardening.c "$lib" "${libs[@]}" -o "$out/test_hardening_libc"
+UBSAN_OPTIONS=halt_on_error=1 timeout 120 "$out/test_hardening_libc"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/examples/resilient_client.c "$lib" "${libs[@]}" -o "$out/resilient_client"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \

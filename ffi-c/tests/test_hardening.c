@@ -296,7 +296,15 @@ static void a_forked_child_can_use_every_primitive(void) {
 /* Many forks while failwell's threads are busy and a parent thread keeps
  * making timed calls and heartbeats: no child finds a lock of failwell's
  * held (it would hang on it), because fork() waits for failwell's threads
- * to leave their critical sections. */
+ * to leave their critical sections.
+ *
+ * Run with the C library's malloc only (scripts/c-tests.sh builds this file
+ * a second time without AddressSanitizer): glibc's malloc takes its locks
+ * around fork(), gcc 12's ASan allocator does not, so under ASan a child
+ * forked while the caller thread below is inside malloc hangs in ASan's
+ * allocator, whatever the library does (seen under gdb: every hung child
+ * waited in SizeClassAllocator64's region lock). */
+#ifndef __SANITIZE_ADDRESS__
 static atomic_int caller_stop;
 
 static void *fork_caller(void *arg) {
@@ -351,6 +359,7 @@ static void many_forks_find_no_lock_held(void) {
     fw_health_free(h);
     fw_timeout_pool_free(pool);
 }
+#endif
 
 /* Bulkhead permits are plain values: no allocation, released through the
  * caller's variable, which the release clears, so a second release of the
@@ -517,6 +526,8 @@ int main(void) {
     a_busy_half_open_gives_an_honest_hint();
     health_free_waits_for_running_checks();
     a_forked_child_can_use_every_primitive();
+#ifndef __SANITIZE_ADDRESS__
     many_forks_find_no_lock_held();
+#endif
     return fw_finish("test_hardening");
 }
