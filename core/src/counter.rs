@@ -6,7 +6,8 @@
 //! between the counts before and after the concurrent additions, which is
 //! all a metrics counter needs.
 
-use crate::sync::{stripe_hint, AtomicU64, CachePadded, Ordering::Relaxed};
+use crate::sync::{stripe_hint, AtomicU64, Ordering::Relaxed};
+use crate::words::{Words, LINE_WORDS};
 
 /// How many stripes to spread per-thread counts over: twice the available
 /// parallelism, rounded up to a power of two, within `min ..= max` (both
@@ -16,38 +17,73 @@ pub(crate) fn stripe_count(min: usize, max: usize) -> usize {
     (par * 2).next_power_of_two().clamp(min, max)
 }
 
-/// A monotonically increasing counter spread over cache-padded stripes.
-#[derive(Debug)]
-pub(crate) struct StripedCounter {
-    stripes: Box<[CachePadded<AtomicU64>]>,
+/// Where a striped counter's stripes sit in a run of words: stripe `i` is
+/// the first word of line `i` (word `i * LINE_WORDS`), `mask + 1` stripes
+/// (a power of two), so a counter takes `(mask + 1) * LINE_WORDS` words from
+/// the start of the run. The words themselves are part of the owner's
+/// state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stripes {
     mask: usize,
 }
 
-impl StripedCounter {
-    /// A counter with one stripe per expected concurrent thread
-    /// ([`stripe_count`], 4 ..= 64).
+impl Stripes {
+    /// One stripe per expected concurrent thread ([`stripe_count`],
+    /// 4 ..= 64).
     pub(crate) fn new() -> Self {
-        let n = stripe_count(4, 64);
+        Stripes {
+            mask: stripe_count(4, 64) - 1,
+        }
+    }
+
+    /// The words the stripes take.
+    pub(crate) fn words(self) -> usize {
+        (self.mask + 1) * LINE_WORDS
+    }
+
+    /// Adds `n` on the calling thread's stripe of `words` (laid out as
+    /// above).
+    #[inline(always)]
+    pub(crate) fn add(self, words: &Words, n: u64) {
+        // Relaxed: a statistic; readers need no ordering with other data.
+        words.line(stripe_hint() & self.mask)[0].fetch_add(n, Relaxed);
+    }
+
+    /// The total of the stripes in `words`.
+    pub(crate) fn sum(self, words: &Words) -> u64 {
+        (0..=self.mask).fold(0u64, |acc, s| {
+            acc.wrapping_add(words.line(s)[0].load(Relaxed))
+        })
+    }
+}
+
+/// A monotonically increasing counter spread over stripes, owning its
+/// words.
+#[derive(Debug)]
+pub(crate) struct StripedCounter {
+    stripes: Stripes,
+    words: Words,
+}
+
+impl StripedCounter {
+    /// A counter with [`Stripes::new`]'s stripes.
+    pub(crate) fn new() -> Self {
+        let stripes = Stripes::new();
         StripedCounter {
-            stripes: (0..n)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
-            mask: n - 1,
+            stripes,
+            words: Words::zeroed(stripes.words()),
         }
     }
 
     /// Adds `n` on the calling thread's stripe.
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        // Relaxed: a statistic; readers need no ordering with other data.
-        self.stripes[stripe_hint() & self.mask].fetch_add(n, Relaxed);
+        self.stripes.add(&self.words, n);
     }
 
     /// The total.
     pub(crate) fn sum(&self) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |acc, s| acc.wrapping_add(s.load(Relaxed)))
+        self.stripes.sum(&self.words)
     }
 }
 

@@ -67,6 +67,7 @@ mod rng;
 pub mod shed;
 mod sync;
 pub mod watchdog;
+mod words;
 
 pub use error::{ConfigError, Error, Rejected};
 

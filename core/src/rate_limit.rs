@@ -30,12 +30,13 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::clock::{nanos, Clock, MonotonicClock, Sleeper};
-use crate::counter::StripedCounter;
+use crate::counter::Stripes;
 use crate::error::{ConfigError, Rejected};
 use crate::sync::{
     fence, spin_wait, AtomicU64, CachePadded, CoreMutex, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release,
 };
+use crate::words::Words;
 
 /// The GCRA decision for a request whose cost is `cost` nanoseconds of
 /// emission interval (`n · T`), against a tolerance of `limit` nanoseconds
@@ -138,6 +139,7 @@ impl<C: Clock> Builder<C> {
     /// Validates and builds the limiter, with its bucket full.
     pub fn build(self) -> Result<RateLimiter<C>, ConfigError> {
         let (interval, limit) = self.params()?;
+        let admitted = Stripes::new();
         Ok(RateLimiter {
             state: LimiterState {
                 tat: CachePadded::new(AtomicU64::new(0)),
@@ -149,7 +151,8 @@ impl<C: Clock> Builder<C> {
                 rejected: CachePadded::new(AtomicU64::new(0)),
             },
             reconfiguring: CoreMutex::new(()),
-            admitted: StripedCounter::new(),
+            tail: Words::zeroed(admitted.words()),
+            admitted,
             precise: self.precise,
             clock: self.clock,
         })
@@ -272,8 +275,12 @@ pub struct RateLimiter<C: Clock = MonotonicClock> {
     state: LimiterState,
     /// Serialises reconfigurations (never taken by callers).
     reconfiguring: CoreMutex<()>,
-    /// Admitted requests (striped: each thread counts on its own line).
-    admitted: StripedCounter,
+    /// The state's sized words: the admitted requests' stripes (see
+    /// [`LimiterState`]).
+    tail: Words,
+    /// Where the admitted requests are counted in `tail` (each thread on its
+    /// own line).
+    admitted: Stripes,
     precise: bool,
     clock: C,
 }
@@ -284,7 +291,8 @@ pub struct RateLimiter<C: Clock = MonotonicClock> {
 /// word every decision compare-and-swaps, see [`gcra`]); `params`, the
 /// configuration under its sequence lock (`version`, odd while a write is
 /// in progress, `interval` = T and `limit` = burst · T, in nanoseconds);
-/// `rejected`, refusals since creation.
+/// `rejected`, refusals since creation. Its tail, a run of words sized at
+/// build, holds the admitted requests' stripes (one line per stripe).
 #[repr(C)]
 #[derive(Debug)]
 struct LimiterState {
@@ -349,7 +357,7 @@ impl<C: Clock> RateLimiter<C> {
             }
         });
         if decided {
-            self.admitted.add(n as u64);
+            self.admitted.add(&self.tail, n as u64);
             Ok(())
         } else {
             self.state.rejected.fetch_add(n as u64, Relaxed);
@@ -432,7 +440,7 @@ impl<C: Clock> RateLimiter<C> {
     pub fn snapshot(&self) -> Snapshot {
         let (interval, limit) = self.state.params.read();
         Snapshot {
-            admitted: self.admitted.sum(),
+            admitted: self.admitted.sum(&self.tail),
             rejected: self.state.rejected.load(Relaxed),
             interval: Duration::from_nanos(interval),
             burst: limit / interval,
@@ -475,7 +483,7 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
         if wait > 0 {
             self.clock.sleep(Duration::from_nanos(wait));
         }
-        self.admitted.add(n as u64);
+        self.admitted.add(&self.tail, n as u64);
         Ok(())
     }
 }

@@ -78,15 +78,15 @@ pub use snapshot::Snapshot;
 pub use state::State;
 
 use self::events::Listeners;
-use self::state::{BreakerState, Ident, Word, GEN_MASK, HALF_GEN_MASK};
-use self::window::{CountWindow, TaggedCount, TimeWindow, Windows};
+use self::state::{BreakerState, Ident, TailLayout, Word, GEN_MASK, HALF_GEN_MASK};
+use self::window::{View, WindowLayout};
 use crate::clock::{nanos, Clock, MonotonicClock};
-use crate::counter::StripedCounter;
 use crate::error::{ConfigError, Error, Rejected};
 use crate::sync::{
     fence, CachePadded, CoreMutex, Ordering, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release, Ordering::SeqCst,
 };
+use crate::words::Words;
 
 /// How a classifier judges a finished call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,12 +104,12 @@ pub enum Outcome {
 /// See the [module documentation](self) for an example and
 /// [`Builder`] for the policies and their defaults.
 pub struct CircuitBreaker<C: Clock = MonotonicClock> {
-    /// The state word, counts and published values (see `state.rs`).
+    /// The state word, counts, published values and the windows' fixed
+    /// words (see `state.rs`).
     state: BreakerState,
-    /// Every outcome recorded as success or failure (striped: each thread
-    /// counts on its own cache line).
-    calls: StripedCounter,
-    windows: Windows,
+    /// The state's sized words: call stripes and window (see `state.rs`).
+    tail: Words,
+    layout: TailLayout,
     /// Serialises transitions (and reconfigurations), so each happens
     /// exactly once; callers never take it.
     transition_lock: CoreMutex<()>,
@@ -138,21 +138,11 @@ impl<C: Clock> Builder<C> {
 
 impl<C: Clock> CircuitBreaker<C> {
     fn from_config(config: Config, clock: C) -> Self {
-        let (count, time) = match config.window {
-            Some(Window::Count(n)) => (Some(CountWindow::new(n)), None),
-            Some(Window::Time { length, buckets }) => {
-                (None, Some(TimeWindow::new(nanos(length), buckets)))
-            }
-            None => (None, None),
-        };
+        let layout = TailLayout::new(config.window);
         CircuitBreaker {
             state: BreakerState::new(),
-            calls: StripedCounter::new(),
-            windows: Windows {
-                consecutive: TaggedCount::new(),
-                count,
-                time,
-            },
+            tail: layout.new_tail(),
+            layout,
             transition_lock: CoreMutex::new(()),
             listeners: Listeners::default(),
             live: CachePadded::new(Live::new(&config)),
@@ -223,6 +213,25 @@ impl<C: Clock> CircuitBreaker<C> {
     /// The breaker's clock.
     pub fn clock(&self) -> &C {
         &self.clock
+    }
+
+    /// Counts one call recorded as success or failure.
+    #[inline(always)]
+    fn count_call(&self) {
+        self.layout.calls.add(&self.tail, 1);
+    }
+
+    /// The window the configuration has.
+    #[inline(always)]
+    fn window(&self) -> View<'_> {
+        self.layout.window.view(&self.state.windows, &self.tail)
+    }
+
+    /// See [`WindowLayout::refresh`].
+    fn refresh_windows(&self, gen: u64) {
+        self.layout
+            .window
+            .refresh(&self.state.windows, &self.tail, gen);
     }
 
     /// Asks to make a call. In Closed, Disabled and MetricsOnly this always
@@ -503,8 +512,8 @@ impl<C: Clock> CircuitBreaker<C> {
                     State::Closed => trips = 0,
                     _ => {}
                 }
-                if gen % Windows::REFRESH_EVERY == 0 {
-                    self.windows.refresh(gen);
+                if gen % WindowLayout::REFRESH_EVERY == 0 {
+                    self.refresh_windows(gen);
                 }
                 // The Release swap publishes the stores above to the
                 // Acquire loads of the state word.
@@ -533,12 +542,12 @@ impl<C: Clock> CircuitBreaker<C> {
 #[cfg(all(test, not(failwell_loom)))]
 impl<C: Clock> CircuitBreaker<C> {
     /// For tests: a closed breaker at generation `gen`, a refresh point (a
-    /// multiple of `Windows::REFRESH_EVERY`), as if the transitions before
+    /// multiple of `WindowLayout::REFRESH_EVERY`), as if the transitions before
     /// it had run — their refreshes included — without running billions.
     pub(crate) fn jump_to_refresh_point(&self, gen: u64) {
-        assert_eq!(gen % Windows::REFRESH_EVERY, 0);
+        assert_eq!(gen % WindowLayout::REFRESH_EVERY, 0);
         let _lock = self.transition_lock.lock();
-        self.windows.refresh(gen);
+        self.refresh_windows(gen);
         self.state
             .word
             .store(Word::new(State::Closed, gen).0, Relaxed);

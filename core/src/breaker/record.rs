@@ -5,7 +5,7 @@
 
 use super::rule;
 use super::state::{Ident, Word};
-use super::window::{FAILED, SLOW};
+use super::window::{View, FAILED, SLOW};
 use super::{CircuitBreaker, State};
 use crate::clock::Clock;
 use crate::sync::{
@@ -29,18 +29,18 @@ impl<C: Clock> CircuitBreaker<C> {
     /// The hot path: a fast success in Closed.
     #[inline(always)]
     pub(super) fn on_closed_success(&self, w: Ident) {
-        self.calls.add(1);
+        self.count_call();
         if self.state.word.load(Relaxed) != w.0 {
             return; // see `on_closed_outcome`
         }
         let gen = w.gen();
         if self.config.consecutive_failures.is_some() {
-            self.windows.consecutive.clear(gen);
+            self.state.windows.consecutive().clear(gen);
         }
-        if let Some(c) = &self.windows.count {
-            c.record_success(gen);
-        } else if let Some(t) = &self.windows.time {
-            t.record(self.clock.now_coarse(), gen, 0);
+        match self.window() {
+            View::None => {}
+            View::Count(c) => c.record_success(gen),
+            View::Time(t) => t.record(self.clock.now_coarse(), gen, 0),
         }
     }
 
@@ -59,7 +59,7 @@ impl<C: Clock> CircuitBreaker<C> {
         if bits != 0 {
             self.count_failure_and_slow(failed, slow);
         }
-        self.calls.add(1);
+        self.count_call();
         if self.state.word.load(Relaxed) != w.0 {
             // The generation this permit belongs to has ended. Checking here
             // keeps stale outcomes from taking a window sequence number; the
@@ -70,17 +70,17 @@ impl<C: Clock> CircuitBreaker<C> {
         let mut trip = false;
         if self.config.consecutive_failures.is_some() {
             if failed {
-                if let Some(c) = self.windows.consecutive.add(gen, 1) {
+                if let Some(c) = self.state.windows.consecutive().add(gen, 1) {
                     trip |= rule::consecutive_trips(c, self.live.consecutive_failures());
                 }
             } else {
-                self.windows.consecutive.clear(gen);
+                self.state.windows.consecutive().clear(gen);
             }
         }
-        if let Some(c) = &self.windows.count {
-            c.record(gen, bits);
-        } else if let Some(t) = &self.windows.time {
-            t.record(self.clock.now_coarse(), gen, bits);
+        match self.window() {
+            View::None => {}
+            View::Count(c) => c.record(gen, bits),
+            View::Time(t) => t.record(self.clock.now_coarse(), gen, bits),
         }
         if bits != 0 && w.is_closed() && (trip || self.rates_exceeded(gen)) {
             self.transition(Some(w.word()), State::Open, None);
@@ -113,7 +113,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     #[cold]
     pub(super) fn on_probe_outcome(&self, w: Ident, failed: bool, slow: bool) {
-        self.calls.add(1);
+        self.count_call();
         self.count_failure_and_slow(failed, slow);
         // `update`'s Acquire loads make `half_open_gen` at least that
         // half-open's.

@@ -1,6 +1,6 @@
 //! A plain copy of a breaker's counters.
 
-use super::window::Stats;
+use super::window::{Stats, View};
 use super::{CircuitBreaker, State, Word};
 use crate::clock::Clock;
 use crate::sync::Ordering::{Acquire, Relaxed};
@@ -51,7 +51,7 @@ impl<C: Clock> CircuitBreaker<C> {
         let w = Word(self.state.word.load(Acquire));
         let gen = self.ident(w).gen();
         let stats = self.window_stats(gen);
-        let calls = self.calls.sum();
+        let calls = self.layout.calls.sum(&self.tail);
         let failures = self.state.counts.failures.load(Relaxed);
         let rate = |n: u64| {
             if stats.calls == 0 {
@@ -74,18 +74,16 @@ impl<C: Clock> CircuitBreaker<C> {
             window_calls: stats.calls,
             failure_rate: rate(stats.failures),
             slow_call_rate: rate(stats.slow),
-            consecutive_failures: self.windows.consecutive.get(gen),
+            consecutive_failures: self.state.windows.consecutive().get(gen),
             listener_panics: self.state.counts.listener_panics.load(Relaxed),
         }
     }
 
     pub(super) fn window_stats(&self, gen: u64) -> Stats {
-        if let Some(c) = &self.windows.count {
-            c.stats(gen)
-        } else if let Some(t) = &self.windows.time {
-            t.stats(self.clock.now_coarse(), gen)
-        } else {
-            Stats::default()
+        match self.window() {
+            View::None => Stats::default(),
+            View::Count(c) => c.stats(gen),
+            View::Time(t) => t.stats(self.clock.now_coarse(), gen),
         }
     }
 }

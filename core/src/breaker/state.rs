@@ -25,7 +25,12 @@
 
 use std::fmt;
 
+use super::window::{WindowHeads, WindowLayout};
+use super::Window;
+use crate::clock::nanos;
+use crate::counter::Stripes;
 use crate::sync::{AtomicU64, CachePadded};
+use crate::words::Words;
 
 /// A breaker's fixed state block: plain atomic words at a fixed layout,
 /// `#[repr(C)]` and pointer-free. Each group another set of threads writes
@@ -43,12 +48,15 @@ use crate::sync::{AtomicU64, CachePadded};
 /// | | `half_open_since` | a transition to HalfOpen | clock nanoseconds; valid while the word says HalfOpen |
 /// | | `half_open_gen` | a transition to HalfOpen | the full 61-bit generation of the current half-open |
 /// | | `trips` | a transition to Open or Closed | openings in a row since the last close (for the growing open period) |
+/// | `windows` | | recorded outcomes | the windows' fixed words (see `window.rs`, `WindowHeads`) |
 ///
 /// The `published` words are written under the transition lock before the
 /// Release compare-and-swap that publishes the new state word, and read
-/// after an Acquire load of it. The windows (count or time slots) and the
-/// striped call counter are sized by the configuration and kept beside this
-/// block by the handle.
+/// after an Acquire load of it.
+///
+/// What the configuration sizes follows the block as its *tail*, a run of
+/// words laid out by [`TailLayout`]: the striped call counter, then the
+/// window's slots (count) or buckets and call stripes (time).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct BreakerState {
@@ -56,6 +64,7 @@ pub(crate) struct BreakerState {
     pub(crate) rejected: CachePadded<AtomicU64>,
     pub(crate) counts: CachePadded<Counts>,
     pub(crate) published: CachePadded<Published>,
+    pub(crate) windows: WindowHeads,
 }
 
 /// Cumulative counts (see [`BreakerState`]).
@@ -88,7 +97,44 @@ impl BreakerState {
             rejected: CachePadded::new(AtomicU64::new(0)),
             counts: CachePadded::new(Counts::default()),
             published: CachePadded::new(Published::default()),
+            windows: WindowHeads::new(),
         }
+    }
+}
+
+/// Where the breaker's sized state sits in its tail of words (see
+/// [`BreakerState`]): every outcome recorded as success or failure counted
+/// on `calls`' stripes from word 0 (each thread on its own cache line), then
+/// the window's words as `window` lays them out. Fixed at build.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TailLayout {
+    pub(crate) calls: Stripes,
+    pub(crate) window: WindowLayout,
+}
+
+impl TailLayout {
+    /// The layout for a breaker with `window` (none, count or time).
+    pub(crate) fn new(window: Option<Window>) -> Self {
+        let calls = Stripes::new();
+        let at = calls.words();
+        let window = match window {
+            None => WindowLayout::none(at),
+            Some(Window::Count(n)) => WindowLayout::count(at, n),
+            Some(Window::Time { length, buckets }) => {
+                WindowLayout::time(at, nanos(length), buckets)
+            }
+        };
+        TailLayout { calls, window }
+    }
+
+    /// The tail's length in words.
+    pub(crate) fn words(&self) -> usize {
+        self.calls.words() + self.window.words()
+    }
+
+    /// A tail on the heap, as a new breaker's.
+    pub(crate) fn new_tail(&self) -> Words {
+        Words::new(self.words(), |i| self.window.initial(i))
     }
 }
 

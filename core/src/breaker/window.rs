@@ -12,10 +12,17 @@
 //! concurrent outcome is seen by a verdict is a race that no ordering could
 //! remove; what matters (and what the tags give) is that every word moves
 //! atomically and that no outcome lands in the wrong generation.
+//!
+//! The windows own no memory: their fixed words ([`WindowHeads`]) are part
+//! of the breaker's state block and their sized words (slots, buckets,
+//! stripes) part of its tail, laid out by a [`WindowLayout`] fixed at
+//! build; [`CountWindow`] and [`TimeWindow`] are views of those words,
+//! built per call.
 
 use super::state::{gen_newer, GEN_MASK};
 use crate::counter::stripe_count;
 use crate::sync::{stripe_hint, AtomicU64, CachePadded, Ordering::Relaxed};
+use crate::words::Words;
 
 /// The bits of an outcome as stored in a slot.
 pub(crate) const FAILED: u64 = 1;
@@ -34,8 +41,9 @@ const COUNT_GEN_MASK: u64 = 0xFFFF_FFFF;
 
 /// A signed count tagged with the low 32 bits of a generation:
 /// `[gen:32 | count:32]`. A count tagged with an older generation reads as
-/// zero. [`Windows::refresh`] keeps every tag within 2^14 generations of
+/// zero. [`WindowLayout::refresh`] keeps every tag within 2^14 generations of
 /// the current one, so the wrap-around comparison is exact.
+#[repr(transparent)]
 #[derive(Debug)]
 pub(crate) struct TaggedCount(AtomicU64);
 
@@ -120,31 +128,218 @@ fn pack(gen: u64, count: i32) -> u64 {
     ((gen & COUNT_GEN_MASK) << 32) | count as u32 as u64
 }
 
+/// The windows' fixed words, part of the breaker's state block:
+///
+/// | group | field | contents |
+/// |---|---|---|
+/// | `seq` | | count window: the sequence number of the next outcome (its slot is `seq % len`) |
+/// | `tallies` | `consecutive` | failures in a row, a [`TaggedCount`] |
+/// | | `filled`, `failures`, `slow` | count window: the slots of the current generation filled, failed, slow ([`TaggedCount`]s) |
+/// | | `last_epoch` | time window: the newest epoch whose sweep has finished (full width) |
+/// | | `cache` | time window: the last epoch computed and its bucket, `[epoch:48 \| bucket:16]` |
+///
+/// The words of a window the configuration does not use stay as built.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct WindowHeads {
+    seq: CachePadded<AtomicU64>,
+    tallies: CachePadded<Tallies>,
+}
+
+/// See [`WindowHeads`].
+#[repr(C)]
+#[derive(Debug)]
+struct Tallies {
+    consecutive: TaggedCount,
+    filled: TaggedCount,
+    failures: TaggedCount,
+    slow: TaggedCount,
+    last_epoch: AtomicU64,
+    cache: AtomicU64,
+}
+
+impl WindowHeads {
+    pub(crate) fn new() -> Self {
+        WindowHeads {
+            seq: CachePadded::new(AtomicU64::new(0)),
+            tallies: CachePadded::new(Tallies {
+                consecutive: TaggedCount::new(),
+                filled: TaggedCount::new(),
+                failures: TaggedCount::new(),
+                slow: TaggedCount::new(),
+                last_epoch: AtomicU64::new(0),
+                cache: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The consecutive-failure count.
+    #[inline(always)]
+    pub(crate) fn consecutive(&self) -> &TaggedCount {
+        &self.tallies.consecutive
+    }
+}
+
+/// Where the window's sized words sit in the breaker's tail, from word
+/// `at` on, and how they are read; fixed at build.
+///
+/// - a count window of `len` calls: `len` slots, one word each;
+/// - a time window of `buckets` buckets: `2 × buckets` words of failures
+///   and slow calls (bucket `b` at `at + 2b`, `at + 2b + 1`), rounded up to
+///   whole lines, then `stripes × stride` call counts (stripe `s`, bucket
+///   `b` at `calls + s × stride + b`).
+///
+/// Offsets are of the whole tail, so a view indexes the tail directly.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowLayout {
+    at: usize,
+    /// The count window's length; 0 when it has none. Tested first, as
+    /// the hot path's one branch on the window's kind.
+    count: usize,
+    time: Option<TimeGeometry>,
+}
+
+/// A time window's shape (see [`WindowLayout`]).
+#[derive(Debug, Clone, Copy)]
+struct TimeGeometry {
+    buckets: usize,
+    /// Bucket width in nanoseconds (≥ 1).
+    width: u64,
+    /// Tail offset of the failure and slow-call words (the window's first).
+    tallies: usize,
+    /// Tail offset of the call counts.
+    calls: usize,
+    stride: usize,
+    stripe_mask: usize,
+}
+
+/// Words per cache line pair: each stripe's block of call counts starts on
+/// its own lines.
+const LINE_WORDS: usize = 16;
+
+impl WindowLayout {
+    /// No window.
+    pub(crate) fn none(at: usize) -> Self {
+        WindowLayout {
+            at,
+            count: 0,
+            time: None,
+        }
+    }
+
+    /// A count window of `size` (≥ 1) calls from word `at` on.
+    pub(crate) fn count(at: usize, size: u32) -> Self {
+        debug_assert!(size >= 1, "validated by the builder");
+        WindowLayout {
+            at,
+            count: size as usize,
+            time: None,
+        }
+    }
+
+    /// A time window of `buckets` buckets over `length_nanos`, from word
+    /// `at` on.
+    pub(crate) fn time(at: usize, length_nanos: u64, buckets: u32) -> Self {
+        // Stripes as for a striped counter, but at most 8: every word is
+        // swept once per epoch.
+        let stripes = stripe_count(2, 8);
+        let buckets = buckets as usize;
+        let stride = buckets.div_ceil(LINE_WORDS) * LINE_WORDS;
+        WindowLayout {
+            at,
+            count: 0,
+            time: Some(TimeGeometry {
+                buckets,
+                width: (length_nanos / buckets as u64).max(1),
+                tallies: at,
+                calls: at + (2 * buckets).div_ceil(LINE_WORDS) * LINE_WORDS,
+                stride,
+                stripe_mask: stripes - 1,
+            }),
+        }
+    }
+
+    /// The words the window takes.
+    pub(crate) fn words(&self) -> usize {
+        match self.time {
+            Some(g) => g.calls - g.tallies + (g.stripe_mask + 1) * g.stride,
+            None => self.count,
+        }
+    }
+
+    /// The initial value of tail word `i` (of any part of the tail: only
+    /// the window's words are not zero).
+    pub(crate) fn initial(&self, i: usize) -> u64 {
+        if (self.at..self.at + self.count).contains(&i) {
+            // An empty slot: the newest possible generation's, no outcome
+            // (see `CountWindow::record_slow`).
+            GEN_MASK << 2
+        } else {
+            0
+        }
+    }
+
+    /// The window in `heads` and `tail`, whichever the configuration has.
+    #[inline(always)]
+    pub(crate) fn view<'a>(&'a self, heads: &'a WindowHeads, tail: &'a Words) -> View<'a> {
+        if self.count != 0 {
+            View::Count(CountWindow {
+                heads,
+                tail,
+                at: self.at,
+                len: self.count,
+            })
+        } else if let Some(g) = &self.time {
+            View::Time(TimeWindow {
+                t: &heads.tallies,
+                tail,
+                g,
+            })
+        } else {
+            View::None
+        }
+    }
+
+    /// Every 2^14 generations the transition that reaches such a generation
+    /// empties the narrow-tagged words of other generations (the time
+    /// window's 16-bit tags, the totals' 32-bit ones), so no wrap-around
+    /// comparison ever spans 2^15 generations, however many transitions
+    /// pass while a word is untouched.
+    pub(crate) const REFRESH_EVERY: u64 = 1 << 14;
+
+    /// See [`REFRESH_EVERY`](Self::REFRESH_EVERY).
+    pub(crate) fn refresh(&self, heads: &WindowHeads, tail: &Words, current: u64) {
+        heads.tallies.consecutive.refresh(current);
+        match self.view(heads, tail) {
+            View::None => {}
+            View::Count(c) => c.refresh(current),
+            View::Time(t) => t.refresh(current),
+        }
+    }
+}
+
+/// A view of the window a breaker has (see [`WindowLayout::view`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum View<'a> {
+    None,
+    Count(CountWindow<'a>),
+    Time(TimeWindow<'a>),
+}
+
 /// The outcomes of the last `n` calls, one tagged slot each
 /// (`[gen:62 | slow:1 | failed:1]`, the full generation, which never
 /// wraps), with per-generation totals kept in
 /// [`TaggedCount`]s that are touched only when a slot changes.
-#[derive(Debug)]
-pub(crate) struct CountWindow {
-    /// The sequence number of the next outcome; its slot is `seq % len`.
-    seq: CachePadded<AtomicU64>,
-    slots: Box<[AtomicU64]>,
-    filled: TaggedCount,
-    failures: TaggedCount,
-    slow: TaggedCount,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CountWindow<'a> {
+    heads: &'a WindowHeads,
+    /// The breaker's tail; the slots are `len` words from `at` on.
+    tail: &'a Words,
+    at: usize,
+    len: usize,
 }
 
-impl CountWindow {
-    pub(crate) fn new(size: u32) -> Self {
-        CountWindow {
-            seq: CachePadded::new(AtomicU64::new(0)),
-            slots: (0..size).map(|_| AtomicU64::new(GEN_MASK << 2)).collect(),
-            filled: TaggedCount::new(),
-            failures: TaggedCount::new(),
-            slow: TaggedCount::new(),
-        }
-    }
-
+impl CountWindow<'_> {
     /// Records a success for generation `gen`. A success into a full window
     /// that holds only successes changes nothing, so then it is three loads
     /// of words that do not change and no write: the window stays "the last
@@ -152,9 +347,9 @@ impl CountWindow {
     /// calls in it, or not yet full, must slide.
     #[inline]
     pub(crate) fn record_success(&self, gen: u64) {
-        if self.failures.get(gen) == 0
-            && self.slow.get(gen) == 0
-            && self.filled.get(gen) >= self.slots.len() as u64
+        if self.heads.tallies.failures.get(gen) == 0
+            && self.heads.tallies.slow.get(gen) == 0
+            && self.heads.tallies.filled.get(gen) >= self.len as u64
         {
             return;
         }
@@ -166,17 +361,19 @@ impl CountWindow {
     /// is one `fetch_add` and one load.
     #[inline]
     pub(crate) fn record(&self, gen: u64, bits: u64) {
-        let seq = self.seq.fetch_add(1, Relaxed);
-        let slot = &self.slots[(seq % self.slots.len() as u64) as usize];
+        let seq = self.heads.seq.fetch_add(1, Relaxed);
+        let slot = &self.tail.get()[self.at + (seq % self.len as u64) as usize];
         let want = (gen << 2) | bits;
         let cur = slot.load(Relaxed);
         if cur != want {
-            self.record_slow(slot, cur, gen, want);
+            Self::record_slow(&self.heads.tallies, slot, cur, gen, want);
         }
     }
 
+    /// Out of line, with only what it needs, so the hot path keeps the view
+    /// in registers.
     #[cold]
-    fn record_slow(&self, slot: &AtomicU64, mut cur: u64, gen: u64, want: u64) {
+    fn record_slow(t: &Tallies, slot: &AtomicU64, mut cur: u64, gen: u64, want: u64) {
         loop {
             let cur_gen = cur >> 2;
             if cur == want {
@@ -193,34 +390,38 @@ impl CountWindow {
         let old_bits = if cur >> 2 == gen { cur & 3 } else { 0 };
         let new_bits = want & 3;
         if cur >> 2 != gen {
-            self.filled.add(gen, 1);
+            t.filled.add(gen, 1);
         }
         let df = (new_bits & FAILED) as i32 - (old_bits & FAILED) as i32;
         if df != 0 {
-            self.failures.add(gen, df);
+            t.failures.add(gen, df);
         }
         let ds = ((new_bits & SLOW) >> 1) as i32 - ((old_bits & SLOW) >> 1) as i32;
         if ds != 0 {
-            self.slow.add(gen, ds);
+            t.slow.add(gen, ds);
         }
     }
 
     pub(crate) fn stats(&self, gen: u64) -> Stats {
-        let n = self.slots.len() as u64;
+        let n = self.len as u64;
         // Failures and slow first, as in the time window (see there).
-        let failures = self.failures.get(gen).min(n);
-        let slow = self.slow.get(gen).min(n);
+        let failures = self.heads.tallies.failures.get(gen).min(n);
+        let slow = self.heads.tallies.slow.get(gen).min(n);
         Stats {
-            calls: self.filled.get(gen).min(n),
+            calls: self.heads.tallies.filled.get(gen).min(n),
             failures,
             slow,
         }
     }
 
-    /// See [`Windows::refresh`]: the slots hold the full generation, only
+    /// See [`WindowLayout::refresh`]: the slots hold the full generation, only
     /// the totals' tags need it.
     fn refresh(&self, current: u64) {
-        for c in [&self.filled, &self.failures, &self.slow] {
+        for c in [
+            &self.heads.tallies.filled,
+            &self.heads.tallies.failures,
+            &self.heads.tallies.slow,
+        ] {
             c.refresh(current);
         }
     }
@@ -235,16 +436,6 @@ const LONG_GAP: u64 = 1 << 14;
 /// Ages (current epoch minus a word's, modulo 2^16) at or past this are a
 /// word *newer* than the current epoch (a concurrent writer's).
 const NEWER_AGE: u64 = TAG_EPOCH_MASK + 1 - LONG_GAP;
-
-/// Words per cache line: each stripe's block of call counts starts on its
-/// own lines.
-const LINE_WORDS: usize = 16;
-
-#[derive(Debug)]
-struct Bucket {
-    failures: AtomicU64,
-    slow: AtomicU64,
-}
 
 /// The outcomes of the calls recorded in the last `buckets × width`
 /// nanoseconds. A bucket word is `[gen:16 | epoch:16 | count:32]`, where the
@@ -262,24 +453,21 @@ struct Bucket {
 /// epoch left the window *before* it publishes that epoch — after a gap
 /// long enough to alias 16-bit epochs (2^14 epochs) it empties every word —
 /// and a transition at every 2^14th generation empties the words of other
-/// generations (see [`Windows::refresh`]). So a non-empty word's epoch is
+/// generations (see [`WindowLayout::refresh`]). So a non-empty word's epoch is
 /// within the window of `last_epoch` and its generation within 2^14 of the
 /// current one, and the wrap-around comparisons only ever see differences
 /// far below 2^15.
-#[derive(Debug)]
-pub(crate) struct TimeWindow {
-    buckets: Box<[Bucket]>,
-    /// `stripes × stride` call counts; stripe `s`, bucket `b` at `s * stride + b`.
-    calls: Box<[AtomicU64]>,
-    stride: usize,
-    stripe_mask: usize,
-    width: u64,
-    /// The newest epoch whose sweep has finished (full width).
-    last_epoch: AtomicU64,
-    /// The last epoch computed and its bucket, `[epoch:48 | bucket:16]`, so
-    /// that a call in the same epoch multiplies instead of dividing twice.
-    /// Any value stored is self-consistent; a stale one fails the range check.
-    cache: AtomicU64,
+///
+/// `last_epoch` and `cache` are in [`WindowHeads`]; the cache holds the last
+/// epoch computed and its bucket, so that a call in the same epoch
+/// multiplies instead of dividing twice. Any value stored is
+/// self-consistent; a stale one fails the range check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeWindow<'a> {
+    t: &'a Tallies,
+    /// The breaker's tail; the window's words are where `g` says.
+    tail: &'a Words,
+    g: &'a TimeGeometry,
 }
 
 enum Add {
@@ -287,50 +475,39 @@ enum Add {
     Stale,
 }
 
-impl TimeWindow {
-    pub(crate) fn new(length_nanos: u64, buckets: u32) -> Self {
-        let empty = || AtomicU64::new(0);
-        // Stripes as for a striped counter, but at most 8: every word is
-        // swept once per epoch.
-        let stripes = stripe_count(2, 8);
-        let stride = (buckets as usize).div_ceil(LINE_WORDS) * LINE_WORDS;
-        TimeWindow {
-            buckets: (0..buckets)
-                .map(|_| Bucket {
-                    failures: empty(),
-                    slow: empty(),
-                })
-                .collect(),
-            calls: (0..stripes * stride).map(|_| empty()).collect(),
-            stride,
-            stripe_mask: stripes - 1,
-            width: (length_nanos / buckets as u64).max(1),
-            last_epoch: AtomicU64::new(0),
-            cache: AtomicU64::new(0),
-        }
-    }
-
+impl TimeWindow<'_> {
     fn tag(gen: u64, epoch: u64) -> u64 {
         ((gen & TAG_GEN_MASK) << 16) | (epoch & TAG_EPOCH_MASK)
     }
 
     fn len(&self) -> u64 {
-        self.buckets.len() as u64
+        self.g.buckets as u64
+    }
+
+    /// Failures (`0`) or slow calls (`1`) of bucket `b`.
+    #[inline(always)]
+    fn tally(&self, b: usize, which: usize) -> &AtomicU64 {
+        &self.tail.get()[self.g.tallies + 2 * b + which]
+    }
+
+    /// The call counts.
+    fn calls(&self) -> &[AtomicU64] {
+        &self.tail.get()[self.g.calls..self.g.calls + (self.g.stripe_mask + 1) * self.g.stride]
     }
 
     /// The epoch of `now` and its bucket index.
     #[inline]
     fn locate(&self, now: u64) -> (u64, usize) {
-        let c = self.cache.load(Relaxed);
+        let c = self.t.cache.load(Relaxed);
         let (epoch, slot) = (c >> 16, (c & 0xFFFF) as usize);
-        let start = epoch.wrapping_mul(self.width);
-        if now >= start && now - start < self.width {
+        let start = epoch.wrapping_mul(self.g.width);
+        if now >= start && now - start < self.g.width {
             return (epoch, slot);
         }
-        let epoch = now / self.width;
+        let epoch = now / self.g.width;
         let slot = (epoch % self.len()) as usize;
         if epoch < 1 << 48 {
-            self.cache.store((epoch << 16) | slot as u64, Relaxed);
+            self.t.cache.store((epoch << 16) | slot as u64, Relaxed);
         }
         (epoch, slot)
     }
@@ -339,22 +516,22 @@ impl TimeWindow {
     #[inline(always)]
     pub(crate) fn record(&self, now: u64, gen: u64, bits: u64) {
         let (epoch, slot) = self.locate(now);
-        let last = self.last_epoch.load(Relaxed);
-        if epoch != last && !self.enter(epoch, last) {
+        let last = self.t.last_epoch.load(Relaxed);
+        if epoch != last && !Self::enter(self.t, self.tail, self.g, epoch, last) {
             return;
         }
         let tag = Self::tag(gen, epoch);
-        let stripe = stripe_hint() & self.stripe_mask;
-        if let Add::Stale = Self::add(&self.calls[stripe * self.stride + slot], tag) {
+        let stripe = stripe_hint() & self.g.stripe_mask;
+        let calls = &self.tail.get()[self.g.calls + stripe * self.g.stride + slot];
+        if let Add::Stale = Self::add(calls, tag) {
             return;
         }
         if bits != 0 {
-            let b = &self.buckets[slot];
             if bits & FAILED != 0 {
-                Self::add(&b.failures, tag);
+                Self::add(self.tally(slot, 0), tag);
             }
             if bits & SLOW != 0 {
-                Self::add(&b.slow, tag);
+                Self::add(self.tally(slot, 1), tag);
             }
         }
     }
@@ -362,13 +539,17 @@ impl TimeWindow {
     /// A writer's epoch differs from the last swept one: sweep a new epoch
     /// first; an older reading (a clock read before a concurrent writer's)
     /// still counts while its epoch is in the window. Whether to record.
+    ///
+    /// Out of line, with the view's parts as arguments, so the hot path
+    /// keeps the view in registers.
     #[cold]
-    fn enter(&self, epoch: u64, last: u64) -> bool {
+    fn enter(t: &Tallies, tail: &Words, g: &TimeGeometry, epoch: u64, last: u64) -> bool {
+        let w = TimeWindow { t, tail, g };
         if epoch > last {
-            self.age_out(epoch);
+            w.age_out(epoch);
             true
         } else {
-            last - epoch < self.len()
+            last - epoch < w.len()
         }
     }
 
@@ -403,10 +584,16 @@ impl TimeWindow {
         }
     }
 
+    /// Every word of the window that holds a count.
     fn words(&self) -> impl Iterator<Item = &AtomicU64> {
-        self.calls
+        let b = self.g.buckets;
+        let calls = self
+            .calls()
+            .chunks(self.g.stride)
+            .flat_map(move |s| &s[..b]);
+        self.tail.get()[self.g.tallies..self.g.tallies + 2 * b]
             .iter()
-            .chain(self.buckets.iter().flat_map(|b| [&b.failures, &b.slow]))
+            .chain(calls)
     }
 
     /// Empties `w` (keeping its tag) if `out` says so of its tag, unless a
@@ -425,7 +612,7 @@ impl TimeWindow {
     /// outcome of a writer racing it, never count an old one.
     #[cold]
     fn age_out(&self, epoch: u64) {
-        let prev = self.last_epoch.load(Relaxed);
+        let prev = self.t.last_epoch.load(Relaxed);
         if prev >= epoch {
             return; // swept already
         }
@@ -442,10 +629,10 @@ impl TimeWindow {
                 });
             }
         }
-        self.last_epoch.fetch_max(epoch, Relaxed);
+        self.t.last_epoch.fetch_max(epoch, Relaxed);
     }
 
-    /// See [`Windows::refresh`]: empties every word of another generation.
+    /// See [`WindowLayout::refresh`]: empties every word of another generation.
     fn refresh(&self, current: u64) {
         let g = current & TAG_GEN_MASK;
         for w in self.words() {
@@ -454,9 +641,9 @@ impl TimeWindow {
     }
 
     pub(crate) fn stats(&self, now: u64, gen: u64) -> Stats {
-        let epoch = now / self.width;
+        let epoch = now / self.g.width;
         let n = self.len();
-        if epoch.saturating_sub(self.last_epoch.load(Relaxed)) >= n {
+        if epoch.saturating_sub(self.t.last_epoch.load(Relaxed)) >= n {
             // Nothing recorded within the window (however long ago the
             // last record was: no 16-bit tag is compared across the gap).
             return Stats::default();
@@ -477,43 +664,62 @@ impl TimeWindow {
         // earlier, even if this thread is preempted in between (the rate is
         // then under-, never over-estimated).
         let mut s = Stats::default();
-        for b in self.buckets.iter() {
-            s.failures += count(&b.failures);
-            s.slow += count(&b.slow);
+        for b in 0..self.g.buckets {
+            s.failures += count(self.tally(b, 0));
+            s.slow += count(self.tally(b, 1));
         }
-        for stripe in self.calls.chunks(self.stride) {
-            s.calls += stripe[..self.buckets.len()].iter().map(count).sum::<u64>();
+        for stripe in self.calls().chunks(self.g.stride) {
+            s.calls += stripe[..self.g.buckets].iter().map(count).sum::<u64>();
         }
         s
     }
 }
 
-/// The windows a breaker keeps, as its configuration asks.
-#[derive(Debug)]
-pub(crate) struct Windows {
-    pub(crate) consecutive: TaggedCount,
-    pub(crate) count: Option<CountWindow>,
-    pub(crate) time: Option<TimeWindow>,
+/// For tests: a window with its own words (the breaker keeps them in its
+/// state block and tail).
+#[cfg(test)]
+pub(crate) struct OwnedWindow {
+    heads: WindowHeads,
+    tail: Words,
+    layout: WindowLayout,
 }
 
-impl Windows {
-    /// Every 2^14 generations the transition that reaches such a generation
-    /// empties the narrow-tagged words of other generations (the time
-    /// window's 16-bit tags, the totals' 32-bit ones), so no wrap-around
-    /// comparison ever spans 2^15 generations, however many transitions
-    /// pass while a word is untouched.
-    pub(crate) const REFRESH_EVERY: u64 = 1 << 14;
-
-    pub(crate) fn refresh(&self, current: u64) {
-        self.consecutive.refresh(current);
-        if let Some(c) = &self.count {
-            c.refresh(current);
+#[cfg(test)]
+impl OwnedWindow {
+    fn with(layout: WindowLayout) -> Self {
+        OwnedWindow {
+            heads: WindowHeads::new(),
+            tail: Words::new(layout.words(), |i| layout.initial(i)),
+            layout,
         }
-        if let Some(t) = &self.time {
-            t.refresh(current);
+    }
+
+    /// A count window of `size` calls.
+    pub(crate) fn count(size: u32) -> Self {
+        Self::with(WindowLayout::count(0, size))
+    }
+
+    /// A time window of `buckets` buckets over `length_nanos`.
+    pub(crate) fn time(length_nanos: u64, buckets: u32) -> Self {
+        Self::with(WindowLayout::time(0, length_nanos, buckets))
+    }
+
+    pub(crate) fn c(&self) -> CountWindow<'_> {
+        match self.layout.view(&self.heads, &self.tail) {
+            View::Count(c) => c,
+            _ => unreachable!("built as a count window"),
+        }
+    }
+
+    pub(crate) fn t(&self) -> TimeWindow<'_> {
+        match self.layout.view(&self.heads, &self.tail) {
+            View::Time(t) => t,
+            _ => unreachable!("built as a time window"),
         }
     }
 }
 
 #[cfg(all(test, failwell_loom))]
 mod loom_models;
+#[cfg(all(test, not(failwell_loom)))]
+mod tests;

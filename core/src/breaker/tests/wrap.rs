@@ -275,7 +275,7 @@ fn counts_never_alias_across_the_32_bit_tag_wrap() {
     let s = b.snapshot();
     assert_eq!((s.consecutive_failures, s.window_calls), (1, 3));
     let target = g + (1 << 32);
-    let r = Windows::REFRESH_EVERY;
+    let r = WindowLayout::REFRESH_EVERY;
     b.jump_to_refresh_point((target - 1) / r * r);
     while b.snapshot().generation < target {
         b.reset();

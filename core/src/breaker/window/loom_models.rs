@@ -6,7 +6,7 @@
 use loom::sync::Arc;
 use loom::thread;
 
-use super::{CountWindow, TaggedCount, TimeWindow, FAILED};
+use super::{OwnedWindow, TaggedCount, FAILED};
 
 /// Two outcomes race for the one slot of a size-1 count window: whichever
 /// wins, the totals agree with what the slot holds (one call, and a
@@ -14,16 +14,16 @@ use super::{CountWindow, TaggedCount, TimeWindow, FAILED};
 #[test]
 fn count_window_totals_match_the_slot() {
     loom::model(|| {
-        let w = Arc::new(CountWindow::new(1));
+        let w = Arc::new(OwnedWindow::count(1));
         let t = {
             let w = w.clone();
-            thread::spawn(move || w.record(0, FAILED))
+            thread::spawn(move || w.c().record(0, FAILED))
         };
-        w.record(0, 0);
+        w.c().record(0, 0);
         t.join().unwrap();
-        let s = w.stats(0);
+        let s = w.c().stats(0);
         assert_eq!(s.calls, 1);
-        let slot_failed = w.slots[0].load(crate::sync::Ordering::Relaxed) & FAILED;
+        let slot_failed = w.tail.get()[0].load(crate::sync::Ordering::Relaxed) & FAILED;
         assert_eq!(s.failures, slot_failed, "totals follow the slot");
     });
 }
@@ -33,14 +33,14 @@ fn count_window_totals_match_the_slot() {
 #[test]
 fn count_window_keeps_stale_outcomes_out() {
     loom::model(|| {
-        let w = Arc::new(CountWindow::new(1));
+        let w = Arc::new(OwnedWindow::count(1));
         let t = {
             let w = w.clone();
-            thread::spawn(move || w.record(1, FAILED))
+            thread::spawn(move || w.c().record(1, FAILED))
         };
-        w.record(0, FAILED); // generation 0: stale once 1 is there
+        w.c().record(0, FAILED); // generation 0: stale once 1 is there
         t.join().unwrap();
-        let s = w.stats(1);
+        let s = w.c().stats(1);
         assert_eq!((s.calls, s.failures), (1, 1));
     });
 }
@@ -68,14 +68,14 @@ fn tagged_count_adds_are_never_lost() {
 fn time_window_counts_concurrent_writers_of_one_epoch() {
     loom::model(|| {
         // 2 buckets of 10 units; both writers at time 15 (epoch 1).
-        let w = Arc::new(TimeWindow::new(20, 2));
+        let w = Arc::new(OwnedWindow::time(20, 2));
         let t = {
             let w = w.clone();
-            thread::spawn(move || w.record(15, 0, FAILED))
+            thread::spawn(move || w.t().record(15, 0, FAILED))
         };
-        w.record(15, 0, 0);
+        w.t().record(15, 0, 0);
         t.join().unwrap();
-        let s = w.stats(15, 0);
+        let s = w.t().stats(15, 0);
         assert_eq!((s.calls, s.failures), (2, 1));
     });
 }
@@ -86,15 +86,15 @@ fn time_window_counts_concurrent_writers_of_one_epoch() {
 #[test]
 fn time_window_never_counts_an_outcome_out_of_the_window() {
     loom::model(|| {
-        let w = Arc::new(TimeWindow::new(20, 2));
-        w.record(5, 0, 0); // epoch 0, published first
+        let w = Arc::new(OwnedWindow::time(20, 2));
+        w.t().record(5, 0, 0); // epoch 0, published first
         let t = {
             let w = w.clone();
-            thread::spawn(move || w.record(9, 0, FAILED)) // epoch 0 again
+            thread::spawn(move || w.t().record(9, 0, FAILED)) // epoch 0 again
         };
-        w.record(25, 0, 0); // epoch 2: epoch 0 is out of the window
+        w.t().record(25, 0, 0); // epoch 2: epoch 0 is out of the window
         t.join().unwrap();
-        let s = w.stats(25, 0);
+        let s = w.t().stats(25, 0);
         assert_eq!(s.failures, 0, "epoch 0's failure is out of the window");
         assert_eq!(s.calls, 1, "only epoch 2's call is in it");
     });
