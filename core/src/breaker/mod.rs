@@ -45,8 +45,10 @@
 //!
 //! Inside, the breaker is kept in concerns of their own: `rule.rs`, the
 //! pure decisions (trip, half-open verdict, open period, retry hint);
-//! `state.rs`, the state word and the fixed state block; `window.rs`, the
-//! outcome windows; this file, the handle (admission and transitions);
+//! `state.rs`, the state word, the fixed state block and the layout of its
+//! tail; `window.rs` (with `count.rs`, `time.rs`), the outcome windows as
+//! views of the block and tail; this file, the handle (admission and
+//! transitions);
 //! `record.rs`, recording outcomes; `permit.rs`, the permits;
 //! `events.rs`, transitions and listeners; `snapshot.rs`, the snapshot.
 
