@@ -36,6 +36,18 @@ impl Stripes {
         }
     }
 
+    /// `count` stripes, if it is a power of two from 1 to 1024 (a layout
+    /// another process chose and stored).
+    #[cfg(not(failwell_loom))]
+    pub(crate) fn with_count(count: usize) -> Option<Self> {
+        (count.is_power_of_two() && count <= 1024).then(|| Stripes { mask: count - 1 })
+    }
+
+    /// How many stripes.
+    pub(crate) fn count(self) -> usize {
+        self.mask + 1
+    }
+
     /// The words the stripes take.
     pub(crate) fn words(self) -> usize {
         (self.mask + 1) * LINE_WORDS

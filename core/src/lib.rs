@@ -62,6 +62,8 @@ pub mod lock;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
+#[cfg(all(unix, not(failwell_loom)))]
+pub mod region;
 pub mod retry;
 mod rng;
 pub mod shed;

@@ -36,7 +36,7 @@ use crate::sync::{
     fence, spin_wait, AtomicU64, CachePadded, CoreMutex, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release,
 };
-use crate::words::Words;
+use crate::words::{Placed, Words};
 
 /// The GCRA decision for a request whose cost is `cost` nanoseconds of
 /// emission interval (`n · T`), against a tolerance of `limit` nanoseconds
@@ -140,22 +140,25 @@ impl<C: Clock> Builder<C> {
     pub fn build(self) -> Result<RateLimiter<C>, ConfigError> {
         let (interval, limit) = self.params()?;
         let admitted = Stripes::new();
-        Ok(RateLimiter {
-            state: LimiterState {
-                tat: CachePadded::new(AtomicU64::new(0)),
-                params: CachePadded::new(Params {
-                    version: AtomicU64::new(0),
-                    interval: AtomicU64::new(interval),
-                    limit: AtomicU64::new(limit),
-                }),
-                rejected: CachePadded::new(AtomicU64::new(0)),
-            },
-            reconfiguring: CoreMutex::new(()),
-            tail: Words::zeroed(admitted.words()),
+        Ok(RateLimiter::from_parts(
+            Placed::heap(LimiterState::new(interval, limit)),
+            Words::zeroed(admitted.words()),
             admitted,
-            precise: self.precise,
-            clock: self.clock,
-        })
+            self.precise,
+            self.clock,
+            false,
+        ))
+    }
+}
+
+impl Builder<MonotonicClock> {
+    /// What a shared region stores of a limiter's configuration (and
+    /// compares on attach): the emission interval and tolerance in
+    /// nanoseconds and whether the clock is read precisely; validated as
+    /// at build.
+    pub(crate) fn shared_params(&self) -> Result<(u64, u64, bool), ConfigError> {
+        let (interval, limit) = self.params()?;
+        Ok((interval, limit, self.precise))
     }
 }
 
@@ -272,7 +275,8 @@ impl Params {
 
 /// A GCRA rate limiter. Thread-safe; share it by reference or in an `Arc`.
 pub struct RateLimiter<C: Clock = MonotonicClock> {
-    state: LimiterState,
+    /// On the heap, or in a shared region.
+    state: Placed<LimiterState>,
     /// Serialises reconfigurations (never taken by callers).
     reconfiguring: CoreMutex<()>,
     /// The state's sized words: the admitted requests' stripes (see
@@ -282,6 +286,8 @@ pub struct RateLimiter<C: Clock = MonotonicClock> {
     /// own line).
     admitted: Stripes,
     precise: bool,
+    /// In a shared region: the configuration is the region's.
+    shared: bool,
     clock: C,
 }
 
@@ -295,10 +301,25 @@ pub struct RateLimiter<C: Clock = MonotonicClock> {
 /// build, holds the admitted requests' stripes (one line per stripe).
 #[repr(C)]
 #[derive(Debug)]
-struct LimiterState {
+pub(crate) struct LimiterState {
     tat: CachePadded<AtomicU64>,
     params: CachePadded<Params>,
     rejected: CachePadded<AtomicU64>,
+}
+
+impl LimiterState {
+    /// A full bucket (TAT 0) with no refusals.
+    pub(crate) fn new(interval: u64, limit: u64) -> Self {
+        LimiterState {
+            tat: CachePadded::new(AtomicU64::new(0)),
+            params: CachePadded::new(Params {
+                version: AtomicU64::new(0),
+                interval: AtomicU64::new(interval),
+                limit: AtomicU64::new(limit),
+            }),
+            rejected: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
 }
 
 impl RateLimiter<MonotonicClock> {
@@ -309,6 +330,27 @@ impl RateLimiter<MonotonicClock> {
 }
 
 impl<C: Clock> RateLimiter<C> {
+    /// A limiter on `state` and its `tail` (the `admitted` stripes), which
+    /// live on the heap or in a shared region (`shared`).
+    pub(crate) fn from_parts(
+        state: Placed<LimiterState>,
+        tail: Words,
+        admitted: Stripes,
+        precise: bool,
+        clock: C,
+        shared: bool,
+    ) -> Self {
+        RateLimiter {
+            state,
+            reconfiguring: CoreMutex::new(()),
+            tail,
+            admitted,
+            precise,
+            shared,
+            clock,
+        }
+    }
+
     #[inline]
     fn now(&self) -> u64 {
         if self.precise {
@@ -404,6 +446,13 @@ impl<C: Clock> RateLimiter<C> {
         &self,
         change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
     ) -> Result<(), ConfigError> {
+        if self.shared {
+            return Err(ConfigError::new(
+                "reconfigure",
+                "a rate limiter in a shared region keeps the configuration it was created \
+                 with there; every process attached to it uses that one",
+            ));
+        }
         let _g = self.reconfiguring.lock();
         let (interval, limit) = self.state.params.read();
         let current = Builder {
