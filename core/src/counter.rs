@@ -44,6 +44,7 @@ impl Stripes {
     }
 
     /// How many stripes.
+    #[cfg(not(failwell_loom))]
     pub(crate) fn count(self) -> usize {
         self.mask + 1
     }
