@@ -151,6 +151,7 @@ impl<C: Clock> Builder<C> {
     }
 }
 
+#[cfg(all(unix, not(failwell_loom)))]
 impl Builder<MonotonicClock> {
     /// What a shared region stores of a limiter's configuration (and
     /// compares on attach): the emission interval and tolerance in
