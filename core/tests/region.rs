@@ -1,0 +1,169 @@
+//! The host region with real processes: this test binary runs itself as
+//! the worker processes (the `worker` test, which does nothing unless
+//! `FAILWELL_REGION_WORKER` says what to do), and checks what they did
+//! through counts each reports on its own, independent of the region.
+
+#![cfg(unix)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use failwell::rate_limit::RateLimiter;
+use failwell::region::Region;
+
+const ROLE: &str = "FAILWELL_REGION_WORKER";
+
+/// A region name of this run's own, removed when dropped.
+struct Scratch(String);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let name = format!("failwell-it-{}-{tag}", std::process::id());
+        let _ = Region::unlink(&name);
+        Scratch(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = Region::unlink(&self.0);
+    }
+}
+
+/// Starts this binary as a worker: `role` and its arguments.
+fn spawn(role: &str, args: &[String]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "worker", "--nocapture", "--test-threads", "1"])
+        .env(ROLE, role)
+        .env("FAILWELL_REGION_ARGS", args.join(" "))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("worker starts")
+}
+
+/// Waits for a worker and returns the numbers it reported (`RESULT a b…`).
+fn result(child: Child) -> Vec<u64> {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "worker failed: {:?}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no RESULT in {text:?}"));
+    line.split(' ').map(|n| n.parse().unwrap()).collect()
+}
+
+fn limiter_builder(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
+    RateLimiter::builder()
+        .rate(rate, Duration::from_secs(1))
+        .burst(burst)
+}
+
+/// The worker side. Does nothing in an ordinary test run.
+#[test]
+fn worker() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let args: Vec<String> = std::env::var("FAILWELL_REGION_ARGS")
+        .unwrap()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    let n = |i: usize| args[i].parse::<u64>().unwrap();
+    let region = Region::open(&args[0], 1 << 20).expect("worker opens the region");
+    match role.as_str() {
+        // region, rate, burst, run-until (ms since the epoch): try as fast
+        // as possible; report tries and admissions.
+        "limit" => {
+            let l = region
+                .rate_limiter("api", limiter_builder(n(1), n(2)))
+                .unwrap();
+            let until = std::time::UNIX_EPOCH + Duration::from_millis(n(3));
+            let (mut tries, mut admitted) = (0u64, 0u64);
+            while std::time::SystemTime::now() < until {
+                for _ in 0..64 {
+                    tries += 1;
+                    admitted += l.try_acquire().is_ok() as u64;
+                }
+            }
+            println!("RESULT {tries} {admitted}");
+        }
+        // region, count: take `count` of a slow limiter's burst and exit.
+        "take" => {
+            let l = region
+                .rate_limiter(
+                    "slow",
+                    RateLimiter::builder()
+                        .rate(1, Duration::from_secs(3600))
+                        .burst(10),
+                )
+                .unwrap();
+            let taken = (0..n(1)).filter(|_| l.try_acquire().is_ok()).count();
+            println!("RESULT {taken}");
+        }
+        other => panic!("unknown worker role {other}"),
+    }
+}
+
+/// Eight processes on one host-wide limit of 2000/s with a burst of 50,
+/// for about a second and a half: together they are admitted no more than
+/// the burst plus the rate over the time they ran (+1 %), and not much
+/// less; the limiter's own count of admissions agrees with the workers'.
+#[test]
+fn eight_processes_share_one_exact_limit() {
+    let s = Scratch::new("limit");
+    let region = Region::open(&s.0, 1 << 20).unwrap();
+    let (rate, burst) = (2000u64, 50u64);
+    let l = region
+        .rate_limiter("api", limiter_builder(rate, burst))
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let start = Instant::now();
+    let until = now_ms + 1500;
+    let args = [
+        s.0.clone(),
+        rate.to_string(),
+        burst.to_string(),
+        until.to_string(),
+    ];
+    let workers: Vec<Child> = (0..8).map(|_| spawn("limit", &args)).collect();
+    let results: Vec<Vec<u64>> = workers.into_iter().map(result).collect();
+    let elapsed = start.elapsed();
+    let tries: u64 = results.iter().map(|r| r[0]).sum();
+    let admitted: u64 = results.iter().map(|r| r[1]).sum();
+    let bound = burst + (rate as f64 * elapsed.as_secs_f64() * 1.01) as u64;
+    eprintln!("8 processes: {tries} tries, {admitted} admitted in {elapsed:?} (bound {bound})");
+    assert!(tries >= 1_000_000, "{tries} operations in all");
+    assert!(admitted <= bound, "{admitted} admitted, at most {bound}");
+    // The workers ran at least 1 s of the 1.5 (start-up included).
+    assert!(admitted >= rate, "{admitted} admitted, at least {rate}");
+    let snap = l.snapshot();
+    assert_eq!(
+        snap.admitted, admitted,
+        "the region's count is the workers' sum"
+    );
+    assert_eq!(snap.admitted + snap.rejected, tries);
+    assert!(
+        results.iter().all(|r| r[1] > 0),
+        "every worker was admitted: {results:?}"
+    );
+}
+
+/// A process creates the region and takes 4 of a limiter's burst of 10,
+/// then exits; the region outlives it: a later process attaches and finds
+/// 6 left, and another worker after it none.
+#[test]
+fn state_outlives_the_process_that_created_it() {
+    let s = Scratch::new("outlive");
+    assert_eq!(result(spawn("take", &[s.0.clone(), "4".into()])), [4]);
+    let region = Region::open(&s.0, 1 << 20).unwrap();
+    let l = region.attach_rate_limiter("slow").unwrap();
+    assert_eq!(l.snapshot().admitted, 4);
+    assert_eq!(result(spawn("take", &[s.0.clone(), "20".into()])), [6]);
+    assert!(l.try_acquire().is_err());
+}
