@@ -80,6 +80,12 @@ typedef struct fw_pipeline_t fw_pipeline_t;
 // A rate limiter. Thread-safe; free it once, after every thread is done.
 typedef struct fw_rate_limiter_t fw_rate_limiter_t;
 
+#if defined(__unix__)
+// A mapped host region. Thread-safe. Closing it does not invalidate the
+// primitives taken from it: each keeps the mapping until it is freed.
+typedef struct fw_region_t fw_region_t;
+#endif
+
 // A retry policy. Thread-safe: one policy may serve every thread.
 typedef struct fw_retry_t fw_retry_t;
 
@@ -521,6 +527,16 @@ typedef uint64_t (*fw_gauge_fn)(void *user_data);
 // The protected call itself failed (e.g. `fw_retry_call` gave up); its
 // last result is reported through an out-parameter.
 #define FW_ECALL 102
+
+// A system call failed (opening, reserving or mapping a region's file);
+// `fw_last_error` has the system's message.
+#define FW_EIO 103
+
+// A shared region refused: the file is not a region or has another
+// layout version, the region is full, or the slot's name is taken by
+// another kind or another configuration, or (attaching) absent; see
+// `fw_last_error`.
+#define FW_EREGION 104
 
 // The call succeeded.
 #define FW_OUTCOME_SUCCESS 0
@@ -1046,13 +1062,68 @@ fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
 // nothing, like every `fw_*_reconfigure`: an invalid config is `FW_EINVAL`
 // naming the field and changes nothing; every decision sees the old
 // configuration or the new one, never a mix. `precise` is fixed at build:
-// a different value is `FW_EINVAL` naming it.
+// a different value is `FW_EINVAL` naming it. A limiter in a shared region
+// keeps the region's configuration: `FW_EINVAL` naming `reconfigure`.
 fw_status_t fw_rate_limiter_reconfigure(const fw_rate_limiter_t *limiter,
                                         const fw_rate_limiter_config_t *config);
 
 // Copies the limiter's counters into `*out`.
 fw_status_t fw_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,
                                      fw_rate_limiter_snapshot_t *out);
+
+#if defined(__unix__)
+// Creates or attaches the region `name_or_path` into `*out`: a name
+// without `/` is the file `/dev/shm/<name>`, anything else a path. A new
+// region is `size` bytes (at least 64 KiB, rounded up to whole pages),
+// reserved at once; an existing one keeps its size. `FW_EIO` if the file
+// cannot be opened, reserved or mapped; `FW_EREGION` if it is not a
+// region or has another layout version; `FW_EINVAL` for a bad name or
+// size. Close it with `fw_region_close`.
+fw_status_t fw_region_open(const char *name_or_path, size_t size, fw_region_t **out);
+#endif
+
+#if defined(__unix__)
+// As `fw_region_open`, on a file descriptor this process was given (a
+// pre-fork master's, or a `memfd`), which the region owns from then on
+// (also when this fails: it is closed). An empty file becomes a new
+// region of `size` bytes.
+fw_status_t fw_region_from_fd(int fd, size_t size, fw_region_t **out);
+#endif
+
+#if defined(__unix__)
+// Unmaps the region once every primitive taken from it is freed. NULL is
+// a no-op. The file stays (see `fw_region_unlink`).
+void fw_region_close(fw_region_t *region);
+#endif
+
+#if defined(__unix__)
+// Removes the region file `name_or_path` (named as for `fw_region_open`).
+// Processes that have it mapped keep using it; the next open creates a
+// new one.
+fw_status_t fw_region_unlink(const char *name_or_path);
+#endif
+
+#if defined(__unix__)
+// The rate limiter `name` in the region into `*out`, an ordinary
+// `fw_rate_limiter_t` (free it with `fw_rate_limiter_free`): created with
+// `*config` if the region has no slot of that name, else the existing one,
+// which every process shares (one exact GCRA word for the host). A name
+// held with another configuration is `FW_EREGION` (attach with
+// `fw_region_rate_limiter_attach` to adopt it); `name` is at most 55 bytes
+// of UTF-8.
+fw_status_t fw_region_rate_limiter_new(const fw_region_t *region,
+                                       const char *name,
+                                       const fw_rate_limiter_config_t *config,
+                                       fw_rate_limiter_t **out);
+#endif
+
+#if defined(__unix__)
+// The rate limiter `name` as the region holds it, whatever its
+// configuration, into `*out`; `FW_EREGION` if there is none.
+fw_status_t fw_region_rate_limiter_attach(const fw_region_t *region,
+                                          const char *name,
+                                          fw_rate_limiter_t **out);
+#endif
 
 // The defaults (core's: 100 ms doubling to 10 s, 3 attempts, full
 // jitter, no budget).

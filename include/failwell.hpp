@@ -300,6 +300,8 @@ private:
 };
 
 /// A rate limiter.
+class Region;
+
 class RateLimiter {
 public:
     explicit RateLimiter(const fw_rate_limiter_config_t &config) {
@@ -336,8 +338,50 @@ public:
     }
 
 private:
+    friend class Region;
+    /// Takes ownership of a limiter a region made.
+    explicit RateLimiter(fw_rate_limiter_t *owned) noexcept : l_(owned) {}
+
     fw_rate_limiter_t *l_ = nullptr;
 };
+
+#if defined(__unix__)
+/// A host region: shared memory the processes of a host open by name.
+/// The primitives it hands out are the ordinary ones, and outlive it.
+class Region {
+public:
+    /// Creates or attaches `/dev/shm/<name>` (or a path), `size` bytes if
+    /// new (throws `failwell::Error`: FW_EIO, FW_EREGION, FW_EINVAL).
+    Region(const char *name_or_path, size_t size) {
+        detail::check(fw_region_open(name_or_path, size, &r_));
+    }
+    Region(const Region &) = delete;
+    Region &operator=(const Region &) = delete;
+    ~Region() { fw_region_close(r_); }
+
+    /// The rate limiter `name`, created with `config` if absent; every
+    /// process asking for it shares it. A name held with another
+    /// configuration throws (FW_EREGION).
+    RateLimiter rate_limiter(const char *name, const fw_rate_limiter_config_t &config) {
+        fw_rate_limiter_t *l = nullptr;
+        detail::check(fw_region_rate_limiter_new(r_, name, &config, &l));
+        return RateLimiter(l);
+    }
+
+    /// The rate limiter `name` with the region's configuration.
+    RateLimiter attach_rate_limiter(const char *name) {
+        fw_rate_limiter_t *l = nullptr;
+        detail::check(fw_region_rate_limiter_attach(r_, name, &l));
+        return RateLimiter(l);
+    }
+
+    /// Removes the region file (processes using it keep it mapped).
+    static void unlink(const char *name_or_path) { detail::check(fw_region_unlink(name_or_path)); }
+
+private:
+    fw_region_t *r_ = nullptr;
+};
+#endif
 
 /// A retry policy: backoff, jitter, attempts, an optional budget.
 class Retry {

@@ -54,6 +54,14 @@ pub const FW_EPANIC: fw_status_t = 101;
 /// The protected call itself failed (e.g. `fw_retry_call` gave up); its
 /// last result is reported through an out-parameter.
 pub const FW_ECALL: fw_status_t = 102;
+/// A system call failed (opening, reserving or mapping a region's file);
+/// `fw_last_error` has the system's message.
+pub const FW_EIO: fw_status_t = 103;
+/// A shared region refused: the file is not a region or has another
+/// layout version, the region is full, or the slot's name is taken by
+/// another kind or another configuration, or (attaching) absent; see
+/// `fw_last_error`.
+pub const FW_EREGION: fw_status_t = 104;
 
 /// The status of a refusal.
 pub(crate) fn rejected(r: Rejected) -> fw_status_t {
@@ -467,6 +475,8 @@ pub extern "C" fn fw_status_str(status: fw_status_t) -> *const c_char {
         FW_EINVAL => c"FW_EINVAL",
         FW_EPANIC => c"FW_EPANIC",
         FW_ECALL => c"FW_ECALL",
+        FW_EIO => c"FW_EIO",
+        FW_EREGION => c"FW_EREGION",
         _ => c"FW_UNKNOWN_STATUS",
     };
     s.as_ptr()

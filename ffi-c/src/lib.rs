@@ -11,7 +11,9 @@
 //!
 //! It covers the circuit breaker, the bulkhead, the rate limiter, retry,
 //! deadlines and timed calls, the adaptive limit and the SRE throttler,
-//! chaos injection, the watchdog, health checks and metrics rendering.
+//! chaos injection, the watchdog, health checks and metrics rendering,
+//! and host regions (shared memory) holding rate limiters shared by the
+//! processes of a host.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -29,6 +31,8 @@ pub mod health;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
+#[cfg(unix)]
+pub mod region;
 pub mod retry;
 pub mod shed;
 pub mod watchdog;

@@ -9,7 +9,7 @@ use crate::boundary::*;
 /// Core's names for settings, as the C API names them (struct fields and
 /// arguments), for error messages.
 /// cbindgen:ignore
-const C_FIELDS: &[(&str, &str)] = &[("rate", "requests/period_ns")];
+pub(crate) const C_FIELDS: &[(&str, &str)] = &[("rate", "requests/period_ns")];
 
 /// A rate limiter. Thread-safe; free it once, after every thread is done.
 #[derive(Debug)]
@@ -60,13 +60,7 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
         let Some(c) = (unsafe { config.as_ref() }) else {
             return invalid("fw_rate_limiter_new: `config` is NULL (a rate has no default)");
         };
-        let mut b = RateLimiter::builder()
-            .rate(c.requests, Duration::from_nanos(c.period_ns))
-            .precise(c.precise);
-        if c.burst > 0 {
-            b = b.burst(c.burst);
-        }
-        match b.build() {
+        match builder_of(c).build() {
             Ok(l) => {
                 out.write(new_handle::<fw_rate_limiter_t>(l));
                 FW_OK
@@ -74,6 +68,18 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
             Err(e) => config_error("fw_rate_limiter_new", e, C_FIELDS),
         }
     })
+}
+
+/// The core builder for a C configuration (burst 0: the default, `requests`).
+pub(crate) fn builder_of(c: &fw_rate_limiter_config_t) -> fw::rate_limit::Builder {
+    let b = RateLimiter::builder()
+        .rate(c.requests, Duration::from_nanos(c.period_ns))
+        .precise(c.precise);
+    if c.burst > 0 {
+        b.burst(c.burst)
+    } else {
+        b
+    }
 }
 
 /// Frees a rate limiter. NULL is a no-op.
@@ -127,7 +133,8 @@ pub unsafe extern "C" fn fw_rate_limiter_acquire_timeout(
 /// nothing, like every `fw_*_reconfigure`: an invalid config is `FW_EINVAL`
 /// naming the field and changes nothing; every decision sees the old
 /// configuration or the new one, never a mix. `precise` is fixed at build:
-/// a different value is `FW_EINVAL` naming it.
+/// a different value is `FW_EINVAL` naming it. A limiter in a shared region
+/// keeps the region's configuration: `FW_EINVAL` naming `reconfigure`.
 #[no_mangle]
 pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
     limiter: *const fw_rate_limiter_t,

@@ -1,6 +1,7 @@
 // The C++ wrapper: RAII handles and permits, exceptions for invalid
 // configuration, optional permits for refusals.
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include "failwell.hpp"
 
@@ -135,6 +137,31 @@ int main() {
             CHECK(std::string(e.what()).find("precise") != std::string::npos);
         }
         CHECK(l.snapshot().interval_ns == 1000000ULL);
+    }
+    {
+        // A host region: two mappings, one limiter; another configuration
+        // throws FW_EREGION; the limiter outlives the region.
+        std::string name = "failwell-cpp-" + std::to_string(getpid());
+        fw_rate_limiter_config_t cfg = fw_rate_limiter_config_default();
+        cfg.requests = 1;
+        cfg.period_ns = 3600ULL * 1000000000ULL;
+        cfg.burst = 2;
+        auto region = std::make_unique<failwell::Region>(name.c_str(), 1 << 20);
+        failwell::RateLimiter a = region->rate_limiter("api", cfg);
+        failwell::Region other(name.c_str(), 1 << 20);
+        failwell::RateLimiter b = other.attach_rate_limiter("api");
+        CHECK(a.try_acquire() && b.try_acquire() && !a.try_acquire());
+        cfg.burst = 3;
+        try {
+            other.rate_limiter("api", cfg);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EREGION);
+            CHECK(std::string(e.what()).find("FW_EREGION: fw_region_rate_limiter_new") == 0);
+        }
+        region.reset();
+        CHECK(b.snapshot().admitted == 2);
+        failwell::Region::unlink(name.c_str());
     }
     {
         // Pipeline: retry outside a breaker around a lambda; its layers may

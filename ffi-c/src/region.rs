@@ -1,0 +1,162 @@
+//! `fw_region_*`: a host region, shared memory that the processes of one
+//! host map by name, and the primitives placed in it.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::raw::{c_char, c_int};
+
+use fw::region::{Region, RegionError};
+
+use crate::boundary::*;
+use crate::rate_limit::{builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, C_FIELDS};
+
+/// A mapped host region. Thread-safe. Closing it does not invalidate the
+/// primitives taken from it: each keeps the mapping until it is freed.
+#[derive(Debug)]
+pub struct fw_region_t {
+    _opaque: (),
+}
+
+// SAFETY: never constructed; its pointers come from `new_handle`.
+unsafe impl Handle for fw_region_t {
+    type Target = Region;
+}
+
+/// A region error as a status, the message naming `func`.
+fn region_error(func: &str, e: RegionError) -> fw_status_t {
+    let status = match &e {
+        RegionError::Config(c) => return config_error(func, c.clone(), C_FIELDS),
+        RegionError::Argument { .. } => FW_EINVAL,
+        RegionError::Io { .. } => FW_EIO,
+        _ => FW_EREGION,
+    };
+    invalid(format!("{func}: {e}"));
+    status
+}
+
+/// Creates or attaches the region `name_or_path` into `*out`: a name
+/// without `/` is the file `/dev/shm/<name>`, anything else a path. A new
+/// region is `size` bytes (at least 64 KiB, rounded up to whole pages),
+/// reserved at once; an existing one keeps its size. `FW_EIO` if the file
+/// cannot be opened, reserved or mapped; `FW_EREGION` if it is not a
+/// region or has another layout version; `FW_EINVAL` for a bad name or
+/// size. Close it with `fw_region_close`.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_open(
+    name_or_path: *const c_char,
+    size: usize,
+    out: *mut *mut fw_region_t,
+) -> fw_status_t {
+    guard(|| {
+        let out = try_out!(out);
+        let name = try_str!(name_or_path);
+        match Region::open(name, size) {
+            Ok(r) => {
+                out.write(new_handle::<fw_region_t>(r));
+                FW_OK
+            }
+            Err(e) => region_error(this_export!(), e),
+        }
+    })
+}
+
+/// As `fw_region_open`, on a file descriptor this process was given (a
+/// pre-fork master's, or a `memfd`), which the region owns from then on
+/// (also when this fails: it is closed). An empty file becomes a new
+/// region of `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_from_fd(
+    fd: c_int,
+    size: usize,
+    out: *mut *mut fw_region_t,
+) -> fw_status_t {
+    guard(|| {
+        let out = try_out!(out);
+        if fd < 0 {
+            return invalid(format!("{}: fd: {fd} is not a descriptor", this_export!()));
+        }
+        // SAFETY: the caller gives the region a descriptor it owns (the
+        // documented contract).
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        match Region::from_fd(fd, size) {
+            Ok(r) => {
+                out.write(new_handle::<fw_region_t>(r));
+                FW_OK
+            }
+            Err(e) => region_error(this_export!(), e),
+        }
+    })
+}
+
+/// Unmaps the region once every primitive taken from it is freed. NULL is
+/// a no-op. The file stays (see `fw_region_unlink`).
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_close(region: *mut fw_region_t) {
+    // SAFETY: `region` is NULL or came from `fw_region_open`/`_from_fd`
+    // and is closed once (the documented contract).
+    guard_void(|| unsafe { free_handle(region) });
+}
+
+/// Removes the region file `name_or_path` (named as for `fw_region_open`).
+/// Processes that have it mapped keep using it; the next open creates a
+/// new one.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_unlink(name_or_path: *const c_char) -> fw_status_t {
+    guard(|| {
+        let name = try_str!(name_or_path);
+        match Region::unlink(name) {
+            Ok(()) => FW_OK,
+            Err(e) => region_error(this_export!(), e),
+        }
+    })
+}
+
+/// The rate limiter `name` in the region into `*out`, an ordinary
+/// `fw_rate_limiter_t` (free it with `fw_rate_limiter_free`): created with
+/// `*config` if the region has no slot of that name, else the existing one,
+/// which every process shares (one exact GCRA word for the host). A name
+/// held with another configuration is `FW_EREGION` (attach with
+/// `fw_region_rate_limiter_attach` to adopt it); `name` is at most 55 bytes
+/// of UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_rate_limiter_new(
+    region: *const fw_region_t,
+    name: *const c_char,
+    config: *const fw_rate_limiter_config_t,
+    out: *mut *mut fw_rate_limiter_t,
+) -> fw_status_t {
+    guard(|| {
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let c = try_ref!(config);
+        let out = try_out!(out);
+        match r.rate_limiter(name, builder_of(c)) {
+            Ok(l) => {
+                out.write(new_handle::<fw_rate_limiter_t>(l));
+                FW_OK
+            }
+            Err(e) => region_error(this_export!(), e),
+        }
+    })
+}
+
+/// The rate limiter `name` as the region holds it, whatever its
+/// configuration, into `*out`; `FW_EREGION` if there is none.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_rate_limiter_attach(
+    region: *const fw_region_t,
+    name: *const c_char,
+    out: *mut *mut fw_rate_limiter_t,
+) -> fw_status_t {
+    guard(|| {
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let out = try_out!(out);
+        match r.attach_rate_limiter(name) {
+            Ok(l) => {
+                out.write(new_handle::<fw_rate_limiter_t>(l));
+                FW_OK
+            }
+            Err(e) => region_error(this_export!(), e),
+        }
+    })
+}

@@ -1,0 +1,212 @@
+/* Host regions through the C ABI: opening, sharing a rate limiter between
+ * mappings and between processes (fork), every refusal with its status
+ * and message. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "helpers.h"
+
+static char region_name[64];
+
+static fw_rate_limiter_config_t per_hour(uint64_t requests, uint64_t burst) {
+    fw_rate_limiter_config_t c = fw_rate_limiter_config_default();
+    c.requests = requests;
+    c.period_ns = 3600ULL * 1000000000ULL;
+    c.burst = burst;
+    return c;
+}
+
+static uint64_t now_ns(void) {
+    uint64_t t = 0;
+    fw_now_ns(&t);
+    return t;
+}
+
+static void two_mappings_share_one_limiter(void) {
+    fw_region_t *a = NULL, *b = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &a), FW_OK);
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &b), FW_OK);
+    fw_rate_limiter_config_t c = per_hour(1, 10);
+    fw_rate_limiter_t *la = NULL, *lb = NULL;
+    CHECK_STATUS(fw_region_rate_limiter_new(a, "api", &c, &la), FW_OK);
+    CHECK_STATUS(fw_region_rate_limiter_new(b, "api", &c, &lb), FW_OK);
+    int admitted = 0;
+    for (int i = 0; i < 30; i++) {
+        admitted += fw_rate_limiter_try_acquire(i % 2 ? la : lb, 1, NULL) == FW_OK;
+    }
+    CHECK(admitted == 10);
+    fw_rate_limiter_snapshot_t s = {0};
+    CHECK_STATUS(fw_rate_limiter_snapshot(la, &s), FW_OK);
+    CHECK(s.admitted == 10 && s.rejected == 20 && s.burst == 10);
+    /* Closing the regions leaves the limiters working. */
+    fw_region_close(a);
+    fw_region_close(b);
+    uint64_t retry = 0;
+    CHECK_STATUS(fw_rate_limiter_try_acquire(lb, 1, &retry), FW_REJECTED_RATE_LIMITED);
+    CHECK(retry > 0);
+    /* A shared limiter keeps the region's configuration. */
+    fw_rate_limiter_config_t more = per_hour(1, 20);
+    CHECK_STATUS(fw_rate_limiter_reconfigure(la, &more), FW_EINVAL);
+    CHECK(message_mentions("fw_rate_limiter_reconfigure: reconfigure"));
+    fw_rate_limiter_free(la);
+    fw_rate_limiter_free(lb);
+}
+
+static void another_configuration_is_refused_and_attach_adopts(void) {
+    fw_region_t *r = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &r), FW_OK);
+    fw_rate_limiter_config_t other = per_hour(1, 20);
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_region_rate_limiter_new(r, "api", &other, &l), FW_EREGION);
+    CHECK(l == NULL);
+    CHECK(message_mentions("fw_region_rate_limiter_new: slot \"api\" exists"));
+    CHECK(message_mentions("burst: 10"));
+    CHECK_STATUS(fw_region_rate_limiter_attach(r, "api", &l), FW_OK);
+    fw_rate_limiter_snapshot_t s = {0};
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.burst == 10 && s.admitted == 10);
+    fw_rate_limiter_free(l);
+    l = NULL;
+    CHECK_STATUS(fw_region_rate_limiter_attach(r, "absent", &l), FW_EREGION);
+    CHECK(message_mentions("no slot \"absent\""));
+    fw_rate_limiter_config_t bad = per_hour(1, 1);
+    bad.requests = 0;
+    CHECK_STATUS(fw_region_rate_limiter_new(r, "bad", &bad, &l), FW_EINVAL);
+    CHECK(message_mentions("fw_region_rate_limiter_new: requests/period_ns"));
+    CHECK_STATUS(fw_region_rate_limiter_new(r, "", &other, &l), FW_EINVAL);
+    CHECK(message_mentions("name: must not be empty"));
+    CHECK_STATUS(fw_region_rate_limiter_new(r, "x", NULL, &l), FW_EINVAL);
+    CHECK(message_mentions("config"));
+    CHECK_STATUS(fw_region_rate_limiter_new(r, NULL, &other, &l), FW_EINVAL);
+    CHECK_STATUS(fw_region_rate_limiter_new(r, "x", &other, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_region_rate_limiter_new(NULL, "x", &other, &l), FW_EINVAL);
+    fw_region_close(r);
+    fw_region_close(NULL);
+}
+
+static void bad_regions_are_refused(void) {
+    fw_region_t *r = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 4096, &r), FW_EINVAL);
+    CHECK(message_mentions("fw_region_open: size: must be at least"));
+    CHECK_STATUS(fw_region_open(NULL, 1 << 20, &r), FW_EINVAL);
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, NULL), FW_EINVAL);
+    CHECK_STATUS(fw_region_open("/nonexistent-dir/region", 1 << 20, &r), FW_EIO);
+    CHECK(message_mentions("fw_region_open: region /nonexistent-dir/region: open"));
+    /* A file that is not a region. */
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/%s-foreign", region_name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    for (int i = 0; i < 70000; i++) {
+        fputc('x', f);
+    }
+    fclose(f);
+    CHECK_STATUS(fw_region_open(path, 1 << 20, &r), FW_EREGION);
+    CHECK(message_mentions("not a failwell region"));
+    CHECK_STATUS(fw_region_unlink(path), FW_OK);
+    CHECK_STATUS(fw_region_unlink(path), FW_EIO);
+    CHECK_STATUS(fw_region_from_fd(-1, 1 << 20, &r), FW_EINVAL);
+    CHECK(message_mentions("fw_region_from_fd: fd"));
+}
+
+static void a_region_from_a_descriptor(void) {
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/%s-fd", region_name);
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    CHECK(fd >= 0);
+    fw_region_t *r = NULL;
+    CHECK_STATUS(fw_region_from_fd(fd, 1 << 16, &r), FW_OK);
+    fw_rate_limiter_config_t c = per_hour(1, 3);
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_region_rate_limiter_new(r, "api", &c, &l), FW_OK);
+    fw_region_t *by_name = NULL;
+    fw_rate_limiter_t *l2 = NULL;
+    CHECK_STATUS(fw_region_open(path, 1 << 16, &by_name), FW_OK);
+    CHECK_STATUS(fw_region_rate_limiter_attach(by_name, "api", &l2), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l, 3, NULL), FW_OK);
+    CHECK_STATUS(fw_rate_limiter_try_acquire(l2, 1, NULL), FW_REJECTED_RATE_LIMITED);
+    fw_rate_limiter_free(l);
+    fw_rate_limiter_free(l2);
+    fw_region_close(r);
+    fw_region_close(by_name);
+    CHECK_STATUS(fw_region_unlink(path), FW_OK);
+}
+
+/* Eight forked workers, each opening the region by name, on one limit of
+ * 1000/s with a burst of 20 for half a second: together they are admitted
+ * at most burst + rate x time (+1 %), and the region's count is the sum of
+ * what each reports through its pipe. */
+static void forked_workers_share_one_limit(void) {
+    enum { WORKERS = 8 };
+    fw_rate_limiter_config_t c = fw_rate_limiter_config_default();
+    c.requests = 1000;
+    c.burst = 20;
+    uint64_t start = now_ns();
+    uint64_t until = start + 500000000ULL;
+    int pipes[WORKERS][2];
+    pid_t pids[WORKERS];
+    fflush(NULL);
+    for (int w = 0; w < WORKERS; w++) {
+        CHECK(pipe(pipes[w]) == 0);
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            fw_region_t *r = NULL;
+            fw_rate_limiter_t *l = NULL;
+            if (fw_region_open(region_name, 1 << 20, &r) != FW_OK ||
+                fw_region_rate_limiter_new(r, "shared", &c, &l) != FW_OK) {
+                _exit(2);
+            }
+            uint64_t counts[2] = {0, 0};
+            while (now_ns() < until) {
+                counts[0]++;
+                counts[1] += fw_rate_limiter_try_acquire(l, 1, NULL) == FW_OK;
+            }
+            _exit(write(pipes[w][1], counts, sizeof counts) == sizeof counts ? 0 : 3);
+        }
+        close(pipes[w][1]);
+    }
+    uint64_t tries = 0, admitted = 0;
+    for (int w = 0; w < WORKERS; w++) {
+        uint64_t counts[2] = {0, 0};
+        CHECK(read(pipes[w][0], counts, sizeof counts) == sizeof counts);
+        close(pipes[w][0]);
+        int status = 0;
+        waitpid(pids[w], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        tries += counts[0];
+        admitted += counts[1];
+    }
+    double elapsed = (double)(now_ns() - start) / 1e9;
+    uint64_t bound = 20 + (uint64_t)(1000.0 * elapsed * 1.01);
+    printf("forked workers: %llu tries, %llu admitted in %.3f s (bound %llu)\n",
+           (unsigned long long)tries, (unsigned long long)admitted, elapsed,
+           (unsigned long long)bound);
+    CHECK(admitted <= bound);
+    CHECK(admitted >= 300);
+    fw_region_t *r = NULL;
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &r), FW_OK);
+    CHECK_STATUS(fw_region_rate_limiter_attach(r, "shared", &l), FW_OK);
+    fw_rate_limiter_snapshot_t s = {0};
+    CHECK_STATUS(fw_rate_limiter_snapshot(l, &s), FW_OK);
+    CHECK(s.admitted == admitted);
+    CHECK(s.admitted + s.rejected == tries);
+    fw_rate_limiter_free(l);
+    fw_region_close(r);
+}
+
+int main(void) {
+    snprintf(region_name, sizeof region_name, "failwell-c-%d", (int)getpid());
+    fw_region_unlink(region_name);
+    two_mappings_share_one_limiter();
+    another_configuration_is_refused_and_attach_adopts();
+    bad_regions_are_refused();
+    a_region_from_a_descriptor();
+    forked_workers_share_one_limit();
+    CHECK_STATUS(fw_region_unlink(region_name), FW_OK);
+    return fw_finish("test_region");
+}
