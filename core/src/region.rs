@@ -85,6 +85,10 @@ use crate::words::{Keep, Placed, Words, LINE_WORDS};
 
 /// The layout version this build reads and writes.
 pub const LAYOUT_VERSION: u64 = 1;
+/// The bindings' default size, 1 MiB: a rate limiter's slot takes 384
+/// bytes plus 64 per stripe (twice the CPUs, 4 to 64), so well over a
+/// hundred limiters on any machine.
+pub const DEFAULT_SIZE: usize = 1 << 20;
 /// The smallest region [`Region::open`] creates, in bytes.
 pub const MIN_SIZE: usize = 64 << 10;
 /// The longest slot name, in bytes of UTF-8.

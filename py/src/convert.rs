@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
+#[cfg(unix)]
+use failwell::region::RegionError;
 use failwell::{ConfigError, Rejected};
+#[cfg(unix)]
+use pyo3::exceptions::PyOSError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -199,6 +203,7 @@ struct Errors {
     deadline: Py<PyType>,
     budget: Py<PyType>,
     shed: Py<PyType>,
+    region: Py<PyType>,
 }
 
 fn errors(py: Python<'_>) -> PyResult<&Errors> {
@@ -214,8 +219,35 @@ fn errors(py: Python<'_>) -> PyResult<&Errors> {
             deadline: get("DeadlineExceededError")?,
             budget: get("RetryBudgetExhaustedError")?,
             shed: get("ShedError")?,
+            region: get("RegionError")?,
         })
     })
+}
+
+/// A region's refusal as a Python exception: `OSError` (with the system's
+/// errno) for a failed system call, `ValueError` for a bad argument or
+/// configuration (named as Python names it), `failwell.RegionError` for
+/// the rest.
+#[cfg(unix)]
+pub fn region_error(py: Python<'_>, e: RegionError, renames: &[(&str, &str)]) -> PyErr {
+    match e {
+        RegionError::Config(c) => config_error(c, renames),
+        RegionError::Argument { argument, problem } => {
+            let arg = renames
+                .iter()
+                .find(|(core, _)| *core == argument)
+                .map_or(argument, |(_, py)| py);
+            PyValueError::new_err(format!("{arg}: {problem}"))
+        }
+        RegionError::Io { ref source, .. } => match source.raw_os_error() {
+            Some(errno) => PyOSError::new_err((errno, e.to_string())),
+            None => PyOSError::new_err(e.to_string()),
+        },
+        e => match errors(py) {
+            Ok(errs) => PyErr::from_type(errs.region.bind(py).clone(), e.to_string()),
+            Err(err) => err,
+        },
+    }
 }
 
 /// A refusal as the matching `failwell.Rejected` subclass, with

@@ -17,6 +17,7 @@ mod health;
 mod metrics;
 mod pipeline;
 mod rate_limit;
+mod region;
 mod retry;
 mod shed;
 mod watchdog;
@@ -35,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bulkhead::BulkheadPermit>()?;
     m.add_class::<call::GuardedCall>()?;
     m.add_class::<rate_limit::PyRateLimiter>()?;
+    m.add_class::<region::PyRegion>()?;
     m.add_class::<retry::PyBackoff>()?;
     m.add_class::<retry::PyJitter>()?;
     m.add_class::<retry::PyRetryBudget>()?;

@@ -17,6 +17,8 @@ use crate::convert::{
 };
 
 const RENAMES: &[(&str, &str)] = &[("rate", "requests/period")];
+/// In a region, the slot's name is the `slot` argument.
+const REGION_RENAMES: &[(&str, &str)] = &[("rate", "requests/period"), ("name", "slot")];
 
 fn requests(v: &Bound<'_, PyAny>) -> PyResult<u64> {
     uint64(v, "requests")
@@ -74,26 +76,50 @@ impl PyRateLimiter {
     /// `requests` per `period` seconds, bursts up to `burst` (default:
     /// `requests`). `timeout`: the default wait of `with`, the decorator
     /// and `call` (default 0: refuse at once).
+    ///
+    /// `_region`, `_slot` and `_attach` are `failwell.SharedRegion`'s: the
+    /// limiter then lives in the region's slot `_slot` (created with this
+    /// configuration, or attached with the stored one when `_attach`).
     #[new]
-    #[pyo3(signature = (requests, period = None, *, burst = None, precise = false, timeout = None, name = None))]
+    #[pyo3(signature = (requests, period = None, *, burst = None, precise = false, timeout = None, name = None, _region = None, _slot = None, _attach = false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         requests: &Bound<'_, PyAny>,
         period: Option<&Bound<'_, PyAny>>,
         burst: Option<&Bound<'_, PyAny>>,
         precise: bool,
         timeout: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
+        _region: Option<PyRef<'_, crate::region::PyRegion>>,
+        _slot: Option<String>,
+        _attach: bool,
     ) -> PyResult<Self> {
-        let period = self::period(period)?;
-        let mut b = rate_limit::RateLimiter::builder()
-            .rate(self::requests(requests)?, period)
-            .precise(precise);
-        if let Some(n) = opt_uint64(burst, "burst")? {
-            b = b.burst(n);
-        }
+        let timeout = opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO);
+        let inner = match (_region, _slot) {
+            (Some(region), Some(slot)) if _attach => region.attach_rate_limiter(py, &slot)?,
+            (region, slot) => {
+                let period = self::period(period)?;
+                let mut b = rate_limit::RateLimiter::builder()
+                    .rate(self::requests(requests)?, period)
+                    .precise(precise);
+                if let Some(n) = opt_uint64(burst, "burst")? {
+                    b = b.burst(n);
+                }
+                match (region, slot) {
+                    (Some(region), Some(slot)) => region.rate_limiter(py, &slot, b, REGION_RENAMES)?,
+                    (None, None) => b.build().map_err(|e| config_error(e, RENAMES))?,
+                    _ => {
+                        return Err(PyValueError::new_err(
+                            "_region and _slot go together (use SharedRegion.rate_limiter)",
+                        ))
+                    }
+                }
+            }
+        };
         Ok(PyRateLimiter {
-            inner: Arc::new(b.build().map_err(|e| config_error(e, RENAMES))?),
-            timeout: opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO),
+            inner: Arc::new(inner),
+            timeout,
             name,
         })
     }

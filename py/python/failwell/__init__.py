@@ -20,6 +20,7 @@ from ._errors import (
     DeadlineExceededError,
     InjectedFault,
     RateLimitedError,
+    RegionError,
     Rejected,
     RetryBudgetExhaustedError,
     ShedError,
@@ -41,6 +42,7 @@ from ._native import (
 )
 from ._pipeline import Pipeline
 from ._rate_limit import RateLimiter
+from ._region import SharedRegion
 from ._retry import Retry, retry
 from ._shed import AdaptiveLimit
 
@@ -65,6 +67,7 @@ __all__ = [
     "Pipeline",
     "RateLimitedError",
     "RateLimiter",
+    "RegionError",
     "Rejected",
     "Served",
     "StaleCache",
@@ -73,6 +76,7 @@ __all__ = [
     "RetryBudgetExhaustedError",
     "ShedError",
     "ShedPermit",
+    "SharedRegion",
     "Throttler",
     "TimeoutPool",
     "Watchdog",

@@ -56,3 +56,11 @@ class ShedError(Rejected):
 
 class InjectedFault(Exception):
     """The fault :class:`failwell.Chaos` injects."""
+
+
+class RegionError(Exception):
+    """A shared region refused: its file is not a failwell region or has
+    another layout version, the region is full, or a slot name is held by
+    another configuration or another kind of primitive (or, attaching, is
+    absent). A system call that failed is an :class:`OSError` instead, a
+    bad argument a :class:`ValueError`."""

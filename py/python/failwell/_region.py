@@ -1,0 +1,72 @@
+"""SharedRegion: state shared by the worker processes of one host."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from . import _native
+from ._rate_limit import RateLimiter
+from ._util import Seconds
+
+
+class SharedRegion(_native.SharedRegion):
+    """A named shared-memory file (``/dev/shm/<name>``, or a path if
+    ``name`` has a ``/``) that every process on the host opening the same
+    name maps: the primitives in it are shared by all of them. A new region
+    is ``size`` bytes (default 1 MiB, at least ``SharedRegion.MIN_SIZE``);
+    an existing one keeps its size.
+
+    The primitives it hands out are the ordinary classes — every decorator,
+    ``with`` and ``async with`` form works — and stay usable after the
+    region object is gone. Open it in each worker (after the fork), or
+    before forking (gunicorn ``--preload``): a mapping is inherited.
+
+    Errors: :class:`failwell.RegionError` (not a region, another layout
+    version, full, a name held by another configuration), ``OSError`` (the
+    file could not be opened or reserved), ``ValueError`` (a bad name or
+    size, an invalid configuration).
+    """
+
+    def rate_limiter(
+        self,
+        slot: str,
+        requests: int,
+        period: Optional[Seconds] = None,
+        *,
+        burst: Optional[int] = None,
+        precise: bool = False,
+        timeout: Optional[Seconds] = None,
+        name: Optional[str] = None,
+    ) -> RateLimiter:
+        """The rate limiter ``slot``: one exact GCRA limit for every
+        process using the region, created with this configuration if the
+        region has none of that name. Asking for the name with another
+        configuration raises :class:`failwell.RegionError` (use
+        :meth:`attach_rate_limiter` to adopt the stored one). ``timeout``
+        and ``name`` (default: ``slot``) are this process's own, as for
+        :class:`failwell.RateLimiter`; a shared limiter cannot be
+        reconfigured."""
+        return RateLimiter(
+            requests,
+            period,
+            burst=burst,
+            precise=precise,
+            timeout=timeout,
+            name=slot if name is None else name,
+            _region=self,
+            _slot=slot,
+        )
+
+    def attach_rate_limiter(
+        self, slot: str, *, timeout: Optional[Seconds] = None, name: Optional[str] = None
+    ) -> RateLimiter:
+        """The rate limiter ``slot`` with the configuration the region
+        holds; :class:`failwell.RegionError` if there is none."""
+        return RateLimiter(
+            0,
+            timeout=timeout,
+            name=slot if name is None else name,
+            _region=self,
+            _slot=slot,
+            _attach=True,
+        )
