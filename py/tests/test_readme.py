@@ -30,6 +30,9 @@ def test_the_section_has_examples():
     assert len(python_blocks()) >= 2
 
 
+# Python 3.12+ warns on fork() in a process with threads (earlier tests
+# leave failwell's helper threads running); failwell is fork-safe.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_readme_example(index):
     code = python_blocks()[index]

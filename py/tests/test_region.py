@@ -175,6 +175,7 @@ def test_eight_worker_processes_share_one_limit(region_name: str) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_forked_workers_share_a_limiter_made_before_the_fork(region_name: str) -> None:
     # gunicorn --preload: the master makes the limiter, the workers inherit it.
     limiter = failwell.SharedRegion(region_name).rate_limiter("shared", 500, 1.0, burst=20)
