@@ -364,12 +364,12 @@ impl<C: Clock> RateLimiter<C> {
     /// `(cost, limit)` of `n` requests, or the permanent refusal when `n`
     /// exceeds the burst.
     #[inline]
-    fn cost(&self, n: u32) -> Result<(u64, u64), Rejected> {
-        let (interval, limit) = self.state.params.read();
+    fn cost(st: &LimiterState, n: u32) -> Result<(u64, u64), Rejected> {
+        let (interval, limit) = st.params.read();
         let cost = interval.saturating_mul(n as u64);
         if cost > limit {
             // Refused like any other request (found by the fuzz target).
-            self.state.rejected.fetch_add(n as u64, Relaxed);
+            st.rejected.fetch_add(n as u64, Relaxed);
             return Err(Rejected::ExceedsCapacity {
                 requested: n,
                 capacity: (limit / interval).min(u32::MAX as u64) as u32,
@@ -389,10 +389,13 @@ impl<C: Clock> RateLimiter<C> {
     /// than the burst never does (`Rejected::ExceedsCapacity`).
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
-        let (cost, limit) = self.cost(n)?;
+        // The block's address once, in a register: every access below
+        // would otherwise reload it after each atomic operation.
+        let st: &LimiterState = &self.state;
+        let (cost, limit) = Self::cost(st, n)?;
         let now = self.now();
         let mut wait = 0;
-        let decided = self.update_tat(|tat| match gcra(tat, now, cost, limit) {
+        let decided = Self::update_tat(st, |tat| match gcra(tat, now, cost, limit) {
             Ok(new_tat) => Some(new_tat),
             Err(w) => {
                 wait = w;
@@ -403,7 +406,7 @@ impl<C: Clock> RateLimiter<C> {
             self.admitted.add(&self.tail, n as u64);
             Ok(())
         } else {
-            self.state.rejected.fetch_add(n as u64, Relaxed);
+            st.rejected.fetch_add(n as u64, Relaxed);
             Err(Rejected::RateLimited {
                 retry_after: Duration::from_nanos(wait),
             })
@@ -414,11 +417,10 @@ impl<C: Clock> RateLimiter<C> {
     /// `decide` says of the TAT seen (`None`: leave it), retrying on a
     /// concurrent change; returns whether it moved.
     #[inline(always)]
-    fn update_tat(&self, decide: impl FnMut(u64) -> Option<u64>) -> bool {
+    fn update_tat(st: &LimiterState, decide: impl FnMut(u64) -> Option<u64>) -> bool {
         // Relaxed: the TAT is the whole state; no other data is published
         // with it.
-        self.state
-            .tat
+        st.tat
             .fetch_update(Relaxed, Relaxed, decide)
             .is_ok()
     }
@@ -510,11 +512,12 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
     /// no spinning, and first come, first served. If it cannot, returns at
     /// once with the wait it would have needed.
     pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), Rejected> {
-        let (cost, limit) = self.cost(n)?;
+        let st: &LimiterState = &self.state;
+        let (cost, limit) = Self::cost(st, n)?;
         let max_wait = nanos(timeout);
         let now = self.now();
         let mut wait = 0;
-        let reserved = self.update_tat(|tat| {
+        let reserved = Self::update_tat(st, |tat| {
             // The reservation: `gcra`'s decision, its wait accepted up to
             // `max_wait` (the TAT then as if admitted at `now + wait`).
             let (new_tat, w) = match gcra(tat, now, cost, limit) {

@@ -36,7 +36,9 @@ pub(crate) struct Words {
     ptr: NonNull<AtomicU64>,
     /// Words (a multiple of `LINE_WORDS`).
     len: usize,
-    /// `None`: `ptr` is a `Box<[Line]>` of `len / LINE_WORDS` lines this
+    /// `len / LINE_WORDS`, kept so that a line costs no division.
+    lines: usize,
+    /// `None`: `ptr` is a `Box<[Line]>` of `lines` lines this
     /// value owns (from `Box::into_raw`).
     keep: Option<Keep>,
 }
@@ -66,6 +68,7 @@ impl Words {
         Words {
             ptr,
             len,
+            lines: len / LINE_WORDS,
             keep: None,
         }
     }
@@ -89,6 +92,7 @@ impl Words {
         Words {
             ptr,
             len,
+            lines: len / LINE_WORDS,
             keep: Some(keep),
         }
     }
@@ -96,8 +100,7 @@ impl Words {
     /// Line `i`'s words.
     #[inline(always)]
     pub(crate) fn line(&self, i: usize) -> &[AtomicU64; LINE_WORDS] {
-        let lines = self.len / LINE_WORDS;
-        assert!(i < lines, "line {i} of {lines}");
+        assert!(i < self.lines, "line {i} of {}", self.lines);
         // SAFETY: in bounds (just checked); the words are initialised,
         // 64-byte aligned and live as long as `self` (the box it owns or
         // the mapping `keep` holds), and a line is `LINE_WORDS` of them.
@@ -128,7 +131,7 @@ impl Drop for Words {
         if self.keep.is_none() {
             let lines = std::ptr::slice_from_raw_parts_mut(
                 self.ptr.as_ptr().cast::<Line>(),
-                self.len / LINE_WORDS,
+                self.lines,
             );
             // SAFETY: an owned run is the box `new` leaked, of exactly
             // these lines; it is freed once, here.
