@@ -420,9 +420,7 @@ impl<C: Clock> RateLimiter<C> {
     fn update_tat(st: &LimiterState, decide: impl FnMut(u64) -> Option<u64>) -> bool {
         // Relaxed: the TAT is the whole state; no other data is published
         // with it.
-        st.tat
-            .fetch_update(Relaxed, Relaxed, decide)
-            .is_ok()
+        st.tat.fetch_update(Relaxed, Relaxed, decide).is_ok()
     }
 
     /// How long until one request would conform (zero if now).

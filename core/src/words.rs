@@ -129,10 +129,8 @@ impl Words {
 impl Drop for Words {
     fn drop(&mut self) {
         if self.keep.is_none() {
-            let lines = std::ptr::slice_from_raw_parts_mut(
-                self.ptr.as_ptr().cast::<Line>(),
-                self.lines,
-            );
+            let lines =
+                std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr().cast::<Line>(), self.lines);
             // SAFETY: an owned run is the box `new` leaked, of exactly
             // these lines; it is freed once, here.
             #[allow(unsafe_code)]

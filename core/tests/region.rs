@@ -103,6 +103,18 @@ fn worker() {
             let taken = (0..n(1)).filter(|_| l.try_acquire().is_ok()).count();
             println!("RESULT {taken}");
         }
+        // region: make slots with fresh names as fast as possible, until
+        // killed (the region lock is taken and released for each).
+        "churn" => {
+            for i in 0.. {
+                let slot = format!("c{}-{i}", std::process::id());
+                if region.rate_limiter(&slot, limiter_builder(1, 1)).is_err() {
+                    // Full: start over in a new file would hide nothing;
+                    // keep asking for an existing one (still the lock).
+                    let _ = region.attach_rate_limiter("api").map(|l| l.snapshot());
+                }
+            }
+        }
         other => panic!("unknown worker role {other}"),
     }
 }
@@ -166,4 +178,59 @@ fn state_outlives_the_process_that_created_it() {
     assert_eq!(l.snapshot().admitted, 4);
     assert_eq!(result(spawn("take", &[s.0.clone(), "20".into()])), [6]);
     assert!(l.try_acquire().is_err());
+}
+
+/// Workers making slots are killed with SIGKILL at random moments, a
+/// hundred times, often while they hold the region lock: every time, this
+/// process then finds the region usable at once (the kernel dropped the
+/// dead worker's record lock; no slot is half made) and a limiter in it
+/// keeps its count.
+#[test]
+fn workers_killed_while_making_slots_leave_nothing_held() {
+    let s = Scratch::new("kill");
+    let region = Region::open(&s.0, 4 << 20).unwrap();
+    let hourly = || {
+        RateLimiter::builder()
+            .rate(1, Duration::from_secs(3600))
+            .burst(1)
+    };
+    let l = region.rate_limiter("api", hourly()).unwrap();
+    assert!(l.try_acquire().is_ok());
+    let mut seed = std::process::id() as u64;
+    for round in 0..100 {
+        let mut child = spawn("churn", &[s.0.clone()]);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros(2000 + (seed >> 33) % 20_000));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let started = Instant::now();
+        let names = region.names();
+        let slot = format!("after-{round}");
+        match region.rate_limiter(&slot, limiter_builder(1, 1)) {
+            Ok(_) | Err(failwell::region::RegionError::Full { .. }) => {}
+            Err(e) => panic!("round {round}: {e}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "round {round}: the region lock was held"
+        );
+        assert!(
+            names.iter().all(|n| !n.is_empty()),
+            "round {round}: a half-made slot"
+        );
+        assert!(
+            l.try_acquire().is_err(),
+            "round {round}: the limiter kept its state"
+        );
+    }
+    assert_eq!(
+        region
+            .attach_rate_limiter("api")
+            .unwrap()
+            .snapshot()
+            .admitted,
+        1
+    );
 }

@@ -107,7 +107,9 @@ impl PyRateLimiter {
                     b = b.burst(n);
                 }
                 match (region, slot) {
-                    (Some(region), Some(slot)) => region.rate_limiter(py, &slot, b, REGION_RENAMES)?,
+                    (Some(region), Some(slot)) => {
+                        region.rate_limiter(py, &slot, b, REGION_RENAMES)?
+                    }
                     (None, None) => b.build().map_err(|e| config_error(e, RENAMES))?,
                     _ => {
                         return Err(PyValueError::new_err(

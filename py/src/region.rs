@@ -85,6 +85,10 @@ impl PyRegion {
     }
 
     fn __repr__(&self) -> String {
-        format!("SharedRegion(path={:?}, size={})", self.inner.path(), self.inner.size())
+        format!(
+            "SharedRegion(path={:?}, size={})",
+            self.inner.path(),
+            self.inner.size()
+        )
     }
 }
