@@ -198,7 +198,7 @@ fn workers_killed_while_making_slots_leave_nothing_held() {
     assert!(l.try_acquire().is_ok());
     let mut seed = std::process::id() as u64;
     for round in 0..100 {
-        let mut child = spawn("churn", &[s.0.clone()]);
+        let mut child = spawn("churn", std::slice::from_ref(&s.0));
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
