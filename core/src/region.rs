@@ -1,7 +1,7 @@
 //! A host region: state shared by every process on a host that opens the
 //! same named shared-memory file, so that the worker processes of one
 //! service (gunicorn or uWSGI workers, a pre-fork C server) enforce one
-//! rate limit together instead of one each.
+//! rate limit and draw on one retry budget together instead of one each.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -19,7 +19,8 @@
 //! # Ok::<(), failwell::region::RegionError>(())
 //! ```
 //!
-//! A primitive taken from a region is the ordinary type ([`RateLimiter`]),
+//! A primitive taken from a region is the ordinary type ([`RateLimiter`],
+//! [`RetryBudget`]),
 //! running the same algorithm on the same state layout; only where the
 //! state lives differs, so a call costs what an in-process call costs.
 //!
@@ -80,6 +81,7 @@ use crate::counter::Stripes;
 use crate::error::ConfigError;
 use crate::fork::QuietMutex;
 use crate::rate_limit::{self, LimiterState, RateLimiter};
+use crate::retry::{BudgetState, RetryBudget};
 use crate::sync::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use crate::words::{Keep, Placed, Words, LINE_WORDS};
 
@@ -307,12 +309,14 @@ const CONFIG_WORDS: usize = 6;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     RateLimiter = 1,
+    RetryBudget = 2,
 }
 
 impl Kind {
     fn name(k: u64) -> &'static str {
         match k {
             1 => "rate limiter",
+            2 => "retry budget",
             _ => "primitive of an unknown kind",
         }
     }
@@ -656,6 +660,91 @@ impl Region {
             stored[2] != 0,
             MonotonicClock,
             true,
+        ))
+    }
+}
+
+impl Region {
+    /// The retry budget `name`: retries may be at most `ratio` of the calls
+    /// of every process using it, plus `min_per_sec` per second, over a
+    /// window of `ttl` (as [`RetryBudget::with`], on the system's monotonic
+    /// clock): a host-wide budget, so that one process's retry storm draws
+    /// on the same allowance as everyone's. Created with these settings if
+    /// the region has no slot of that name; another configuration is
+    /// `ConfigMismatch`. Give it to each process's
+    /// [`Retry`](crate::retry::Retry) builder with `.budget(Arc::new(b))`.
+    pub fn retry_budget(
+        &self,
+        name: &str,
+        ratio: f64,
+        min_per_sec: f64,
+        ttl: std::time::Duration,
+    ) -> Result<RetryBudget, RegionError> {
+        let ttl = RetryBudget::<MonotonicClock>::validate(ratio, min_per_sec, ttl)?;
+        let config = [ratio.to_bits(), min_per_sec.to_bits(), ttl, 0, 0, 0];
+        self.budget(name, Some(config))
+    }
+
+    /// The retry budget `name` as the region holds it, whatever its
+    /// configuration ([`RegionError::NotFound`] if there is none).
+    pub fn attach_retry_budget(&self, name: &str) -> Result<RetryBudget, RegionError> {
+        self.budget(name, None)
+    }
+
+    fn budget(
+        &self,
+        name: &str,
+        config: Option<[u64; CONFIG_WORDS]>,
+    ) -> Result<RetryBudget, RegionError> {
+        let describe = |c: &[u64; CONFIG_WORDS]| {
+            format!(
+                "{{ratio: {}, min_per_sec: {}, ttl: {:?}}}",
+                f64::from_bits(c[0]),
+                f64::from_bits(c[1]),
+                std::time::Duration::from_nanos(c[2])
+            )
+        };
+        let bytes = |_: &[u64; CONFIG_WORDS]| std::mem::size_of::<BudgetState>();
+        let rules = SlotRules {
+            same: &|stored, asked| stored[..3] == asked[..3],
+            describe: &describe,
+            bytes: &bytes,
+        };
+        let (offset, stored) = self.slot(name, Kind::RetryBudget, config, rules, |ptr, _| {
+            // SAFETY: the block is zeroed, 128-byte aligned memory of a
+            // `BudgetState`'s size that no other process can see yet (its
+            // entry is written after this, under the lock).
+            #[allow(unsafe_code)]
+            unsafe {
+                ptr.cast::<BudgetState>().as_ptr().write(BudgetState::new());
+            }
+        })?;
+        let ratio = f64::from_bits(stored[0]);
+        let min_per_sec = f64::from_bits(stored[1]);
+        let ttl = std::time::Duration::from_nanos(stored[2]);
+        let ttl =
+            RetryBudget::<MonotonicClock>::validate(ratio, min_per_sec, ttl).map_err(|_| {
+                RegionError::NotARegion {
+                    path: self.map.path.clone(),
+                }
+            })?;
+        let keep: Keep = self.map.clone();
+        // SAFETY: the slot's block at `offset` is an initialised
+        // `BudgetState` (its length checked by `slot`), 128-byte aligned,
+        // inside the mapping `keep` holds; used atomically only.
+        #[allow(unsafe_code)]
+        let state = unsafe {
+            Placed::shared(
+                NonNull::new_unchecked(self.map.base.as_ptr().add(offset)).cast::<BudgetState>(),
+                keep,
+            )
+        };
+        Ok(RetryBudget::from_parts(
+            ratio,
+            min_per_sec,
+            ttl,
+            state,
+            MonotonicClock,
         ))
     }
 }

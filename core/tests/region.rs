@@ -103,6 +103,14 @@ fn worker() {
             let taken = (0..n(1)).filter(|_| l.try_acquire().is_ok()).count();
             println!("RESULT {taken}");
         }
+        // region, tries: withdraw from a host-wide retry budget.
+        "withdraw" => {
+            let b = region
+                .retry_budget("retries", 0.0, 0.05, Duration::from_secs(3600))
+                .unwrap();
+            let got = (0..n(1)).filter(|_| b.try_withdraw()).count();
+            println!("RESULT {got}");
+        }
         // region: make slots with fresh names as fast as possible, until
         // killed (the region lock is taken and released for each).
         "churn" => {
@@ -233,4 +241,29 @@ fn workers_killed_while_making_slots_leave_nothing_held() {
             .admitted,
         1
     );
+}
+
+/// Eight processes withdraw from one host-wide retry budget of 0.05
+/// retries per second over an hour (180 retries): together they get
+/// exactly 180, not 180 each.
+#[test]
+fn eight_processes_share_one_retry_budget() {
+    use failwell::clock::{Clock, MonotonicClock};
+    let s = Scratch::new("budget");
+    let region = Region::open(&s.0, 1 << 20).unwrap();
+    let b = region
+        .retry_budget("retries", 0.0, 0.05, Duration::from_secs(3600))
+        .unwrap();
+    let epoch = || MonotonicClock.now_coarse() / 3_600_000_000_000;
+    let before = epoch();
+    let workers: Vec<Child> = (0..8)
+        .map(|_| spawn("withdraw", &[s.0.clone(), "1000".into()]))
+        .collect();
+    let got: u64 = workers.into_iter().map(|w| result(w)[0]).sum();
+    if epoch() == before {
+        assert_eq!(got, 180, "one allowance for the host");
+    } else {
+        assert!(got <= 360, "{got} across an epoch boundary");
+    }
+    assert_eq!(b.refused(), 8 * 1000 - got);
 }

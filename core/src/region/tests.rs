@@ -278,3 +278,75 @@ fn a_region_from_an_inherited_descriptor() {
     r.rate_limiter("api", limiter(1, 3)).unwrap();
     assert_eq!(s.open(MIN_SIZE).names(), ["api"], "the same file by name");
 }
+
+#[test]
+fn two_mappings_share_one_retry_budget() {
+    let s = Scratch::new("budget");
+    let (a, b) = (s.open(MIN_SIZE), s.open(MIN_SIZE));
+    let ttl = Duration::from_secs(10);
+    // No ratio, a floor of 0.2 per second over 10 s: two retries in all.
+    let ba = a.retry_budget("db", 0.0, 0.2, ttl).unwrap();
+    let bb = b.retry_budget("db", 0.0, 0.2, ttl).unwrap();
+    assert!(ba.try_withdraw());
+    assert!(bb.try_withdraw());
+    assert!(
+        !ba.try_withdraw() && !bb.try_withdraw(),
+        "two for both, not two each"
+    );
+    assert_eq!((ba.refused(), bb.refused()), (2, 2), "one refusal count");
+    // Calls deposited anywhere raise everyone's allowance.
+    let c = a.retry_budget("calls", 0.5, 0.0, ttl).unwrap();
+    let d = b.attach_retry_budget("calls").unwrap();
+    for _ in 0..4 {
+        c.deposit();
+    }
+    assert!(d.try_withdraw() && d.try_withdraw());
+    assert!(!c.try_withdraw(), "half of 4 calls");
+}
+
+#[test]
+fn a_retry_budget_slot_is_checked_like_any_other() {
+    let s = Scratch::new("budget-checks");
+    let r = s.open(MIN_SIZE);
+    let ttl = Duration::from_secs(10);
+    r.rate_limiter("x", limiter(1, 1)).unwrap();
+    match r.retry_budget("x", 0.2, 3.0, ttl) {
+        Err(e @ RegionError::KindMismatch { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "slot \"x\" holds a rate limiter, not a retry budget"
+            );
+        }
+        other => panic!("expected a kind mismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        r.attach_rate_limiter("x")
+            .map(|_| ())
+            .and(r.attach_retry_budget("x").map(|_| ())),
+        Err(RegionError::KindMismatch { .. })
+    ));
+    r.retry_budget("b", 0.2, 3.0, ttl).unwrap();
+    match r.retry_budget("b", 0.3, 3.0, ttl) {
+        Err(RegionError::ConfigMismatch { stored, asked, .. }) => {
+            assert!(stored.contains("ratio: 0.2") && asked.contains("ratio: 0.3"));
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    let e = r.retry_budget("c", 2.0, 3.0, ttl).unwrap_err();
+    assert!(
+        matches!(&e, RegionError::Config(c) if c.field() == "budget.ratio"),
+        "{e}"
+    );
+    let e = r
+        .retry_budget("c", 0.2, 3.0, Duration::from_millis(10))
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegionError::Config(c) if c.field() == "budget.ttl"),
+        "{e}"
+    );
+    assert!(matches!(
+        r.attach_retry_budget("c"),
+        Err(RegionError::NotFound { .. })
+    ));
+    assert_eq!(r.names(), ["x", "b"]);
+}

@@ -9,6 +9,7 @@ use crate::clock::{nanos, Clock, MonotonicClock};
 use crate::counter::SlidingCount;
 use crate::error::ConfigError;
 use crate::sync::{AtomicU64, Ordering::Relaxed};
+use crate::words::Placed;
 
 use super::{DEFAULT_BUDGET_MIN_PER_SECOND, DEFAULT_BUDGET_RATIO, DEFAULT_BUDGET_TTL};
 
@@ -23,7 +24,8 @@ pub struct RetryBudget<C: Clock = MonotonicClock> {
     ratio: f64,
     min_per_sec: f64,
     ttl: u64,
-    state: BudgetState,
+    /// On the heap, or in a shared region.
+    state: Placed<BudgetState>,
     clock: C,
 }
 
@@ -37,6 +39,17 @@ pub(crate) struct BudgetState {
     pub(crate) calls: SlidingCount,
     pub(crate) retries: SlidingCount,
     pub(crate) refused: AtomicU64,
+}
+
+impl BudgetState {
+    /// No calls, no retries, no refusals.
+    pub(crate) fn new() -> Self {
+        BudgetState {
+            calls: SlidingCount::new(),
+            retries: SlidingCount::new(),
+            refused: AtomicU64::new(0),
+        }
+    }
 }
 
 /// The budget's rule: how many retries a window with `calls` calls (the
@@ -84,6 +97,41 @@ impl<C: Clock> RetryBudget<C> {
         ttl: Duration,
         clock: C,
     ) -> Result<Self, ConfigError> {
+        let ttl = Self::validate(ratio, min_per_sec, ttl)?;
+        Ok(Self::from_parts(
+            ratio,
+            min_per_sec,
+            ttl,
+            Placed::heap(BudgetState::new()),
+            clock,
+        ))
+    }
+
+    /// A budget on `state` (on the heap or in a shared region), with
+    /// settings [`validate`](Self::validate) accepted.
+    pub(crate) fn from_parts(
+        ratio: f64,
+        min_per_sec: f64,
+        ttl_nanos: u64,
+        state: Placed<BudgetState>,
+        clock: C,
+    ) -> Self {
+        RetryBudget {
+            ratio,
+            min_per_sec,
+            ttl: ttl_nanos,
+            state,
+            clock,
+        }
+    }
+
+    /// Checks a budget's settings as [`with`](Self::with) does; the window
+    /// in nanoseconds.
+    pub(crate) fn validate(
+        ratio: f64,
+        min_per_sec: f64,
+        ttl: Duration,
+    ) -> Result<u64, ConfigError> {
         if !(0.0..=1.0).contains(&ratio) {
             return Err(ConfigError::new(
                 "budget.ratio",
@@ -102,17 +150,7 @@ impl<C: Clock> RetryBudget<C> {
                 format!("must be at least 1 s, got {ttl:?}"),
             ));
         }
-        Ok(RetryBudget {
-            ratio,
-            min_per_sec,
-            ttl: nanos(ttl),
-            state: BudgetState {
-                calls: SlidingCount::new(),
-                retries: SlidingCount::new(),
-                refused: AtomicU64::new(0),
-            },
-            clock,
-        })
+        Ok(nanos(ttl))
     }
 
     /// Counts one call (a first attempt).

@@ -37,6 +37,8 @@ mod backoff;
 mod budget;
 
 pub use backoff::{Backoff, Jitter};
+#[cfg(all(unix, not(failwell_loom)))]
+pub(crate) use budget::BudgetState;
 pub use budget::RetryBudget;
 
 use crate::clock::{nanos, Clock, MonotonicClock, Sleeper};
