@@ -1125,6 +1125,21 @@ fw_status_t fw_region_rate_limiter_attach(const fw_region_t *region,
                                           fw_rate_limiter_t **out);
 #endif
 
+#if defined(__unix__)
+// A retry policy (free it with `fw_retry_free`) drawing on the region's
+// retry budget `name`, into `*out`: the budget, `budget_ratio` of the
+// calls of every process using it plus `budget_min_per_sec` per second
+// over a 10 s window, is created with `*config`'s `budget_*` fields if
+// the region has none of that name, else shared as stored (another
+// configuration is `FW_EREGION`). `budget_ratio` must be set, in [0, 1];
+// the rest of `*config` is this policy's own, as for `fw_retry_new`
+// (`config` NULL: `FW_EINVAL`, a shared budget needs its ratio).
+fw_status_t fw_region_retry_new(const fw_region_t *region,
+                                const char *name,
+                                const fw_retry_config_t *config,
+                                fw_retry_t **out);
+#endif
+
 // The defaults (core's: 100 ms doubling to 10 s, 3 attempts, full
 // jitter, no budget).
 fw_retry_config_t fw_retry_config_default(void);

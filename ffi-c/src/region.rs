@@ -7,7 +7,12 @@ use std::os::raw::{c_char, c_int};
 use fw::region::{Region, RegionError};
 
 use crate::boundary::*;
-use crate::rate_limit::{builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, C_FIELDS};
+use std::sync::Arc;
+
+use crate::rate_limit::{
+    builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, C_FIELDS as LIMITER_FIELDS,
+};
+use crate::retry::{build, fw_retry_config_t, fw_retry_t, C_FIELDS as RETRY_FIELDS};
 
 /// A mapped host region. Thread-safe. Closing it does not invalidate the
 /// primitives taken from it: each keeps the mapping until it is freed.
@@ -21,10 +26,11 @@ unsafe impl Handle for fw_region_t {
     type Target = Region;
 }
 
-/// A region error as a status, the message naming `func`.
-fn region_error(func: &str, e: RegionError) -> fw_status_t {
+/// A region error as a status, the message naming `func` (and the C
+/// names of configuration fields, from `c_fields`).
+fn region_error(func: &str, e: RegionError, c_fields: &[(&str, &str)]) -> fw_status_t {
     let status = match &e {
-        RegionError::Config(c) => return config_error(func, c.clone(), C_FIELDS),
+        RegionError::Config(c) => return config_error(func, c.clone(), c_fields),
         RegionError::Argument { .. } => FW_EINVAL,
         RegionError::Io { .. } => FW_EIO,
         _ => FW_EREGION,
@@ -54,7 +60,7 @@ pub unsafe extern "C" fn fw_region_open(
                 out.write(new_handle::<fw_region_t>(r));
                 FW_OK
             }
-            Err(e) => region_error(this_export!(), e),
+            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
         }
     })
 }
@@ -82,7 +88,7 @@ pub unsafe extern "C" fn fw_region_from_fd(
                 out.write(new_handle::<fw_region_t>(r));
                 FW_OK
             }
-            Err(e) => region_error(this_export!(), e),
+            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
         }
     })
 }
@@ -105,7 +111,7 @@ pub unsafe extern "C" fn fw_region_unlink(name_or_path: *const c_char) -> fw_sta
         let name = try_str!(name_or_path);
         match Region::unlink(name) {
             Ok(()) => FW_OK,
-            Err(e) => region_error(this_export!(), e),
+            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
         }
     })
 }
@@ -134,7 +140,7 @@ pub unsafe extern "C" fn fw_region_rate_limiter_new(
                 out.write(new_handle::<fw_rate_limiter_t>(l));
                 FW_OK
             }
-            Err(e) => region_error(this_export!(), e),
+            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
         }
     })
 }
@@ -156,7 +162,53 @@ pub unsafe extern "C" fn fw_region_rate_limiter_attach(
                 out.write(new_handle::<fw_rate_limiter_t>(l));
                 FW_OK
             }
-            Err(e) => region_error(this_export!(), e),
+            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
+        }
+    })
+}
+
+/// A retry policy (free it with `fw_retry_free`) drawing on the region's
+/// retry budget `name`, into `*out`: the budget, `budget_ratio` of the
+/// calls of every process using it plus `budget_min_per_sec` per second
+/// over a 10 s window, is created with `*config`'s `budget_*` fields if
+/// the region has none of that name, else shared as stored (another
+/// configuration is `FW_EREGION`). `budget_ratio` must be set, in [0, 1];
+/// the rest of `*config` is this policy's own, as for `fw_retry_new`
+/// (`config` NULL: `FW_EINVAL`, a shared budget needs its ratio).
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_retry_new(
+    region: *const fw_region_t,
+    name: *const c_char,
+    config: *const fw_retry_config_t,
+    out: *mut *mut fw_retry_t,
+) -> fw_status_t {
+    guard(|| {
+        let func = this_export!();
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let c = *try_ref!(config);
+        let out = try_out!(out);
+        if !(0.0..=1.0).contains(&c.budget_ratio) {
+            return invalid(format!(
+                "{func}: budget_ratio: a shared budget's ratio must be in [0, 1], got {}",
+                c.budget_ratio
+            ));
+        }
+        let budget = match r.retry_budget(
+            name,
+            c.budget_ratio,
+            c.budget_min_per_sec,
+            fw::retry::DEFAULT_BUDGET_TTL,
+        ) {
+            Ok(b) => b,
+            Err(e) => return region_error(func, e, RETRY_FIELDS),
+        };
+        match build(&c, func, Some(Arc::new(budget))) {
+            Ok(retry) => {
+                out.write(new_handle::<fw_retry_t>(retry));
+                FW_OK
+            }
+            Err(s) => s,
         }
     })
 }

@@ -13,7 +13,7 @@ use crate::boundary::*;
 /// Core's names for settings, as the C API names them (struct fields and
 /// arguments), for error messages.
 /// cbindgen:ignore
-const C_FIELDS: &[(&str, &str)] = &[
+pub(crate) const C_FIELDS: &[(&str, &str)] = &[
     ("backoff.initial", "initial_ns"),
     ("backoff.max", "max_ns"),
     ("backoff.multiplier", "multiplier"),
@@ -113,7 +113,13 @@ pub extern "C" fn fw_retry_config_default() -> fw_retry_config_t {
     }
 }
 
-fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
+/// The core policy for a C configuration, errors naming `func`; with
+/// `shared`, its budget instead of one made from the `budget_*` fields.
+pub(crate) fn build(
+    c: &fw_retry_config_t,
+    func: &str,
+    shared: Option<Arc<RetryBudget>>,
+) -> Result<Retry, fw_status_t> {
     let ns = Duration::from_nanos;
     let backoff = match c.backoff {
         FW_BACKOFF_CONSTANT => Backoff::Constant(ns(c.initial_ns)),
@@ -127,7 +133,7 @@ fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
         }
         other => {
             return Err(invalid(format!(
-                "fw_retry_new: {other} is not an fw_backoff_t"
+                "{func}: backoff: {other} is not an fw_backoff_t"
             )))
         }
     };
@@ -139,7 +145,7 @@ fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
         FW_JITTER_SYMMETRIC => Jitter::Symmetric(c.jitter_fraction),
         other => {
             return Err(invalid(format!(
-                "fw_retry_new: {other} is not an fw_jitter_t"
+                "{func}: jitter: {other} is not an fw_jitter_t"
             )))
         }
     };
@@ -154,20 +160,23 @@ fn build(c: &fw_retry_config_t) -> Result<Retry, fw_status_t> {
     if c.seed != 0 {
         b = b.seed(c.seed);
     }
-    if c.budget_ratio >= 0.0 {
+    if let Some(budget) = shared {
+        b = b.budget(budget);
+    } else if c.budget_ratio >= 0.0 {
         let budget = RetryBudget::with(
             c.budget_ratio,
             c.budget_min_per_sec,
             retry::DEFAULT_BUDGET_TTL,
             fw::clock::MonotonicClock,
         )
-        .map_err(|e| config_error("fw_retry_new", e, C_FIELDS))?;
+        .map_err(|e| config_error(func, e, C_FIELDS))?;
         b = b.budget(Arc::new(budget));
     } else if c.budget_ratio.is_nan() {
-        return Err(invalid("invalid `budget.ratio`: NaN"));
+        return Err(invalid(format!(
+            "{func}: budget_ratio: must be in [0, 1], got NaN"
+        )));
     }
-    b.build()
-        .map_err(|e| config_error("fw_retry_new", e, C_FIELDS))
+    b.build().map_err(|e| config_error(func, e, C_FIELDS))
 }
 
 /// Creates a retry policy (`config` NULL: the defaults) into `*out`.
@@ -179,7 +188,7 @@ pub unsafe extern "C" fn fw_retry_new(
     guard(|| {
         let out = try_out!(out);
         let c = config_or(config, fw_retry_config_default);
-        match build(&c) {
+        match build(&c, "fw_retry_new", None) {
             Ok(r) => {
                 out.write(new_handle::<fw_retry_t>(r));
                 FW_OK

@@ -136,6 +136,54 @@ static void a_region_from_a_descriptor(void) {
     CHECK_STATUS(fw_region_unlink(path), FW_OK);
 }
 
+/* Two retry policies, from two mappings, drawing on one budget of two
+ * retries (no ratio, 0.2 per second over the 10 s window). */
+static void policies_share_one_retry_budget(void) {
+    fw_region_t *a = NULL, *b = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &a), FW_OK);
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &b), FW_OK);
+    fw_retry_config_t cfg = fw_retry_config_default();
+    cfg.max_attempts = 3;
+    cfg.backoff = FW_BACKOFF_CONSTANT;
+    cfg.initial_ns = 1000000;
+    cfg.jitter = FW_JITTER_NONE;
+    cfg.budget_ratio = 0.0;
+    cfg.budget_min_per_sec = 0.2;
+    fw_retry_t *ra = NULL, *rb = NULL;
+    CHECK_STATUS(fw_region_retry_new(a, "retries", &cfg, &ra), FW_OK);
+    CHECK_STATUS(fw_region_retry_new(b, "retries", &cfg, &rb), FW_OK);
+    int calls = 0, last = -1;
+    CHECK_STATUS(fw_retry_call(ra, 0, flaky, &calls, &last), FW_OK);
+    CHECK(calls == 3 && last == 0); /* two retries: the whole budget */
+    calls = 0;
+    CHECK_STATUS(fw_retry_call(rb, 0, flaky, &calls, &last), FW_REJECTED_RETRY_BUDGET_EXHAUSTED);
+    CHECK(calls == 1);
+    /* Another budget for the name, a policy without one, bad arguments. */
+    fw_retry_t *bad = NULL;
+    cfg.budget_min_per_sec = 1.0;
+    CHECK_STATUS(fw_region_retry_new(a, "retries", &cfg, &bad), FW_EREGION);
+    CHECK(message_mentions("fw_region_retry_new: slot \"retries\" exists"));
+    cfg.budget_ratio = -1.0;
+    CHECK_STATUS(fw_region_retry_new(a, "other", &cfg, &bad), FW_EINVAL);
+    CHECK(message_mentions("fw_region_retry_new: budget_ratio"));
+    cfg.budget_ratio = 0.2;
+    cfg.budget_min_per_sec = -1.0;
+    CHECK_STATUS(fw_region_retry_new(a, "other", &cfg, &bad), FW_EINVAL);
+    CHECK(message_mentions("fw_region_retry_new: budget_min_per_sec"));
+    cfg.budget_min_per_sec = 1.0;
+    cfg.backoff = 99;
+    CHECK_STATUS(fw_region_retry_new(a, "other", &cfg, &bad), FW_EINVAL);
+    CHECK(message_mentions("fw_region_retry_new: backoff: 99"));
+    CHECK_STATUS(fw_region_retry_new(a, "other", NULL, &bad), FW_EINVAL);
+    fw_rate_limiter_t *l = NULL;
+    CHECK_STATUS(fw_region_rate_limiter_attach(a, "retries", &l), FW_EREGION);
+    CHECK(message_mentions("holds a retry budget, not a rate limiter"));
+    fw_retry_free(ra);
+    fw_retry_free(rb);
+    fw_region_close(a);
+    fw_region_close(b);
+}
+
 /* Eight forked workers, each opening the region by name, on one limit of
  * 1000/s with a burst of 20 for half a second: together they are admitted
  * at most burst + rate x time (+1 %), and the region's count is the sum of
@@ -206,6 +254,7 @@ int main(void) {
     another_configuration_is_refused_and_attach_adopts();
     bad_regions_are_refused();
     a_region_from_a_descriptor();
+    policies_share_one_retry_budget();
     forked_workers_share_one_limit();
     CHECK_STATUS(fw_region_unlink(region_name), FW_OK);
     return fw_finish("test_region");
