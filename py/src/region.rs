@@ -6,6 +6,7 @@
 
 use failwell::rate_limit::{self, RateLimiter};
 use failwell::region::{Region, DEFAULT_SIZE, MIN_SIZE};
+use failwell::retry::RetryBudget;
 use pyo3::prelude::*;
 
 use crate::convert::region_error;
@@ -29,6 +30,28 @@ impl PyRegion {
         self.inner
             .rate_limiter(slot, b)
             .map_err(|e| region_error(py, e, renames))
+    }
+
+    /// The retry budget `slot`, created with these settings if absent.
+    pub(crate) fn retry_budget(
+        &self,
+        py: Python<'_>,
+        slot: &str,
+        ratio: f64,
+        min_per_sec: f64,
+        ttl: std::time::Duration,
+        renames: &[(&str, &str)],
+    ) -> PyResult<RetryBudget> {
+        self.inner
+            .retry_budget(slot, ratio, min_per_sec, ttl)
+            .map_err(|e| region_error(py, e, renames))
+    }
+
+    /// The retry budget `slot` as stored.
+    pub(crate) fn attach_retry_budget(&self, py: Python<'_>, slot: &str) -> PyResult<RetryBudget> {
+        self.inner
+            .attach_retry_budget(slot)
+            .map_err(|e| region_error(py, e, &[("name", "slot")]))
     }
 
     /// The limiter `slot` with the stored configuration.

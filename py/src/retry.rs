@@ -146,31 +146,46 @@ pub struct PyRetryBudget {
 
 #[pymethods]
 impl PyRetryBudget {
+    ///
+    /// `_region`, `_slot` and `_attach` are `failwell.SharedRegion`'s: the
+    /// budget then lives in the region's slot `_slot`, shared by every
+    /// process (created with these settings, or attached as stored).
     #[new]
-    #[pyo3(signature = (ratio = None, min_per_second = None, ttl = None))]
+    #[pyo3(signature = (ratio = None, min_per_second = None, ttl = None, *, _region = None, _slot = None, _attach = false))]
     fn new(
+        py: Python<'_>,
         ratio: Option<&Bound<'_, PyAny>>,
         min_per_second: Option<&Bound<'_, PyAny>>,
         ttl: Option<&Bound<'_, PyAny>>,
+        _region: Option<PyRef<'_, crate::region::PyRegion>>,
+        _slot: Option<String>,
+        _attach: bool,
     ) -> PyResult<Self> {
+        const RENAMES: &[(&str, &str)] = &[
+            ("budget.ratio", "ratio"),
+            ("budget.min_per_sec", "min_per_second"),
+            ("budget.ttl", "ttl"),
+            ("name", "slot"),
+        ];
         let ttl = opt_duration(ttl, "ttl")?.unwrap_or(retry::DEFAULT_BUDGET_TTL);
-        let b = retry::RetryBudget::with(
-            opt_finite(ratio, "ratio")?.unwrap_or(retry::DEFAULT_BUDGET_RATIO),
-            opt_finite(min_per_second, "min_per_second")?
-                .unwrap_or(retry::DEFAULT_BUDGET_MIN_PER_SECOND),
-            ttl,
-            failwell::clock::MonotonicClock,
-        )
-        .map_err(|e| {
-            config_error(
-                e,
-                &[
-                    ("budget.ratio", "ratio"),
-                    ("budget.min_per_sec", "min_per_second"),
-                    ("budget.ttl", "ttl"),
-                ],
-            )
-        })?;
+        let ratio = opt_finite(ratio, "ratio")?.unwrap_or(retry::DEFAULT_BUDGET_RATIO);
+        let min = opt_finite(min_per_second, "min_per_second")?
+            .unwrap_or(retry::DEFAULT_BUDGET_MIN_PER_SECOND);
+        let b = match (_region, _slot) {
+            (Some(region), Some(slot)) if _attach => region.attach_retry_budget(py, &slot)?,
+            (Some(region), Some(slot)) => {
+                region.retry_budget(py, &slot, ratio, min, ttl, RENAMES)?
+            }
+            (None, None) => {
+                retry::RetryBudget::with(ratio, min, ttl, failwell::clock::MonotonicClock)
+                    .map_err(|e| config_error(e, RENAMES))?
+            }
+            _ => {
+                return Err(PyValueError::new_err(
+                    "_region and _slot go together (use SharedRegion.retry_budget)",
+                ))
+            }
+        };
         Ok(PyRetryBudget { inner: Arc::new(b) })
     }
 

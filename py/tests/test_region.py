@@ -206,3 +206,49 @@ def test_forked_workers_share_a_limiter_made_before_the_fork(region_name: str) -
         t, a = b"".join(chunks).split()
         results.append((int(t), int(a)))
     _check_host_limit(results, time.time() - start, limiter)
+
+
+def test_retry_policies_share_one_budget(region_name: str) -> None:
+    a, b = failwell.SharedRegion(region_name), failwell.SharedRegion(region_name)
+    # No ratio, 0.2 retries per second over 10 s: two retries for the host.
+    budget_a = a.retry_budget("db", ratio=0.0, min_per_second=0.2, ttl=10)
+    budget_b = b.attach_retry_budget("db")
+    assert isinstance(budget_b, failwell.RetryBudget)
+    calls: List[int] = []
+
+    def make(budget: failwell.RetryBudget) -> "failwell.Retry":
+        return failwell.Retry(
+            max_attempts=3, backoff=failwell.Backoff.constant(0.001), jitter=failwell.Jitter.none(), budget=budget
+        )
+
+    @make(budget_a)
+    def flaky_a() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("reset")
+        return "ok"
+
+    assert flaky_a() == "ok" and len(calls) == 3  # the two retries
+    calls.clear()
+
+    @make(budget_b)
+    def flaky_b() -> str:
+        calls.append(1)
+        raise ConnectionError("reset")
+
+    with pytest.raises(failwell.RetryBudgetExhaustedError):
+        flaky_b()
+    assert len(calls) == 1
+    assert budget_a.refused == budget_b.refused == 1
+    with pytest.raises(failwell.RegionError, match='slot "db" exists.*min_per_sec: 0.2'):
+        a.retry_budget("db", ratio=0.0, min_per_second=1.0, ttl=10)
+    with pytest.raises(failwell.RegionError, match="holds a retry budget, not a rate limiter"):
+        a.rate_limiter("db", 10)
+    with pytest.raises(ValueError, match="^ratio: must be in"):
+        a.retry_budget("other", ratio=2.0)
+    with pytest.raises(ValueError, match="^ttl: must be at least 1 s"):
+        a.retry_budget("other", ttl=0.5)
+    with pytest.raises(ValueError, match="^slot: must not be empty"):
+        a.retry_budget("")
+    with pytest.raises(failwell.RegionError, match='no slot "absent"'):
+        a.attach_retry_budget("absent")

@@ -196,7 +196,14 @@ class Jitter:
 @final
 class RetryBudget:
     def __init__(
-        self, ratio: Optional[float] = None, min_per_second: Optional[float] = None, ttl: Optional[Seconds] = None
+        self,
+        ratio: Optional[float] = None,
+        min_per_second: Optional[float] = None,
+        ttl: Optional[Seconds] = None,
+        *,
+        _region: Optional[SharedRegion] = None,
+        _slot: Optional[str] = None,
+        _attach: bool = False,
     ) -> None: ...
     def deposit(self) -> None: ...
     def try_withdraw(self) -> bool: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from . import _native
+from ._native import RetryBudget
 from ._rate_limit import RateLimiter
 from ._util import Seconds
 
@@ -16,7 +17,9 @@ class SharedRegion(_native.SharedRegion):
     is ``size`` bytes (default 1 MiB, at least ``SharedRegion.MIN_SIZE``);
     an existing one keeps its size.
 
-    The primitives it hands out are the ordinary classes — every decorator,
+    It holds rate limiters (one limit for the host) and retry budgets (one
+    allowance for the host). The primitives it hands out are the ordinary
+    classes — every decorator,
     ``with`` and ``async with`` form works — and stay usable after the
     region object is gone. Open it in each worker (after the fork), or
     before forking (gunicorn ``--preload``): a mapping is inherited.
@@ -70,3 +73,22 @@ class SharedRegion(_native.SharedRegion):
             _slot=slot,
             _attach=True,
         )
+
+    def retry_budget(
+        self,
+        slot: str,
+        ratio: Optional[float] = None,
+        min_per_second: Optional[float] = None,
+        ttl: Optional[Seconds] = None,
+    ) -> RetryBudget:
+        """The retry budget ``slot``: retries may be at most ``ratio`` of the
+        calls of every process using it, plus ``min_per_second`` per second,
+        over ``ttl`` seconds (defaults as for :class:`failwell.RetryBudget`),
+        created with these settings if the region has none of that name.
+        Give it to each process's ``Retry(budget=...)``."""
+        return RetryBudget(ratio, min_per_second, ttl, _region=self, _slot=slot)
+
+    def attach_retry_budget(self, slot: str) -> RetryBudget:
+        """The retry budget ``slot`` as the region holds it;
+        :class:`failwell.RegionError` if there is none."""
+        return RetryBudget(_region=self, _slot=slot, _attach=True)
