@@ -278,6 +278,41 @@ pub fn rejected(py: Python<'_>, r: Rejected) -> PyErr {
     PyErr::from_type(ty.bind(py).clone(), (msg, retry_after))
 }
 
+/// Runs `f` with the GIL on any thread (failwell's own threads included),
+/// or returns `None` while the interpreter is not running, like
+/// `Python::try_attach`, but keeps the thread's Python thread state from
+/// then on instead of creating and deleting one on every call. Creating
+/// and deleting a thread state takes CPython's runtime lock; before
+/// CPython 3.12 a `fork()` at that instant left the lock held in the child,
+/// which then hung in `PyOS_AfterFork_Child` (CPython gh-112275; seen with
+/// a timed call on failwell's pool at the fork). With the thread state
+/// kept, a worker takes that lock once in its life, not on every call.
+pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    Python::try_attach(|py| {
+        keep_thread_state(py);
+        f(py)
+    })
+}
+
+fn keep_thread_state(_gil: Python<'_>) {
+    thread_local! {
+        static KEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if !KEPT.get() {
+        KEPT.set(true);
+        // SAFETY: the GIL is held (`_gil`), so this thread has a thread
+        // state; `PyGILState_Ensure` then only raises its counter, and the
+        // matching release is never made: when the enclosing attach
+        // releases, the counter stays above zero and CPython keeps the
+        // thread state (deleting it with the thread's end, a fork or the
+        // interpreter's finalisation, as for any thread's).
+        #[allow(unsafe_code)]
+        unsafe {
+            pyo3::ffi::PyGILState_Ensure();
+        }
+    }
+}
+
 /// Calls a Python callback from one of failwell's threads (a listener, a
 /// watchdog report): takes the GIL, and if the callback raises, logs the
 /// exception through the `failwell` logger and returns `false` — the caller
@@ -288,7 +323,7 @@ pub fn call_back(
     f: &Py<PyAny>,
     args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyTuple>>,
 ) -> bool {
-    Python::try_attach(|py| {
+    attach(|py| {
         let r = args(py).and_then(|a| f.bind(py).call1(a));
         match r {
             Ok(_) => true,

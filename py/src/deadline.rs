@@ -116,10 +116,16 @@ fn call_on(
     let at = Deadline::at(deadline_ns);
     let r = py.detach(move || {
         pool.run(at, move || {
-            Python::try_attach(|py| {
-                func.bind(py)
+            crate::convert::attach(move |py| {
+                let r = func
+                    .bind(py)
                     .call(args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))
-                    .map(Bound::unbind)
+                    .map(Bound::unbind);
+                // Released here, with the GIL: a reference dropped without
+                // it goes through pyo3's process-wide pool of deferred
+                // releases, whose lock a fork() could find held.
+                drop((func, args, kwargs));
+                r
             })
             .unwrap_or_else(|| {
                 Err(pyo3::exceptions::PyRuntimeError::new_err(

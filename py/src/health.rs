@@ -86,7 +86,7 @@ impl PyHealth {
         self.reg()
             .register(name, critical, timeout, move || {
                 // At interpreter exit a check still scheduled cannot run.
-                Python::try_attach(|py| match check.bind(py).call0() {
+                crate::convert::attach(|py| match check.bind(py).call0() {
                     Ok(v) if v.is_none() => Ok(()),
                     Ok(v) => {
                         if let Ok(b) = v.extract::<bool>() {

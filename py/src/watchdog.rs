@@ -216,16 +216,16 @@ impl PyWatchdog {
         let label = format!("the read function of gauge {name:?}");
         let guard = self.get()?.gauge(name, growth, move || {
             // The interpreter may be shutting down: then read nothing.
-            Python::try_attach(
-                |py| match read.bind(py).call0().and_then(|v| v.extract::<u64>()) {
+            crate::convert::attach(|py| {
+                match read.bind(py).call0().and_then(|v| v.extract::<u64>()) {
                     Ok(v) => v,
                     Err(e) => {
                         *errors.lock() += 1;
                         log_exception(py, &label, e);
                         0
                     }
-                },
-            )
+                }
+            })
             .unwrap_or(0)
         });
         Ok(PyGauge {
