@@ -44,6 +44,22 @@ fn one_thread(c: &mut Criterion) {
     });
     let gov = governor_limiter();
     g.bench_function("governor", |b| b.iter(|| black_box(gov.check())));
+    // The same coarse limiter in a host region (shared memory), beside its
+    // in-process twin above.
+    let name = format!("failwell-bench-{}", std::process::id());
+    let region = failwell::region::Region::open(&name, 1 << 20).unwrap();
+    let shared = region
+        .rate_limiter(
+            "bench",
+            RateLimiter::builder()
+                .rate(RATE as u64, Duration::from_secs(1))
+                .burst(1_000_000),
+        )
+        .unwrap();
+    failwell::region::Region::unlink(&name).unwrap();
+    g.bench_function("failwell_coarse_shared", |b| {
+        b.iter(|| black_box(shared.try_acquire()))
+    });
     g.finish();
 }
 
