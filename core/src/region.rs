@@ -83,7 +83,7 @@ use crate::fork::QuietMutex;
 use crate::rate_limit::{self, LimiterState, RateLimiter};
 use crate::retry::{BudgetState, RetryBudget};
 use crate::sync::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use crate::words::{Keep, Placed, Words, LINE_WORDS};
+use crate::words::{Placed, Words, LINE_WORDS};
 
 /// The layout version this build reads and writes.
 pub const LAYOUT_VERSION: u64 = 1;
@@ -412,6 +412,42 @@ impl Region {
             .collect()
     }
 
+    /// The `T` at byte `offset` of the mapping, placed there for a handle
+    /// (which keeps the mapping alive).
+    ///
+    /// # Safety
+    /// A slot's block holds an initialised `T` at `offset`, aligned for it
+    /// and inside the mapping, that every process uses atomically only.
+    #[allow(unsafe_code)]
+    unsafe fn placed<T>(&self, offset: usize) -> Placed<T> {
+        debug_assert!(offset + std::mem::size_of::<T>() <= self.map.len);
+        // SAFETY: the caller's promise; the keeper is this mapping.
+        unsafe {
+            Placed::shared(
+                NonNull::new_unchecked(self.map.base.as_ptr().add(offset)).cast::<T>(),
+                self.map.clone(),
+            )
+        }
+    }
+
+    /// The `len` words at byte `offset` of the mapping, for a handle.
+    ///
+    /// # Safety
+    /// A slot's block holds `len` words there, 64-byte aligned, inside the
+    /// mapping, that every process uses atomically only.
+    #[allow(unsafe_code)]
+    unsafe fn words(&self, offset: usize, len: usize) -> Words {
+        debug_assert!(offset + len * 8 <= self.map.len);
+        // SAFETY: the caller's promise; the keeper is this mapping.
+        unsafe {
+            Words::shared(
+                NonNull::new_unchecked(self.map.base.as_ptr().add(offset)).cast::<AtomicU64>(),
+                len,
+                self.map.clone(),
+            )
+        }
+    }
+
     /// The word at byte `offset` of the mapping.
     fn word(&self, offset: usize) -> &AtomicU64 {
         assert!(offset % 8 == 0 && offset + 8 <= self.map.len);
@@ -632,25 +668,15 @@ impl Region {
             Stripes::with_count(stripes_of(&stored)).ok_or_else(|| RegionError::NotARegion {
                 path: self.map.path.clone(),
             })?;
-        let keep: Keep = self.map.clone();
-        let base = self.map.base.as_ptr();
         // SAFETY: the slot's block at `offset` is an initialised
-        // `LimiterState` followed at `tail_at` by its stripes' words
-        // (`slot_sized` checked the length), 128- and 64-byte aligned,
-        // inside the mapping `keep` holds; every process uses them
-        // atomically only.
+        // `LimiterState` followed at `tail_at` (a multiple of 64) by its
+        // stripes' words; `slot` checked the block's length against the
+        // stored configuration.
         #[allow(unsafe_code)]
         let (state, tail) = unsafe {
             (
-                Placed::shared(
-                    NonNull::new_unchecked(base.add(offset)).cast::<LimiterState>(),
-                    keep.clone(),
-                ),
-                Words::shared(
-                    NonNull::new_unchecked(base.add(offset + tail_at)).cast::<AtomicU64>(),
-                    stripes.words(),
-                    keep,
-                ),
+                self.placed::<LimiterState>(offset),
+                self.words(offset + tail_at, stripes.words()),
             )
         };
         Ok(RateLimiter::from_parts(
@@ -728,17 +754,10 @@ impl Region {
                     path: self.map.path.clone(),
                 }
             })?;
-        let keep: Keep = self.map.clone();
         // SAFETY: the slot's block at `offset` is an initialised
-        // `BudgetState` (its length checked by `slot`), 128-byte aligned,
-        // inside the mapping `keep` holds; used atomically only.
+        // `BudgetState` (its length checked by `slot`).
         #[allow(unsafe_code)]
-        let state = unsafe {
-            Placed::shared(
-                NonNull::new_unchecked(self.map.base.as_ptr().add(offset)).cast::<BudgetState>(),
-                keep,
-            )
-        };
+        let state = unsafe { self.placed::<BudgetState>(offset) };
         Ok(RetryBudget::from_parts(
             ratio,
             min_per_sec,

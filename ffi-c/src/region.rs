@@ -39,6 +39,23 @@ fn region_error(func: &str, e: RegionError, c_fields: &[(&str, &str)]) -> fw_sta
     status
 }
 
+/// Writes a new handle of what `made` made into `out`, or the status of
+/// its error (messages naming `func` and the C fields in `c_fields`).
+fn give<H: Handle>(
+    out: Out<*mut H>,
+    made: Result<H::Target, RegionError>,
+    func: &str,
+    c_fields: &[(&str, &str)],
+) -> fw_status_t {
+    match made {
+        Ok(v) => {
+            out.write(new_handle::<H>(v));
+            FW_OK
+        }
+        Err(e) => region_error(func, e, c_fields),
+    }
+}
+
 /// Creates or attaches the region `name_or_path` into `*out`: a name
 /// without `/` is the file `/dev/shm/<name>`, anything else a path. A new
 /// region is `size` bytes (at least 64 KiB, rounded up to whole pages),
@@ -55,13 +72,12 @@ pub unsafe extern "C" fn fw_region_open(
     guard(|| {
         let out = try_out!(out);
         let name = try_str!(name_or_path);
-        match Region::open(name, size) {
-            Ok(r) => {
-                out.write(new_handle::<fw_region_t>(r));
-                FW_OK
-            }
-            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
-        }
+        give::<fw_region_t>(
+            out,
+            Region::open(name, size),
+            this_export!(),
+            LIMITER_FIELDS,
+        )
     })
 }
 
@@ -83,13 +99,12 @@ pub unsafe extern "C" fn fw_region_from_fd(
         // SAFETY: the caller gives the region a descriptor it owns (the
         // documented contract).
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        match Region::from_fd(fd, size) {
-            Ok(r) => {
-                out.write(new_handle::<fw_region_t>(r));
-                FW_OK
-            }
-            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
-        }
+        give::<fw_region_t>(
+            out,
+            Region::from_fd(fd, size),
+            this_export!(),
+            LIMITER_FIELDS,
+        )
     })
 }
 
@@ -135,13 +150,12 @@ pub unsafe extern "C" fn fw_region_rate_limiter_new(
         let name = try_str!(name);
         let c = try_ref!(config);
         let out = try_out!(out);
-        match r.rate_limiter(name, builder_of(c)) {
-            Ok(l) => {
-                out.write(new_handle::<fw_rate_limiter_t>(l));
-                FW_OK
-            }
-            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
-        }
+        give::<fw_rate_limiter_t>(
+            out,
+            r.rate_limiter(name, builder_of(c)),
+            this_export!(),
+            LIMITER_FIELDS,
+        )
     })
 }
 
@@ -157,13 +171,12 @@ pub unsafe extern "C" fn fw_region_rate_limiter_attach(
         let r = try_handle!(region);
         let name = try_str!(name);
         let out = try_out!(out);
-        match r.attach_rate_limiter(name) {
-            Ok(l) => {
-                out.write(new_handle::<fw_rate_limiter_t>(l));
-                FW_OK
-            }
-            Err(e) => region_error(this_export!(), e, LIMITER_FIELDS),
-        }
+        give::<fw_rate_limiter_t>(
+            out,
+            r.attach_rate_limiter(name),
+            this_export!(),
+            LIMITER_FIELDS,
+        )
     })
 }
 
