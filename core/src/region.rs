@@ -47,8 +47,8 @@
 //! - **Fork.** A region opened before `fork()` is usable in the child (the
 //!   mapping is inherited; the record lock is per process).
 //!
-//! Linux and other Unix systems with `mmap` and `posix_fallocate`; not
-//! available on Windows. A name without `/` is a file in `/dev/shm`; a path
+//! Linux and other Unix systems with `mmap` (tested on Linux; elsewhere a
+//! new file is extended, not reserved); not available on Windows. A name without `/` is a file in `/dev/shm`; a path
 //! is used as given (it should be on a memory file system: a region on
 //! disk works, but its pages are written back); [`Region::from_fd`] takes
 //! a descriptor a parent process passed down.
@@ -793,12 +793,7 @@ fn map_locked(file: &File, size: usize, path: &str) -> Result<(NonNull<u8>, usiz
     let found = file.metadata().map_err(|e| io("stat", e))?.len();
     let len = if found == 0 {
         let size = round_to_pages(size);
-        // SAFETY: a plain system call on a descriptor the caller owns.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
-        if rc != 0 {
-            return Err(io("reserve", io::Error::from_raw_os_error(rc)));
-        }
+        reserve(file, size).map_err(|e| io("reserve", e))?;
         size
     } else if found < DATA_START as u64 {
         return Err(not_a_region());
@@ -832,6 +827,26 @@ fn map_locked(file: &File, size: usize, path: &str) -> Result<(NonNull<u8>, usiz
         }
     }
     checked.map(|()| (base, len))
+}
+
+/// Gives a new region file its `size` bytes. On Linux the pages are
+/// reserved (`posix_fallocate`), so a full `/dev/shm` is an error now, not
+/// a SIGBUS at the first touch; elsewhere the file is only extended.
+fn reserve(file: &File, size: usize) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a plain system call on a descriptor the caller owns.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        file.set_len(size as u64)
+    }
 }
 
 /// The header words of a mapping being opened.
