@@ -88,6 +88,17 @@ impl StripedCounter {
         }
     }
 
+    /// A counter with `stripes` on `words` (at least `stripes.words()` of
+    /// them, on the heap or in a shared region).
+    #[cfg(not(failwell_loom))]
+    pub(crate) fn on(stripes: Stripes, words: Words) -> Self {
+        assert!(
+            words.get().len() >= stripes.words(),
+            "words for every stripe"
+        );
+        StripedCounter { stripes, words }
+    }
+
     /// Adds `n` on the calling thread's stripe.
     #[inline]
     pub(crate) fn add(&self, n: u64) {

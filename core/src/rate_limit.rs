@@ -30,13 +30,13 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::clock::{nanos, Clock, MonotonicClock, Sleeper};
-use crate::counter::Stripes;
+use crate::counter::StripedCounter;
 use crate::error::{ConfigError, Rejected};
 use crate::sync::{
     fence, spin_wait, AtomicU64, CachePadded, CoreMutex, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release,
 };
-use crate::words::{Placed, Words};
+use crate::words::Placed;
 
 /// The GCRA decision for a request whose cost is `cost` nanoseconds of
 /// emission interval (`n · T`), against a tolerance of `limit` nanoseconds
@@ -139,11 +139,9 @@ impl<C: Clock> Builder<C> {
     /// Validates and builds the limiter, with its bucket full.
     pub fn build(self) -> Result<RateLimiter<C>, ConfigError> {
         let (interval, limit) = self.params()?;
-        let admitted = Stripes::new();
         Ok(RateLimiter::from_parts(
             Placed::heap(LimiterState::new(interval, limit)),
-            Words::zeroed(admitted.words()),
-            admitted,
+            StripedCounter::new(),
             self.precise,
             self.clock,
             false,
@@ -280,12 +278,9 @@ pub struct RateLimiter<C: Clock = MonotonicClock> {
     state: Placed<LimiterState>,
     /// Serialises reconfigurations (never taken by callers).
     reconfiguring: CoreMutex<()>,
-    /// The state's sized words: the admitted requests' stripes (see
-    /// [`LimiterState`]).
-    tail: Words,
-    /// Where the admitted requests are counted in `tail` (each thread on its
-    /// own line).
-    admitted: Stripes,
+    /// Admitted requests, on the state's tail of words (see
+    /// [`LimiterState`]; each thread counts on its own line).
+    admitted: StripedCounter,
     precise: bool,
     /// In a shared region: the configuration is the region's.
     shared: bool,
@@ -331,12 +326,11 @@ impl RateLimiter<MonotonicClock> {
 }
 
 impl<C: Clock> RateLimiter<C> {
-    /// A limiter on `state` and its `tail` (the `admitted` stripes), which
-    /// live on the heap or in a shared region (`shared`).
+    /// A limiter on `state` and its tail (the `admitted` counter's words),
+    /// which live on the heap or in a shared region (`shared`).
     pub(crate) fn from_parts(
         state: Placed<LimiterState>,
-        tail: Words,
-        admitted: Stripes,
+        admitted: StripedCounter,
         precise: bool,
         clock: C,
         shared: bool,
@@ -344,7 +338,6 @@ impl<C: Clock> RateLimiter<C> {
         RateLimiter {
             state,
             reconfiguring: CoreMutex::new(()),
-            tail,
             admitted,
             precise,
             shared,
@@ -403,7 +396,7 @@ impl<C: Clock> RateLimiter<C> {
             }
         });
         if decided {
-            self.admitted.add(&self.tail, n as u64);
+            self.admitted.add(n as u64);
             Ok(())
         } else {
             st.rejected.fetch_add(n as u64, Relaxed);
@@ -490,7 +483,7 @@ impl<C: Clock> RateLimiter<C> {
     pub fn snapshot(&self) -> Snapshot {
         let (interval, limit) = self.state.params.read();
         Snapshot {
-            admitted: self.admitted.sum(&self.tail),
+            admitted: self.admitted.sum(),
             rejected: self.state.rejected.load(Relaxed),
             interval: Duration::from_nanos(interval),
             burst: limit / interval,
@@ -534,7 +527,7 @@ impl<C: Clock + Sleeper> RateLimiter<C> {
         if wait > 0 {
             self.clock.sleep(Duration::from_nanos(wait));
         }
-        self.admitted.add(&self.tail, n as u64);
+        self.admitted.add(n as u64);
         Ok(())
     }
 }

@@ -77,7 +77,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::clock::MonotonicClock;
-use crate::counter::Stripes;
+use crate::counter::{StripedCounter, Stripes};
 use crate::error::ConfigError;
 use crate::fork::QuietMutex;
 use crate::rate_limit::{self, LimiterState, RateLimiter};
@@ -681,8 +681,7 @@ impl Region {
         };
         Ok(RateLimiter::from_parts(
             state,
-            tail,
-            stripes,
+            StripedCounter::on(stripes, tail),
             stored[2] != 0,
             MonotonicClock,
             true,

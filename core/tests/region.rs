@@ -3,7 +3,7 @@
 //! `FAILWELL_REGION_WORKER` says what to do), and checks what they did
 //! through counts each reports on its own, independent of the region.
 
-#![cfg(unix)]
+#![cfg(all(unix, not(failwell_loom)))]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
