@@ -29,7 +29,12 @@ fn in_child(limit: Duration, child: impl FnOnce() -> Result<(), String>) {
         let code = match r {
             Ok(Ok(())) => 0,
             Ok(Err(e)) => {
-                eprintln!("child: {e}");
+                // Straight to file descriptor 2: the test harness captures
+                // `eprintln!`, and a child leaving with `_exit` never
+                // hands the capture back, so the reason would be lost.
+                let msg = format!("child: {e}\n");
+                // SAFETY: writes a valid buffer of `msg.len()` bytes.
+                unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
                 1
             }
             Err(_) => 2,
