@@ -3,9 +3,11 @@
 //! processes map it). Several processes: `core/tests/region.rs`.
 
 use super::*;
-use crate::rate_limit::RateLimiter;
+use crate::clock::MonotonicClock;
+use crate::rate_limit::{self, RateLimiter};
 use crate::Rejected;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A region file of this test's own in /dev/shm, removed when dropped.
