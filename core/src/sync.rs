@@ -17,7 +17,7 @@ pub(crate) use crossbeam_utils::CachePadded;
 
 #[cfg(not(failwell_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
 
     use std::sync::PoisonError;
@@ -125,6 +125,9 @@ mod imp {
 #[cfg(failwell_loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
+    // The futex word of a host region's bulkhead; no model uses it.
+    #[allow(unused_imports)]
+    pub(crate) use loom::sync::atomic::AtomicU32;
     pub(crate) use loom::sync::Arc;
 
     /// loom's mutex behind the same interface as the real one.

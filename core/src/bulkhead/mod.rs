@@ -36,10 +36,15 @@ use crate::sync::{
 
 mod permit;
 mod rule;
-mod state;
+#[cfg(all(unix, not(failwell_loom)))]
+pub(crate) mod shared;
+pub(crate) mod state;
+pub(crate) mod tagged;
 
 pub use permit::{BulkheadPermit, OwnedBulkheadPermit};
+pub use tagged::MAX_SHARED;
 
+use crate::words::Placed;
 use state::{word, BulkheadState};
 
 /// Who is asking for a permit.
@@ -161,7 +166,12 @@ impl<C: Clock> Builder<C> {
     pub fn build(self) -> Result<Bulkhead<C>, ConfigError> {
         self.config.validate()?;
         Ok(Bulkhead {
-            state: BulkheadState::new(self.config.max_concurrent, self.config.critical_reserve),
+            state: Placed::heap(BulkheadState::new(
+                self.config.max_concurrent,
+                self.config.critical_reserve,
+            )),
+            #[cfg(all(unix, not(failwell_loom)))]
+            shared: None,
             lock: CoreMutex::new(()),
             normal: Condvar::new(),
             critical: Condvar::new(),
@@ -194,7 +204,11 @@ const UNREGISTERED_POLL: Duration = Duration::from_millis(1);
 
 /// A concurrency limit. Thread-safe; share it by reference or in an `Arc`.
 pub struct Bulkhead<C: Clock = MonotonicClock> {
-    state: BulkheadState,
+    state: Placed<BulkheadState>,
+    /// In a host region: the ledger, wake word and thread table (the
+    /// permit word in `state` is then the tagged one).
+    #[cfg(all(unix, not(failwell_loom)))]
+    shared: Option<Box<shared::Shared>>,
     /// Held by a waiter from its registration until it sleeps, and by a
     /// waker while it notifies, so no wake-up is lost.
     lock: CoreMutex<()>,
@@ -207,6 +221,20 @@ impl Bulkhead<MonotonicClock> {
     /// A builder with the defaults.
     pub fn builder() -> Builder<MonotonicClock> {
         Builder::default()
+    }
+
+    /// A bulkhead on a host region's block (see
+    /// [`Region::bulkhead`](crate::region::Region::bulkhead)).
+    #[cfg(all(unix, not(failwell_loom)))]
+    pub(crate) fn from_parts(state: Placed<BulkheadState>, shared: shared::Shared) -> Self {
+        Bulkhead {
+            state,
+            shared: Some(Box::new(shared)),
+            lock: CoreMutex::new(()),
+            normal: Condvar::new(),
+            critical: Condvar::new(),
+            clock: MonotonicClock,
+        }
     }
 }
 
@@ -221,7 +249,10 @@ impl<C: Clock> Bulkhead<C> {
     #[inline]
     pub fn try_acquire_with(&self, priority: Priority) -> Result<BulkheadPermit<'_, C>, Rejected> {
         if self.take(priority) {
-            Ok(BulkheadPermit { bulkhead: self })
+            Ok(BulkheadPermit {
+                bulkhead: self,
+                born: self.born(),
+            })
         } else {
             Err(self.reject())
         }
@@ -242,7 +273,10 @@ impl<C: Clock> Bulkhead<C> {
     ) -> Result<BulkheadPermit<'_, C>, Rejected> {
         let deadline = self.clock.now().checked_add(nanos(timeout));
         if self.acquire_until(priority, deadline) {
-            Ok(BulkheadPermit { bulkhead: self })
+            Ok(BulkheadPermit {
+                bulkhead: self,
+                born: self.born(),
+            })
         } else {
             Err(self.reject())
         }
@@ -252,7 +286,10 @@ impl<C: Clock> Bulkhead<C> {
     pub fn acquire(&self, priority: Priority) -> BulkheadPermit<'_, C> {
         let got = self.acquire_until(priority, None);
         debug_assert!(got, "an unbounded wait ends only with a permit");
-        BulkheadPermit { bulkhead: self }
+        BulkheadPermit {
+            bulkhead: self,
+            born: self.born(),
+        }
     }
 
     /// Runs `f` holding a normal permit, or refuses if none is free now.
@@ -299,6 +336,13 @@ impl<C: Clock> Bulkhead<C> {
         &self,
         change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
     ) -> Result<(), ConfigError> {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if self.shared.is_some() {
+            return Err(ConfigError::new(
+                "reconfigure",
+                "a bulkhead in a host region keeps the configuration it was created with",
+            ));
+        }
         let _g = self.lock.lock();
         let new = change(Builder::from_config(self.config())).config();
         new.validate()?;
@@ -352,15 +396,52 @@ impl<C: Clock> Bulkhead<C> {
     pub fn snapshot(&self) -> Snapshot {
         let max = self.state.max.load(Relaxed);
         let w = self.state.word.load(Relaxed);
-        let available = word::available(w);
+        let (available, waiting) = self.available_and_waiting(w);
         Snapshot {
             max_concurrent: max as u64,
             available: available.max(0) as u64,
             in_use: rule::in_use(max, available).max(0) as u64,
-            waiting: word::normal_waiters(w) + word::critical_waiters(w),
+            waiting,
             rejected: self.state.rejected.load(Relaxed),
             peak: self.state.peak.load(Relaxed) as u64,
         }
+    }
+
+    /// Permits available in permit word `w`, and callers waiting (in a
+    /// host region: this process's).
+    fn available_and_waiting(&self, w: u64) -> (i64, u64) {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            return (shared::available(w), s.waiting());
+        }
+        (
+            word::available(w),
+            word::normal_waiters(w) + word::critical_waiters(w),
+        )
+    }
+
+    /// The fork generation a permit taken now belongs to (0 in process:
+    /// a child's copy of an in-process bulkhead is its own).
+    #[inline]
+    fn born(&self) -> u64 {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if self.shared.is_some() {
+            return crate::fork::generation();
+        }
+        0
+    }
+
+    /// Gives back a permit taken in fork generation `born`: a permit a
+    /// child of `fork()` inherited is its parent's, who gives it back, so
+    /// in a host region the child's copy returns nothing.
+    #[inline]
+    fn release_born(&self, born: u64) {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if self.shared.is_some() && born != crate::fork::generation() {
+            return;
+        }
+        let _ = born;
+        self.release();
     }
 
     fn floor(&self, priority: Priority) -> i64 {
@@ -386,6 +467,16 @@ impl<C: Clock> Bulkhead<C> {
     #[inline]
     fn take(&self, priority: Priority) -> bool {
         let floor = self.floor(priority);
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            return match s.take(&self.state, floor) {
+                Some(before) => {
+                    self.note_in_use(before - 1);
+                    true
+                }
+                None => false,
+            };
+        }
         match self.update(|w| rule::take(w, floor)) {
             Some(before) => {
                 self.note_in_use(word::available(before) - 1);
@@ -405,6 +496,10 @@ impl<C: Clock> Bulkhead<C> {
 
     #[inline]
     fn release(&self) {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            return s.release(&self.state);
+        }
         // Release: pairs with the Acquire CAS in `update`. The same operation
         // reads the waiter counts, so a waiter registered before it is seen.
         let prev = self.state.word.fetch_add(1, Release);
@@ -475,6 +570,14 @@ impl<C: Clock> Bulkhead<C> {
     /// bound); returns whether one was taken.
     #[cold]
     fn acquire_until(&self, priority: Priority, deadline: Option<u64>) -> bool {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            let got = s.acquire_until(&self.state, self.floor(priority), deadline, &self.clock);
+            if let Some(before) = got {
+                self.note_in_use(before - 1);
+            }
+            return got.is_some();
+        }
         if self.take(priority) {
             return true;
         }

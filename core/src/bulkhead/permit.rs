@@ -14,13 +14,17 @@ use crate::sync::UserArc;
 #[must_use = "the permit is returned as soon as it is dropped"]
 pub struct BulkheadPermit<'a, C: Clock = MonotonicClock> {
     pub(super) bulkhead: &'a Bulkhead<C>,
+    /// The fork generation it was taken in (see `Bulkhead::release_born`).
+    pub(super) born: u64,
 }
 
 impl<C: Clock> BulkheadPermit<'_, C> {
     /// Detaches the permit from its borrow: it stays taken until
     /// [`Bulkhead::release_detached`] returns it. For holders that cannot
     /// keep a borrowed guard (the C ABI); each detached permit must be
-    /// returned exactly once.
+    /// returned exactly once, and for a bulkhead in a host region, by the
+    /// process that took it (a child of `fork()` must not return a permit
+    /// its parent detached: the parent does).
     pub fn detach(self) {
         std::mem::forget(self);
     }
@@ -56,9 +60,11 @@ impl<C: Clock> Bulkhead<C> {
 
     /// `permit` (one of this bulkhead's) as an owned permit.
     fn owned(self: &UserArc<Self>, permit: BulkheadPermit<'_, C>) -> OwnedBulkheadPermit<C> {
+        let born = permit.born;
         permit.detach();
         OwnedBulkheadPermit {
             bulkhead: UserArc::clone(self),
+            born,
         }
     }
 }
@@ -66,7 +72,7 @@ impl<C: Clock> Bulkhead<C> {
 impl<C: Clock> Drop for BulkheadPermit<'_, C> {
     #[inline]
     fn drop(&mut self) {
-        self.bulkhead.release();
+        self.bulkhead.release_born(self.born);
     }
 }
 
@@ -82,6 +88,7 @@ impl<C: Clock> fmt::Debug for BulkheadPermit<'_, C> {
 #[must_use = "the permit is returned as soon as it is dropped"]
 pub struct OwnedBulkheadPermit<C: Clock = MonotonicClock> {
     bulkhead: UserArc<Bulkhead<C>>,
+    born: u64,
 }
 
 impl<C: Clock> OwnedBulkheadPermit<C> {
@@ -93,7 +100,7 @@ impl<C: Clock> OwnedBulkheadPermit<C> {
 
 impl<C: Clock> Drop for OwnedBulkheadPermit<C> {
     fn drop(&mut self) {
-        self.bulkhead.release();
+        self.bulkhead.release_born(self.born);
     }
 }
 

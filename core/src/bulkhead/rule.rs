@@ -16,11 +16,17 @@ pub(crate) fn floor(priority: Priority, reserve: i64) -> i64 {
 }
 
 /// The admission rule: a caller who must leave `floor` permits free gets
-/// one when more than `floor` are available. Returns the word with the
-/// permit taken, or `None`.
+/// one when more than `floor` are available.
+#[inline(always)]
+pub(crate) fn admits(available: i64, floor: i64) -> bool {
+    available > floor
+}
+
+/// [`admits`] on an in-process permit word: the word with the permit
+/// taken, or `None`.
 #[inline(always)]
 pub(crate) fn take(w: u64, floor: i64) -> Option<u64> {
-    (word::available(w) > floor).then(|| w - 1)
+    admits(word::available(w), floor).then(|| w - 1)
 }
 
 /// A waiter's step, for registering, leaving and taking in one

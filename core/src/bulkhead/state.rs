@@ -47,6 +47,17 @@ impl BulkheadState {
             reserve: AtomicI64::new(reserve as i64),
         }
     }
+
+    /// A shared bulkhead's state (a host region's): the permit word is
+    /// the tagged one ([`tagged`](super::tagged)); `max` is at most
+    /// [`MAX_SHARED`](super::MAX_SHARED).
+    #[cfg(all(unix, not(failwell_loom)))]
+    pub(crate) fn shared(max: u32, reserve: u32) -> Self {
+        let s = Self::new(max, reserve);
+        s.word
+            .store(super::tagged::full(max), crate::sync::Ordering::Relaxed);
+        s
+    }
 }
 
 /// The permit word's fields.

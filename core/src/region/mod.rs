@@ -83,9 +83,11 @@ use crate::{rate_limit::RateLimiter, retry::RetryBudget};
 mod error;
 mod file;
 mod primitives;
+mod threads;
 
 pub use error::RegionError;
 use file::{check_size, locked, map_locked, region_path};
+pub(crate) use threads::Threads;
 
 /// The layout version this build reads and writes.
 pub const LAYOUT_VERSION: u64 = 1;
@@ -122,6 +124,8 @@ struct Mapping {
     /// Always `Some` until dropped (closed under the local lock).
     file: Option<File>,
     path: String,
+    /// This process's part of the region's thread table.
+    threads: QuietMutex<threads::Local>,
 }
 
 impl Mapping {
@@ -191,6 +195,9 @@ const CONFIG_WORDS: usize = 6;
 enum Kind {
     RateLimiter = 1,
     RetryBudget = 2,
+    /// The region's thread table (one, under an internal name).
+    Threads = 3,
+    Bulkhead = 4,
 }
 
 impl Kind {
@@ -198,6 +205,8 @@ impl Kind {
         match k {
             1 => "rate limiter",
             2 => "retry budget",
+            3 => "thread table",
+            4 => "bulkhead",
             _ => "primitive of an unknown kind",
         }
     }
@@ -266,6 +275,7 @@ impl Region {
                 len,
                 file: Some(file),
                 path,
+                threads: QuietMutex::new(threads::Local::default()),
             }),
         })
     }
@@ -289,6 +299,7 @@ impl Region {
     pub fn names(&self) -> Vec<String> {
         let used = self.word(header::USED * 8).load(Acquire) as usize;
         (0..used.min(MAX_SLOTS))
+            .filter(|&i| self.entry_word(i, entry::KIND).load(Relaxed) != Kind::Threads as u64)
             .map(|i| self.entry_name(i))
             .collect()
     }
@@ -367,7 +378,14 @@ impl Region {
         rules: SlotRules<'_>,
         init: impl FnOnce(NonNull<u8>, &[u64; CONFIG_WORDS]),
     ) -> Result<(usize, [u64; CONFIG_WORDS]), RegionError> {
-        let key = encode_name(name)?;
+        let key = if kind == Kind::Threads {
+            // An internal name: starts with NUL, which no user's name has.
+            let mut key = [0u64; entry::NAME_WORDS];
+            key[0] = u64::from_le_bytes(*b"\0threads");
+            key
+        } else {
+            encode_name(name)?
+        };
         locked(self.map.file(), || {
             self.slot_locked(name, &key, kind, config, rules, init)
         })
@@ -522,3 +540,6 @@ fn encode_name(name: &str) -> Result<[u64; entry::NAME_WORDS], RegionError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bulkhead_tests;

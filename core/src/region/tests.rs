@@ -11,16 +11,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A region file of this test's own in /dev/shm, removed when dropped.
-struct Scratch(String);
+pub(super) struct Scratch(String);
 
 impl Scratch {
-    fn new(tag: &str) -> Self {
+    pub(super) fn new(tag: &str) -> Self {
         let name = format!("failwell-unit-{}-{tag}", std::process::id());
         let _ = Region::unlink(&name);
         Scratch(name)
     }
 
-    fn open(&self, size: usize) -> Region {
+    pub(super) fn open(&self, size: usize) -> Region {
         Region::open(&self.0, size).expect("region opens")
     }
 
