@@ -1140,6 +1140,34 @@ fw_status_t fw_region_retry_new(const fw_region_t *region,
                                 fw_retry_t **out);
 #endif
 
+#if defined(__unix__)
+// The bulkhead `name` in the region into `*out`, an ordinary
+// `fw_bulkhead_t` (free it with `fw_bulkhead_free`): created with
+// `*config` (NULL: the defaults) if the region has no slot of that name,
+// else the existing one. Every process shares its limit and reserve: at
+// most `max_concurrent` permits out across all of them (at most 2^20 in a
+// region). The permits of a process that dies holding them (SIGKILL too)
+// are given back within a second; `fw_bulkhead_acquire_timeout` waits
+// across processes (woken by any process's release, on Linux through a
+// futex in the region; a waiter also looks again every 50 ms).
+// `fw_bulkhead_reconfigure` on it is `FW_EINVAL`. A permit taken before
+// `fork()` is the parent's: a child must not release it. Another
+// configuration under the name is `FW_EREGION` (attach with
+// `fw_region_bulkhead_attach` to adopt it).
+fw_status_t fw_region_bulkhead_new(const fw_region_t *region,
+                                   const char *name,
+                                   const fw_bulkhead_config_t *config,
+                                   fw_bulkhead_t **out);
+#endif
+
+#if defined(__unix__)
+// The bulkhead `name` as the region holds it, whatever its
+// configuration, into `*out`; `FW_EREGION` if there is none.
+fw_status_t fw_region_bulkhead_attach(const fw_region_t *region,
+                                      const char *name,
+                                      fw_bulkhead_t **out);
+#endif
+
 // The defaults (core's: 100 ms doubling to 10 s, 3 attempts, full
 // jitter, no budget).
 fw_retry_config_t fw_retry_config_default(void);

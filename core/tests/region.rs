@@ -5,54 +5,14 @@
 
 #![cfg(all(unix, not(failwell_loom)))]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use failwell::rate_limit::RateLimiter;
 use failwell::region::Region;
 
-const ROLE: &str = "FAILWELL_REGION_WORKER";
-
-/// A region name of this run's own, removed when dropped.
-struct Scratch(String);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let name = format!("failwell-it-{}-{tag}", std::process::id());
-        let _ = Region::unlink(&name);
-        Scratch(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = Region::unlink(&self.0);
-    }
-}
-
-/// Starts this binary as a worker: `role` and its arguments.
-fn spawn(role: &str, args: &[String]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "worker", "--nocapture", "--test-threads", "1"])
-        .env(ROLE, role)
-        .env("FAILWELL_REGION_ARGS", args.join(" "))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("worker starts")
-}
-
-/// Waits for a worker and returns the numbers it reported (`RESULT a b…`).
-fn result(child: Child) -> Vec<u64> {
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "worker failed: {:?}", out.status);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
-        .unwrap_or_else(|| panic!("no RESULT in {text:?}"));
-    line.split(' ').map(|n| n.parse().unwrap()).collect()
-}
+mod common;
+use common::{result, spawn, Scratch, ROLE};
 
 fn limiter_builder(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
     RateLimiter::builder()

@@ -9,6 +9,7 @@ use fw::region::{Region, RegionError};
 use crate::boundary::*;
 use std::sync::Arc;
 
+use crate::bulkhead::{fw_bulkhead_config_default, fw_bulkhead_config_t, fw_bulkhead_t};
 use crate::rate_limit::{
     builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, C_FIELDS as LIMITER_FIELDS,
 };
@@ -223,5 +224,54 @@ pub unsafe extern "C" fn fw_region_retry_new(
             }
             Err(s) => s,
         }
+    })
+}
+
+/// The bulkhead `name` in the region into `*out`, an ordinary
+/// `fw_bulkhead_t` (free it with `fw_bulkhead_free`): created with
+/// `*config` (NULL: the defaults) if the region has no slot of that name,
+/// else the existing one. Every process shares its limit and reserve: at
+/// most `max_concurrent` permits out across all of them (at most 2^20 in a
+/// region). The permits of a process that dies holding them (SIGKILL too)
+/// are given back within a second; `fw_bulkhead_acquire_timeout` waits
+/// across processes (woken by any process's release, on Linux through a
+/// futex in the region; a waiter also looks again every 50 ms).
+/// `fw_bulkhead_reconfigure` on it is `FW_EINVAL`. A permit taken before
+/// `fork()` is the parent's: a child must not release it. Another
+/// configuration under the name is `FW_EREGION` (attach with
+/// `fw_region_bulkhead_attach` to adopt it).
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_bulkhead_new(
+    region: *const fw_region_t,
+    name: *const c_char,
+    config: *const fw_bulkhead_config_t,
+    out: *mut *mut fw_bulkhead_t,
+) -> fw_status_t {
+    guard(|| {
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let c = config_or(config, fw_bulkhead_config_default);
+        let out = try_out!(out);
+        let config = fw::bulkhead::Config {
+            max_concurrent: c.max_concurrent,
+            critical_reserve: c.critical_reserve,
+        };
+        give::<fw_bulkhead_t>(out, r.bulkhead(name, config), this_export!(), &[])
+    })
+}
+
+/// The bulkhead `name` as the region holds it, whatever its
+/// configuration, into `*out`; `FW_EREGION` if there is none.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_bulkhead_attach(
+    region: *const fw_region_t,
+    name: *const c_char,
+    out: *mut *mut fw_bulkhead_t,
+) -> fw_status_t {
+    guard(|| {
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let out = try_out!(out);
+        give::<fw_bulkhead_t>(out, r.attach_bulkhead(name), this_export!(), &[])
     })
 }

@@ -3,6 +3,7 @@
  * and message. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -247,6 +248,81 @@ static void forked_workers_share_one_limit(void) {
     fw_region_close(r);
 }
 
+/* A bulkhead shared by two mappings and by a forked worker killed with
+ * SIGKILL while it holds permits: they come back within a second. */
+static void a_shared_bulkhead_survives_a_killed_holder(void) {
+    fw_region_t *a = NULL, *b = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &a), FW_OK);
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &b), FW_OK);
+    fw_bulkhead_config_t c = fw_bulkhead_config_default();
+    c.max_concurrent = 3;
+    c.critical_reserve = 1;
+    fw_bulkhead_t *x = NULL, *y = NULL;
+    CHECK_STATUS(fw_region_bulkhead_new(a, "db", &c, &x), FW_OK);
+    CHECK_STATUS(fw_region_bulkhead_attach(b, "db", &y), FW_OK);
+    fw_bulkhead_config_t other = c;
+    other.max_concurrent = 4;
+    fw_bulkhead_t *z = NULL;
+    CHECK_STATUS(fw_region_bulkhead_new(a, "db", &other, &z), FW_EREGION);
+    CHECK(message_mentions("fw_region_bulkhead_new"));
+    CHECK_STATUS(fw_bulkhead_reconfigure(x, &other), FW_EINVAL);
+    fw_bulkhead_permit_t p1, p2, p3;
+    CHECK_STATUS(fw_bulkhead_try_acquire(x, FW_PRIORITY_NORMAL, &p1), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(y, FW_PRIORITY_NORMAL, &p2), FW_OK);
+    CHECK_STATUS(fw_bulkhead_try_acquire(y, FW_PRIORITY_NORMAL, &p3),
+                 FW_REJECTED_BULKHEAD_FULL);
+    CHECK_STATUS(fw_bulkhead_try_acquire(y, FW_PRIORITY_CRITICAL, &p3), FW_OK);
+    fw_bulkhead_permit_release(&p1);
+    fw_bulkhead_permit_release(&p2);
+    fw_bulkhead_permit_release(&p3);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        fw_region_t *r = NULL;
+        fw_bulkhead_t *h = NULL;
+        fw_bulkhead_permit_t p;
+        if (fw_region_open(region_name, 1 << 20, &r) != FW_OK ||
+            fw_region_bulkhead_attach(r, "db", &h) != FW_OK ||
+            fw_bulkhead_try_acquire(h, FW_PRIORITY_CRITICAL, &p) != FW_OK ||
+            fw_bulkhead_try_acquire(h, FW_PRIORITY_CRITICAL, &p) != FW_OK) {
+            _exit(2);
+        }
+        char one = 1;
+        if (write(ready[1], &one, 1) != 1) _exit(3);
+        for (;;) pause();
+    }
+    close(ready[1]);
+    char got = 0;
+    CHECK(read(ready[0], &got, 1) == 1);
+    close(ready[0]);
+    fw_bulkhead_snapshot_t s = {0};
+    CHECK_STATUS(fw_bulkhead_snapshot(x, &s), FW_OK);
+    CHECK(s.in_use == 2);
+    kill(pid, SIGKILL);
+    uint64_t killed = now_ns();
+    for (;;) {
+        CHECK_STATUS(fw_bulkhead_snapshot(x, &s), FW_OK);
+        if (s.available == 3) break;
+        if (now_ns() - killed > 1000000000ULL) {
+            CHECK(!"permits of a killed process back within 1 s");
+            break;
+        }
+        if (fw_bulkhead_try_acquire(x, FW_PRIORITY_CRITICAL, &p1) == FW_OK) {
+            fw_bulkhead_permit_release(&p1);
+        }
+        usleep(2000);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status));
+    fw_bulkhead_free(x);
+    fw_bulkhead_free(y);
+    fw_region_close(a);
+    fw_region_close(b);
+}
+
 int main(void) {
     snprintf(region_name, sizeof region_name, "failwell-c-%d", (int)getpid());
     fw_region_unlink(region_name);
@@ -256,6 +332,7 @@ int main(void) {
     a_region_from_a_descriptor();
     policies_share_one_retry_budget();
     forked_workers_share_one_limit();
+    a_shared_bulkhead_survives_a_killed_holder();
     CHECK_STATUS(fw_region_unlink(region_name), FW_OK);
     return fw_finish("test_region");
 }

@@ -231,7 +231,7 @@ impl Region {
     ///   sleeps on a futex word in the region (Linux; elsewhere it looks
     ///   again every millisecond) and is woken by any process's release;
     ///   it also looks again by itself at least every 50 ms.
-    /// - At most [`MAX_SHARED`](crate::bulkhead::MAX_SHARED) permits, and
+    /// - At most [`MAX_SHARED`] permits, and
     ///   1024 threads of all processes holding or returning permits at once
     ///   (a thread keeps its place in the table while it lives; an ended
     ///   thread's place goes to its process's next new thread).

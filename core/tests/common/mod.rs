@@ -1,0 +1,52 @@
+//! What the multi-process tests share: a region name of the run's own,
+//! and running the test binary itself as a worker process (its `worker`
+//! test does what `FAILWELL_REGION_WORKER` says, and nothing otherwise).
+
+#![allow(dead_code)] // each test binary uses its part
+
+use std::process::{Child, Command, Stdio};
+
+use failwell::region::Region;
+
+pub const ROLE: &str = "FAILWELL_REGION_WORKER";
+
+/// A region name of this run's own, removed when dropped.
+pub struct Scratch(pub String);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let name = format!("failwell-it-{}-{tag}", std::process::id());
+        let _ = Region::unlink(&name);
+        Scratch(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = Region::unlink(&self.0);
+    }
+}
+
+/// Starts this binary as a worker: `role` and its arguments.
+pub fn spawn(role: &str, args: &[String]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "worker", "--nocapture", "--test-threads", "1"])
+        .env(ROLE, role)
+        .env("FAILWELL_REGION_ARGS", args.join(" "))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("worker starts")
+}
+
+/// Waits for a worker and returns the numbers it reported (`RESULT a b…`).
+pub fn result(child: Child) -> Vec<u64> {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "worker failed: {:?}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no RESULT in {text:?}"));
+    line.split(' ').map(|n| n.parse().unwrap()).collect()
+}
