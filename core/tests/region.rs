@@ -12,7 +12,7 @@ use failwell::rate_limit::RateLimiter;
 use failwell::region::Region;
 
 mod common;
-use common::{result, spawn, Scratch, ROLE};
+use common::{result, spawn, worker_role, Scratch};
 
 fn limiter_builder(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
     RateLimiter::builder()
@@ -23,14 +23,9 @@ fn limiter_builder(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
 /// The worker side. Does nothing in an ordinary test run.
 #[test]
 fn worker() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some((role, args)) = worker_role() else {
         return;
     };
-    let args: Vec<String> = std::env::var("FAILWELL_REGION_ARGS")
-        .unwrap()
-        .split(' ')
-        .map(str::to_owned)
-        .collect();
     let n = |i: usize| args[i].parse::<u64>().unwrap();
     let region = Region::open(&args[0], 1 << 20).expect("worker opens the region");
     match role.as_str() {

@@ -17,7 +17,7 @@ use failwell::bulkhead::{Config, Priority};
 use failwell::region::Region;
 
 mod common;
-use common::{result, spawn, Scratch, ROLE};
+use common::{result, spawn, worker_role, Scratch};
 
 /// Counters in a shared file of their own, outside any region: how many
 /// workers are inside the bulkhead now, the most ever, and violations.
@@ -77,14 +77,9 @@ fn config(max: u32, reserve: u32) -> Config {
 /// The worker side. Does nothing in an ordinary test run.
 #[test]
 fn worker() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some((role, args)) = worker_role() else {
         return;
     };
-    let args: Vec<String> = std::env::var("FAILWELL_REGION_ARGS")
-        .unwrap()
-        .split(' ')
-        .map(str::to_owned)
-        .collect();
     let n = |i: usize| args[i].parse::<u64>().unwrap();
     let region = Region::open(&args[0], 4 << 20).expect("worker opens the region");
     match role.as_str() {

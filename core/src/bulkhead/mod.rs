@@ -412,7 +412,7 @@ impl<C: Clock> Bulkhead<C> {
     fn available_and_waiting(&self, w: u64) -> (i64, u64) {
         #[cfg(all(unix, not(failwell_loom)))]
         if let Some(s) = &self.shared {
-            return (shared::available(w), s.waiting());
+            return (tagged::available(w), s.waiting());
         }
         (
             word::available(w),

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::state::BulkheadState;
-use super::tagged::{self, Tagged, WAITING};
+use super::tagged::{Tagged, WAITING};
 use crate::clock::Clock;
 use crate::region::Threads;
 use crate::sync::{
@@ -46,7 +46,7 @@ impl Wake {
 
 /// What a shared bulkhead's handle holds beside its state block.
 pub(crate) struct Shared {
-    /// [`tagged::THREADS`] ledger entries in the region.
+    /// [`THREADS`](super::tagged::THREADS) ledger entries in the region.
     pub(crate) ledger: Words,
     pub(crate) wake: Placed<Wake>,
     pub(crate) threads: Threads,
@@ -145,11 +145,6 @@ impl Shared {
     pub(crate) fn waiting(&self) -> u64 {
         self.waiting.load(Relaxed)
     }
-}
-
-/// Permits available in a shared bulkhead's word.
-pub(crate) fn available(w: u64) -> i64 {
-    tagged::available(w)
 }
 
 /// Wakes every process's sleepers on `word`.

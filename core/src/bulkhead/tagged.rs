@@ -176,6 +176,23 @@ impl Tagged<'_> {
     /// word and the entry. Returns the permit word before.
     #[inline(always)]
     fn step(&self, index: usize, took: bool, allow: impl Fn(u64) -> bool) -> Option<u64> {
+        let (w, e) = self.move_word(index, took, allow)?;
+        // Release: pairs with `help`'s and `held_by`'s Acquire loads. A
+        // helper may have written the same value.
+        self.ledger[index].store(stepped(e, took), Release);
+        Some(w)
+    }
+
+    /// A step's first half: helps, then moves the permit word for step
+    /// `entry + 1` of `index`, if `allow(word)`. Returns the word before and
+    /// the entry the step is to follow.
+    #[inline(always)]
+    fn move_word(
+        &self,
+        index: usize,
+        took: bool,
+        allow: impl Fn(u64) -> bool,
+    ) -> Option<(u64, u64)> {
         let entry = &self.ledger[index];
         // Acquire: pairs with every step's AcqRel CAS, so the word's last
         // step and the memory its maker wrote are visible.
@@ -197,12 +214,7 @@ impl Tagged<'_> {
             // previous holder of a permit did is visible to the next),
             // Release with the next step's and the helpers' Acquire loads.
             match self.word.compare_exchange_weak(w, new, AcqRel, Acquire) {
-                Ok(_) => {
-                    // Release: pairs with `help`'s and `held_by`'s Acquire
-                    // loads. A helper may have written the same value.
-                    entry.store(stepped(e, took), Release);
-                    return Some(w);
-                }
+                Ok(_) => return Some((w, e)),
                 Err(now) => w = now,
             }
         }
@@ -252,19 +264,7 @@ impl Tagged<'_> {
     /// between the permit word's CAS and its ledger entry.
     #[cfg(test)]
     pub(crate) fn take_and_die(&self, index: usize) {
-        let e = self.ledger[index].load(Relaxed);
-        // AcqRel/Acquire: as in `step`.
-        let mut w = self.word.load(Acquire);
-        loop {
-            if named(w).0 != index {
-                self.help(w);
-            }
-            let new = after(w, index, e, true, false);
-            match self.word.compare_exchange_weak(w, new, AcqRel, Acquire) {
-                Ok(_) => return,
-                Err(now) => w = now,
-            }
-        }
+        self.move_word(index, true, |_| true);
     }
 }
 

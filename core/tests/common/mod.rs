@@ -50,3 +50,15 @@ pub fn result(child: Child) -> Vec<u64> {
         .unwrap_or_else(|| panic!("no RESULT in {text:?}"));
     line.split(' ').map(|n| n.parse().unwrap()).collect()
 }
+
+/// In a worker process: its role and arguments (as `spawn` passed them);
+/// `None` in an ordinary test run.
+pub fn worker_role() -> Option<(String, Vec<String>)> {
+    let role = std::env::var(ROLE).ok()?;
+    let args = std::env::var("FAILWELL_REGION_ARGS")
+        .expect("a worker has arguments")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    Some((role, args))
+}
