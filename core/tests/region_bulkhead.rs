@@ -137,7 +137,10 @@ fn worker() {
         // then runs until killed.
         "churn" => {
             let b = region.bulkhead("chaos", config(n(1) as u32, 0)).unwrap();
-            let _held: Vec<_> = (0..n(3)).map(|_| b.try_acquire().unwrap()).collect();
+            // Earlier workers may be churning already: wait for the held one.
+            let _held: Vec<_> = (0..n(3))
+                .map(|_| b.acquire_timeout(Duration::from_secs(10)).unwrap())
+                .collect();
             println!("READY");
             std::thread::scope(|s| {
                 for _ in 0..n(2) {

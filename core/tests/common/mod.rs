@@ -55,6 +55,13 @@ pub fn result(child: Child) -> Vec<u64> {
 /// `None` in an ordinary test run.
 pub fn worker_role() -> Option<(String, Vec<String>)> {
     let role = std::env::var(ROLE).ok()?;
+    // A worker dies with the test thread that started it, so a test that
+    // fails or hangs leaves no worker running on (Linux).
+    #[cfg(target_os = "linux")]
+    // SAFETY: a plain prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
     let args = std::env::var("FAILWELL_REGION_ARGS")
         .expect("a worker has arguments")
         .split(' ')
