@@ -248,6 +248,8 @@ private:
     fw_bulkhead_permit_t p_;
 };
 
+class Region;
+
 /// A bulkhead.
 class Bulkhead {
 public:
@@ -296,12 +298,14 @@ private:
         }
         return std::nullopt;
     }
+    friend class Region;
+    /// Takes ownership of a bulkhead a region made.
+    explicit Bulkhead(fw_bulkhead_t *owned) noexcept : h_(owned) {}
+
     fw_bulkhead_t *h_ = nullptr;
 };
 
 /// A rate limiter.
-class Region;
-
 class RateLimiter {
 public:
     explicit RateLimiter(const fw_rate_limiter_config_t &config) {
@@ -373,6 +377,23 @@ public:
         fw_rate_limiter_t *l = nullptr;
         detail::check(fw_region_rate_limiter_attach(r_, name, &l));
         return RateLimiter(l);
+    }
+
+    /// The bulkhead `name`: one limit for every process using the region,
+    /// created with `config` if absent; permits of a process that dies come
+    /// back within a second. A name held with another configuration throws
+    /// (FW_EREGION).
+    Bulkhead bulkhead(const char *name, const fw_bulkhead_config_t &config = fw_bulkhead_config_default()) {
+        fw_bulkhead_t *h = nullptr;
+        detail::check(fw_region_bulkhead_new(r_, name, &config, &h));
+        return Bulkhead(h);
+    }
+
+    /// The bulkhead `name` with the region's configuration.
+    Bulkhead attach_bulkhead(const char *name) {
+        fw_bulkhead_t *h = nullptr;
+        detail::check(fw_region_bulkhead_attach(r_, name, &h));
+        return Bulkhead(h);
     }
 
     /// Removes the region file (processes using it keep it mapped).

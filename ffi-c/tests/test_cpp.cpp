@@ -159,8 +159,36 @@ int main() {
             CHECK(e.status() == FW_EREGION);
             CHECK(std::string(e.what()).find("FW_EREGION: fw_region_rate_limiter_new") == 0);
         }
+        // One bulkhead for both mappings; a permit is an RAII guard; the
+        // bulkhead outlives the region.
+        fw_bulkhead_config_t bc = fw_bulkhead_config_default();
+        bc.max_concurrent = 2;
+        failwell::Bulkhead pool = region->bulkhead("pool", bc);
+        failwell::Bulkhead same = other.attach_bulkhead("pool");
+        {
+            auto p1 = pool.try_acquire();
+            auto p2 = same.acquire_for(std::chrono::milliseconds(10));
+            CHECK(p1 && p2 && !pool.try_acquire() && !same.try_acquire());
+            CHECK(same.snapshot().in_use == 2);
+        }
+        CHECK(pool.snapshot().in_use == 0);
+        bc.max_concurrent = 3;
+        try {
+            other.bulkhead("pool", bc);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EREGION);
+            CHECK(std::string(e.what()).find("fw_region_bulkhead_new") != std::string::npos);
+        }
+        try {
+            other.attach_bulkhead("absent");
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EREGION);
+        }
         region.reset();
         CHECK(b.snapshot().admitted == 2);
+        CHECK(pool.try_acquire().has_value());
         failwell::Region::unlink(name.c_str());
     }
     {

@@ -62,14 +62,24 @@ fn take(py: Python<'_>, b: &bulkhead::Bulkhead, prio: Priority, timeout: Duratio
 
 #[pymethods]
 impl PyBulkhead {
+    /// `_region`, `_slot` and `_attach` are `failwell.SharedRegion`'s: the
+    /// bulkhead then lives in the region's slot `_slot`, one limit for every
+    /// process using it (created with this configuration, or attached with
+    /// the stored one when `_attach`).
     #[new]
-    #[pyo3(signature = (max_concurrent = None, *, critical_reserve = None, timeout = None, name = None))]
+    #[pyo3(signature = (max_concurrent = None, *, critical_reserve = None, timeout = None, name = None, _region = None, _slot = None, _attach = false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         max_concurrent: Option<&Bound<'_, PyAny>>,
         critical_reserve: Option<&Bound<'_, PyAny>>,
         timeout: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
+        _region: Option<PyRef<'_, crate::region::PyRegion>>,
+        _slot: Option<String>,
+        _attach: bool,
     ) -> PyResult<Self> {
+        let timeout = opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO);
         let mut b = bulkhead::Bulkhead::builder();
         if let Some(n) = opt_count(max_concurrent, "max_concurrent")? {
             b = b.max_concurrent(n);
@@ -77,12 +87,21 @@ impl PyBulkhead {
         if let Some(k) = opt_count(critical_reserve, "critical_reserve")? {
             b = b.critical_reserve(k);
         }
-        let inner = b
-            .build()
-            .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))?;
+        let inner = match (_region, _slot) {
+            (Some(region), Some(slot)) if _attach => region.attach_bulkhead(py, &slot)?,
+            (Some(region), Some(slot)) => region.bulkhead(py, &slot, b.config())?,
+            (None, None) => b
+                .build()
+                .map_err(|e| config_error(e, &[("capacity", "max_concurrent")]))?,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "_region and _slot go together (use SharedRegion.bulkhead)",
+                ))
+            }
+        };
         Ok(PyBulkhead {
             inner: Arc::new(inner),
-            timeout: opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO),
+            timeout,
             name,
         })
     }

@@ -4,6 +4,7 @@
 //! region to `RateLimiter`), so every decorator and context-manager form
 //! works on them.
 
+use failwell::bulkhead::{self, Bulkhead};
 use failwell::rate_limit::{self, RateLimiter};
 use failwell::region::{Region, DEFAULT_SIZE, MIN_SIZE};
 use failwell::retry::RetryBudget;
@@ -51,6 +52,25 @@ impl PyRegion {
     pub(crate) fn attach_retry_budget(&self, py: Python<'_>, slot: &str) -> PyResult<RetryBudget> {
         self.inner
             .attach_retry_budget(slot)
+            .map_err(|e| region_error(py, e, &[("name", "slot")]))
+    }
+
+    /// The bulkhead `slot`, created with `config` if absent.
+    pub(crate) fn bulkhead(
+        &self,
+        py: Python<'_>,
+        slot: &str,
+        config: bulkhead::Config,
+    ) -> PyResult<Bulkhead> {
+        self.inner
+            .bulkhead(slot, config)
+            .map_err(|e| region_error(py, e, &[("name", "slot")]))
+    }
+
+    /// The bulkhead `slot` with the stored configuration.
+    pub(crate) fn attach_bulkhead(&self, py: Python<'_>, slot: &str) -> PyResult<Bulkhead> {
+        self.inner
+            .attach_bulkhead(slot)
             .map_err(|e| region_error(py, e, &[("name", "slot")]))
     }
 

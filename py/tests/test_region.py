@@ -252,3 +252,211 @@ def test_retry_policies_share_one_budget(region_name: str) -> None:
         a.retry_budget("")
     with pytest.raises(failwell.RegionError, match='no slot "absent"'):
         a.attach_retry_budget("absent")
+
+
+def test_a_shared_bulkhead_is_one_limit_in_every_form(region_name: str) -> None:
+    a, b = failwell.SharedRegion(region_name), failwell.SharedRegion(region_name)
+    ba = a.bulkhead("db", 3, critical_reserve=1, timeout=0)
+    bb = b.attach_bulkhead("db", timeout=0.01, name="db-b")
+    assert isinstance(bb, failwell.Bulkhead) and (ba.name, bb.name) == ("db", "db-b")
+    assert bb.max_concurrent == 3 and bb.snapshot()["available"] == 3
+    first = ba.acquire()
+    with bb:  # the second normal permit; the third is the reserve
+        assert ba.try_acquire() is None
+        critical = ba.try_acquire(priority="critical")
+        assert critical is not None and bb.snapshot()["in_use"] == 3
+        with pytest.raises(failwell.BulkheadFullError):
+            with bb:
+                pass
+        assert critical.release() and not critical.release()
+    first.release()
+
+    @ba
+    def work() -> int:
+        return bb.snapshot()["in_use"]
+
+    assert work() == 1 and bb.call(lambda: ba.available) == 2
+
+    async def main() -> int:
+        async with bb:
+            return ba.snapshot()["in_use"]
+
+    import asyncio
+
+    assert asyncio.run(main()) == 1
+    snap = ba.snapshot()
+    assert snap["in_use"] == 0 and snap["available"] == 3 and snap["peak"] == 3
+    assert snap["rejected"] == bb.snapshot()["rejected"] == 2
+    with pytest.raises(ValueError, match="^reconfigure: "):
+        ba.reconfigure(max_concurrent=4)
+    with pytest.raises(ValueError, match="^reconfigure: "):
+        bb.set_max_concurrent(4)
+    del a, b  # the bulkheads keep the mapping
+    assert ba.try_acquire() is not None  # the dropped permit came back
+
+
+def test_shared_bulkhead_arguments_and_mismatches(region_name: str) -> None:
+    r = failwell.SharedRegion(region_name)
+    r.bulkhead("db", 4)
+    with pytest.raises(failwell.RegionError, match='slot "db" exists.*max_concurrent: 4.*attach'):
+        r.bulkhead("db", 5)
+    assert r.bulkhead("db", 4).max_concurrent == 4
+    with pytest.raises(failwell.RegionError, match="holds a bulkhead, not a rate limiter"):
+        r.rate_limiter("db", 10)
+    with pytest.raises(failwell.RegionError, match='no slot "absent"'):
+        r.attach_bulkhead("absent")
+    with pytest.raises(ValueError, match="^max_concurrent: must be 1"):
+        r.bulkhead("other", 0)
+    with pytest.raises(ValueError, match="^max_concurrent: .* at most 1048576"):
+        r.bulkhead("other", 2**20 + 1)
+    with pytest.raises(TypeError, match="max_concurrent"):
+        r.bulkhead("other", True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="^critical_reserve: must be less than"):
+        r.bulkhead("other", 3, critical_reserve=3)
+    with pytest.raises(ValueError, match="^slot: must not be empty"):
+        r.bulkhead("", 3)
+    with pytest.raises(ValueError, match="^timeout"):
+        r.bulkhead("other", 3, timeout=float("nan"))
+    assert r.names() == ["db"]
+    assert r.bulkhead("defaults").max_concurrent == 25
+
+
+BULKHEAD_WORKER = textwrap.dedent(
+    """
+    import mmap, sys, time, failwell
+    name, counter, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    bulkhead = failwell.SharedRegion(name).bulkhead("pool", 3, timeout=5)
+    # An independent tally: a byte per worker in a file every worker maps,
+    # set while it holds a permit.
+    with open(counter, "r+b") as f:
+        buf = mmap.mmap(f.fileno(), 8)
+    me = int(sys.argv[4])
+    over = admitted = refused = 0
+    for i in range(rounds):
+        try:
+            with bulkhead:
+                buf[me] = 1
+                if sum(buf[:8]) > 3:
+                    over += 1
+                time.sleep(0.0002)
+                admitted += 1
+                buf[me] = 0
+        except failwell.BulkheadFullError:
+            refused += 1
+    buf.close()
+    print(admitted, refused, over)
+    """
+)
+
+
+def test_eight_worker_processes_share_one_bulkhead(region_name: str, tmp_path: "os.PathLike[str]") -> None:
+    bulkhead = failwell.SharedRegion(region_name).bulkhead("pool", 3, timeout=5)
+    tally = os.path.join(str(tmp_path), "tally")
+    with open(tally, "wb") as f:
+        f.write(bytes(8))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BULKHEAD_WORKER, region_name, tally, "1000", str(i)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    results = []
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        results.append(tuple(int(x) for x in out.split()))
+    assert all(over == 0 for _, _, over in results), results
+    assert sum(a for a, _, _ in results) == 8 * 1000  # every waiter got in
+    snap = bulkhead.snapshot()
+    assert snap["in_use"] == 0 and snap["peak"] == 3 and snap["rejected"] == 0
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, failwell
+    bulkhead = failwell.SharedRegion(sys.argv[1]).attach_bulkhead("pool")
+    held = [bulkhead.acquire(timeout=5) for _ in range(int(sys.argv[2]))]
+    print("READY", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_permits_of_a_killed_worker_come_back_within_a_second(region_name: str) -> None:
+    import signal
+
+    bulkhead = failwell.SharedRegion(region_name).bulkhead("pool", 4, timeout=2)
+    for round in range(6):
+        held = 1 + round % 4
+        with subprocess.Popen(
+            [sys.executable, "-c", HOLDER, region_name, str(held)], stdout=subprocess.PIPE, text=True
+        ) as p:
+            try:
+                assert p.stdout is not None and p.stdout.readline().strip() == "READY"
+                assert bulkhead.snapshot()["in_use"] == held
+                os.kill(p.pid, signal.SIGKILL)
+                killed = time.monotonic()
+                p.wait(timeout=10)
+                permits = [bulkhead.acquire(timeout=2) for _ in range(4)]  # waits for the reaper
+                back = time.monotonic() - killed
+                assert back < 1.0, back
+                for permit in permits:
+                    permit.release()
+            finally:
+                p.kill()
+    assert bulkhead.snapshot()["in_use"] == 0
+
+
+WAITER = textwrap.dedent(
+    """
+    import sys, time, failwell
+    bulkhead = failwell.SharedRegion(sys.argv[1]).attach_bulkhead("pool")
+    print("WAITING", flush=True)
+    start = time.monotonic()
+    with bulkhead:
+        pass
+    print(time.monotonic() - start, flush=True)
+    """
+)
+
+
+def test_a_waiter_is_woken_by_a_release_in_another_process(region_name: str) -> None:
+    bulkhead = failwell.SharedRegion(region_name).bulkhead("pool", 1)
+    permit = bulkhead.acquire()
+    waiter = WAITER.replace('attach_bulkhead("pool")', 'attach_bulkhead("pool", timeout=10)')
+    with subprocess.Popen([sys.executable, "-c", waiter, region_name], stdout=subprocess.PIPE, text=True) as p:
+        try:
+            assert p.stdout is not None and p.stdout.readline().strip() == "WAITING"
+            time.sleep(0.3)
+            permit.release()
+            out, _ = p.communicate(timeout=20)
+        finally:
+            p.kill()
+    assert p.returncode == 0
+    assert 0.2 < float(out) < 3.0, out  # woken by the release, not its 10 s timeout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_workers_share_a_bulkhead_made_before_the_fork(region_name: str) -> None:
+    bulkhead = failwell.SharedRegion(region_name).bulkhead("pool", 2, timeout=5)
+    pids = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 0
+            try:
+                for _ in range(500):
+                    with bulkhead:
+                        if bulkhead.snapshot()["in_use"] > 2:
+                            code = 1
+            except BaseException:
+                code = 2
+            os._exit(code)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert bulkhead.snapshot()["in_use"] == 0 and bulkhead.snapshot()["peak"] == 2

@@ -92,6 +92,9 @@ class Bulkhead:
         critical_reserve: Optional[int] = None,
         timeout: Optional[Seconds] = None,
         name: Optional[str] = None,
+        _region: Optional[SharedRegion] = None,
+        _slot: Optional[str] = None,
+        _attach: bool = False,
     ) -> Self: ...
     @property
     def name(self) -> Optional[str]: ...

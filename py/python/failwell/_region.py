@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from . import _native
+from ._bulkhead import Bulkhead
 from ._native import RetryBudget
 from ._rate_limit import RateLimiter
 from ._util import Seconds
@@ -17,8 +18,9 @@ class SharedRegion(_native.SharedRegion):
     is ``size`` bytes (default 1 MiB, at least ``SharedRegion.MIN_SIZE``);
     an existing one keeps its size.
 
-    It holds rate limiters (one limit for the host) and retry budgets (one
-    allowance for the host). The primitives it hands out are the ordinary
+    It holds bulkheads (one concurrency limit for the host, with permits of
+    a killed process given back within a second), rate limiters (one limit
+    for the host) and retry budgets (one allowance for the host). The primitives it hands out are the ordinary
     classes — every decorator,
     ``with`` and ``async with`` form works — and stay usable after the
     region object is gone. Open it in each worker (after the fork), or
@@ -29,6 +31,54 @@ class SharedRegion(_native.SharedRegion):
     file could not be opened or reserved), ``ValueError`` (a bad name or
     size, an invalid configuration).
     """
+
+    def bulkhead(
+        self,
+        slot: str,
+        max_concurrent: Optional[int] = None,
+        *,
+        critical_reserve: Optional[int] = None,
+        timeout: Optional[Seconds] = None,
+        name: Optional[str] = None,
+    ) -> Bulkhead:
+        """The bulkhead ``slot``: at most ``max_concurrent`` calls at once
+        across every process using the region (default 25), with
+        ``critical_reserve`` of them kept for ``priority="critical"``
+        callers, created with this configuration if the region has none of
+        that name. Asking for the name with another configuration raises
+        :class:`failwell.RegionError` (use :meth:`attach_bulkhead` to adopt
+        the stored one). ``timeout`` and ``name`` (default: ``slot``) are
+        this process's own, as for :class:`failwell.Bulkhead`.
+
+        Permits held by a process that dies (even by SIGKILL) come back
+        within a second. A waiter is woken by a release in any process
+        (Linux: a futex in the region; elsewhere it looks again every
+        millisecond) and looks again by itself every 50 ms. At most 2**20
+        permits, and 1024 threads of all processes holding or returning
+        permits at once. A shared bulkhead cannot be reconfigured, and its
+        ``waiting`` count is this process's own. A permit held across
+        ``fork()`` is the parent's to return."""
+        return Bulkhead(
+            max_concurrent,
+            critical_reserve=critical_reserve,
+            timeout=timeout,
+            name=slot if name is None else name,
+            _region=self,
+            _slot=slot,
+        )
+
+    def attach_bulkhead(
+        self, slot: str, *, timeout: Optional[Seconds] = None, name: Optional[str] = None
+    ) -> Bulkhead:
+        """The bulkhead ``slot`` with the configuration the region holds;
+        :class:`failwell.RegionError` if there is none."""
+        return Bulkhead(
+            timeout=timeout,
+            name=slot if name is None else name,
+            _region=self,
+            _slot=slot,
+            _attach=True,
+        )
 
     def rate_limiter(
         self,
