@@ -55,6 +55,10 @@ impl Window {
     }
 }
 
+/// Words a configuration takes in a host region.
+#[cfg(not(failwell_loom))]
+pub(crate) const CONFIG_WORDS: usize = 16;
+
 /// The validated configuration of a [`CircuitBreaker`](super::CircuitBreaker).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -130,6 +134,74 @@ impl Config {
     }
 
     /// Whether any rate policy (failure rate or slow-call rate) is on.
+    /// The configuration as [`CONFIG_WORDS`] plain words, for a host
+    /// region (read back by [`from_words`](Self::from_words)).
+    #[cfg(not(failwell_loom))]
+    pub(crate) fn to_words(&self) -> [u64; CONFIG_WORDS] {
+        const NONE: u64 = u64::MAX;
+        let (kind, a, b) = match self.window {
+            None => (0, 0, 0),
+            Some(Window::Count(n)) => (1, n as u64, 0),
+            Some(Window::Time { length, buckets }) => (2, nanos(length), buckets as u64),
+        };
+        [
+            self.consecutive_failures.map_or(NONE, u64::from),
+            self.failure_rate.map_or(NONE, f64::to_bits),
+            self.slow_call_rate.map_or(NONE, f64::to_bits),
+            self.slow_call_duration,
+            kind,
+            a,
+            b,
+            self.minimum_calls as u64,
+            self.half_open_calls as u64,
+            self.half_open_max_wait,
+            self.open_for,
+            self.open_for_multiplier.to_bits(),
+            self.open_for_max,
+            0,
+            0,
+            0,
+        ]
+    }
+
+    /// The configuration [`to_words`](Self::to_words) wrote, validated as
+    /// at build; `None` if the words are not one.
+    #[cfg(not(failwell_loom))]
+    pub(crate) fn from_words(w: &[u64; CONFIG_WORDS]) -> Option<Config> {
+        const NONE: u64 = u64::MAX;
+        let opt = |v: u64| (v != NONE).then_some(v);
+        let small = |v: u64| u32::try_from(v).ok();
+        let window = match w[4] {
+            0 => None,
+            1 => Some(Window::Count(small(w[5])?)),
+            2 => Some(Window::Time {
+                length: Duration::from_nanos(w[5]),
+                buckets: small(w[6])?,
+            }),
+            _ => return None,
+        };
+        let c = Config {
+            consecutive_failures: match opt(w[0]) {
+                Some(n) => Some(small(n)?),
+                None => None,
+            },
+            failure_rate: opt(w[1]).map(f64::from_bits),
+            slow_call_rate: opt(w[2]).map(f64::from_bits),
+            slow_call_duration: w[3],
+            window,
+            minimum_calls: small(w[7])?,
+            half_open_calls: small(w[8])?,
+            half_open_max_wait: w[9],
+            open_for: w[10],
+            open_for_multiplier: f64::from_bits(w[11]),
+            open_for_max: w[12],
+        };
+        let (checked, _) = Builder::from_config(&c, crate::clock::MonotonicClock)
+            .validate()
+            .ok()?;
+        (checked == c && w[13..] == [0; 3]).then_some(c)
+    }
+
     pub(crate) fn has_rate_policy(&self) -> bool {
         self.failure_rate.is_some() || self.slow_call_rate.is_some()
     }

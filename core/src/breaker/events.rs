@@ -85,11 +85,11 @@ impl<C: crate::clock::Clock> super::CircuitBreaker<C> {
     where
         F: Fn(&Transition) + Send + Sync + 'static,
     {
-        self.listeners.add(SharedFn::new(f))
+        self.listeners().add(SharedFn::new(f))
     }
 
     /// Unregisters a listener; returns whether it was registered.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
-        self.listeners.remove(id)
+        self.listeners().remove(id)
     }
 }

@@ -59,13 +59,17 @@ mod permit;
 mod record;
 mod rule;
 mod settings;
+#[cfg(all(unix, not(failwell_loom)))]
+pub(crate) mod shared;
 mod snapshot;
-mod state;
+pub(crate) mod state;
 mod window;
 
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(not(failwell_loom))]
+pub(crate) use config::CONFIG_WORDS;
 pub use config::{
     Builder, Config, Window, DEFAULT_FAILURE_RATE, DEFAULT_HALF_OPEN_CALLS,
     DEFAULT_HALF_OPEN_MAX_WAIT, DEFAULT_MINIMUM_CALLS, DEFAULT_OPEN_FOR,
@@ -88,7 +92,7 @@ use crate::sync::{
     fence, CachePadded, CoreMutex, Ordering, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release, Ordering::SeqCst,
 };
-use crate::words::Words;
+use crate::words::{Placed, Words};
 
 /// How a classifier judges a finished call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,15 +111,20 @@ pub enum Outcome {
 /// [`Builder`] for the policies and their defaults.
 pub struct CircuitBreaker<C: Clock = MonotonicClock> {
     /// The state word, counts, published values and the windows' fixed
-    /// words (see `state.rs`).
-    state: BreakerState,
+    /// words (see `state.rs`): on the heap, or in a host region.
+    state: Placed<BreakerState>,
     /// The state's sized words: call stripes and window (see `state.rs`).
     tail: Words,
     layout: TailLayout,
     /// Serialises transitions (and reconfigurations), so each happens
-    /// exactly once; callers never take it.
+    /// exactly once; callers never take it. (A shared breaker's lock is in
+    /// its region.)
     transition_lock: CoreMutex<()>,
     listeners: Listeners,
+    /// A breaker in a host region: its lock word, probe ledger and the
+    /// listeners other processes' transitions reach (see `shared.rs`).
+    #[cfg(all(unix, not(failwell_loom)))]
+    shared: Option<Box<shared::Shared>>,
     /// Structure fixed at build (which policies, the window); the values
     /// that can change live are in `live`.
     config: Config,
@@ -127,6 +136,32 @@ impl CircuitBreaker<MonotonicClock> {
     /// A builder with the documented defaults.
     pub fn builder() -> Builder<MonotonicClock> {
         Builder::new()
+    }
+}
+
+#[cfg(all(unix, not(failwell_loom)))]
+impl CircuitBreaker<MonotonicClock> {
+    /// A breaker on a host region's block (see
+    /// [`Region::circuit_breaker`](crate::region::Region::circuit_breaker)):
+    /// `config` and `layout` as the region stores them.
+    pub(crate) fn from_shared(
+        config: Config,
+        state: Placed<BreakerState>,
+        tail: Words,
+        layout: TailLayout,
+        shared: shared::Shared,
+    ) -> Self {
+        CircuitBreaker {
+            state,
+            tail,
+            layout,
+            transition_lock: CoreMutex::new(()),
+            listeners: Listeners::default(),
+            shared: Some(Box::new(shared)),
+            live: CachePadded::new(Live::new(&config)),
+            config,
+            clock: MonotonicClock,
+        }
     }
 }
 
@@ -142,15 +177,66 @@ impl<C: Clock> CircuitBreaker<C> {
     fn from_config(config: Config, clock: C) -> Self {
         let layout = TailLayout::new(config.window);
         CircuitBreaker {
-            state: BreakerState::new(),
+            state: Placed::heap(BreakerState::new()),
             tail: layout.new_tail(),
             layout,
             transition_lock: CoreMutex::new(()),
             listeners: Listeners::default(),
+            #[cfg(all(unix, not(failwell_loom)))]
+            shared: None,
             live: CachePadded::new(Live::new(&config)),
             config,
             clock,
         }
+    }
+
+    /// Runs `f` under the transition lock (the region's, for a shared
+    /// breaker).
+    #[inline]
+    fn with_transition_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            return s.locked(f);
+        }
+        let _g = self.transition_lock.lock();
+        f()
+    }
+
+    /// The listeners of this process (for a shared breaker, the ones the
+    /// reaper thread can reach too).
+    fn listeners(&self) -> &Listeners {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            return &s.watch.listeners;
+        }
+        &self.listeners
+    }
+
+    /// A shared breaker: tells this process's listeners of a state entered
+    /// elsewhere (a no-op in process).
+    #[inline]
+    fn catch_up(&self) {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            // A child of fork() starts its own reaper thread here.
+            crate::region::ensure_reaper();
+            s.watch.catch_up();
+        }
+    }
+
+    /// A probe of half-open generation `gen` taken (`true`) or about to be
+    /// recorded (`false`), for a shared breaker's probe ledger.
+    #[inline]
+    fn note_probe(&self, gen: u64, taken: bool) {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            if taken {
+                s.probe_taken(gen);
+            } else {
+                s.probe_done(gen);
+            }
+        }
+        let _ = (gen, taken);
     }
 
     /// The configuration in force (with any live changes).
@@ -172,6 +258,13 @@ impl<C: Clock> CircuitBreaker<C> {
         &self,
         change: impl FnOnce(Builder<MonotonicClock>) -> Builder<MonotonicClock>,
     ) -> Result<(), ConfigError> {
+        #[cfg(all(unix, not(failwell_loom)))]
+        if self.shared.is_some() {
+            return Err(ConfigError::new(
+                "reconfigure",
+                "a breaker in a host region keeps the configuration it was created with",
+            ));
+        }
         // One reconfiguration at a time, so two never interleave their
         // stores; transitions take the same lock, callers do not.
         let _g = self.transition_lock.lock();
@@ -274,6 +367,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     #[cold]
     fn try_acquire_slow(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
+        self.catch_up();
         loop {
             match w.state() {
                 State::Closed | State::Disabled | State::MetricsOnly => {
@@ -287,6 +381,7 @@ impl<C: Clock> CircuitBreaker<C> {
                         return Err(self.reject(Some(Duration::from_nanos(until - now))));
                     }
                     if let Some(probe) = self.transition(Some(w), State::HalfOpen, None) {
+                        self.note_probe(probe.gen(), true);
                         return Ok(Permit::new(self, probe));
                     }
                 }
@@ -297,7 +392,11 @@ impl<C: Clock> CircuitBreaker<C> {
                             .then(|| cur.with_issued_plus_one())
                     });
                     match claimed {
-                        Ok(before) => return Ok(Permit::new(self, self.ident(before))),
+                        Ok(before) => {
+                            let probe = self.ident(before);
+                            self.note_probe(probe.gen(), true);
+                            return Ok(Permit::new(self, probe));
+                        }
                         Err(seen) => {
                             w = seen;
                             if !w.is_half_open() {
@@ -482,7 +581,33 @@ impl<C: Clock> CircuitBreaker<C> {
     /// first probe for the caller. `until` overrides the open deadline.
     #[cold]
     fn transition(&self, from: Option<Word>, to: State, until: Option<u64>) -> Option<Ident> {
-        let lock = self.transition_lock.lock();
+        let (cur, gen, now) =
+            self.with_transition_lock(|| self.transition_locked(from, to, until))?;
+        let id = Ident::new(to, gen);
+        let t = Transition {
+            from: cur.state(),
+            to,
+            at_nanos: now,
+            generation: gen,
+        };
+        #[cfg(all(unix, not(failwell_loom)))]
+        if let Some(s) = &self.shared {
+            s.watch.announce(Some(t.from), id, now);
+            return Some(id);
+        }
+        self.listeners
+            .publish(t, &self.state.counts.listener_panics);
+        Some(id)
+    }
+
+    /// [`transition`](Self::transition)'s locked part: the word before, the
+    /// new generation and the time, if this call made the change.
+    fn transition_locked(
+        &self,
+        from: Option<Word>,
+        to: State,
+        until: Option<u64>,
+    ) -> Option<(Word, u64, u64)> {
         let now = self.clock.now();
         let published = &self.state.published;
         let (mut gen, mut trips) = (0, 0);
@@ -527,17 +652,7 @@ impl<C: Clock> CircuitBreaker<C> {
         if to == State::Open && matches!(cur.state(), State::Closed | State::HalfOpen) {
             self.state.counts.opened.fetch_add(1, Relaxed);
         }
-        drop(lock);
-        self.listeners.publish(
-            Transition {
-                from: cur.state(),
-                to,
-                at_nanos: now,
-                generation: gen,
-            },
-            &self.state.counts.listener_panics,
-        );
-        Some(Ident::new(to, gen))
+        Some((cur, gen, now))
     }
 }
 

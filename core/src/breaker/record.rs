@@ -113,6 +113,9 @@ impl<C: Clock> CircuitBreaker<C> {
 
     #[cold]
     pub(super) fn on_probe_outcome(&self, w: Ident, failed: bool, slow: bool) {
+        // Uncounted first: a process killed before the outcome below loses
+        // the slot, never gives it back twice.
+        self.note_probe(w.gen(), false);
         self.count_call();
         self.count_failure_and_slow(failed, slow);
         // `update`'s Acquire loads make `half_open_gen` at least that
@@ -157,6 +160,7 @@ impl<C: Clock> CircuitBreaker<C> {
         if w.state() != State::HalfOpen {
             return;
         }
+        self.note_probe(w.gen(), false);
         // Give the probe slot back, if that half-open is still current
         // (`update`'s loads are Acquire, as `is_current_half_open` needs).
         let _ = self.update(Relaxed, |cur| {

@@ -113,15 +113,26 @@ pub(crate) struct TailLayout {
 }
 
 impl TailLayout {
-    /// The layout for a breaker with `window` (none, count or time).
+    /// The layout for a new breaker with `window` (none, count or time),
+    /// striped for this machine.
     pub(crate) fn new(window: Option<Window>) -> Self {
-        let calls = Stripes::new();
+        Self::with_stripes(window, Stripes::new(), WindowLayout::time_stripes())
+    }
+
+    /// The layout with `calls` stripes and, for a time window,
+    /// `window_stripes` (a power of two): a layout another process chose
+    /// and stored.
+    pub(crate) fn with_stripes(
+        window: Option<Window>,
+        calls: Stripes,
+        window_stripes: usize,
+    ) -> Self {
         let at = calls.words();
         let window = match window {
             None => WindowLayout::none(at),
             Some(Window::Count(n)) => WindowLayout::count(at, n),
             Some(Window::Time { length, buckets }) => {
-                WindowLayout::time(at, nanos(length), buckets)
+                WindowLayout::time(at, nanos(length), buckets, window_stripes)
             }
         };
         TailLayout { calls, window }

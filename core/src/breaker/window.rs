@@ -237,12 +237,16 @@ impl WindowLayout {
         }
     }
 
+    /// The call stripes a new time window gets: as for a striped counter,
+    /// but at most 8 (every word is swept once per epoch).
+    pub(crate) fn time_stripes() -> usize {
+        stripe_count(2, 8)
+    }
+
     /// A time window of `buckets` buckets over `length_nanos`, from word
-    /// `at` on.
-    pub(crate) fn time(at: usize, length_nanos: u64, buckets: u32) -> Self {
-        // Stripes as for a striped counter, but at most 8: every word is
-        // swept once per epoch.
-        let stripes = stripe_count(2, 8);
+    /// `at` on, its call counts on `stripes` (a power of two) stripes.
+    pub(crate) fn time(at: usize, length_nanos: u64, buckets: u32, stripes: usize) -> Self {
+        debug_assert!(stripes.is_power_of_two());
         let buckets = buckets as usize;
         let stride = buckets.div_ceil(LINE_WORDS) * LINE_WORDS;
         WindowLayout {
@@ -257,6 +261,12 @@ impl WindowLayout {
                 stripe_mask: stripes - 1,
             }),
         }
+    }
+
+    /// A time window's call stripes (0 for the other windows).
+    #[cfg(not(failwell_loom))]
+    pub(crate) fn stripes(&self) -> usize {
+        self.time.map_or(0, |g| g.stripe_mask + 1)
     }
 
     /// The words the window takes.
@@ -352,7 +362,12 @@ impl OwnedWindow {
 
     /// A time window of `buckets` buckets over `length_nanos`.
     pub(crate) fn time(length_nanos: u64, buckets: u32) -> Self {
-        Self::with(WindowLayout::time(0, length_nanos, buckets))
+        Self::with(WindowLayout::time(
+            0,
+            length_nanos,
+            buckets,
+            WindowLayout::time_stripes(),
+        ))
     }
 
     pub(crate) fn c(&self) -> CountWindow<'_> {

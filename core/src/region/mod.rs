@@ -1,7 +1,8 @@
 //! A host region: state shared by every process on a host that opens the
 //! same named shared-memory file, so that the worker processes of one
 //! service (gunicorn or uWSGI workers, a pre-fork C server) enforce one
-//! rate limit and draw on one retry budget together instead of one each.
+//! rate limit, one concurrency limit and one breaker verdict, and draw on
+//! one retry budget, together instead of one each.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -20,7 +21,7 @@
 //! ```
 //!
 //! A primitive taken from a region is the ordinary type ([`RateLimiter`],
-//! [`RetryBudget`]),
+//! [`Bulkhead`], [`CircuitBreaker`], [`RetryBudget`]),
 //! running the same algorithm on the same state layout; only where the
 //! state lives differs, so a call costs what an in-process call costs.
 //!
@@ -33,8 +34,9 @@
 //!   with is stored beside it. Asking for the name with another
 //!   configuration is [`RegionError::ConfigMismatch`]; a process that
 //!   should follow whatever is stored attaches with
-//!   [`attach_rate_limiter`](Region::attach_rate_limiter). A shared
-//!   limiter's `reconfigure` is refused (a `ConfigError` naming
+//!   [`attach_rate_limiter`](Region::attach_rate_limiter) (and
+//!   `attach_bulkhead`, `attach_circuit_breaker`, `attach_retry_budget`).
+//!   A shared primitive's `reconfigure` is refused (a `ConfigError` naming
 //!   `reconfigure`): every process uses the stored configuration.
 //! - **Versioned.** The file starts with a header (magic, layout version,
 //!   size, creation time); a file of another layout version is refused
@@ -43,7 +45,14 @@
 //!   operations on the slot's words. Creating or finding a slot takes a
 //!   POSIX record lock on the file (`fcntl`), which the kernel releases when
 //!   its holder exits, however it exits; a process killed while creating a
-//!   slot leaves no half-made slot visible.
+//!   slot leaves no half-made slot visible. A breaker's transition lock is
+//!   a word naming its holder, taken over by the next process that finds
+//!   the holder dead.
+//! - **Nothing held by a dead process is lost.** Bulkhead permits and
+//!   half-open probes are recorded per thread or process with the
+//!   process's start time (so a reused pid is never taken for the dead
+//!   process); a reaper gives back what a dead process held, within about
+//!   half a second (see [`Region::bulkhead`], [`Region::circuit_breaker`]).
 //! - **Fork.** A region opened before `fork()` is usable in the child (the
 //!   mapping is inherited; the record lock is per process).
 //!
@@ -78,8 +87,11 @@ use crate::fork::QuietMutex;
 use crate::sync::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use crate::words::{Placed, Words};
 #[cfg(doc)]
-use crate::{rate_limit::RateLimiter, retry::RetryBudget};
+use crate::{
+    breaker::CircuitBreaker, bulkhead::Bulkhead, rate_limit::RateLimiter, retry::RetryBudget,
+};
 
+mod breaker;
 mod error;
 mod file;
 mod primitives;
@@ -87,7 +99,7 @@ mod threads;
 
 pub use error::RegionError;
 use file::{check_size, locked, map_locked, region_path};
-pub(crate) use threads::Threads;
+pub(crate) use threads::{ensure_reaper, process_alive, this_process, watch_breaker, Threads};
 
 /// The layout version this build reads and writes.
 pub const LAYOUT_VERSION: u64 = 1;
@@ -198,6 +210,7 @@ enum Kind {
     /// The region's thread table (one, under an internal name).
     Threads = 3,
     Bulkhead = 4,
+    Breaker = 5,
 }
 
 impl Kind {
@@ -207,6 +220,7 @@ impl Kind {
             2 => "retry budget",
             3 => "thread table",
             4 => "bulkhead",
+            5 => "circuit breaker",
             _ => "primitive of an unknown kind",
         }
     }
@@ -543,3 +557,6 @@ mod tests;
 
 #[cfg(test)]
 mod bulkhead_tests;
+
+#[cfg(all(test, not(failwell_loom)))]
+mod breaker_tests;

@@ -1,6 +1,6 @@
 //! The region's thread table and its reaper: who holds a shared
-//! bulkhead's permits, and giving back the permits of processes that died
-//! holding them.
+//! bulkhead's permits, and giving back the permits (and shared breakers'
+//! half-open probes) of processes that died holding them.
 //!
 //! Every thread that takes or gives back a shared bulkhead's permits owns
 //! an index in the region's table (claimed on its first use, kept by its
@@ -92,6 +92,36 @@ impl Ident {
             }
         }
     }
+}
+
+/// This process as the region names it: its owner word (ready) and boot.
+pub(crate) fn this_process() -> (u64, u64) {
+    let me = Ident::me();
+    (me.word, me.boot)
+}
+
+/// Whether the process an owner word (with its boot; not ready while its
+/// owner was still writing it) names is alive.
+pub(crate) fn process_alive(word: u64, boot: u64) -> bool {
+    alive(word, boot, Ident::me().boot, word & READY != 0)
+}
+
+/// Has the process's reaper thread tell `watch`'s listeners of transitions
+/// made by other processes, every [`REAP_EVERY`], while `watch` lives.
+pub(crate) fn watch_breaker(watch: &Arc<crate::breaker::shared::Watch>) {
+    let r = reaper();
+    {
+        let mut w = r.watches.lock();
+        w.retain(|w| w.strong_count() > 0);
+        w.push(Arc::downgrade(watch));
+    }
+    r.ensure();
+}
+
+/// Starts the process's reaper thread if it is not running here (in a
+/// child of `fork()`, the parent's is not).
+pub(crate) fn ensure_reaper() {
+    reaper().ensure();
 }
 
 /// Whether the process an entry names (`word`, made in `boot`) is alive.
@@ -354,9 +384,26 @@ impl Threads {
         })
     }
 
+    /// Gives back the half-open probes dead processes hold in the region's
+    /// shared breakers; how many.
+    fn reap_probes(&self, verdicts: &mut HashMap<(u64, u64, bool), bool>, my_boot: u64) -> i64 {
+        let mut back = 0;
+        for b in self.region.breaker_blocks() {
+            let mut dead = |w: u64, boot: u64| {
+                let ready = w & READY != 0;
+                !*verdicts
+                    .entry((w | READY, boot, ready))
+                    .or_insert_with(|| alive(w, boot, my_boot, ready))
+            };
+            back += crate::breaker::shared::reap_probes(&b.state, b.probes.get(), &mut dead) as i64;
+        }
+        back
+    }
+
     /// Reaps the region if it was not reaped in the last [`REAP_EVERY`]
     /// (or at once, `force`): settles and frees the entries of dead
-    /// processes. Returns the permits given back.
+    /// processes, and gives back the probes of dead processes in its
+    /// breakers. Returns the permits and probes given back.
     pub(crate) fn reap(&self, force: bool) -> i64 {
         let now = MonotonicClock.now();
         let last = self.word(table::LAST_REAP);
@@ -400,10 +447,10 @@ impl Threads {
             id.store(me.word, Release);
             dead.push(i);
         }
+        let mut back = self.reap_probes(&mut verdicts, me.boot);
         if dead.is_empty() {
-            return 0;
+            return back;
         }
-        let mut back = 0;
         for b in self.region.bulkhead_blocks() {
             let ledger = b.ledger.get();
             let t = Tagged {
@@ -425,9 +472,13 @@ impl Threads {
 }
 
 /// The process's reaper thread: reaps every region with a shared bulkhead
-/// every [`REAP_EVERY`].
+/// or breaker every [`REAP_EVERY`], and tells the listeners of this
+/// process's shared breakers of transitions made elsewhere.
 struct Reaper {
     tables: QuietMutex<Vec<(Weak<Mapping>, usize)>>,
+    /// Shared breakers whose listeners hear of other processes'
+    /// transitions from this thread.
+    watches: QuietMutex<Vec<Weak<crate::breaker::shared::Watch>>>,
     thread: BackgroundThread,
 }
 
@@ -435,6 +486,7 @@ fn reaper() -> &'static Reaper {
     static REAPER: std::sync::OnceLock<Reaper> = std::sync::OnceLock::new();
     REAPER.get_or_init(|| Reaper {
         tables: QuietMutex::new(Vec::new()),
+        watches: QuietMutex::new(Vec::new()),
         thread: BackgroundThread::new(),
     })
 }
@@ -478,6 +530,16 @@ impl Reaper {
                 for t in &tables {
                     t.reap(false);
                 }
+            }
+            // Outside the quiet section: listeners are the user's code.
+            let watches: Vec<_> = self
+                .watches
+                .lock()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for w in watches {
+                w.catch_up();
             }
             if signal.sleep_until(Instant::now().checked_add(REAP_EVERY)) {
                 return;
