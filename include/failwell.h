@@ -1168,6 +1168,37 @@ fw_status_t fw_region_bulkhead_attach(const fw_region_t *region,
                                       fw_bulkhead_t **out);
 #endif
 
+#if defined(__unix__)
+// The circuit breaker `name` in the region into `*out`, an ordinary
+// `fw_breaker_t` (free it with `fw_breaker_free`; every `fw_breaker_*`
+// call works on it): created with `*config` (NULL: the defaults) if the
+// region has no slot of that name, else the existing one, which every
+// process shares — one state, one set of counts and one window for the
+// host. A trip by any process is seen by every process on its next call;
+// at most `half_open_calls` probes are out host-wide, and the probes of a
+// process that dies holding them (SIGKILL too) are given back within about
+// half a second. Listeners (`fw_breaker_on_transition`) hear of
+// transitions this process made at once, and of other processes'
+// transitions on this process's next call that finds the breaker not
+// closed or from its `failwell-reaper` thread within 250 ms.
+// `fw_breaker_reconfigure` on it is `FW_EINVAL`; a probe permit taken
+// before `fork()` must be recorded by the parent. Another configuration
+// under the name is `FW_EREGION` (attach with
+// `fw_region_breaker_attach` to adopt it).
+fw_status_t fw_region_breaker_new(const fw_region_t *region,
+                                  const char *name,
+                                  const fw_breaker_config_t *config,
+                                  fw_breaker_t **out);
+#endif
+
+#if defined(__unix__)
+// The circuit breaker `name` as the region holds it, whatever its
+// configuration, into `*out`; `FW_EREGION` if there is none.
+fw_status_t fw_region_breaker_attach(const fw_region_t *region,
+                                     const char *name,
+                                     fw_breaker_t **out);
+#endif
+
 // The defaults (core's: 100 ms doubling to 10 s, 3 attempts, full
 // jitter, no budget).
 fw_retry_config_t fw_retry_config_default(void);

@@ -226,6 +226,10 @@ public:
     const fw_breaker_t *raw() const noexcept { return b_; }
 
 private:
+    friend class Region;
+    /// Takes ownership of a breaker a region made.
+    explicit Breaker(fw_breaker_t *owned) noexcept : b_(owned) {}
+
     fw_breaker_t *b_ = nullptr;
 };
 
@@ -377,6 +381,23 @@ public:
         fw_rate_limiter_t *l = nullptr;
         detail::check(fw_region_rate_limiter_attach(r_, name, &l));
         return RateLimiter(l);
+    }
+
+    /// The circuit breaker `name`: one breaker for every process using the
+    /// region (a trip by any is seen by all on their next call; at most
+    /// `half_open_calls` probes host-wide), created with `config` if
+    /// absent. A name held with another configuration throws (FW_EREGION).
+    Breaker circuit_breaker(const char *name, const fw_breaker_config_t &config = fw_breaker_config_default()) {
+        fw_breaker_t *b = nullptr;
+        detail::check(fw_region_breaker_new(r_, name, &config, &b));
+        return Breaker(b);
+    }
+
+    /// The circuit breaker `name` with the region's configuration.
+    Breaker attach_circuit_breaker(const char *name) {
+        fw_breaker_t *b = nullptr;
+        detail::check(fw_region_breaker_attach(r_, name, &b));
+        return Breaker(b);
     }
 
     /// The bulkhead `name`: one limit for every process using the region,

@@ -14,7 +14,7 @@ use crate::events::{fw_callback_t, fw_event_t, FW_EVENT_BREAKER_TRANSITION};
 /// Core's names for settings, as the C API names them (struct fields and
 /// arguments), for error messages.
 /// cbindgen:ignore
-const C_FIELDS: &[(&str, &str)] = &[
+pub(crate) const C_FIELDS: &[(&str, &str)] = &[
     ("failure_rate_threshold", "failure_rate"),
     ("slow_call_rate_threshold", "slow_call_rate"),
     ("window", "window_calls"),
@@ -167,7 +167,7 @@ fn to_c(s: &Settings) -> fw_breaker_config_t {
 
 /// A C configuration as core's plain settings (a time window when
 /// `window_ms` is set, else the count window).
-fn from_c(c: &fw_breaker_config_t) -> Settings {
+pub(crate) fn from_c(c: &fw_breaker_config_t) -> Settings {
     Settings {
         consecutive_failures: c.consecutive_failures,
         failure_rate: c.failure_rate,

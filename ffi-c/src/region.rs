@@ -9,6 +9,10 @@ use fw::region::{Region, RegionError};
 use crate::boundary::*;
 use std::sync::Arc;
 
+use crate::breaker::{
+    from_c as breaker_settings, fw_breaker_config_default, fw_breaker_config_t, fw_breaker_t,
+    C_FIELDS as BREAKER_FIELDS,
+};
 use crate::bulkhead::{fw_bulkhead_config_default, fw_bulkhead_config_t, fw_bulkhead_t};
 use crate::rate_limit::{
     builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, C_FIELDS as LIMITER_FIELDS,
@@ -273,5 +277,57 @@ pub unsafe extern "C" fn fw_region_bulkhead_attach(
         let name = try_str!(name);
         let out = try_out!(out);
         give::<fw_bulkhead_t>(out, r.attach_bulkhead(name), this_export!(), &[])
+    })
+}
+
+/// The circuit breaker `name` in the region into `*out`, an ordinary
+/// `fw_breaker_t` (free it with `fw_breaker_free`; every `fw_breaker_*`
+/// call works on it): created with `*config` (NULL: the defaults) if the
+/// region has no slot of that name, else the existing one, which every
+/// process shares — one state, one set of counts and one window for the
+/// host. A trip by any process is seen by every process on its next call;
+/// at most `half_open_calls` probes are out host-wide, and the probes of a
+/// process that dies holding them (SIGKILL too) are given back within about
+/// half a second. Listeners (`fw_breaker_on_transition`) hear of
+/// transitions this process made at once, and of other processes'
+/// transitions on this process's next call that finds the breaker not
+/// closed or from its `failwell-reaper` thread within 250 ms.
+/// `fw_breaker_reconfigure` on it is `FW_EINVAL`; a probe permit taken
+/// before `fork()` must be recorded by the parent. Another configuration
+/// under the name is `FW_EREGION` (attach with
+/// `fw_region_breaker_attach` to adopt it).
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_breaker_new(
+    region: *const fw_region_t,
+    name: *const c_char,
+    config: *const fw_breaker_config_t,
+    out: *mut *mut fw_breaker_t,
+) -> fw_status_t {
+    guard(|| {
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let c = config_or(config, fw_breaker_config_default);
+        let out = try_out!(out);
+        let made = breaker_settings(&c)
+            .builder()
+            .map_err(RegionError::from)
+            .and_then(|b| r.circuit_breaker(name, b));
+        give::<fw_breaker_t>(out, made, this_export!(), BREAKER_FIELDS)
+    })
+}
+
+/// The circuit breaker `name` as the region holds it, whatever its
+/// configuration, into `*out`; `FW_EREGION` if there is none.
+#[no_mangle]
+pub unsafe extern "C" fn fw_region_breaker_attach(
+    region: *const fw_region_t,
+    name: *const c_char,
+    out: *mut *mut fw_breaker_t,
+) -> fw_status_t {
+    guard(|| {
+        let r = try_handle!(region);
+        let name = try_str!(name);
+        let out = try_out!(out);
+        give::<fw_breaker_t>(out, r.attach_circuit_breaker(name), this_export!(), &[])
     })
 }

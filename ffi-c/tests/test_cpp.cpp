@@ -186,9 +186,26 @@ int main() {
         } catch (const failwell::Error &e) {
             CHECK(e.status() == FW_EREGION);
         }
+        // One breaker for both mappings: a trip through one is the other's.
+        fw_breaker_config_t brc = fw_breaker_config_default();
+        brc.consecutive_failures = 2;
+        brc.failure_rate = 0;
+        failwell::Breaker dep = region->circuit_breaker("dep", brc);
+        failwell::Breaker dep2 = other.attach_circuit_breaker("dep");
+        dep.acquire()->failure();
+        dep2.acquire()->failure();
+        CHECK(!dep2.acquire().has_value() && dep.state() == FW_BREAKER_OPEN);
+        brc.consecutive_failures = 3;
+        try {
+            other.circuit_breaker("dep", brc);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EREGION);
+        }
         region.reset();
         CHECK(b.snapshot().admitted == 2);
         CHECK(pool.try_acquire().has_value());
+        CHECK(dep2.snapshot().opened == 1);
         failwell::Region::unlink(name.c_str());
     }
     {

@@ -1,6 +1,6 @@
-/* Host regions through the C ABI: opening, sharing a rate limiter between
- * mappings and between processes (fork), every refusal with its status
- * and message. */
+/* Host regions through the C ABI: opening, sharing a rate limiter, a
+ * bulkhead and a circuit breaker between mappings and between processes
+ * (fork, SIGKILL), every refusal with its status and message. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -323,6 +323,140 @@ static void a_shared_bulkhead_survives_a_killed_holder(void) {
     fw_region_close(b);
 }
 
+static volatile int heard_open = 0;
+
+static void count_opens(const fw_event_t *e, void *user_data) {
+    (void)user_data;
+    if (e->kind == FW_EVENT_BREAKER_TRANSITION && e->to == FW_BREAKER_OPEN) heard_open++;
+}
+
+static fw_breaker_config_t consecutive(uint32_t n) {
+    fw_breaker_config_t c = fw_breaker_config_default();
+    c.consecutive_failures = n;
+    c.failure_rate = 0;
+    c.open_for_ms = 3600ULL * 1000;
+    return c;
+}
+
+/* One breaker for two mappings and four forked workers: a trip by one is
+ * every one's; at most 3 + the in-flight calls reach a dead dependency;
+ * a killed probe holder's slot comes back within 1 s. */
+static void a_shared_breaker_is_one_verdict_for_the_host(void) {
+    fw_region_t *a = NULL, *b = NULL;
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &a), FW_OK);
+    CHECK_STATUS(fw_region_open(region_name, 1 << 20, &b), FW_OK);
+    fw_breaker_config_t c = consecutive(3);
+    c.half_open_calls = 1;
+    fw_breaker_t *x = NULL, *y = NULL, *z = NULL;
+    CHECK_STATUS(fw_region_breaker_new(a, "dep", &c, &x), FW_OK);
+    CHECK_STATUS(fw_region_breaker_attach(b, "dep", &y), FW_OK);
+    fw_breaker_config_t other = consecutive(4);
+    CHECK_STATUS(fw_region_breaker_new(a, "dep", &other, &z), FW_EREGION);
+    CHECK(message_mentions("fw_region_breaker_new"));
+    CHECK(message_mentions("consecutive_failures: 3"));
+    CHECK_STATUS(fw_region_breaker_attach(a, "absent", &z), FW_EREGION);
+    other.consecutive_failures = 0;
+    other.failure_rate = 0;
+    CHECK_STATUS(fw_region_breaker_new(a, "bad", &other, &z), FW_EINVAL);
+    CHECK_STATUS(fw_breaker_reconfigure(x, &c), FW_EINVAL);
+    CHECK(message_mentions("reconfigure"));
+    CHECK_STATUS(fw_breaker_add_listener(y, count_opens, NULL), FW_OK);
+    /* Four workers call the dead dependency until the breaker refuses;
+     * each reports how many calls it made through a pipe. */
+    int calls[2];
+    CHECK(pipe(calls) == 0);
+    fflush(NULL);
+    pid_t pids[4];
+    for (int i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            fw_region_t *r = NULL;
+            fw_breaker_t *h = NULL;
+            if (fw_region_open(region_name, 1 << 20, &r) != FW_OK ||
+                fw_region_breaker_attach(r, "dep", &h) != FW_OK) {
+                _exit(2);
+            }
+            unsigned char made = 0;
+            fw_breaker_permit_t p;
+            while (fw_breaker_acquire(h, &p, NULL) == FW_OK) {
+                made++;
+                fw_breaker_failure(h, &p);
+            }
+            if (write(calls[1], &made, 1) != 1) _exit(3);
+            _exit(0);
+        }
+    }
+    close(calls[1]);
+    int reached = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char made = 0;
+        CHECK(read(calls[0], &made, 1) == 1);
+        reached += made;
+        int status = 0;
+        waitpid(pids[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    close(calls[0]);
+    CHECK(reached >= 3 && reached <= 3 + 3);
+    fw_breaker_state_t st;
+    CHECK_STATUS(fw_breaker_state(x, &st), FW_OK);
+    CHECK(st == FW_BREAKER_OPEN);
+    fw_breaker_permit_t p;
+    uint64_t wait = 0;
+    CHECK_STATUS(fw_breaker_acquire(y, &p, &wait), FW_REJECTED_CIRCUIT_OPEN);
+    CHECK(wait > 3000ULL * 1000000000ULL);
+    CHECK(heard_open == 1); /* on y's next call, made elsewhere */
+    fw_breaker_snapshot_t s;
+    CHECK_STATUS(fw_breaker_snapshot(x, &s), FW_OK);
+    CHECK(s.opened == 1 && s.failures == (uint64_t)reached);
+    /* Half-open with one probe: a forked worker takes it and is killed. */
+    CHECK_STATUS(fw_breaker_open_for(x, 0), FW_OK);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        fw_region_t *r = NULL;
+        fw_breaker_t *h = NULL;
+        fw_breaker_permit_t probe;
+        if (fw_region_open(region_name, 1 << 20, &r) != FW_OK ||
+            fw_region_breaker_attach(r, "dep", &h) != FW_OK ||
+            fw_breaker_acquire(h, &probe, NULL) != FW_OK) {
+            _exit(2);
+        }
+        char one = 1;
+        if (write(ready[1], &one, 1) != 1) _exit(3);
+        for (;;) pause();
+    }
+    close(ready[1]);
+    char got = 0;
+    CHECK(read(ready[0], &got, 1) == 1);
+    close(ready[0]);
+    CHECK_STATUS(fw_breaker_state(x, &st), FW_OK);
+    CHECK(st == FW_BREAKER_HALF_OPEN);
+    CHECK_STATUS(fw_breaker_acquire(x, &p, NULL), FW_REJECTED_CIRCUIT_OPEN);
+    kill(pid, SIGKILL);
+    uint64_t killed = now_ns();
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status));
+    for (;;) {
+        if (fw_breaker_acquire(x, &p, NULL) == FW_OK) break;
+        if (now_ns() - killed > 1000000000ULL) {
+            CHECK(!"the probe of a killed process back within 1 s");
+            break;
+        }
+        usleep(2000);
+    }
+    CHECK_STATUS(fw_breaker_success(x, &p), FW_OK);
+    CHECK_STATUS(fw_breaker_state(y, &st), FW_OK);
+    CHECK(st == FW_BREAKER_CLOSED);
+    fw_breaker_free(x);
+    fw_breaker_free(y);
+    fw_region_close(a);
+    fw_region_close(b);
+}
+
 int main(void) {
     snprintf(region_name, sizeof region_name, "failwell-c-%d", (int)getpid());
     fw_region_unlink(region_name);
@@ -333,6 +467,7 @@ int main(void) {
     policies_share_one_retry_budget();
     forked_workers_share_one_limit();
     a_shared_bulkhead_survives_a_killed_holder();
+    a_shared_breaker_is_one_verdict_for_the_host();
     CHECK_STATUS(fw_region_unlink(region_name), FW_OK);
     return fw_finish("test_region");
 }
