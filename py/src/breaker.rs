@@ -62,7 +62,8 @@ impl PyBreaker {
         window = None, window_duration = None, window_buckets = None,
         slow_call_rate = None, slow_call_duration = None, minimum_calls = None,
         half_open_calls = None, half_open_max_wait = None, open_for = None,
-        open_for_multiplier = None, open_for_max = None, exclude = None
+        open_for_multiplier = None, open_for_max = None, exclude = None,
+        _region = None, _slot = None, _attach = false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -82,6 +83,9 @@ impl PyBreaker {
         open_for_multiplier: Option<&Bound<'_, PyAny>>,
         open_for_max: Option<&Bound<'_, PyAny>>,
         exclude: Option<&Bound<'_, PyAny>>,
+        _region: Option<PyRef<'_, crate::region::PyRegion>>,
+        _slot: Option<String>,
+        _attach: bool,
     ) -> PyResult<Self> {
         // Only the arguments given are set: every default is core's.
         let window = match (window, opt_duration(window_duration, "window_duration")?) {
@@ -133,7 +137,19 @@ impl PyBreaker {
         if let Some(d) = opt_duration(open_for_max, "open_for_max")? {
             b = b.open_for_max(d);
         }
-        let inner = b.build().map_err(|e| config_error(e, RENAMES))?;
+        // `_region`, `_slot` and `_attach` are `failwell.SharedRegion`'s:
+        // the breaker then lives in the region's slot `_slot`, shared by
+        // every process using it.
+        let inner = match (_region, _slot) {
+            (Some(region), Some(slot)) if _attach => region.attach_circuit_breaker(py, &slot)?,
+            (Some(region), Some(slot)) => region.circuit_breaker(py, &slot, b, RENAMES)?,
+            (None, None) => b.build().map_err(|e| config_error(e, RENAMES))?,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "_region and _slot go together (use SharedRegion.circuit_breaker)",
+                ))
+            }
+        };
         Ok(PyBreaker {
             inner: Arc::new(inner),
             exclude: Exclude::parse(py, exclude)?,

@@ -4,7 +4,9 @@
 //! region to `RateLimiter`), so every decorator and context-manager form
 //! works on them.
 
+use failwell::breaker::{self, CircuitBreaker};
 use failwell::bulkhead::{self, Bulkhead};
+use failwell::clock::MonotonicClock;
 use failwell::rate_limit::{self, RateLimiter};
 use failwell::region::{Region, DEFAULT_SIZE, MIN_SIZE};
 use failwell::retry::RetryBudget;
@@ -52,6 +54,32 @@ impl PyRegion {
     pub(crate) fn attach_retry_budget(&self, py: Python<'_>, slot: &str) -> PyResult<RetryBudget> {
         self.inner
             .attach_retry_budget(slot)
+            .map_err(|e| region_error(py, e, &[("name", "slot")]))
+    }
+
+    /// The breaker `slot`, created with `b`'s configuration if absent.
+    pub(crate) fn circuit_breaker(
+        &self,
+        py: Python<'_>,
+        slot: &str,
+        b: breaker::Builder<MonotonicClock>,
+        renames: &[(&str, &str)],
+    ) -> PyResult<CircuitBreaker> {
+        let mut renames = renames.to_vec();
+        renames.push(("name", "slot"));
+        self.inner
+            .circuit_breaker(slot, b)
+            .map_err(|e| region_error(py, e, &renames))
+    }
+
+    /// The breaker `slot` with the stored configuration.
+    pub(crate) fn attach_circuit_breaker(
+        &self,
+        py: Python<'_>,
+        slot: &str,
+    ) -> PyResult<CircuitBreaker> {
+        self.inner
+            .attach_circuit_breaker(slot)
             .map_err(|e| region_error(py, e, &[("name", "slot")]))
     }
 

@@ -30,6 +30,9 @@ class CircuitBreaker:
         open_for_multiplier: Optional[float] = None,
         open_for_max: Optional[Seconds] = None,
         exclude: _Exclude = None,
+        _region: Optional[SharedRegion] = None,
+        _slot: Optional[str] = None,
+        _attach: bool = False,
     ) -> Self: ...
     @property
     def name(self) -> Optional[str]: ...

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Optional
 
 from . import _native
+from ._breaker import CircuitBreaker
 from ._bulkhead import Bulkhead
 from ._native import RetryBudget
 from ._rate_limit import RateLimiter
+from ._types import Exclude
 from ._util import Seconds
 
 
@@ -18,9 +20,11 @@ class SharedRegion(_native.SharedRegion):
     is ``size`` bytes (default 1 MiB, at least ``SharedRegion.MIN_SIZE``);
     an existing one keeps its size.
 
-    It holds bulkheads (one concurrency limit for the host, with permits of
-    a killed process given back within a second), rate limiters (one limit
-    for the host) and retry budgets (one allowance for the host). The primitives it hands out are the ordinary
+    It holds circuit breakers (one verdict for the host: a trip by any
+    worker is seen by all), bulkheads (one concurrency limit for the host,
+    with permits of a killed process given back within a second), rate
+    limiters (one limit for the host) and retry budgets (one allowance for
+    the host). The primitives it hands out are the ordinary
     classes — every decorator,
     ``with`` and ``async with`` form works — and stay usable after the
     region object is gone. Open it in each worker (after the fork), or
@@ -31,6 +35,69 @@ class SharedRegion(_native.SharedRegion):
     file could not be opened or reserved), ``ValueError`` (a bad name or
     size, an invalid configuration).
     """
+
+    def circuit_breaker(
+        self,
+        slot: str,
+        *,
+        consecutive_failures: Optional[int] = None,
+        failure_rate: Optional[float] = None,
+        window: Optional[int] = None,
+        window_duration: Optional[Seconds] = None,
+        window_buckets: Optional[int] = None,
+        slow_call_rate: Optional[float] = None,
+        slow_call_duration: Optional[Seconds] = None,
+        minimum_calls: Optional[int] = None,
+        half_open_calls: Optional[int] = None,
+        half_open_max_wait: Optional[Seconds] = None,
+        open_for: Optional[Seconds] = None,
+        open_for_multiplier: Optional[float] = None,
+        open_for_max: Optional[Seconds] = None,
+        exclude: Exclude = None,
+        name: Optional[str] = None,
+    ) -> CircuitBreaker:
+        """The circuit breaker ``slot``: one breaker for every process using
+        the region — one state, one set of counts and one window — created
+        with this configuration (the keywords and defaults of
+        :class:`failwell.CircuitBreaker`) if the region has none of that
+        name. Asking for the name with another configuration raises
+        :class:`failwell.RegionError` (use :meth:`attach_circuit_breaker`
+        to adopt the stored one). ``exclude`` and ``name`` (default:
+        ``slot``) are this process's own.
+
+        A trip by any worker is seen by every worker on its next call; at
+        most ``half_open_calls`` probes are out host-wide, and the probes of
+        a worker that dies (even by SIGKILL) come back within about half a
+        second. Listeners (``add_listener``) hear of this process's
+        transitions at once, and of other processes' on the next call here
+        that finds the breaker not closed or from failwell's reaper thread
+        within 250 ms. A shared breaker cannot be reconfigured."""
+        return CircuitBreaker(
+            consecutive_failures=consecutive_failures,
+            failure_rate=failure_rate,
+            window=window,
+            window_duration=window_duration,
+            window_buckets=window_buckets,
+            slow_call_rate=slow_call_rate,
+            slow_call_duration=slow_call_duration,
+            minimum_calls=minimum_calls,
+            half_open_calls=half_open_calls,
+            half_open_max_wait=half_open_max_wait,
+            open_for=open_for,
+            open_for_multiplier=open_for_multiplier,
+            open_for_max=open_for_max,
+            exclude=exclude,
+            name=slot if name is None else name,
+            _region=self,
+            _slot=slot,
+        )
+
+    def attach_circuit_breaker(
+        self, slot: str, *, exclude: Exclude = None, name: Optional[str] = None
+    ) -> CircuitBreaker:
+        """The circuit breaker ``slot`` with the configuration the region
+        holds; :class:`failwell.RegionError` if there is none."""
+        return CircuitBreaker(exclude=exclude, name=slot if name is None else name, _region=self, _slot=slot, _attach=True)
 
     def bulkhead(
         self,
