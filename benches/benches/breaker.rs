@@ -47,6 +47,15 @@ fn recloser() -> recloser::Recloser {
         .build()
 }
 
+/// `builder`'s breaker in a host region of this run's own (the file is
+/// removed at once; the mapping stays).
+fn in_region(tag: &str, builder: failwell::breaker::Builder) -> CircuitBreaker {
+    let name = format!("failwell-bench-{tag}-{}", std::process::id());
+    let region = failwell::region::Region::open(&name, 1 << 20).unwrap();
+    failwell::region::Region::unlink(&name).unwrap();
+    region.circuit_breaker("bench", builder).unwrap()
+}
+
 fn failwell_pass(b: &CircuitBreaker) {
     let r: Result<(), failwell::Error<()>> = b.call(|| black_box(Ok(())));
     let _ = black_box(r);
@@ -71,6 +80,19 @@ fn one_thread(c: &mut Criterion) {
     g.bench_function("failwell_count_window", |b| b.iter(|| failwell_pass(&cb)));
     let cb = time_window();
     g.bench_function("failwell_time_window", |b| b.iter(|| failwell_pass(&cb)));
+    // The consecutive and count-window breakers in a host region, beside
+    // their in-process twins above.
+    let cb = in_region("c1", CircuitBreaker::builder().consecutive_failures(5));
+    g.bench_function("failwell_consecutive_shared", |b| {
+        b.iter(|| failwell_pass(&cb))
+    });
+    let cb = in_region(
+        "w1",
+        CircuitBreaker::builder().failure_rate(0.5, Window::Count(100)),
+    );
+    g.bench_function("failwell_count_window_shared", |b| {
+        b.iter(|| failwell_pass(&cb))
+    });
     let cb = count_window();
     g.bench_function("failwell_permit_api", |b| {
         b.iter(|| black_box(cb.try_acquire()).unwrap().success())
@@ -113,6 +135,13 @@ fn two(c: &mut Criterion) {
             b.iter_custom(|n| two_threads(n, &cb, failwell_pass))
         });
     }
+    let cb = Arc::new(in_region(
+        "c2",
+        CircuitBreaker::builder().consecutive_failures(5),
+    ));
+    g.bench_function("failwell_consecutive_shared", |b| {
+        b.iter_custom(|n| two_threads(n, &cb, failwell_pass))
+    });
     let mb = Arc::new(MutexBreaker::new(5, Duration::from_secs(30)));
     g.bench_function("mutex_breaker", |b| {
         b.iter_custom(|n| {

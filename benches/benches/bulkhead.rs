@@ -14,6 +14,19 @@ fn bulkhead() -> Bulkhead {
     Bulkhead::builder().max_concurrent(64).build().unwrap()
 }
 
+/// The same bulkhead in a host region of this run's own (the file is
+/// removed at once; the mapping stays).
+fn shared_bulkhead(tag: &str) -> Bulkhead {
+    let name = format!("failwell-bench-{tag}-{}", std::process::id());
+    let region = failwell::region::Region::open(&name, 1 << 20).unwrap();
+    failwell::region::Region::unlink(&name).unwrap();
+    let config = failwell::bulkhead::Config {
+        max_concurrent: 64,
+        critical_reserve: 0,
+    };
+    region.bulkhead("bench", config).unwrap()
+}
+
 fn one_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("bulkhead_1t");
     let floor = AtomicU64::new(0);
@@ -22,6 +35,10 @@ fn one_thread(c: &mut Criterion) {
     });
     let bh = bulkhead();
     g.bench_function("failwell", |b| b.iter(|| drop(black_box(bh.try_acquire()))));
+    let sh = shared_bulkhead("1t");
+    g.bench_function("failwell_shared", |b| {
+        b.iter(|| drop(black_box(sh.try_acquire())))
+    });
     let sem = tokio::sync::Semaphore::new(64);
     g.bench_function("tokio_semaphore", |b| {
         b.iter(|| drop(black_box(sem.try_acquire())))
@@ -50,6 +67,10 @@ fn two(c: &mut Criterion) {
     let bh = Arc::new(bulkhead());
     g.bench_function("failwell", |b| {
         b.iter_custom(|n| two_threads(n, &bh, |h| drop(black_box(h.try_acquire()))))
+    });
+    let sh = Arc::new(shared_bulkhead("2t"));
+    g.bench_function("failwell_shared", |b| {
+        b.iter_custom(|n| two_threads(n, &sh, |h| drop(black_box(h.try_acquire()))))
     });
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     g.bench_function("tokio_semaphore", |b| {

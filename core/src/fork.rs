@@ -201,6 +201,16 @@ pub(crate) fn generation() -> u64 {
     }
 }
 
+/// [`generation`] for a caller that knows it was called before in this
+/// process (so the fork handlers are registered; a child inherits them):
+/// the counter's load alone, for hot paths. Every host region calls
+/// [`generation`] when it is mapped.
+#[cfg(all(unix, not(failwell_loom)))]
+#[inline(always)]
+pub(crate) fn generation_known() -> u64 {
+    gate::GENERATION.load(crate::sync::statics::Ordering::Relaxed)
+}
+
 /// While one is alive on a thread, `fork()` waits (see the module docs).
 /// Hold one around every lock that one of failwell's own threads takes
 /// and a child of `fork()` takes too; never across a wait, a thread join

@@ -426,7 +426,9 @@ impl<C: Clock> Bulkhead<C> {
     fn born(&self) -> u64 {
         #[cfg(all(unix, not(failwell_loom)))]
         if self.shared.is_some() {
-            return crate::fork::generation();
+            // A shared bulkhead's region was mapped: the handlers are
+            // registered.
+            return crate::fork::generation_known();
         }
         0
     }
@@ -437,7 +439,7 @@ impl<C: Clock> Bulkhead<C> {
     #[inline]
     fn release_born(&self, born: u64) {
         #[cfg(all(unix, not(failwell_loom)))]
-        if self.shared.is_some() && born != crate::fork::generation() {
+        if self.shared.is_some() && born != crate::fork::generation_known() {
             return;
         }
         let _ = born;

@@ -138,6 +138,14 @@ struct Mapping {
     path: String,
     /// This process's part of the region's thread table.
     threads: QuietMutex<threads::Local>,
+    /// This mapping among the process's mappings, never reused (from 1).
+    id: u64,
+}
+
+/// The next mapping's `id`.
+fn next_mapping_id() -> u64 {
+    static NEXT: crate::sync::statics::AtomicU64 = crate::sync::statics::AtomicU64::new(1);
+    NEXT.fetch_add(1, crate::sync::statics::Ordering::Relaxed)
 }
 
 impl Mapping {
@@ -275,6 +283,9 @@ impl Region {
     }
 
     fn map(file: File, size: usize, path: String) -> Result<Region, RegionError> {
+        // Registers the fork handlers, so that the hot paths of the
+        // primitives in it read the fork generation with a plain load.
+        crate::fork::generation();
         let (base, len) =
             locked(&file, || map_locked(&file, size, &path)).map_err(|source| {
                 RegionError::Io {
@@ -290,6 +301,7 @@ impl Region {
                 file: Some(file),
                 path,
                 threads: QuietMutex::new(threads::Local::default()),
+                id: next_mapping_id(),
             }),
         })
     }

@@ -19,7 +19,7 @@
 //! the work), settles those indices in every bulkhead of the region
 //! ([`tagged::settle`](crate::bulkhead::tagged)), and frees them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -215,6 +215,9 @@ struct Mine(Vec<Claim>);
 
 impl Drop for Mine {
     fn drop(&mut self) {
+        // The indices go back now: a late caller on this thread (another
+        // thread-local's destructor) must not use the cached one.
+        let _ = LAST.try_with(|l| l.set((0, 0, 0, 0)));
         let gen = fork::generation();
         for c in self.0.drain(..) {
             if c.gen != gen {
@@ -232,6 +235,12 @@ impl Drop for Mine {
 
 std::thread_local! {
     static MINE: RefCell<Mine> = const { RefCell::new(Mine(Vec::new())) };
+    /// The thread's last claim looked up, as (mapping id, table offset,
+    /// fork generation, index): the common case, one thread on one
+    /// table, without walking `MINE`. Valid while the mapping of that id
+    /// lives (ids are never reused, and a claim lasts as long as its
+    /// thread), and only in that fork generation.
+    static LAST: Cell<(u64, usize, u64, usize)> = const { Cell::new((0, 0, 0, 0)) };
 }
 
 /// A region's thread table, for the shared bulkheads taken from it.
@@ -305,8 +314,20 @@ impl Threads {
     /// index, under a process lock.
     #[inline]
     pub(crate) fn with_index<R>(&self, f: impl FnOnce(usize) -> R) -> R {
+        // The region was mapped: the handlers are registered.
+        let gen = fork::generation_known();
+        let id = self.region.map.id;
+        if let Ok((i, o, g, index)) = LAST.try_with(Cell::get) {
+            if i == id && o == self.offset && g == gen {
+                return f(index);
+            }
+        }
+        self.with_index_slow(gen, f)
+    }
+
+    #[inline(never)]
+    fn with_index_slow<R>(&self, gen: u64, f: impl FnOnce(usize) -> R) -> R {
         let (key, map) = (self.offset, Arc::as_ptr(&self.region.map));
-        let gen = fork::generation();
         let found = MINE
             .try_with(|m| {
                 m.borrow()
@@ -318,7 +339,10 @@ impl Threads {
             .ok()
             .flatten();
         match found {
-            Some(i) => f(i),
+            Some(i) => {
+                let _ = LAST.try_with(|l| l.set((self.region.map.id, key, gen, i)));
+                f(i)
+            }
             None => self.with_new_index(key, gen, f),
         }
     }
@@ -342,6 +366,7 @@ impl Threads {
                 })
             });
             if kept.is_ok() {
+                let _ = LAST.try_with(|l| l.set((self.region.map.id, key, gen, index)));
                 return f(index);
             }
             // The thread is ending: its index goes back at once.
