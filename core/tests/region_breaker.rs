@@ -4,7 +4,8 @@
 //! open, half-open and closed, and no half-open admits more probes than
 //! `half_open_calls` host-wide (checked by a tally of their own); workers
 //! killed with SIGKILL while holding half-open probes, or while they make
-//! transitions, never take a probe slot or the transition lock with them.
+//! transitions, never take a probe slot or the transition lock with them;
+//! a breaker outlives the process that created and tripped it.
 
 #![cfg(all(unix, not(failwell_loom)))]
 
@@ -170,6 +171,14 @@ fn worker() {
             println!("READY");
             std::thread::sleep(Duration::from_secs(60));
             drop(p);
+        }
+        // region: create the breaker "gone", trip it, exit.
+        "trip" => {
+            let b = region.circuit_breaker("gone", outage()).unwrap();
+            for _ in 0..5 {
+                b.try_acquire().unwrap().failure();
+            }
+            println!("RESULT {}", b.snapshot().generation);
         }
         // region: make transitions at full speed until killed.
         "transitions" => {
@@ -355,5 +364,23 @@ fn a_transition_lock_held_by_a_killed_worker_is_taken_over() {
     }
     eprintln!(
         "30 transition makers killed: {taken_over} locks taken over, slowest transition after a kill {slowest:?}"
+    );
+}
+
+/// A breaker created and tripped by a process that has exited is found,
+/// open, by a process that attaches later, with its configuration.
+#[test]
+fn a_breaker_outlives_the_process_that_created_it() {
+    let s = Scratch::new("br-gone");
+    let gen = result(spawn("trip", std::slice::from_ref(&s.0)))[0];
+    let region = Region::open(&s.0, 4 << 20).unwrap();
+    let b = region.attach_circuit_breaker("gone").unwrap();
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.snapshot().generation, gen);
+    assert_eq!(b.snapshot().failures, 5);
+    assert_eq!(b.config().consecutive_failures(), Some(5));
+    assert!(
+        region.circuit_breaker("gone", outage()).is_ok(),
+        "the same configuration"
     );
 }
