@@ -9,9 +9,6 @@
 
 #![cfg(all(unix, not(failwell_loom)))]
 
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -21,34 +18,7 @@ use failwell::clock::MonotonicClock;
 use failwell::region::Region;
 
 mod common;
-use common::{result, spawn, worker_role, Scratch};
-
-/// Words in a shared file of their own, outside any region.
-fn tally(path: &str) -> &'static [AtomicU64] {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
-    f.set_len(1 << 16).unwrap();
-    // SAFETY: a shared mapping of the file, never unmapped (it lives as
-    // long as the process); only atomics are read and written through it.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            1 << 16,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    // SAFETY: 8192 aligned words in the mapping above.
-    unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), 1 << 13) }
-}
+use common::{ready, result, spawn, tally, worker_role, Scratch};
 
 /// Tally words: the go signal, calls that reached the dependency, probe
 /// violations; from `PROBES` on, `[generation:48 | probes:16]` slots.
@@ -190,23 +160,6 @@ fn worker() {
             }
         }
         other => panic!("unknown worker role {other}"),
-    }
-}
-
-/// Waits until a worker prints READY.
-fn ready(child: &mut Child) {
-    let out = child.stdout.as_mut().unwrap();
-    let mut line = String::new();
-    let mut r = BufReader::new(out);
-    loop {
-        line.clear();
-        assert!(
-            r.read_line(&mut line).unwrap() > 0,
-            "worker ended before READY"
-        );
-        if line.trim_end().ends_with("READY") {
-            return;
-        }
     }
 }
 

@@ -7,7 +7,6 @@
 #![cfg(all(unix, not(failwell_loom)))]
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::process::Child;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
@@ -17,7 +16,7 @@ use failwell::bulkhead::{Config, Priority};
 use failwell::region::Region;
 
 mod common;
-use common::{result, spawn, worker_role, Scratch};
+use common::{ready, result, spawn, worker_role, Scratch};
 
 /// Counters in a shared file of their own, outside any region: how many
 /// workers are inside the bulkhead now, the most ever, and violations.
@@ -168,23 +167,6 @@ fn worker() {
             println!("RESULT 0");
         }
         other => panic!("unknown worker role {other}"),
-    }
-}
-
-/// Waits until a worker prints READY.
-fn ready(child: &mut Child) {
-    let out = child.stdout.as_mut().unwrap();
-    let mut line = String::new();
-    let mut r = BufReader::new(out);
-    loop {
-        line.clear();
-        assert!(
-            r.read_line(&mut line).unwrap() > 0,
-            "worker ended before READY"
-        );
-        if line.trim_end().ends_with("READY") {
-            return;
-        }
     }
 }
 

@@ -117,15 +117,7 @@ impl Region {
                 0,
             ]
         });
-        let describe = |c: &[u64; CONFIG_WORDS]| format!("{c:?}");
-        let bytes = |c: &[u64; CONFIG_WORDS]| block::bytes(c[2] as usize);
-        let rules = SlotRules {
-            // The whole configuration is compared below, from the block.
-            same: &|_, _| true,
-            describe: &describe,
-            bytes: &bytes,
-        };
-        let (offset, stored) = self.slot(name, Kind::Breaker, words, rules, |ptr, _| {
+        let (offset, stored) = self.breaker_entry(name, words, |ptr| {
             let (Some(config), Some(layout)) = (asked.as_ref(), new_layout) else {
                 return;
             };
@@ -214,6 +206,26 @@ impl Region {
         ))
     }
 
+    /// The slot `name` of kind breaker (made with `words` and `init` if
+    /// absent and `words` is given): its block's offset and entry words.
+    fn breaker_entry(
+        &self,
+        name: &str,
+        words: Option<[u64; CONFIG_WORDS]>,
+        init: impl FnOnce(std::ptr::NonNull<u8>),
+    ) -> Result<(usize, [u64; CONFIG_WORDS]), RegionError> {
+        let describe = |c: &[u64; CONFIG_WORDS]| format!("{c:?}");
+        let bytes = |c: &[u64; CONFIG_WORDS]| block::bytes(c[2] as usize);
+        let rules = SlotRules {
+            // The whole configuration is compared by the caller, from the
+            // block.
+            same: &|_, _| true,
+            describe: &describe,
+            bytes: &bytes,
+        };
+        self.slot(name, Kind::Breaker, words, rules, |ptr, _| init(ptr))
+    }
+
     /// The handles on a breaker's block at `offset`.
     fn breaker_block(&self, offset: usize) -> BreakerBlock {
         // SAFETY: a breaker slot's block at `offset` (its length checked
@@ -286,16 +298,7 @@ fn describe_config(c: &Config) -> String {
 impl Region {
     /// The lock words of the breaker `name`.
     pub(super) fn breaker_lock_for_tests(&self, name: &str) -> Placed<LockWords> {
-        let describe = |c: &[u64; CONFIG_WORDS]| format!("{c:?}");
-        let bytes = |c: &[u64; CONFIG_WORDS]| block::bytes(c[2] as usize);
-        let rules = SlotRules {
-            same: &|_, _| true,
-            describe: &describe,
-            bytes: &bytes,
-        };
-        let (offset, _) = self
-            .slot(name, Kind::Breaker, None, rules, |_, _| {})
-            .unwrap();
+        let (offset, _) = self.breaker_entry(name, None, |_| {}).unwrap();
         // SAFETY: as in `breaker_slot`.
         #[allow(unsafe_code)]
         unsafe {

@@ -4,7 +4,11 @@
 
 #![allow(dead_code)] // each test binary uses its part
 
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU64;
 
 use failwell::region::Region;
 
@@ -68,4 +72,50 @@ pub fn worker_role() -> Option<(String, Vec<String>)> {
         .map(str::to_owned)
         .collect();
     Some((role, args))
+}
+
+/// Waits until a worker prints READY.
+pub fn ready(child: &mut Child) {
+    let out = child.stdout.as_mut().unwrap();
+    let mut line = String::new();
+    let mut r = BufReader::new(out);
+    loop {
+        line.clear();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "worker ended before READY"
+        );
+        if line.trim_end().ends_with("READY") {
+            return;
+        }
+    }
+}
+
+/// The 8192 words of a 64 KiB file at `path` (created if absent), mapped
+/// shared: counts of a test's own, outside any region, that every worker
+/// maps alike.
+pub fn tally(path: &str) -> &'static [AtomicU64] {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    f.set_len(1 << 16).unwrap();
+    // SAFETY: a shared mapping of the file, never unmapped (it lives as
+    // long as the process); only atomics are read and written through it.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            1 << 16,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    // SAFETY: 8192 aligned words in the mapping above.
+    unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), 1 << 13) }
 }
