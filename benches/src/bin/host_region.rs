@@ -155,37 +155,86 @@ fn costs(ops: u64) {
 }
 
 fn wake(rounds: u64) {
+    // The in-process twin: a waiter thread on an in-process bulkhead.
+    let b = std::sync::Arc::new(bulkhead("local", "", 1));
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (at_tx, at_rx) = std::sync::mpsc::channel::<u64>();
+    let waiter = {
+        let b = b.clone();
+        std::thread::spawn(move || {
+            while go_rx.recv().is_ok() {
+                let p = b.acquire_timeout(Duration::from_secs(5)).unwrap();
+                let at = MonotonicClock.now();
+                drop(p);
+                at_tx.send(at).unwrap();
+            }
+        })
+    };
+    let lat = wake_rounds(
+        rounds,
+        &b,
+        |_| go_tx.send(()).unwrap(),
+        || at_rx.recv().unwrap(),
+    );
+    drop(go_tx);
+    waiter.join().unwrap();
+    report("in-process (a thread)", rounds, lat);
+
     let region = scratch("wake");
     let b = bulkhead("shared", &region, 1);
     let mut child = spawn(&["wake", &region]);
     let mut to = child.stdin.take().unwrap();
     let mut from = BufReader::new(child.stdout.take().unwrap());
-    let mut lat = Vec::new();
     let mut line = String::new();
-    for _ in 0..rounds {
+    let lat = wake_rounds(
+        rounds,
+        &b,
+        |_| {
+            writeln!(to, "go").unwrap();
+            to.flush().unwrap();
+        },
+        || {
+            line.clear();
+            from.read_line(&mut line).unwrap();
+            line.trim().parse().unwrap()
+        },
+    );
+    drop(to);
+    child.wait().unwrap();
+    report("cross-process (a host region)", rounds, lat);
+    let _ = Region::unlink(&region);
+}
+
+/// `rounds` times: holds `b`'s only permit, tells the waiter to wait,
+/// lets it fall asleep, releases, and reads when the waiter got it.
+fn wake_rounds(
+    rounds: u64,
+    b: &Bulkhead,
+    mut go: impl FnMut(u64),
+    mut got: impl FnMut() -> u64,
+) -> Vec<u64> {
+    let mut lat = Vec::new();
+    for i in 0..rounds {
         let p = b.try_acquire().expect("the waiter gave it back");
-        writeln!(to, "go").unwrap();
-        to.flush().unwrap();
+        go(i);
         std::thread::sleep(Duration::from_millis(10)); // the waiter is asleep
         let released = MonotonicClock.now();
         drop(p);
-        line.clear();
-        from.read_line(&mut line).unwrap();
-        let got: u64 = line.trim().parse().unwrap();
-        lat.push(got.saturating_sub(released));
+        lat.push(got().saturating_sub(released));
     }
-    drop(to);
-    child.wait().unwrap();
+    lat
+}
+
+fn report(what: &str, rounds: u64, mut lat: Vec<u64>) {
     lat.sort_unstable();
     let q = |f: f64| Duration::from_nanos(lat[((lat.len() - 1) as f64 * f) as usize]);
     println!(
-        "cross-process wake-up, {rounds} rounds: median {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        "wake-up {what}, {rounds} rounds: median {:?}, p90 {:?}, p99 {:?}, max {:?}",
         q(0.5),
         q(0.9),
         q(0.99),
         q(1.0)
     );
-    let _ = Region::unlink(&region);
 }
 
 fn count(what: &str, mode: &str, n: u64) {
