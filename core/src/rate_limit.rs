@@ -149,6 +149,16 @@ impl<C: Clock> Builder<C> {
     }
 }
 
+impl<C: Clock> Builder<C> {
+    /// The validated GCRA parameters, for a limiter whose state lives
+    /// elsewhere (another store runs [`gcra`] on them): the emission
+    /// interval `T` and the tolerance `burst · T`, in nanoseconds. Errors
+    /// as [`build`](Self::build).
+    pub fn gcra_params(&self) -> Result<(u64, u64), ConfigError> {
+        self.params()
+    }
+}
+
 #[cfg(all(unix, not(failwell_loom)))]
 impl Builder<MonotonicClock> {
     /// What a shared region stores of a limiter's configuration (and

@@ -1,0 +1,297 @@
+//! The connection to the fleet's Redis: a small pool of synchronous
+//! connections, each with its connect, read and write timeouts, the
+//! scripts loaded when it is made, and failwell's own breaker around it.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use failwell::breaker::CircuitBreaker;
+use failwell::ConfigError;
+use redis::{Connection, RedisError, RedisResult, Script};
+
+use crate::FleetError;
+
+/// Default time allowed to open a TCP connection to Redis.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
+/// Default time allowed for each write to and each read from Redis.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default number of idle connections kept.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Default prefix of every key failwell writes.
+pub const DEFAULT_KEY_PREFIX: &str = "failwell:";
+/// The longest timeout accepted (a timeout is never unbounded).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Failures in a row after which failwell's breaker around Redis opens,
+/// and how long it stays open before one call tries again.
+pub const GUARD_FAILURES: u32 = 3;
+/// See [`GUARD_FAILURES`].
+pub const GUARD_OPEN_FOR: Duration = Duration::from_secs(1);
+
+/// Settings of a [`Fleet`]; [`connect`](Self::connect) checks them.
+#[derive(Debug, Clone)]
+pub struct FleetBuilder {
+    url: String,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    pool_size: usize,
+    key_prefix: String,
+}
+
+impl FleetBuilder {
+    /// Time allowed to open a connection (default 100 ms; `> 0`, at most
+    /// 60 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Time allowed for each write and each read (default 50 ms; `> 0`,
+    /// at most 60 s).
+    pub fn io_timeout(mut self, d: Duration) -> Self {
+        self.io_timeout = d;
+        self
+    }
+
+    /// Idle connections kept for reuse (default 4; 1 ..= 64). More may be
+    /// open at once under load; the extra ones are closed after use.
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n;
+        self
+    }
+
+    /// The prefix of every key (default `failwell:`), so that several
+    /// services can share one Redis.
+    pub fn key_prefix(mut self, p: impl Into<String>) -> Self {
+        self.key_prefix = p.into();
+        self
+    }
+
+    /// Checks the settings, opens one connection (loading the scripts) and
+    /// returns the fleet. Errors: [`FleetError::Config`] naming the field,
+    /// [`FleetError::Url`], or [`FleetError::Redis`] when Redis cannot be
+    /// reached within the timeouts.
+    pub fn connect(self) -> Result<Fleet, FleetError> {
+        for (field, d) in [
+            ("connect_timeout", self.connect_timeout),
+            ("io_timeout", self.io_timeout),
+        ] {
+            if d.is_zero() || d > MAX_TIMEOUT {
+                return Err(ConfigError::new(
+                    field,
+                    format!("must be > 0 and at most {MAX_TIMEOUT:?}, got {d:?}"),
+                )
+                .into());
+            }
+        }
+        if !(1..=64).contains(&self.pool_size) {
+            return Err(ConfigError::new(
+                "pool_size",
+                format!("must be 1 ..= 64, got {}", self.pool_size),
+            )
+            .into());
+        }
+        let client = redis::Client::open(self.url.as_str()).map_err(|source| FleetError::Url {
+            url: self.url.clone(),
+            source,
+        })?;
+        let guard = CircuitBreaker::builder()
+            .consecutive_failures(GUARD_FAILURES)
+            .half_open_calls(1)
+            .open_for(GUARD_OPEN_FOR)
+            .build()?;
+        let fleet = Fleet {
+            inner: Arc::new(Inner {
+                client,
+                settings: self,
+                idle: Mutex::new(Vec::new()),
+                scripts: Mutex::new(Vec::new()),
+                guard,
+            }),
+        };
+        let conn = fleet
+            .open_connection()
+            .map_err(|source| FleetError::Redis {
+                op: "connect",
+                source,
+            })?;
+        fleet.put_back(conn);
+        Ok(fleet)
+    }
+}
+
+/// A connection to the fleet's Redis, shared by the primitives made from
+/// it (clone it freely: clones share the pool). Thread-safe.
+///
+/// Every request runs on a pooled connection with the builder's timeouts,
+/// so a call that reaches Redis waits at most about `connect_timeout` (a
+/// new connection) plus two `io_timeout`s (the request and its answer; one
+/// more pair if the server lost its scripts and they are loaded again).
+/// After [`GUARD_FAILURES`] failures in a row, failwell's own breaker
+/// stops sending requests for [`GUARD_OPEN_FOR`]; requests then fail at
+/// once with [`FleetError::Unavailable`], and one request tries again.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    settings: FleetBuilder,
+    idle: Mutex<Vec<Connection>>,
+    /// Every script a primitive registered, loaded on each new connection.
+    scripts: Mutex<Vec<Arc<Script>>>,
+    guard: CircuitBreaker,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("url", &self.settings.url)
+            .field("guard", &self.guard.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    /// Settings for the Redis at `url` (`redis://host:port/db`), with the
+    /// documented defaults.
+    pub fn builder(url: impl Into<String>) -> FleetBuilder {
+        FleetBuilder {
+            url: url.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            pool_size: DEFAULT_POOL_SIZE,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+        }
+    }
+
+    /// [`builder`](Self::builder)`(url).connect()`.
+    pub fn connect(url: impl Into<String>) -> Result<Fleet, FleetError> {
+        Self::builder(url).connect()
+    }
+
+    /// The full key of a primitive's `kind` and `name`, one Redis Cluster
+    /// slot per primitive (the name is the hash tag).
+    pub(crate) fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}:{{{name}}}", self.inner.settings.key_prefix)
+    }
+
+    /// Registers `script` to be loaded on every new connection (and loads
+    /// it now on one).
+    pub(crate) fn register(&self, script: Arc<Script>) -> Result<(), FleetError> {
+        self.lock_scripts().push(Arc::clone(&script));
+        self.run("load scripts", |c| script.load(c).map(drop))
+    }
+
+    /// The state of failwell's own breaker around Redis.
+    pub fn guard_state(&self) -> failwell::breaker::State {
+        self.inner.guard.state()
+    }
+
+    /// One round trip (`PING`), timed.
+    pub fn ping(&self) -> Result<Duration, FleetError> {
+        self.run("ping", |c| {
+            let t = Instant::now();
+            redis::cmd("PING").query::<String>(c)?;
+            Ok(t.elapsed())
+        })
+    }
+
+    /// Runs `f` on a pooled connection under failwell's breaker around
+    /// Redis. An error that says the connection or the server failed
+    /// (I/O, timeout, dropped connection) counts against the breaker and
+    /// the connection is closed; an error reply from a working server
+    /// does not.
+    pub(crate) fn run<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, FleetError> {
+        let permit = match self.inner.guard.try_acquire() {
+            Ok(p) => p,
+            Err(failwell::Rejected::CircuitOpen { retry_after }) => {
+                return Err(FleetError::Unavailable { retry_after })
+            }
+            Err(_) => return Err(FleetError::Unavailable { retry_after: None }),
+        };
+        let mut conn = match self.take() {
+            Ok(c) => c,
+            Err(source) => {
+                permit.failure();
+                return Err(FleetError::Redis {
+                    op: "connect",
+                    source,
+                });
+            }
+        };
+        match f(&mut conn) {
+            Ok(v) => {
+                permit.success();
+                self.put_back(conn);
+                Ok(v)
+            }
+            Err(source) => {
+                if broken(&source) {
+                    permit.failure(); // the connection is dropped here
+                } else {
+                    permit.success(); // Redis answered
+                    self.put_back(conn);
+                }
+                Err(FleetError::Redis { op, source })
+            }
+        }
+    }
+
+    fn take(&self) -> RedisResult<Connection> {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => self.open_connection(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.inner.settings.pool_size {
+            idle.push(conn);
+        }
+    }
+
+    fn lock_scripts(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Script>>> {
+        self.inner
+            .scripts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new connection with the timeouts set and every script loaded.
+    fn open_connection(&self) -> RedisResult<Connection> {
+        let s = &self.inner.settings;
+        let mut conn = self
+            .inner
+            .client
+            .get_connection_with_timeout(s.connect_timeout)?;
+        conn.set_read_timeout(Some(s.io_timeout))?;
+        conn.set_write_timeout(Some(s.io_timeout))?;
+        let scripts: Vec<Arc<Script>> = self.lock_scripts().clone();
+        for script in scripts {
+            script.load(&mut conn)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Whether `e` says the connection or the server failed (rather than a
+/// working server answering with an error).
+fn broken(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
