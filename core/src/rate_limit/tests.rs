@@ -447,3 +447,22 @@ fn a_request_larger_than_the_burst_counts_as_refused() {
         "each refused call counts its cost"
     );
 }
+
+#[test]
+fn gcra_params_are_the_validated_interval_and_tolerance() {
+    let b = RateLimiter::builder()
+        .rate(100, Duration::from_secs(1))
+        .burst(10);
+    assert_eq!(b.gcra_params().unwrap(), (10_000_000, 100_000_000));
+    // The default burst: the requests of one period.
+    let b = RateLimiter::builder().rate(3, Duration::from_secs(1));
+    assert_eq!(b.gcra_params().unwrap(), (333_333_334, 1_000_000_002));
+    let e = RateLimiter::builder().gcra_params().unwrap_err();
+    assert_eq!(e.field(), "rate");
+    let e = RateLimiter::builder()
+        .rate(1, Duration::from_secs(1))
+        .burst(0)
+        .gcra_params()
+        .unwrap_err();
+    assert_eq!(e.field(), "burst");
+}
