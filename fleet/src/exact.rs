@@ -15,7 +15,7 @@ use crate::{Fleet, FleetError};
 /// epoch: Redis's `TIME` gives microseconds, and every such value up to
 /// the year 2040 and beyond (below 2^53) is exact in a Lua number, so the
 /// arithmetic below never rounds.
-const QUANTUM_NS: u64 = 250;
+pub(crate) const QUANTUM_NS: u64 = 250;
 
 /// KEYS[1]: the limiter's key, holding its theoretical arrival time (TAT).
 /// ARGV[1]: the request's cost (`n · T`), ARGV[2]: the tolerance
@@ -116,7 +116,7 @@ impl ExactBuilder {
 
 /// The local fallback: `1/instances` of the rate and of the burst (each
 /// at least one request).
-fn share(interval: u64, limit: u64, instances: u32) -> Result<RateLimiter, ConfigError> {
+pub(crate) fn share(interval: u64, limit: u64, instances: u32) -> Result<RateLimiter, ConfigError> {
     let burst = (limit / interval).div_ceil(instances as u64).max(1);
     let period = Duration::from_nanos(interval.saturating_mul(instances as u64));
     RateLimiter::builder().rate(1, period).burst(burst).build()

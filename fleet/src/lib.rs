@@ -5,11 +5,18 @@
 //!
 //! What is here so far: the connection ([`Fleet`]: a small pool, connect,
 //! read and write timeouts in milliseconds by default, scripts loaded on
-//! every new connection and again if the server lost them) and the rate
-//! limiter's **exact mode** ([`ExactRateLimiter`]): failwell's GCRA as one
-//! Lua script on one key with the server's `TIME`, one round trip per
-//! decision, never admitting more than the limit however many instances
-//! ask and whatever their clocks say.
+//! every new connection and again if the server lost them) and the fleet
+//! rate limiter in its two modes, on one bucket in Redis (failwell's GCRA
+//! with the server's `TIME`, so the instances' clocks do not matter):
+//!
+//! - **leased** (the default, [`Fleet::rate_limiter`] →
+//!   [`LeasedRateLimiter`]): each decision is a local atomic operation on
+//!   tokens a background thread leases from the bucket about 9 times a
+//!   second, sized to the instance's demand and share; never more than
+//!   the limit plus the burst fleet-wide;
+//! - **exact** ([`Fleet::exact_rate_limiter`] → [`ExactRateLimiter`]): one
+//!   round trip per decision, never admitting more than the limit however
+//!   many instances ask.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -17,7 +24,14 @@
 //! use failwell_fleet::Fleet;
 //!
 //! let fleet = Fleet::connect("redis://127.0.0.1:6379/")?;
-//! // 1000 per second for every instance together, bursts of 50.
+//! // 1000 per second for every instance together; decided locally.
+//! let api = fleet
+//!     .rate_limiter("api", RateLimiter::builder().rate(1000, Duration::from_secs(1)))
+//!     .instances(20) // the share until the instances are counted
+//!     .build()?;
+//! if api.try_acquire().is_ok() { /* serve */ }
+//!
+//! // The same, decided by Redis on every call, bursts of 50.
 //! let quota = fleet
 //!     .exact_rate_limiter(
 //!         "upstream-quota",
@@ -35,6 +49,7 @@
 mod client;
 mod error;
 mod exact;
+mod leased;
 
 pub use client::{
     Fleet, FleetBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, DEFAULT_KEY_PREFIX,
@@ -42,3 +57,4 @@ pub use client::{
 };
 pub use error::FleetError;
 pub use exact::{ExactBuilder, ExactRateLimiter, ExactSnapshot, OnUnavailable};
+pub use leased::{LeasedBuilder, LeasedRateLimiter, LeasedSnapshot, INSTANCE_TTL, LEASE_TICK};

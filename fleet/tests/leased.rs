@@ -1,0 +1,236 @@
+//! The leased-mode fleet rate limiter against a real redis-server: one
+//! instance and four instance processes stay within burst + rate × time
+//! and use most of it when the demand is there, at no more than about ten
+//! Redis commands per instance per second; an idle instance gives its
+//! tokens back; a dead Redis leaves every call on the local share, never
+//! blocking; a restarted one is leased from again.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use failwell::rate_limit::RateLimiter;
+use failwell_fleet::{Fleet, LEASE_TICK};
+
+mod common;
+use common::Redis;
+
+fn limit(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
+    RateLimiter::builder()
+        .rate(rate, Duration::from_secs(1))
+        .burst(burst)
+}
+
+/// Commands clients sent (not the ones scripts ran): the calls of EVAL,
+/// EVALSHA and SCRIPT, from INFO commandstats.
+fn client_commands(redis: &Redis) -> u64 {
+    let info = match redis.cmd(&["INFO", "commandstats"]) {
+        redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        redis::Value::VerbatimString { text, .. } => text,
+        other => panic!("{other:?}"),
+    };
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter(|l| l.starts_with("eval") || l.starts_with("script"))
+        .filter_map(|l| {
+            let calls = l.split_once("calls=")?.1;
+            calls.split(',').next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// The instance side of the multi-process test: does nothing otherwise.
+#[test]
+fn instance() {
+    let (Ok(url), Ok(until)) = (
+        std::env::var("FAILWELL_FLEET_URL"),
+        std::env::var("FAILWELL_FLEET_UNTIL_MS"),
+    ) else {
+        return;
+    };
+    let until = UNIX_EPOCH + Duration::from_millis(until.parse().unwrap());
+    let fleet = Fleet::connect(url).unwrap();
+    let l = fleet
+        .rate_limiter("procs", limit(500, 25))
+        .instances(4)
+        .build()
+        .unwrap();
+    // Demand of about 250/s per instance (1000/s for the fleet, twice the
+    // limit), as a service makes calls: not a spinning loop, which on two
+    // cores would starve the leasing threads.
+    let mut admitted = 0u64;
+    while SystemTime::now() < until {
+        admitted += l.try_acquire().is_ok() as u64;
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    let s = l.snapshot();
+    assert_eq!(s.admitted, admitted);
+    println!("RESULT {admitted} {} {}", s.instances, s.fallbacks);
+}
+
+#[test]
+fn four_processes_stay_within_the_limit_and_use_most_of_it() {
+    let redis = Redis::start();
+    let before = client_commands(&redis);
+    let secs = 4.0;
+    let start = Instant::now();
+    let until = SystemTime::now() + Duration::from_secs_f64(secs);
+    let until_ms = until.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "instance", "--nocapture", "--test-threads", "1"])
+                .env("FAILWELL_FLEET_URL", redis.url())
+                .env("FAILWELL_FLEET_UNTIL_MS", until_ms.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut per = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let r: Vec<u64> = text
+            .lines()
+            .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned()))
+            .unwrap_or_else(|| panic!("no RESULT in {text:?}"))
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        per.push(r);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let commands = client_commands(&redis) - before;
+    let admitted: u64 = per.iter().map(|r| r[0]).sum();
+    let bound = 25.0 + 500.0 * elapsed;
+    assert!(
+        admitted as f64 <= bound + 1.0,
+        "{admitted} > {bound:.0}: {per:?}"
+    );
+    assert!(
+        admitted as f64 >= 0.8 * 500.0 * (secs - 0.5),
+        "{admitted} admitted: {per:?}"
+    );
+    assert!(per.iter().all(|r| r[2] == 0), "no fallback: {per:?}");
+    assert!(
+        per.iter().all(|r| r[1] == 4),
+        "four instances counted: {per:?}"
+    );
+    let per_instance_per_sec = commands as f64 / 4.0 / elapsed;
+    assert!(
+        per_instance_per_sec <= 12.0,
+        "{per_instance_per_sec:.1} commands/s per instance"
+    );
+    eprintln!(
+        "leased, 4 processes, 500/s burst 25, {elapsed:.2} s: {admitted} admitted (bound {bound:.0}, {:.1} %), {per_instance_per_sec:.1} Redis commands/s per instance",
+        100.0 * admitted as f64 / (500.0 * elapsed)
+    );
+}
+
+#[test]
+fn an_idle_instance_gives_its_tokens_back() {
+    let redis = Redis::start();
+    let fleet = Fleet::connect(redis.url()).unwrap();
+    let a = fleet.rate_limiter("idle", limit(100, 40)).build().unwrap();
+    // Demand on a: it leases ahead.
+    let t = Instant::now();
+    while t.elapsed() < LEASE_TICK * 5 {
+        let _ = a.try_acquire();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let held = a.snapshot().held;
+    // Idle: within a few ticks it keeps at most the minimum and gives the
+    // rest back.
+    std::thread::sleep(LEASE_TICK * 6);
+    let s = a.snapshot();
+    assert!(s.held <= 2, "{held} held, then {s:?}");
+    assert!(s.returned > 0 || held <= 2, "{s:?}");
+    // Dropped: everything back; another instance finds the bucket's room.
+    drop(a);
+    let b = fleet.rate_limiter("idle", limit(100, 40)).build().unwrap();
+    std::thread::sleep(LEASE_TICK * 3);
+    let mut got = 0;
+    let t = Instant::now();
+    while t.elapsed() < LEASE_TICK * 4 {
+        got += b.try_acquire().is_ok() as u32;
+    }
+    assert!(
+        got >= 20,
+        "{got} admitted after the idle instance gave back"
+    );
+}
+
+#[test]
+fn a_dead_redis_leaves_calls_on_the_local_share_and_a_restarted_one_is_used_again() {
+    let mut redis = Redis::start();
+    let fleet = Fleet::builder(redis.url())
+        .io_timeout(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let l = fleet
+        .rate_limiter("dead", limit(100, 10))
+        .instances(2)
+        .build()
+        .unwrap();
+    std::thread::sleep(LEASE_TICK * 2);
+    redis.kill();
+    std::thread::sleep(LEASE_TICK * 3); // a lease fails: local mode
+    let mut slowest = Duration::ZERO;
+    let mut admitted = 0;
+    let began = Instant::now();
+    for _ in 0..200 {
+        let t = Instant::now();
+        admitted += l.try_acquire().is_ok() as u32;
+        slowest = slowest.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let s = l.snapshot();
+    assert!(
+        slowest < Duration::from_millis(5),
+        "a call took {slowest:?}"
+    );
+    assert!(s.fallbacks > 0 && s.redis_errors > 0, "{s:?}");
+    // The local share of the live instances counted last (this one: the
+    // whole limit), 10 at once then 100/s, plus the tokens held.
+    let n = s.instances as f64;
+    let share = 10.0 / n + 100.0 / n * began.elapsed().as_secs_f64() + 20.0;
+    assert!(
+        (admitted as f64) <= share + 1.0,
+        "{admitted} > {share:.0}: {s:?}"
+    );
+    redis.restart();
+    let t = Instant::now();
+    loop {
+        let before = l.snapshot().leased;
+        std::thread::sleep(LEASE_TICK * 2);
+        let _ = l.try_acquire();
+        if l.snapshot().leased > before {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "not leasing again");
+    }
+    let f = l.snapshot().fallbacks;
+    std::thread::sleep(LEASE_TICK * 2);
+    for _ in 0..5 {
+        let _ = l.try_acquire();
+    }
+    assert_eq!(l.snapshot().fallbacks, f, "back on leased tokens");
+}
+
+#[test]
+fn one_instance_is_held_to_the_limit() {
+    let redis = Redis::start();
+    let fleet = Fleet::connect(redis.url()).unwrap();
+    let l = fleet.rate_limiter("one", limit(200, 20)).build().unwrap();
+    let start = Instant::now();
+    let mut admitted = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        admitted += l.try_acquire().is_ok() as u64;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let bound = 20.0 + 200.0 * elapsed;
+    assert!(admitted as f64 <= bound + 1.0, "{admitted} > {bound:.0}");
+    assert!(admitted as f64 >= 0.8 * 200.0 * elapsed, "{admitted}");
+    assert_eq!(l.snapshot().instances, 1);
+}
