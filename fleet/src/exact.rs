@@ -11,32 +11,72 @@ use redis::Script;
 
 use crate::{Fleet, FleetError};
 
-/// Time in the script is counted in quarter-microseconds since the Unix
-/// epoch: Redis's `TIME` gives microseconds, and every such value up to
-/// the year 2040 and beyond (below 2^53) is exact in a Lua number, so the
-/// arithmetic below never rounds.
-pub(crate) const QUANTUM_NS: u64 = 250;
-
-/// KEYS[1]: the limiter's key, holding its theoretical arrival time (TAT).
-/// ARGV[1]: the request's cost (`n · T`), ARGV[2]: the tolerance
-/// (`burst · T`), both in quanta. Returns `{1, 0}` when admitted, else
-/// `{0, wait}` with the wait in quanta. The key expires once its TAT is in
-/// the past (an idle limiter leaves nothing behind). Single key: safe on
-/// Redis Cluster. `TIME` before a write is allowed since Redis 5 (scripts
-/// replicate their effects).
-const GCRA: &str = r"
+/// The fleet bucket's state and clock, shared by the scripts. The key
+/// holds `"<debt> <sec> <usec>"`: how many nanoseconds the bucket's
+/// theoretical arrival time (TAT) was ahead of the server's clock when it
+/// was written, and when (the server's `TIME`). The debt now is that less
+/// the time since, computed from the seconds and microseconds apart, so
+/// every number stays an exact integer in a Lua number (below 2^53: 104
+/// days of debt, checked when a limiter is built). Defines `debt` (never
+/// below 0), `now_ms` and `store(d)`, which writes a new debt (or deletes
+/// the key at 0) with an expiry when it would drain.
+///
+/// The server's clock is the wall clock: stepped back, the debt drains
+/// later (fewer admissions); stepped forward, it drains at once (at most
+/// one burst more).
+pub(crate) const BUCKET: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 4000000 + math.floor(tonumber(t[2]) * 4)
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local new = tat + tonumber(ARGV[1])
+local sec, usec = tonumber(t[1]), tonumber(t[2])
+local now_ms = sec * 1000 + math.floor(usec / 1000)
+local debt = 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local d, ws, wus = string.match(v, '^(%d+) (%d+) (%d+)$')
+  if d then
+    debt = tonumber(d) - ((sec - tonumber(ws)) * 1000000000 + (usec - tonumber(wus)) * 1000)
+    if debt < 0 then debt = 0 end
+  end
+end
+local function store(d)
+  if d > 0 then
+    redis.call('SET', KEYS[1], string.format('%.0f %d %d', d, sec, usec), 'PX', math.ceil(d / 1000000) + 1)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
+";
+
+/// The largest tolerance (`burst · T`) a fleet bucket holds, in
+/// nanoseconds: 2^53, what a Lua number counts exactly (about 104 days).
+pub(crate) const MAX_TOLERANCE_NS: u64 = 1 << 53;
+
+/// KEYS[1]: the limiter's bucket. ARGV[1]: the request's cost (`n · T`),
+/// ARGV[2]: the tolerance (`burst · T`), nanoseconds. Returns `{1, 0}`
+/// when admitted, else `{0, wait}` with the wait in nanoseconds. Single
+/// key: safe on Redis Cluster. `TIME` before a write is allowed since
+/// Redis 5 (scripts replicate their effects).
+const GCRA: &str = r"
+local new = debt + tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-if new - now <= limit then
-  redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 4000) + 1)
+if new <= limit then
+  store(new)
   return {1, 0}
 end
-return {0, new - now - limit}
+return {0, new - limit}
 ";
+
+/// The tolerance checked against what a fleet bucket holds.
+pub(crate) fn check_tolerance(limit: u64) -> Result<(), ConfigError> {
+    if limit > MAX_TOLERANCE_NS {
+        return Err(ConfigError::new(
+            "burst",
+            format!(
+                "burst x interval is {limit} ns; a fleet's bucket holds at most {MAX_TOLERANCE_NS} ns (about 104 days)"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// What an exact-mode limiter does while Redis is unreachable or slow
 /// (and failwell's breaker around it is open).
@@ -94,18 +134,19 @@ impl ExactBuilder {
             return Err(ConfigError::new("instances", "must be at least 1, got 0").into());
         }
         let (interval, limit) = self.limit.gcra_params()?;
+        check_tolerance(limit)?;
         let local = match self.on_unavailable {
             OnUnavailable::Local => Some(share(interval, limit, self.instances)?),
             _ => None,
         };
-        let script = Arc::new(Script::new(GCRA));
+        let script = Arc::new(Script::new(&format!("{BUCKET}{GCRA}")));
         self.fleet.register(Arc::clone(&script))?;
         Ok(ExactRateLimiter {
             key: self.fleet.key("rl", &self.name),
             fleet: self.fleet,
             script,
             interval,
-            limit_q: limit / QUANTUM_NS,
+            limit,
             burst: (limit / interval).min(u32::MAX as u64) as u32,
             on_unavailable: self.on_unavailable,
             local,
@@ -143,9 +184,8 @@ pub struct ExactRateLimiter {
     script: Arc<Script>,
     /// `T`, nanoseconds.
     interval: u64,
-    /// `burst · T`, in quanta, rounded down (never more tolerance than
-    /// asked).
-    limit_q: u64,
+    /// `burst · T`, nanoseconds.
+    limit: u64,
     burst: u32,
     on_unavailable: OnUnavailable,
     local: Option<RateLimiter>,
@@ -229,25 +269,25 @@ impl ExactRateLimiter {
                 capacity: self.burst,
             }));
         }
-        // Rounded up: a request never costs less than asked.
-        let cost_q = (self.interval as u128 * n as u128).div_ceil(QUANTUM_NS as u128) as u64;
-        let (admitted, wait_q): (i64, i64) = self.fleet.run("rate limit", |c| {
+        // At most the burst: at most the tolerance, exact in Lua.
+        let cost = self.interval * n as u64;
+        let (admitted, wait): (i64, i64) = self.fleet.run("rate limit", |c| {
             self.script
                 .key(&self.key)
-                .arg(cost_q)
-                .arg(self.limit_q)
+                .arg(cost)
+                .arg(self.limit)
                 .invoke(c)
         })?;
         if admitted == 1 {
             return Ok(Ok(()));
         }
-        if wait_q < 0 {
+        if wait < 0 {
             return Err(FleetError::Protocol {
-                problem: format!("the rate limit script returned a wait of {wait_q}"),
+                problem: format!("the rate limit script returned a wait of {wait}"),
             });
         }
         Ok(Err(Rejected::RateLimited {
-            retry_after: Duration::from_nanos((wait_q as u64).saturating_mul(QUANTUM_NS)),
+            retry_after: Duration::from_nanos(wait as u64),
         }))
     }
 

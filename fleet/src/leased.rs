@@ -27,7 +27,7 @@ use failwell::rate_limit::{self, RateLimiter};
 use failwell::{ConfigError, Rejected};
 use redis::Script;
 
-use crate::exact::{share, QUANTUM_NS};
+use crate::exact::{check_tolerance, share, BUCKET};
 use crate::{Fleet, FleetError};
 
 /// How often the leasing thread heartbeats, measures and leases.
@@ -40,12 +40,10 @@ const AHEAD_TICKS: i64 = 3;
 
 /// KEYS[1]: the fleet bucket (the exact mode's key), KEYS[2]: the set of
 /// live instances (same hash tag: one slot). ARGV: tokens wanted, `T` and
-/// the tolerance in quanta, the instance id, the instance TTL in ms,
-/// tokens given back. Returns `{granted, live instances}`.
+/// the tolerance in nanoseconds, the instance id, the instance TTL in
+/// ms, tokens given back. Returns `{granted, live instances}`. Runs after
+/// [`BUCKET`].
 const LEASE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 4000000 + math.floor(tonumber(t[2]) * 4)
-local now_ms = math.floor(now / 4000)
 local ttl = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[2], now_ms, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - ttl)
@@ -53,20 +51,15 @@ redis.call('PEXPIRE', KEYS[2], ttl * 2)
 local live = redis.call('ZCARD', KEYS[2])
 local T = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
 local back = tonumber(ARGV[6])
 if back > 0 then
-  tat = tat - back * T
-  if tat < now then tat = now end
+  debt = debt - back * T
+  if debt < 0 then debt = 0 end
 end
-local room = math.floor((limit - (tat - now)) / T)
+local room = math.floor((limit - debt) / T)
 if room < 0 then room = 0 end
 local grant = math.min(tonumber(ARGV[1]), room)
-tat = tat + grant * T
-if tat > now then
-  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 4000) + 1)
-end
+store(debt + grant * T)
 return {grant, live}
 ";
 
@@ -120,7 +113,8 @@ impl LeasedBuilder {
             return Err(ConfigError::new("instances", "must be at least 1, got 0").into());
         }
         let (interval, limit) = self.limit.gcra_params()?;
-        let script = Arc::new(Script::new(LEASE));
+        check_tolerance(limit)?;
+        let script = Arc::new(Script::new(&format!("{BUCKET}{LEASE}")));
         self.fleet.register(Arc::clone(&script)).or_else(|e| {
             if e.is_unavailable() {
                 Ok(())
@@ -152,8 +146,6 @@ impl LeasedBuilder {
             id: instance_id(),
             interval,
             limit,
-            t_q: interval.div_ceil(QUANTUM_NS),
-            limit_q: limit / QUANTUM_NS,
             inner: Arc::clone(&inner),
         };
         lease.tick(0); // a first lease (or the local share) before any call
@@ -208,8 +200,6 @@ struct Lease {
     id: String,
     interval: u64,
     limit: u64,
-    t_q: u64,
-    limit_q: u64,
     inner: Arc<Inner>,
 }
 
@@ -282,8 +272,8 @@ impl Lease {
                 .key(&self.keys.0)
                 .key(&self.keys.1)
                 .arg(want)
-                .arg(self.t_q)
-                .arg(self.limit_q)
+                .arg(self.interval)
+                .arg(self.limit)
                 .arg(&self.id)
                 .arg(INSTANCE_TTL.as_millis() as u64)
                 .arg(back)
@@ -328,8 +318,8 @@ impl Lease {
                     .key(&self.keys.0)
                     .key(&self.keys.1)
                     .arg(0)
-                    .arg(self.t_q)
-                    .arg(self.limit_q)
+                    .arg(self.interval)
+                    .arg(self.limit)
                     .arg(&self.id)
                     .arg(INSTANCE_TTL.as_millis() as u64)
                     .arg(back)

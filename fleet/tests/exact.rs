@@ -259,5 +259,18 @@ fn bad_settings_are_named() {
         .build()
         .unwrap_err();
     assert_eq!(field(e), "burst");
+    // More tolerance than a Lua number counts in nanoseconds (~104 days).
+    let daily = RateLimiter::builder()
+        .rate(1, Duration::from_secs(86_400))
+        .burst(200);
+    let e = fleet
+        .exact_rate_limiter("x", daily.clone())
+        .build()
+        .unwrap_err();
+    assert_eq!(field(e), "burst");
+    assert_eq!(
+        field(fleet.rate_limiter("x", daily).build().unwrap_err()),
+        "burst"
+    );
     assert!(fleet.ping().unwrap() < Duration::from_secs(1));
 }

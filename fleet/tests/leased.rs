@@ -234,3 +234,30 @@ fn one_instance_is_held_to_the_limit() {
     assert!(admitted as f64 >= 0.8 * 200.0 * elapsed, "{admitted}");
     assert_eq!(l.snapshot().instances, 1);
 }
+
+/// 5·10^7 per second (an interval of 20 ns): the bucket counts
+/// nanoseconds exactly, so leases are not rounded down to a coarser
+/// clock's rate (a quarter-microsecond unit capped them at 4·10^6/s).
+#[test]
+fn a_high_rate_is_not_rounded_down() {
+    let redis = Redis::start();
+    let fleet = Fleet::connect(redis.url()).unwrap();
+    let l = fleet
+        .rate_limiter("fast", limit(50_000_000, 50_000_000))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let (mut calls, mut admitted) = (0u64, 0u64);
+    while start.elapsed() < Duration::from_secs(1) {
+        for _ in 0..1000 {
+            admitted += l.try_acquire().is_ok() as u64;
+        }
+        calls += 1000;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(admitted as f64 <= 5e7 * (1.0 + elapsed) + 1.0);
+    assert!(
+        admitted >= 12_000_000 || admitted as f64 >= 0.6 * calls as f64,
+        "{admitted} of {calls} calls admitted in {elapsed:.2} s"
+    );
+}
