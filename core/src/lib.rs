@@ -73,6 +73,17 @@ mod words;
 
 pub use error::{ConfigError, Error, Rejected};
 
+/// How many `fork()`s separate this process from the first one that
+/// asked: 0 there, one more in each child (a `pthread_atfork` handler
+/// counts them; always 0 off Unix). One load after the first call, for
+/// code outside this crate that keeps per-process state beside failwell's
+/// (a connection pool, a background thread) and must notice it is running
+/// in a child. Call it once before forking for the count to start there.
+#[inline]
+pub fn fork_generation() -> u64 {
+    fork::generation()
+}
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -2,7 +2,7 @@
 //! connections, each with its connect, read and write timeouts, the
 //! scripts loaded when it is made, and failwell's own breaker around it.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use failwell::breaker::CircuitBreaker;
@@ -94,6 +94,9 @@ impl FleetBuilder {
             url: self.url.clone(),
             source,
         })?;
+        // Counts forks from here on (the pool and the leasing threads
+        // notice a child by it).
+        failwell::fork_generation();
         let guard = CircuitBreaker::builder()
             .consecutive_failures(GUARD_FAILURES)
             .half_open_calls(1)
@@ -120,7 +123,9 @@ impl FleetBuilder {
 }
 
 /// A connection to the fleet's Redis, shared by the primitives made from
-/// it (clone it freely: clones share the pool). Thread-safe.
+/// it (clone it freely: clones share the pool). Thread-safe, and
+/// fork-safe: a child of `fork()` opens connections of its own (it never
+/// writes to its parent's sockets).
 ///
 /// Every request runs on a pooled connection with the builder's timeouts,
 /// so a call that reaches Redis waits at most about `connect_timeout` (a
@@ -137,7 +142,9 @@ pub struct Fleet {
 struct Inner {
     client: redis::Client,
     settings: FleetBuilder,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections, each with the fork generation it was opened in
+    /// (a child of `fork()` must not use its parent's sockets).
+    idle: Mutex<Vec<(Connection, u64)>>,
     /// Every script a primitive registered, loaded on each new connection.
     scripts: Mutex<Vec<Arc<Script>>>,
     guard: CircuitBreaker,
@@ -179,7 +186,9 @@ impl Fleet {
     /// Registers `script` to be loaded on every new connection (and loads
     /// it now on one).
     pub(crate) fn register(&self, script: Arc<Script>) -> Result<(), FleetError> {
-        self.lock_scripts().push(Arc::clone(&script));
+        if let Some(mut scripts) = briefly(&self.inner.scripts) {
+            scripts.push(Arc::clone(&script));
+        }
         self.run("load scripts", |c| script.load(c).map(drop))
     }
 
@@ -243,34 +252,26 @@ impl Fleet {
     }
 
     fn take(&self) -> RedisResult<Connection> {
-        let idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        match idle {
-            Some(c) => Ok(c),
+        let gen = failwell::fork_generation();
+        let found = briefly(&self.inner.idle).and_then(|mut idle| {
+            // A parent's connections are closed here (this process's copy
+            // of the socket only; the parent keeps its own).
+            idle.retain(|(_, g)| *g == gen);
+            idle.pop()
+        });
+        match found {
+            Some((c, _)) => Ok(c),
             None => self.open_connection(),
         }
     }
 
     fn put_back(&self, conn: Connection) {
-        let mut idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.inner.settings.pool_size {
-            idle.push(conn);
+        let gen = failwell::fork_generation();
+        if let Some(mut idle) = briefly(&self.inner.idle) {
+            if idle.len() < self.inner.settings.pool_size {
+                idle.push((conn, gen));
+            }
         }
-    }
-
-    fn lock_scripts(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Script>>> {
-        self.inner
-            .scripts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new connection with the timeouts set and every script loaded.
@@ -282,12 +283,32 @@ impl Fleet {
             .get_connection_with_timeout(s.connect_timeout)?;
         conn.set_read_timeout(Some(s.io_timeout))?;
         conn.set_write_timeout(Some(s.io_timeout))?;
-        let scripts: Vec<Arc<Script>> = self.lock_scripts().clone();
+        // Not loaded now if the list cannot be read (a child of fork() whose
+        // parent held its lock): EVALSHA loads a missing script itself.
+        let scripts: Vec<Arc<Script>> =
+            briefly(&self.inner.scripts).map_or(Vec::new(), |s| s.clone());
         for script in scripts {
             script.load(&mut conn)?;
         }
         Ok(conn)
     }
+}
+
+/// `m` locked, if it can be within a few hundred tries: the pool's locks
+/// are held for a push or a pop, so only a lock a thread of the parent
+/// held at the instant of `fork()` (held for ever in the child) is not
+/// had. The caller then does without the pool (a connection of its own,
+/// closed after use).
+fn briefly<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
+    for i in 0..300 {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if i < 100 => std::hint::spin_loop(),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
+    None
 }
 
 /// Whether `e` says the connection or the server failed (rather than a

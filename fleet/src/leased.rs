@@ -19,7 +19,7 @@
 //! its share of the limit (as last seen), as the exact mode does.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -133,8 +133,10 @@ impl LeasedBuilder {
             leased: AtomicU64::new(0),
             returned: AtomicU64::new(0),
             redis_errors: AtomicU64::new(0),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            gen: AtomicU64::new(failwell::fork_generation()),
+            respawning: AtomicBool::new(false),
+            thread: Mutex::new(None),
         });
         let lease = Lease {
             fleet: self.fleet.clone(),
@@ -149,15 +151,15 @@ impl LeasedBuilder {
             inner: Arc::clone(&inner),
         };
         lease.tick(0); // a first lease (or the local share) before any call
-        let thread = std::thread::Builder::new()
-            .name("failwell-lease".into())
-            .spawn(move || lease.run())
-            .map_err(|e| FleetError::Protocol {
-                problem: format!("cannot start the leasing thread: {e}"),
-            })?;
+        let thread = lease.clone().spawn().map_err(|e| FleetError::Protocol {
+            problem: format!("cannot start the leasing thread: {e}"),
+        })?;
+        if let Ok(mut t) = inner.thread.lock() {
+            *t = Some(thread);
+        }
         Ok(LeasedRateLimiter {
             inner,
-            thread: Some(thread),
+            template: lease,
         })
     }
 }
@@ -188,11 +190,18 @@ struct Inner {
     leased: AtomicU64,
     returned: AtomicU64,
     redis_errors: AtomicU64,
-    stop: Mutex<bool>,
-    wake: Condvar,
+    /// Tells the leasing thread to give back its tokens and end.
+    stop: AtomicBool,
+    /// The fork generation the leasing thread runs in: a child of
+    /// `fork()` has none until its first call starts one.
+    gen: AtomicU64,
+    respawning: AtomicBool,
+    /// This process's leasing thread (locked only to start or join it).
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The leasing thread's state.
+#[derive(Clone)]
 struct Lease {
     fleet: Fleet,
     script: Arc<Script>,
@@ -203,7 +212,23 @@ struct Lease {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("key", &self.keys.0)
+            .field("instance", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Lease {
+    /// Starts the leasing thread for this process.
+    fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("failwell-lease".into())
+            .spawn(move || self.run())
+    }
+
     fn run(self) {
         let asked = |i: &Inner| i.admitted.load(Relaxed) + i.rejected.load(Relaxed);
         let mut last_asked = asked(&self.inner);
@@ -214,29 +239,16 @@ impl Lease {
         let mut rng = seed(&self.id);
         let mut next = Instant::now() + LEASE_TICK.mul_f64(unit(&mut rng));
         loop {
-            {
-                let mut stop = self
-                    .inner
-                    .stop
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                while !*stop {
-                    let now = Instant::now();
-                    if now >= next {
-                        break;
-                    }
-                    stop = self
-                        .inner
-                        .wake
-                        .wait_timeout(stop, next - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                if *stop {
-                    drop(stop);
+            loop {
+                if self.inner.stop.load(Relaxed) {
                     self.give_back_all();
                     return;
                 }
+                let now = Instant::now();
+                if now >= next {
+                    break;
+                }
+                std::thread::park_timeout(next - now);
             }
             let now_asked = asked(&self.inner);
             self.tick(now_asked.saturating_sub(last_asked));
@@ -378,7 +390,9 @@ fn take_up_to(pool: &AtomicI64, max: i64) -> i64 {
 #[derive(Debug)]
 pub struct LeasedRateLimiter {
     inner: Arc<Inner>,
-    thread: Option<JoinHandle<()>>,
+    /// The leasing thread's settings, for a child of `fork()` to start its
+    /// own.
+    template: Lease,
 }
 
 /// A leased limiter's counts (this instance's).
@@ -415,6 +429,9 @@ impl LeasedRateLimiter {
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
         let inner = &*self.inner;
+        if inner.gen.load(Relaxed) != failwell::fork_generation() {
+            return self.after_fork(n);
+        }
         if inner.local_mode.load(Relaxed) {
             return self.local(n);
         }
@@ -431,6 +448,43 @@ impl LeasedRateLimiter {
                 }
                 Err(seen) => cur = seen,
             }
+        }
+        inner.rejected.fetch_add(n as u64, Relaxed);
+        Err(Rejected::RateLimited {
+            retry_after: LEASE_TICK,
+        })
+    }
+
+    /// The first calls in a child of `fork()`: the tokens the parent held
+    /// are the parent's (it spends them), so the child starts with none,
+    /// under an instance id of its own, on a leasing thread of its own.
+    /// Refused until that thread's first lease.
+    #[cold]
+    fn after_fork(&self, n: u32) -> Result<(), Rejected> {
+        let inner = &*self.inner;
+        let gen = failwell::fork_generation();
+        if inner
+            .respawning
+            .compare_exchange(false, true, Relaxed, Relaxed)
+            .is_ok()
+        {
+            if inner.gen.load(Relaxed) != gen {
+                inner.tokens.store(0, Relaxed);
+                inner.stop.store(false, Relaxed);
+                let mut lease = self.template.clone();
+                lease.id = instance_id();
+                if let Ok(t) = lease.spawn() {
+                    match inner.thread.try_lock() {
+                        Ok(mut slot) => {
+                            // The parent's thread is not in this process.
+                            std::mem::forget(slot.replace(t));
+                        }
+                        Err(_) => drop(t), // detached: it ends on `stop`
+                    }
+                }
+                inner.gen.store(gen, Relaxed);
+            }
+            inner.respawning.store(false, Relaxed);
         }
         inner.rejected.fetch_add(n as u64, Relaxed);
         Err(Rejected::RateLimited {
@@ -468,13 +522,13 @@ impl LeasedRateLimiter {
 
 impl Drop for LeasedRateLimiter {
     fn drop(&mut self) {
-        *self
-            .inner
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
-        self.inner.wake.notify_all();
-        if let Some(t) = self.thread.take() {
+        self.inner.stop.store(true, Relaxed);
+        if self.inner.gen.load(Relaxed) != failwell::fork_generation() {
+            return; // a child that never leased: nothing of its own to end
+        }
+        let handle = self.inner.thread.try_lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = handle {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
