@@ -85,6 +85,21 @@ impl MetricsRegistry {
         Ok(())
     }
 
+    /// Registers a source this registry has no method for (another
+    /// crate's primitive: `failwell-fleet`'s limiters, say): each
+    /// collection calls `collect(exposition, instance)`, which adds its
+    /// values with [`Exposition::counter`] and [`Exposition::gauge`].
+    /// `kind` names the source for the duplicate check (one instance name
+    /// per kind). Errors: an empty or duplicate instance name.
+    pub fn register_source(
+        &self,
+        instance: impl Into<String>,
+        kind: &'static str,
+        collect: impl Fn(&mut Exposition, &str) + Send + Sync + 'static,
+    ) -> Result<(), ConfigError> {
+        self.add(instance.into(), kind, Box::new(collect))
+    }
+
     /// Registers a circuit breaker.
     pub fn register_breaker<C: Clock>(
         &self,

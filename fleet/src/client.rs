@@ -2,6 +2,7 @@
 //! connections, each with its connect, read and write timeouts, the
 //! scripts loaded when it is made, and failwell's own breaker around it.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,7 @@ impl FleetBuilder {
                 idle: Mutex::new(Vec::new()),
                 scripts: Mutex::new(Vec::new()),
                 guard,
+                stats: Stats::default(),
             }),
         };
         let conn = fleet
@@ -148,6 +150,30 @@ struct Inner {
     /// Every script a primitive registered, loaded on each new connection.
     scripts: Mutex<Vec<Arc<Script>>>,
     guard: CircuitBreaker,
+    stats: Stats,
+}
+
+/// Requests to Redis, for metrics.
+#[derive(Debug, Default)]
+struct Stats {
+    requests: AtomicU64,
+    failures: AtomicU64,
+    refused: AtomicU64,
+    latency_ns: AtomicU64,
+}
+
+/// A fleet connection's request counts (this process's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetSnapshot {
+    /// Requests sent to Redis.
+    pub requests: u64,
+    /// Of those, the ones that failed (unreachable, timed out, dropped).
+    pub failures: u64,
+    /// Requests not sent: failwell's breaker around Redis was open.
+    pub refused: u64,
+    /// The time the requests sent took, in all (nanoseconds).
+    pub latency_ns: u64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -216,13 +242,47 @@ impl Fleet {
         op: &'static str,
         f: impl FnOnce(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, FleetError> {
+        let stats = &self.inner.stats;
         let permit = match self.inner.guard.try_acquire() {
             Ok(p) => p,
-            Err(failwell::Rejected::CircuitOpen { retry_after }) => {
-                return Err(FleetError::Unavailable { retry_after })
+            Err(r) => {
+                stats.refused.fetch_add(1, Relaxed);
+                let retry_after = match r {
+                    failwell::Rejected::CircuitOpen { retry_after } => retry_after,
+                    _ => None,
+                };
+                return Err(FleetError::Unavailable { retry_after });
             }
-            Err(_) => return Err(FleetError::Unavailable { retry_after: None }),
         };
+        stats.requests.fetch_add(1, Relaxed);
+        let began = Instant::now();
+        let r = self.run_permitted(permit, op, f);
+        stats
+            .latency_ns
+            .fetch_add(began.elapsed().as_nanos() as u64, Relaxed);
+        if matches!(&r, Err(FleetError::Redis { source, .. }) if broken(source)) {
+            stats.failures.fetch_add(1, Relaxed);
+        }
+        r
+    }
+
+    /// This process's request counts.
+    pub fn snapshot(&self) -> FleetSnapshot {
+        let s = &self.inner.stats;
+        FleetSnapshot {
+            requests: s.requests.load(Relaxed),
+            failures: s.failures.load(Relaxed),
+            refused: s.refused.load(Relaxed),
+            latency_ns: s.latency_ns.load(Relaxed),
+        }
+    }
+
+    fn run_permitted<T>(
+        &self,
+        permit: failwell::breaker::Permit<'_>,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, FleetError> {
         let mut conn = match self.take() {
             Ok(c) => c,
             Err(source) => {

@@ -50,10 +50,11 @@ mod client;
 mod error;
 mod exact;
 mod leased;
+pub mod metrics;
 
 pub use client::{
-    Fleet, FleetBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, DEFAULT_KEY_PREFIX,
-    DEFAULT_POOL_SIZE, GUARD_FAILURES, GUARD_OPEN_FOR, MAX_TIMEOUT,
+    Fleet, FleetBuilder, FleetSnapshot, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT,
+    DEFAULT_KEY_PREFIX, DEFAULT_POOL_SIZE, GUARD_FAILURES, GUARD_OPEN_FOR, MAX_TIMEOUT,
 };
 pub use error::FleetError;
 pub use exact::{ExactBuilder, ExactRateLimiter, ExactSnapshot, OnUnavailable};

@@ -261,3 +261,63 @@ fn a_high_rate_is_not_rounded_down() {
         "{admitted} of {calls} calls admitted in {elapsed:.2} s"
     );
 }
+
+/// The value of `name{instance="<instance>"}` in a Prometheus text.
+fn sample(text: &str, name: &str, instance: &str) -> f64 {
+    let prefix = format!("{name}{{instance=\"{instance}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_say_what_redis_and_the_limiter_did() {
+    let mut redis = Redis::start();
+    let fleet = Fleet::builder(redis.url())
+        .io_timeout(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let l = std::sync::Arc::new(
+        fleet
+            .rate_limiter("metered", limit(100, 10))
+            .build()
+            .unwrap(),
+    );
+    let registry = failwell::metrics::MetricsRegistry::new();
+    failwell_fleet::metrics::register_fleet(&registry, "redis", &fleet).unwrap();
+    failwell_fleet::metrics::register_leased(&registry, "api", l.clone()).unwrap();
+    std::thread::sleep(LEASE_TICK * 3);
+    for _ in 0..5 {
+        let _ = l.try_acquire();
+    }
+    let text = registry.render_prometheus();
+    assert!(sample(&text, "failwell_fleet_redis_requests_total", "redis") >= 3.0);
+    assert!(sample(&text, "failwell_fleet_redis_seconds_total", "redis") > 0.0);
+    assert_eq!(
+        sample(&text, "failwell_fleet_redis_guard_open", "redis"),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, "failwell_fleet_limiter_instances", "api"),
+        1.0
+    );
+    assert!(sample(&text, "failwell_fleet_limiter_leased_tokens_total", "api") >= 1.0);
+    let decided = sample(&text, "failwell_fleet_limiter_admitted_total", "api")
+        + sample(&text, "failwell_fleet_limiter_rejected_total", "api");
+    assert_eq!(decided, 5.0);
+    redis.kill();
+    std::thread::sleep(LEASE_TICK * 6); // failing leases open the guard
+    for _ in 0..5 {
+        let _ = l.try_acquire();
+    }
+    let text = registry.render_prometheus();
+    assert!(sample(&text, "failwell_fleet_redis_failures_total", "redis") >= 1.0);
+    assert!(sample(&text, "failwell_fleet_limiter_fallbacks_total", "api") >= 5.0);
+    assert!(
+        sample(&text, "failwell_fleet_redis_refused_total", "redis") >= 1.0
+            || sample(&text, "failwell_fleet_redis_guard_open", "redis") == 1.0
+    );
+}

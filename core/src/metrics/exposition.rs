@@ -31,7 +31,11 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    pub(super) fn add(
+    /// Adds one sample of the family `name` (made with `help` and `kind`
+    /// if it is new) with `labels`: for a value [`counter`](Self::counter)
+    /// and [`gauge`](Self::gauge) cannot carry (a fractional counter,
+    /// labels beside `instance`).
+    pub fn add(
         &mut self,
         name: &'static str,
         help: &'static str,
@@ -50,13 +54,9 @@ impl Exposition {
             .push((labels, value));
     }
 
-    pub(super) fn counter(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        instance: &str,
-        v: u64,
-    ) {
+    /// Adds one sample of the counter `name` labelled with `instance`
+    /// (`help` describes the family; the first one added is kept).
+    pub fn counter(&mut self, name: &'static str, help: &'static str, instance: &str, v: u64) {
         self.add(
             name,
             help,
@@ -66,7 +66,8 @@ impl Exposition {
         );
     }
 
-    pub(super) fn gauge(&mut self, name: &'static str, help: &'static str, instance: &str, v: f64) {
+    /// Adds one sample of the gauge `name` labelled with `instance`.
+    pub fn gauge(&mut self, name: &'static str, help: &'static str, instance: &str, v: f64) {
         self.add(
             name,
             help,

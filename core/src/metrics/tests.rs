@@ -264,3 +264,41 @@ fn values_are_mirrored_into_the_metrics_facade() {
         .labels()
         .any(|l| l.key() == "instance" && l.value() == "pool"));
 }
+
+#[test]
+fn a_source_of_another_crate_is_collected_and_named_once() {
+    let r = MetricsRegistry::new();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(3));
+    let h = hits.clone();
+    r.register_source("edge", "fleet_limiter", move |x, i| {
+        x.counter(
+            "failwell_fleet_admitted_total",
+            "Admitted.",
+            i,
+            h.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        x.gauge("failwell_fleet_instances", "Live instances.", i, 4.0);
+    })
+    .unwrap();
+    let s = parse(&r.render_prometheus());
+    assert_eq!(
+        value(&s, "failwell_fleet_admitted_total", &[("instance", "edge")]),
+        3.0
+    );
+    assert_eq!(
+        value(&s, "failwell_fleet_instances", &[("instance", "edge")]),
+        4.0
+    );
+    hits.store(5, std::sync::atomic::Ordering::Relaxed);
+    let s = parse(&r.render_prometheus());
+    assert_eq!(
+        value(&s, "failwell_fleet_admitted_total", &[("instance", "edge")]),
+        5.0
+    );
+    let e = r
+        .register_source("edge", "fleet_limiter", |_, _| {})
+        .unwrap_err();
+    assert_eq!(e.field(), "instance");
+    assert!(r.register_source("", "fleet_limiter", |_, _| {}).is_err());
+    assert!(r.register_source("edge", "other_kind", |_, _| {}).is_ok());
+}

@@ -1,0 +1,140 @@
+//! Prometheus metrics of the fleet's primitives, through failwell's
+//! [`MetricsRegistry`]: Redis requests, failures and latency, each
+//! limiter's decisions and fallbacks, and the leased limiter's tokens and
+//! instance count.
+
+use std::sync::Arc;
+
+use failwell::metrics::{Kind, MetricsRegistry};
+use failwell::ConfigError;
+
+use crate::{ExactRateLimiter, Fleet, LeasedRateLimiter};
+
+/// Registers `fleet`'s Redis requests as `instance`:
+/// `failwell_fleet_redis_requests_total`, `_failures_total` (unreachable,
+/// timed out, dropped), `_refused_total` (not sent: failwell's breaker
+/// around Redis open), `_seconds_total` (the time they took; divide by the
+/// requests for the mean round trip) and `failwell_fleet_redis_guard_open`
+/// (1 while that breaker refuses).
+pub fn register_fleet(
+    registry: &MetricsRegistry,
+    instance: impl Into<String>,
+    fleet: &Fleet,
+) -> Result<(), ConfigError> {
+    let fleet = fleet.clone();
+    registry.register_source(instance, "fleet", move |x, i| {
+        let s = fleet.snapshot();
+        x.counter(
+            "failwell_fleet_redis_requests_total",
+            "Requests sent to Redis.",
+            i,
+            s.requests,
+        );
+        x.counter(
+            "failwell_fleet_redis_failures_total",
+            "Requests to Redis that failed (unreachable, timed out, dropped).",
+            i,
+            s.failures,
+        );
+        x.counter(
+            "failwell_fleet_redis_refused_total",
+            "Requests not sent: failwell's breaker around Redis was open.",
+            i,
+            s.refused,
+        );
+        x.add(
+            "failwell_fleet_redis_seconds_total",
+            "Time the requests to Redis took, in all.",
+            Kind::Counter,
+            vec![("instance", i.to_string())],
+            s.latency_ns as f64 / 1e9,
+        );
+        let open = fleet.guard_state() != failwell::breaker::State::Closed;
+        x.gauge(
+            "failwell_fleet_redis_guard_open",
+            "1 while failwell's breaker around Redis refuses requests.",
+            i,
+            open as u8 as f64,
+        );
+    })
+}
+
+/// Registers a leased fleet limiter as `instance`:
+/// `failwell_fleet_limiter_admitted_total`, `_rejected_total`,
+/// `_fallbacks_total` (decided without Redis), `_leased_tokens_total`,
+/// `_returned_tokens_total`, and the gauges `_held_tokens` and
+/// `_instances` (live instances, as last counted).
+pub fn register_leased(
+    registry: &MetricsRegistry,
+    instance: impl Into<String>,
+    limiter: Arc<LeasedRateLimiter>,
+) -> Result<(), ConfigError> {
+    registry.register_source(instance, "fleet_rate_limiter", move |x, i| {
+        let s = limiter.snapshot();
+        decisions(x, i, s.admitted, s.rejected, s.fallbacks);
+        x.counter(
+            "failwell_fleet_limiter_leased_tokens_total",
+            "Tokens leased from the fleet's bucket.",
+            i,
+            s.leased,
+        );
+        x.counter(
+            "failwell_fleet_limiter_returned_tokens_total",
+            "Tokens given back to the fleet's bucket.",
+            i,
+            s.returned,
+        );
+        x.gauge(
+            "failwell_fleet_limiter_held_tokens",
+            "Leased tokens held now.",
+            i,
+            s.held as f64,
+        );
+        x.gauge(
+            "failwell_fleet_limiter_instances",
+            "Live instances sharing the limit, as last counted.",
+            i,
+            s.instances as f64,
+        );
+    })
+}
+
+/// Registers an exact-mode fleet limiter as `instance`: its admitted,
+/// rejected and fallback counts (as for [`register_leased`]).
+pub fn register_exact(
+    registry: &MetricsRegistry,
+    instance: impl Into<String>,
+    limiter: Arc<ExactRateLimiter>,
+) -> Result<(), ConfigError> {
+    registry.register_source(instance, "fleet_rate_limiter", move |x, i| {
+        let s = limiter.snapshot();
+        decisions(x, i, s.admitted, s.rejected, s.fallbacks);
+    })
+}
+
+fn decisions(
+    x: &mut failwell::metrics::Exposition,
+    i: &str,
+    admitted: u64,
+    rejected: u64,
+    fallbacks: u64,
+) {
+    x.counter(
+        "failwell_fleet_limiter_admitted_total",
+        "Requests admitted (by cost).",
+        i,
+        admitted,
+    );
+    x.counter(
+        "failwell_fleet_limiter_rejected_total",
+        "Requests refused (by cost).",
+        i,
+        rejected,
+    );
+    x.counter(
+        "failwell_fleet_limiter_fallbacks_total",
+        "Decisions made without Redis (unreachable or slow).",
+        i,
+        fallbacks,
+    );
+}
