@@ -70,8 +70,26 @@ impl FleetBuilder {
     /// Checks the settings, opens one connection (loading the scripts) and
     /// returns the fleet. Errors: [`FleetError::Config`] naming the field,
     /// [`FleetError::Url`], or [`FleetError::Redis`] when Redis cannot be
-    /// reached within the timeouts.
+    /// reached within the timeouts. A service that must start while Redis
+    /// is down uses [`open`](Self::open).
     pub fn connect(self) -> Result<Fleet, FleetError> {
+        let fleet = self.open()?;
+        let conn = fleet
+            .open_connection()
+            .map_err(|source| FleetError::Redis {
+                op: "connect",
+                source,
+            })?;
+        fleet.put_back(conn);
+        Ok(fleet)
+    }
+
+    /// Checks the settings and returns the fleet without reaching Redis:
+    /// the first request connects. Its primitives decide on their local
+    /// fallbacks until Redis answers (a leased limiter on its share; an
+    /// exact one as its [`OnUnavailable`](crate::OnUnavailable) says).
+    /// Errors: [`FleetError::Config`], [`FleetError::Url`].
+    pub fn open(self) -> Result<Fleet, FleetError> {
         for (field, d) in [
             ("connect_timeout", self.connect_timeout),
             ("io_timeout", self.io_timeout),
@@ -113,13 +131,6 @@ impl FleetBuilder {
                 stats: Stats::default(),
             }),
         };
-        let conn = fleet
-            .open_connection()
-            .map_err(|source| FleetError::Redis {
-                op: "connect",
-                source,
-            })?;
-        fleet.put_back(conn);
         Ok(fleet)
     }
 }

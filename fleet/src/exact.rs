@@ -119,9 +119,10 @@ impl ExactBuilder {
         self
     }
 
-    /// Checks the settings and registers the script with the fleet.
+    /// Checks the settings and registers the script with the fleet (a
+    /// Redis that cannot be reached now is not an error).
     /// Errors: a `ConfigError` naming the field (`rate`, `burst`,
-    /// `instances`, `name`), or Redis unreachable while loading the script.
+    /// `instances`, `name`), or an error reply of Redis loading the script.
     pub fn build(self) -> Result<ExactRateLimiter, FleetError> {
         if self.name.is_empty() || self.name.len() > 200 {
             return Err(ConfigError::new(
@@ -140,7 +141,13 @@ impl ExactBuilder {
             _ => None,
         };
         let script = Arc::new(Script::new(&format!("{BUCKET}{GCRA}")));
-        self.fleet.register(Arc::clone(&script))?;
+        // A Redis that cannot be reached now is not an error: the script
+        // is loaded on each new connection, and EVALSHA loads it if missing.
+        if let Err(e) = self.fleet.register(Arc::clone(&script)) {
+            if !e.is_unavailable() {
+                return Err(e);
+            }
+        }
         Ok(ExactRateLimiter {
             key: self.fleet.key("rl", &self.name),
             fleet: self.fleet,

@@ -321,3 +321,32 @@ fn metrics_say_what_redis_and_the_limiter_did() {
             || sample(&text, "failwell_fleet_redis_guard_open", "redis") == 1.0
     );
 }
+
+/// A service that starts while Redis is down: `open` does not reach it,
+/// the limiters decide on their fallbacks, and once a server answers on
+/// that port they use it, with no restart.
+#[test]
+fn a_fleet_opened_while_redis_is_down_uses_it_once_it_is_up() {
+    let port = Redis::free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    assert!(Fleet::connect(url.as_str()).is_err(), "nothing listens yet");
+    let fleet = Fleet::builder(url.as_str()).open().unwrap();
+    let leased = fleet.rate_limiter("late", limit(100, 10)).build().unwrap();
+    let exact = fleet
+        .exact_rate_limiter("late-exact", limit(100, 10))
+        .build()
+        .unwrap();
+    let _ = leased.try_acquire();
+    assert!(exact.try_acquire().is_ok(), "the local share decides");
+    assert!(exact.snapshot().fallbacks >= 1);
+    let _redis = Redis::start_on(port);
+    let t = Instant::now();
+    while exact.check_n(1).is_err() || leased.snapshot().leased == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            leased.snapshot()
+        );
+        std::thread::sleep(LEASE_TICK);
+    }
+}

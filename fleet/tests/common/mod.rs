@@ -25,12 +25,19 @@ fn free_port() -> u16 {
 impl Redis {
     /// A new server on a free port, answering.
     pub fn start() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            child: None,
-        };
+        Self::start_on(free_port())
+    }
+
+    /// A new server on `port`, answering.
+    pub fn start_on(port: u16) -> Redis {
+        let mut r = Redis { port, child: None };
         r.spawn();
         r
+    }
+
+    /// A free port, for a server started later.
+    pub fn free_port() -> u16 {
+        free_port()
     }
 
     fn spawn(&mut self) {
