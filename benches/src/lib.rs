@@ -144,3 +144,54 @@ pub fn inspect_pass(b: &failwell::breaker::CircuitBreaker) -> bool {
     let r: Result<(), failwell::Error<()>> = b.call(|| Ok(()));
     r.is_ok()
 }
+
+/// A `redis-server` (the Debian package) on a free loopback port, killed
+/// when dropped, for the fleet benchmarks; ready when returned.
+#[derive(Debug)]
+pub struct LoopbackRedis {
+    child: std::process::Child,
+    /// Its URL.
+    pub url: String,
+}
+
+impl LoopbackRedis {
+    /// Starts one and waits (at most 10 s) until it accepts connections.
+    pub fn start() -> LoopbackRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (the Debian package) runs");
+        let t = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        LoopbackRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        }
+    }
+}
+
+impl Drop for LoopbackRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

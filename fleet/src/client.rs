@@ -229,6 +229,16 @@ impl Fleet {
         self.run("load scripts", |c| script.load(c).map(drop))
     }
 
+    /// [`register`](Self::register), where a Redis that cannot be reached
+    /// now is not an error (the script loads on each new connection, and
+    /// EVALSHA loads it if missing).
+    pub(crate) fn register_lazily(&self, script: Arc<Script>) -> Result<(), FleetError> {
+        match self.register(script) {
+            Err(e) if !e.is_unavailable() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// The state of failwell's own breaker around Redis.
     pub fn guard_state(&self) -> failwell::breaker::State {
         self.inner.guard.state()

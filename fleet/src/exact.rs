@@ -65,6 +65,28 @@ end
 return {0, new - limit}
 ";
 
+/// A fleet limiter's settings checked: the name, the instances expected
+/// and the rate; the GCRA interval and tolerance.
+pub(crate) fn checked(
+    name: &str,
+    instances: u32,
+    limit: &rate_limit::Builder,
+) -> Result<(u64, u64), FleetError> {
+    if name.is_empty() || name.len() > 200 {
+        return Err(ConfigError::new(
+            "name",
+            format!("must be 1 ..= 200 bytes, got {}", name.len()),
+        )
+        .into());
+    }
+    if instances == 0 {
+        return Err(ConfigError::new("instances", "must be at least 1, got 0").into());
+    }
+    let (interval, tolerance) = limit.gcra_params()?;
+    check_tolerance(tolerance)?;
+    Ok((interval, tolerance))
+}
+
 /// The tolerance checked against what a fleet bucket holds.
 pub(crate) fn check_tolerance(limit: u64) -> Result<(), ConfigError> {
     if limit > MAX_TOLERANCE_NS {
@@ -124,30 +146,13 @@ impl ExactBuilder {
     /// Errors: a `ConfigError` naming the field (`rate`, `burst`,
     /// `instances`, `name`), or an error reply of Redis loading the script.
     pub fn build(self) -> Result<ExactRateLimiter, FleetError> {
-        if self.name.is_empty() || self.name.len() > 200 {
-            return Err(ConfigError::new(
-                "name",
-                format!("must be 1 ..= 200 bytes, got {}", self.name.len()),
-            )
-            .into());
-        }
-        if self.instances == 0 {
-            return Err(ConfigError::new("instances", "must be at least 1, got 0").into());
-        }
-        let (interval, limit) = self.limit.gcra_params()?;
-        check_tolerance(limit)?;
+        let (interval, limit) = checked(&self.name, self.instances, &self.limit)?;
         let local = match self.on_unavailable {
             OnUnavailable::Local => Some(share(interval, limit, self.instances)?),
             _ => None,
         };
         let script = Arc::new(Script::new(&format!("{BUCKET}{GCRA}")));
-        // A Redis that cannot be reached now is not an error: the script
-        // is loaded on each new connection, and EVALSHA loads it if missing.
-        if let Err(e) = self.fleet.register(Arc::clone(&script)) {
-            if !e.is_unavailable() {
-                return Err(e);
-            }
-        }
+        self.fleet.register_lazily(Arc::clone(&script))?;
         Ok(ExactRateLimiter {
             key: self.fleet.key("rl", &self.name),
             fleet: self.fleet,

@@ -27,7 +27,7 @@ use failwell::rate_limit::{self, RateLimiter};
 use failwell::{ConfigError, Rejected};
 use redis::Script;
 
-use crate::exact::{check_tolerance, share, BUCKET};
+use crate::exact::{checked, share, BUCKET};
 use crate::{Fleet, FleetError};
 
 /// How often the leasing thread heartbeats, measures and leases.
@@ -102,26 +102,9 @@ impl LeasedBuilder {
     /// cannot be reached now is not an error (the instance starts on its
     /// local share).
     pub fn build(self) -> Result<LeasedRateLimiter, FleetError> {
-        if self.name.is_empty() || self.name.len() > 200 {
-            return Err(ConfigError::new(
-                "name",
-                format!("must be 1 ..= 200 bytes, got {}", self.name.len()),
-            )
-            .into());
-        }
-        if self.instances == 0 {
-            return Err(ConfigError::new("instances", "must be at least 1, got 0").into());
-        }
-        let (interval, limit) = self.limit.gcra_params()?;
-        check_tolerance(limit)?;
+        let (interval, limit) = checked(&self.name, self.instances, &self.limit)?;
         let script = Arc::new(Script::new(&format!("{BUCKET}{LEASE}")));
-        self.fleet.register(Arc::clone(&script)).or_else(|e| {
-            if e.is_unavailable() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+        self.fleet.register_lazily(Arc::clone(&script))?;
         let inner = Arc::new(Inner {
             tokens: AtomicI64::new(0),
             local_mode: AtomicBool::new(false),

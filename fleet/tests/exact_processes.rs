@@ -2,14 +2,13 @@
 //! redis-server: together they never admit more than burst + rate × time,
 //! and each one's admissions add up to what the fleet allowed.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use failwell::rate_limit::RateLimiter;
 use failwell_fleet::Fleet;
 
 mod common;
-use common::Redis;
+use common::{instance_args, run_instances, Redis};
 
 const RATE: u64 = 500;
 const BURST: u64 = 25;
@@ -17,13 +16,9 @@ const BURST: u64 = 25;
 /// The instance side: does nothing in an ordinary test run.
 #[test]
 fn instance() {
-    let (Ok(url), Ok(until)) = (
-        std::env::var("FAILWELL_FLEET_URL"),
-        std::env::var("FAILWELL_FLEET_UNTIL_MS"),
-    ) else {
+    let Some((url, until)) = instance_args() else {
         return;
     };
-    let until = UNIX_EPOCH + Duration::from_millis(until.parse().unwrap());
     let fleet = Fleet::connect(url).unwrap();
     let l = fleet
         .exact_rate_limiter(
@@ -47,33 +42,10 @@ fn instance() {
 fn four_processes_never_exceed_one_exact_limit() {
     let redis = Redis::start();
     let start = Instant::now();
-    let until = SystemTime::now() + Duration::from_secs(2);
-    let until_ms = until.duration_since(UNIX_EPOCH).unwrap().as_millis();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "instance", "--nocapture", "--test-threads", "1"])
-                .env("FAILWELL_FLEET_URL", redis.url())
-                .env("FAILWELL_FLEET_UNTIL_MS", until_ms.to_string())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+    let per: Vec<(u64, u64)> = run_instances(&redis, 4, 2.0)
+        .into_iter()
+        .map(|r| (r[0], r[1]))
         .collect();
-    let mut per = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let r: Vec<u64> = text
-            .lines()
-            .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned()))
-            .unwrap_or_else(|| panic!("no RESULT in {text:?}"))
-            .split(' ')
-            .map(|n| n.parse().unwrap())
-            .collect();
-        per.push((r[0], r[1]));
-    }
     let elapsed = start.elapsed().as_secs_f64();
     let admitted: u64 = per.iter().map(|p| p.1).sum();
     let bound = BURST as f64 + RATE as f64 * elapsed;

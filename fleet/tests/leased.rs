@@ -5,14 +5,13 @@
 //! tokens back; a dead Redis leaves every call on the local share, never
 //! blocking; a restarted one is leased from again.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use failwell::rate_limit::RateLimiter;
 use failwell_fleet::{Fleet, LEASE_TICK};
 
 mod common;
-use common::Redis;
+use common::{instance_args, run_instances, Redis};
 
 fn limit(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
     RateLimiter::builder()
@@ -41,13 +40,9 @@ fn client_commands(redis: &Redis) -> u64 {
 /// The instance side of the multi-process test: does nothing otherwise.
 #[test]
 fn instance() {
-    let (Ok(url), Ok(until)) = (
-        std::env::var("FAILWELL_FLEET_URL"),
-        std::env::var("FAILWELL_FLEET_UNTIL_MS"),
-    ) else {
+    let Some((url, until)) = instance_args() else {
         return;
     };
-    let until = UNIX_EPOCH + Duration::from_millis(until.parse().unwrap());
     let fleet = Fleet::connect(url).unwrap();
     let l = fleet
         .rate_limiter("procs", limit(500, 25))
@@ -73,33 +68,7 @@ fn four_processes_stay_within_the_limit_and_use_most_of_it() {
     let before = client_commands(&redis);
     let secs = 4.0;
     let start = Instant::now();
-    let until = SystemTime::now() + Duration::from_secs_f64(secs);
-    let until_ms = until.duration_since(UNIX_EPOCH).unwrap().as_millis();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "instance", "--nocapture", "--test-threads", "1"])
-                .env("FAILWELL_FLEET_URL", redis.url())
-                .env("FAILWELL_FLEET_UNTIL_MS", until_ms.to_string())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut per = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let r: Vec<u64> = text
-            .lines()
-            .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned()))
-            .unwrap_or_else(|| panic!("no RESULT in {text:?}"))
-            .split(' ')
-            .map(|n| n.parse().unwrap())
-            .collect();
-        per.push(r);
-    }
+    let per = run_instances(&redis, 4, secs);
     let elapsed = start.elapsed().as_secs_f64();
     let commands = client_commands(&redis) - before;
     let admitted: u64 = per.iter().map(|r| r[0]).sum();

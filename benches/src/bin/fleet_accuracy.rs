@@ -7,7 +7,6 @@
 //!
 //! `cargo run -p failwell-benches --release --bin fleet_accuracy [secs [n...]]`
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,35 +29,10 @@ fn main() {
     } else {
         vec![4, 8, 32]
     };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (the Debian package) runs");
-    let url = format!("redis://127.0.0.1:{port}/");
-    let t = Instant::now();
+    let server = failwell_benches::LoopbackRedis::start();
+    let url = server.url.clone();
     let client = redis::Client::open(url.as_str()).unwrap();
-    let mut admin = loop {
-        match client.get_connection() {
-            Ok(c) => break c,
-            Err(_) if t.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let mut admin = client.get_connection().unwrap();
     for n in counts {
         let name = format!("accuracy-{n}");
         let before = client_commands(&mut admin);
@@ -98,8 +72,7 @@ fn main() {
             commands as f64 / n as f64 / elapsed,
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 /// EVAL, EVALSHA and SCRIPT calls so far (not the commands scripts ran).

@@ -5,8 +5,6 @@
 //!
 //! `cargo run -p failwell-benches --release --bin fleet_exact [n]`
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use failwell::rate_limit::RateLimiter;
@@ -16,34 +14,9 @@ fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(20_000, |a| a.parse().expect("a number"));
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (the Debian package) runs");
-    let url = format!("redis://127.0.0.1:{port}/");
-    let t = Instant::now();
-    let fleet = loop {
-        match Fleet::connect(url.as_str()) {
-            Ok(f) => break f,
-            Err(_) if t.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let server = failwell_benches::LoopbackRedis::start();
+    let url = server.url.clone();
+    let fleet = Fleet::connect(url.as_str()).unwrap();
     let limiter = fleet
         .exact_rate_limiter(
             "bench",
@@ -85,6 +58,5 @@ fn main() {
             );
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

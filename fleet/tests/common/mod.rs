@@ -132,3 +132,50 @@ impl Drop for Redis {
         self.kill();
     }
 }
+
+/// In an instance process: the Redis URL and the instant to stop, as
+/// [`run_instances`] passed them; `None` in an ordinary test run.
+pub fn instance_args() -> Option<(String, std::time::SystemTime)> {
+    let url = std::env::var("FAILWELL_FLEET_URL").ok()?;
+    let until: u64 = std::env::var("FAILWELL_FLEET_UNTIL_MS")
+        .ok()?
+        .parse()
+        .ok()?;
+    Some((url, std::time::UNIX_EPOCH + Duration::from_millis(until)))
+}
+
+/// Runs `n` copies of this test binary's `instance` test as processes
+/// against `redis` until `secs` from now; the numbers each printed after
+/// `RESULT`.
+pub fn run_instances(redis: &Redis, n: usize, secs: f64) -> Vec<Vec<u64>> {
+    let until = std::time::SystemTime::now() + Duration::from_secs_f64(secs);
+    let until_ms = until
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "instance", "--nocapture", "--test-threads", "1"])
+                .env("FAILWELL_FLEET_URL", redis.url())
+                .env("FAILWELL_FLEET_UNTIL_MS", until_ms.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "an instance failed");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.lines()
+                .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned()))
+                .unwrap_or_else(|| panic!("no RESULT in {text:?}"))
+                .split(' ')
+                .map(|n| n.parse().unwrap())
+                .collect()
+        })
+        .collect()
+}
