@@ -315,7 +315,7 @@ pub(crate) fn reap_probes(
 /// are out unrecorded, if that half-open is current.
 fn give_back(state: &BreakerState, gen: u64, n: u64) -> u64 {
     let mut given = 0;
-    // Acquire (both): pairs with the Release swap of a transition, so
+    // Acquire (the loads): pairs with the Release swap of a transition, so
     // `half_open_gen` is the seen half-open's or later.
     let swapped = state.word.fetch_update(Relaxed, Acquire, |cur| {
         let w = Word(cur);
