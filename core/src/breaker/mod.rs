@@ -55,6 +55,9 @@
 mod config;
 mod events;
 mod live;
+// The shared breaker's (unix, not loom), and loom's models of it.
+#[cfg(any(all(unix, not(failwell_loom)), all(test, failwell_loom)))]
+pub(crate) mod lock_word;
 mod permit;
 mod record;
 mod rule;

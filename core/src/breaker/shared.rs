@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::events::{Listeners, Transition};
+use super::lock_word::{self, READY};
 use super::state::{BreakerState, Ident, Word, HALF_GEN_MASK};
 use super::State;
 use crate::clock::{Clock, MonotonicClock};
@@ -51,8 +52,6 @@ const OWNER: usize = 0;
 const BOOT: usize = 1;
 const GEN: usize = 2;
 const PROBES: usize = 3;
-/// The ready bit of an owner word (see the region's thread table).
-const READY: u64 = 1;
 
 /// The transition lock: the holder's owner word (0: free) and its boot.
 #[repr(C, align(128))]
@@ -96,9 +95,7 @@ struct Unlock<'a>(&'a LockWords);
 
 impl Drop for Unlock<'_> {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire compare-and-swap of the next
-        // holder, who sees every store made under the lock.
-        self.0.owner.store(0, Release);
+        lock_word::unlock(&self.0.owner);
     }
 }
 
@@ -132,43 +129,31 @@ impl Shared {
         let lock = &*self.lock;
         let mut spins = 0u32;
         let mut checked = std::time::Instant::now();
-        let mut from = 0;
-        loop {
-            // Acquire: pairs with the Release store that freed the lock
-            // (or, taking it over, with nothing: the dead holder's stores
-            // are redone by this transition).
-            match lock
-                .owner
-                .compare_exchange(from, me & !READY, Acquire, Relaxed)
-            {
-                Ok(_) => {
-                    let _unlock = Unlock(lock);
-                    lock.boot.store(boot, Relaxed);
-                    lock.owner.store(me, Relaxed);
-                    return f();
+        lock_word::lock(
+            &lock.owner,
+            me,
+            |held| !process_alive(held, lock.boot.load(Relaxed)),
+            || {
+                let due = checked.elapsed() >= LIVENESS_EVERY;
+                if due {
+                    checked = std::time::Instant::now();
                 }
-                Err(held) => {
-                    from = 0;
-                    if held == 0 {
-                        continue;
-                    }
-                    spins += 1;
-                    if spins < 64 {
-                        std::hint::spin_loop();
-                    } else if spins < 128 {
-                        std::thread::yield_now();
-                    } else {
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    if held | READY != me && checked.elapsed() >= LIVENESS_EVERY {
-                        checked = std::time::Instant::now();
-                        if !process_alive(held, lock.boot.load(Relaxed)) {
-                            from = held; // take it over
-                        }
-                    }
+                due
+            },
+            || {
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else if spins < 128 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(200));
                 }
-            }
-        }
+            },
+            || lock.boot.store(boot, Relaxed),
+        );
+        let _unlock = Unlock(lock);
+        f()
     }
 
     /// Counts a probe of half-open generation `gen` this process now holds.
