@@ -109,6 +109,7 @@ impl LeasedBuilder {
             tokens: AtomicI64::new(0),
             local_mode: AtomicBool::new(false),
             local: share(interval, limit, self.instances)?,
+            burst: (limit / interval).min(u32::MAX as u64) as u32,
             instances: AtomicU64::new(self.instances as u64),
             admitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -165,6 +166,8 @@ struct Inner {
     tokens: AtomicI64,
     /// Deciding on `local` (Redis unreachable).
     local_mode: AtomicBool,
+    /// The most one request may cost (the fleet's burst).
+    burst: u32,
     local: RateLimiter,
     instances: AtomicU64,
     admitted: AtomicU64,
@@ -408,10 +411,17 @@ impl LeasedRateLimiter {
     }
 
     /// Admits a request of cost `n` now on leased tokens, or refuses it
-    /// with the time until the next lease; `n = 0` always conforms.
+    /// with the time until the next lease; `n = 0` always conforms; `n`
+    /// above the burst never does (`Rejected::ExceedsCapacity`).
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
         let inner = &*self.inner;
+        if n > inner.burst {
+            return Err(Rejected::ExceedsCapacity {
+                requested: n,
+                capacity: inner.burst,
+            });
+        }
         if inner.gen.load(Relaxed) != failwell::fork_generation() {
             return self.after_fork(n);
         }

@@ -202,6 +202,14 @@ fn one_instance_is_held_to_the_limit() {
     assert!(admitted as f64 <= bound + 1.0, "{admitted} > {bound:.0}");
     assert!(admitted as f64 >= 0.8 * 200.0 * elapsed, "{admitted}");
     assert_eq!(l.snapshot().instances, 1);
+    assert_eq!(
+        l.try_acquire_n(21),
+        Err(failwell::Rejected::ExceedsCapacity {
+            requested: 21,
+            capacity: 20
+        })
+    );
+    assert_eq!(l.try_acquire_n(0), Ok(()));
 }
 
 /// 5·10^7 per second (an interval of 20 ns): the bucket counts
