@@ -6,62 +6,38 @@
 
 #![cfg(all(unix, not(failwell_loom)))]
 
-use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
 use std::process::Child;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use failwell::bulkhead::{Config, Priority};
 use failwell::region::Region;
 
 mod common;
-use common::{ready, result, spawn, worker_role, Scratch};
+use common::{ready, result, spawn, tally, worker_role, Scratch};
 
-/// Counters in a shared file of their own, outside any region: how many
-/// workers are inside the bulkhead now, the most ever, and violations.
+/// Counters in a shared file of their own, outside any region
+/// (`common::tally`): how many workers are inside the bulkhead now and
+/// the most ever (each thread counts itself in before it counts itself
+/// out, so the count never goes below zero).
 struct Tally {
-    words: &'static [AtomicI64],
+    words: &'static [AtomicU64],
     path: String,
 }
 
 impl Tally {
     fn create(path: &str) -> Tally {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap();
-        f.set_len(4096).unwrap();
-        // SAFETY: a shared mapping of a 4096-byte file; only atomics are
-        // read and written through it.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        // SAFETY: 512 aligned words in a mapping never unmapped (it lives
-        // as long as the test process), used only atomically.
-        let words = unsafe { std::slice::from_raw_parts(p.cast::<AtomicI64>(), 512) };
         Tally {
-            words,
+            words: tally(path),
             path: path.into(),
         }
     }
 
-    fn inside(&self) -> &AtomicI64 {
+    fn inside(&self) -> &AtomicU64 {
         &self.words[0]
     }
 
-    fn most(&self) -> &AtomicI64 {
+    fn most(&self) -> &AtomicU64 {
         &self.words[1]
     }
 }
@@ -90,7 +66,7 @@ fn worker() {
                 .bulkhead("db", config(n(2) as u32, n(3) as u32))
                 .unwrap();
             let tally = Tally::create(&args[1]);
-            let max = n(2) as i64;
+            let max = n(2);
             let (ops, threads) = (n(4), n(5));
             let got = AtomicU64::new(0);
             let violations = AtomicU64::new(0);
