@@ -578,6 +578,33 @@ impl<C: Clock> CircuitBreaker<C> {
         self.open_until(self.clock.now().saturating_add(nanos(d)));
     }
 
+    /// Moves the deadline of an Open breaker to `at_nanos` on its clock
+    /// (earlier or later) without a transition: no new generation, no
+    /// listener call, the windows untouched. Returns `false`, changing
+    /// nothing, when the breaker is not Open (closed, half-open, forced
+    /// open, disabled): a caller that holds a breaker open on another
+    /// breaker's verdict (a fleet's, say) never cuts a half-open short.
+    /// The move and the start of a half-open are serialised: a call that
+    /// saw the old deadline expired but not the new one is refused.
+    pub fn hold_open_until(&self, at_nanos: u64) -> bool {
+        self.with_transition_lock(|| {
+            // Acquire: as in `try_acquire`.
+            let w = Word(self.state.word.load(Acquire));
+            if w.state() != State::Open {
+                return false;
+            }
+            // Under the transition lock, as `transition_locked` reads it
+            // before letting a probe in.
+            self.state.published.open_until.store(at_nanos, Relaxed);
+            true
+        })
+    }
+
+    /// [`hold_open_until`](Self::hold_open_until) `d` from now.
+    pub fn hold_open_for(&self, d: Duration) -> bool {
+        self.hold_open_until(self.clock.now().saturating_add(nanos(d)))
+    }
+
     /// Moves to state `to`, if the state word still is `from` (same state
     /// and generation; `None` accepts any). Returns the new state's
     /// identity if this call made the change. Entering HalfOpen claims the
@@ -619,6 +646,15 @@ impl<C: Clock> CircuitBreaker<C> {
         let cur = self
             .update(Release, |cur| {
                 if from.is_some_and(|f| f.epoch() != cur.epoch()) {
+                    return None;
+                }
+                // A probe only once the deadline has passed, as read under
+                // the lock: `hold_open_until` may have moved it since the
+                // caller looked.
+                if to == State::HalfOpen
+                    && cur.state() == State::Open
+                    && now < published.open_until.load(Relaxed)
+                {
                     return None;
                 }
                 // Exact under the lock: `half_open_gen` is the current

@@ -2,6 +2,10 @@
 
 use super::*;
 
+fn s(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
 #[test]
 fn open_period_ends_with_the_first_caller_as_probe() {
     let (clock, b) = manual();
@@ -152,6 +156,63 @@ fn open_until_honours_a_named_instant() {
     assert_eq!(p.state(), State::HalfOpen);
     b.open_for(Duration::from_secs(2));
     assert_eq!(b.retry_after(), Some(Duration::from_secs(2)));
+}
+
+/// `hold_open_until` moves an Open breaker's deadline both ways with no
+/// transition, and refuses to touch any other state.
+#[test]
+fn hold_open_moves_only_an_open_deadline_without_a_transition() {
+    let (clock, b) = manual();
+    let b = b.consecutive_failures(1).half_open_calls(1).build().unwrap();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&heard);
+    b.add_listener(move |_| {
+        h.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(!b.hold_open_for(s(5)), "closed: nothing to hold");
+    assert_eq!(b.state(), State::Closed);
+    fail(&b, 1);
+    let (gen, transitions) = (b.snapshot().generation, b.snapshot().transitions);
+    assert_eq!(heard.load(Ordering::SeqCst), 1);
+    assert!(b.hold_open_for(s(3600 * 24 * 365)), "a year later");
+    assert_eq!(b.retry_after(), Some(s(3600 * 24 * 365)));
+    clock.advance(s(60 * 60 * 24 * 364));
+    assert!(b.try_acquire().is_err(), "still held after 364 days");
+    assert!(b.hold_open_until(clock.now()), "earlier: due now");
+    assert_eq!(b.retry_after(), Some(Duration::ZERO));
+    assert_eq!(b.snapshot().generation, gen, "no new generation");
+    assert_eq!(b.snapshot().transitions, transitions);
+    assert_eq!(heard.load(Ordering::SeqCst), 1, "no listener call");
+    let probe = b.try_acquire().expect("due: the first caller probes");
+    assert!(!b.hold_open_for(s(10)), "half-open is never cut short");
+    assert_eq!(b.state(), State::HalfOpen);
+    probe.failure();
+    assert!(b.hold_open_until(u64::MAX), "the clock's end");
+    clock.advance(s(3600 * 24 * 365 * 100));
+    assert!(b.try_acquire().is_err());
+    b.force_open();
+    assert!(!b.hold_open_for(Duration::ZERO), "forced open stays forced");
+    assert_eq!(b.retry_after(), None);
+}
+
+/// A caller that saw the deadline pass races a hold that moves it later:
+/// under the transition lock the probe re-reads the deadline, so either
+/// the hold came first and the caller is refused, or the probe did and
+/// the hold is refused. Never both a half-open and a successful hold.
+#[test]
+fn a_hold_and_a_probe_racing_never_both_win() {
+    for _ in 0..200 {
+        let (clock, b) = manual();
+        let b = Arc::new(b.consecutive_failures(1).half_open_calls(1).build().unwrap());
+        fail(&b, 1);
+        clock.advance(s(60));
+        let b2 = Arc::clone(&b);
+        let prober = thread::spawn(move || b2.try_acquire().map(|p| p.into_token()).is_ok());
+        let held = b.hold_open_for(s(3600));
+        let probed = prober.join().unwrap();
+        assert!(held != probed, "held {held}, probed {probed}");
+        assert_eq!(b.state(), if probed { State::HalfOpen } else { State::Open });
+    }
 }
 
 #[test]
