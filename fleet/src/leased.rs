@@ -149,7 +149,7 @@ impl LeasedBuilder {
 }
 
 /// A unique id for this instance's limiter: host, pid and a counter.
-fn instance_id() -> String {
+pub(crate) fn instance_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!(
@@ -328,7 +328,7 @@ impl Lease {
 }
 
 /// A xorshift state seeded from `id` and the clock.
-fn seed(id: &str) -> u64 {
+pub(crate) fn seed(id: &str) -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -338,7 +338,7 @@ fn seed(id: &str) -> u64 {
 }
 
 /// The next number in `[0, 1)`.
-fn unit(x: &mut u64) -> f64 {
+pub(crate) fn unit(x: &mut u64) -> f64 {
     *x ^= *x << 13;
     *x ^= *x >> 7;
     *x ^= *x << 17;

@@ -3,7 +3,7 @@
 //! runtime), with explicit timeouts and failwell's own breaker around
 //! Redis, so that Redis is one more dependency the service survives.
 //!
-//! What is here so far: the connection ([`Fleet`]: a small pool, connect,
+//! What is here: the connection ([`Fleet`]: a small pool, connect,
 //! read and write timeouts in milliseconds by default, scripts loaded on
 //! every new connection and again if the server lost them) and the fleet
 //! rate limiter in its two modes, on one bucket in Redis (failwell's GCRA
@@ -17,6 +17,13 @@
 //! - **exact** ([`Fleet::exact_rate_limiter`] → [`ExactRateLimiter`]): one
 //!   round trip per decision, never admitting more than the limit however
 //!   many instances ask.
+//!
+//! and the fleet circuit breaker ([`Fleet::circuit_breaker`] →
+//! [`FleetBreaker`]): calls are admitted by an ordinary local breaker; a
+//! background thread reports its trips and counts and applies the
+//! fleet's verdict, so every instance refuses within a sync interval
+//! (200 ms by default) after any instance (or a quorum of them) trips,
+//! and one instance runs the half-open probes for all.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -43,15 +50,29 @@
 //!     Ok(()) => { /* call the upstream */ }
 //!     Err(refused) => println!("not now: {refused}"),
 //! }
+//!
+//! // One verdict about a dependency for every instance.
+//! let payments = fleet
+//!     .circuit_breaker(
+//!         "payments",
+//!         failwell::breaker::CircuitBreaker::builder().consecutive_failures(5),
+//!     )
+//!     .build()?;
+//! let _ = payments.call(|| Ok::<_, std::io::Error>("charged"));
 //! # Ok::<(), failwell_fleet::FleetError>(())
 //! ```
 
+mod breaker;
 mod client;
 mod error;
 mod exact;
 mod leased;
 pub mod metrics;
 
+pub use breaker::{
+    FleetBreaker, FleetBreakerBuilder, FleetBreakerSnapshot, DEFAULT_FLEET_WINDOW,
+    DEFAULT_PROBE_CLAIM, SYNC_EVERY,
+};
 pub use client::{
     Fleet, FleetBuilder, FleetSnapshot, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT,
     DEFAULT_KEY_PREFIX, DEFAULT_POOL_SIZE, GUARD_FAILURES, GUARD_OPEN_FOR, MAX_TIMEOUT,

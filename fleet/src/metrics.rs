@@ -8,7 +8,7 @@ use std::sync::Arc;
 use failwell::metrics::{Kind, MetricsRegistry};
 use failwell::ConfigError;
 
-use crate::{ExactRateLimiter, Fleet, LeasedRateLimiter};
+use crate::{ExactRateLimiter, Fleet, FleetBreaker, LeasedRateLimiter};
 
 /// Registers `fleet`'s Redis requests as `instance`:
 /// `failwell_fleet_redis_requests_total`, `_failures_total` (unreachable,
@@ -109,6 +109,71 @@ pub fn register_exact(
     registry.register_source(instance, "fleet_rate_limiter", move |x, i| {
         let s = limiter.snapshot();
         decisions(x, i, s.admitted, s.rejected, s.fallbacks);
+    })
+}
+
+/// Registers a fleet breaker's syncs as `instance`:
+/// `failwell_fleet_breaker_syncs_total`, `_failed_syncs_total` (Redis
+/// unreachable or slow: the breaker decided on its own), `_votes_total`,
+/// `_opens_applied_total`, `_closes_applied_total`,
+/// `_probes_owned_total`, and the gauges `_fleet_open` and
+/// `_fleet_generation` (as last seen). The local breaker's own calls and
+/// state are registered with the registry's breaker functions, as for any
+/// breaker ([`FleetBreaker::breaker`]).
+pub fn register_breaker(
+    registry: &MetricsRegistry,
+    instance: impl Into<String>,
+    breaker: Arc<FleetBreaker>,
+) -> Result<(), ConfigError> {
+    registry.register_source(instance, "fleet_breaker", move |x, i| {
+        let s = breaker.fleet_snapshot();
+        let counters = [
+            (
+                "failwell_fleet_breaker_syncs_total",
+                "Syncs with the fleet's verdict that reached Redis.",
+                s.syncs,
+            ),
+            (
+                "failwell_fleet_breaker_failed_syncs_total",
+                "Syncs that failed (Redis unreachable or slow): the breaker decided on its own.",
+                s.failed_syncs,
+            ),
+            (
+                "failwell_fleet_breaker_votes_total",
+                "Local trips reported to the fleet.",
+                s.votes,
+            ),
+            (
+                "failwell_fleet_breaker_opens_applied_total",
+                "Fleet openings applied to the local breaker.",
+                s.opens_applied,
+            ),
+            (
+                "failwell_fleet_breaker_closes_applied_total",
+                "Fleet closings applied to the local breaker.",
+                s.closes_applied,
+            ),
+            (
+                "failwell_fleet_breaker_probes_owned_total",
+                "Half-opens whose probes this instance ran.",
+                s.probes_owned,
+            ),
+        ];
+        for (name, help, v) in counters {
+            x.counter(name, help, i, v);
+        }
+        x.gauge(
+            "failwell_fleet_breaker_fleet_open",
+            "1 while the fleet's verdict is open, as last seen.",
+            i,
+            s.fleet_open as u8 as f64,
+        );
+        x.gauge(
+            "failwell_fleet_breaker_fleet_generation",
+            "The fleet verdict's generation, as last seen.",
+            i,
+            s.fleet_generation as f64,
+        );
     })
 }
 

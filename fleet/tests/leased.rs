@@ -11,7 +11,7 @@ use failwell::rate_limit::RateLimiter;
 use failwell_fleet::{Fleet, LEASE_TICK};
 
 mod common;
-use common::{instance_args, run_instances, Redis};
+use common::{instance_args, run_instances, sample, Redis};
 
 fn limit(rate: u64, burst: u64) -> failwell::rate_limit::Builder {
     RateLimiter::builder()
@@ -240,16 +240,6 @@ fn a_high_rate_is_not_rounded_down() {
 }
 
 /// The value of `name{instance="<instance>"}` in a Prometheus text.
-fn sample(text: &str, name: &str, instance: &str) -> f64 {
-    let prefix = format!("{name}{{instance=\"{instance}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn metrics_say_what_redis_and_the_limiter_did() {
     let mut redis = Redis::start();

@@ -179,3 +179,14 @@ pub fn run_instances(redis: &Redis, n: usize, secs: f64) -> Vec<Vec<u64>> {
         })
         .collect()
 }
+
+/// The value of sample `name{instance="instance"}` in a Prometheus text.
+pub fn sample(text: &str, name: &str, instance: &str) -> f64 {
+    let prefix = format!("{name}{{instance=\"{instance}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}

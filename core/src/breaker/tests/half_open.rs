@@ -163,7 +163,11 @@ fn open_until_honours_a_named_instant() {
 #[test]
 fn hold_open_moves_only_an_open_deadline_without_a_transition() {
     let (clock, b) = manual();
-    let b = b.consecutive_failures(1).half_open_calls(1).build().unwrap();
+    let b = b
+        .consecutive_failures(1)
+        .half_open_calls(1)
+        .build()
+        .unwrap();
     let heard = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&heard);
     b.add_listener(move |_| {
@@ -203,7 +207,12 @@ fn hold_open_moves_only_an_open_deadline_without_a_transition() {
 fn a_hold_and_a_probe_racing_never_both_win() {
     for _ in 0..200 {
         let (clock, b) = manual();
-        let b = Arc::new(b.consecutive_failures(1).half_open_calls(1).build().unwrap());
+        let b = Arc::new(
+            b.consecutive_failures(1)
+                .half_open_calls(1)
+                .build()
+                .unwrap(),
+        );
         fail(&b, 1);
         clock.advance(s(60));
         let b2 = Arc::clone(&b);
@@ -211,7 +220,10 @@ fn a_hold_and_a_probe_racing_never_both_win() {
         let held = b.hold_open_for(s(3600));
         let probed = prober.join().unwrap();
         assert!(held != probed, "held {held}, probed {probed}");
-        assert_eq!(b.state(), if probed { State::HalfOpen } else { State::Open });
+        assert_eq!(
+            b.state(),
+            if probed { State::HalfOpen } else { State::Open }
+        );
     }
 }
 
