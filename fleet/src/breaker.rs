@@ -11,10 +11,13 @@
 //!   as the instance's vote;
 //! - while the fleet is closed, opens it (a new generation, open until
 //!   `open_for` from now, growing as the local breaker's does) when at
-//!   least `quorum` instances voted within the window, or when the
-//!   window's fleet-wide failure (or slow-call) rate reaches the local
-//!   breaker's threshold over at least `minimum_calls` calls with failures
-//!   reported by at least `quorum` instances;
+//!   least `quorum` instances voted within the window; when the window's
+//!   fleet-wide failure (or slow-call) rate reaches the local breaker's
+//!   threshold over at least `minimum_calls` calls with failures reported
+//!   by at least `quorum` instances; or, under a consecutive-failures
+//!   policy, when the instances' current runs of failures (each run with
+//!   no success in it) add up to the threshold over at least `quorum`
+//!   instances;
 //! - takes a probe's verdict for the current generation: closed again on
 //!   success, open again (longer) on failure;
 //! - returns the verdict: its epoch (a flush or an expired key starts a
@@ -68,8 +71,9 @@ const BUCKETS: u64 = 10;
 /// generation a probe verdict is for (0: none), the verdict (1 success),
 /// calls, failures and slow calls since the last sync, window and bucket
 /// in ms, minimum calls, failure and slow-call rate thresholds (0: off),
-/// quorum, open_for, its multiplier and its cap in ms, the key's TTL in ms.
-/// Returns `{epoch, generation, open (0/1), ms left open, opens in a row}`.
+/// quorum, open_for, its multiplier and its cap in ms, the key's TTL in
+/// ms, the consecutive-failure threshold (0: off) and this instance's
+/// current run of failures. Returns `{epoch, generation, open (0/1), ms left open, opens in a row}`.
 const SYNC: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -116,6 +120,13 @@ if st == 'c' then
     if fails > 0 or slow > 0 then redis.call('HSET', h, 'r:' .. b .. ':' .. inst, 1) end
   end
   if ARGV[2] == '1' then redis.call('HSET', h, 'v:' .. inst, now) end
+  if tonumber(ARGV[18]) > 0 then
+    if tonumber(ARGV[19]) > 0 then
+      redis.call('HSET', h, 'k:' .. inst, ARGV[19] .. '@' .. now)
+    else
+      redis.call('HDEL', h, 'k:' .. inst)
+    end
+  end
 end
 local pg = tonumber(ARGV[3])
 if st == 'o' and pg == gen then
@@ -130,7 +141,7 @@ if st == 'o' and pg == gen then
   end
 elseif st == 'c' then
   local oldest = b - math.floor(window / bucket) + 1
-  local sc, sf, ss, voters, nrep = 0, 0, 0, 0, 0
+  local sc, sf, ss, voters, nrep, streak, nstreak = 0, 0, 0, 0, 0, 0, 0
   local reporters = {}
   local all = redis.call('HGETALL', h)
   for i = 1, #all, 2 do
@@ -140,6 +151,14 @@ elseif st == 'c' then
       if kind == 'v' then
         if tonumber(val) > now - window then
           voters = voters + 1
+        else
+          redis.call('HDEL', h, k)
+        end
+      elseif kind == 'k' then
+        local n, at = string.match(val, '^(%d+)@(%d+)$')
+        if n and tonumber(at) > now - window then
+          streak = streak + tonumber(n)
+          nstreak = nstreak + 1
         else
           redis.call('HDEL', h, k)
         end
@@ -169,7 +188,9 @@ elseif st == 'c' then
   local fr, sr = tonumber(ARGV[11]), tonumber(ARGV[12])
   local rated = sc > 0 and sc >= tonumber(ARGV[10]) and nrep >= q
     and ((fr > 0 and sf >= fr * sc) or (sr > 0 and ss >= sr * sc))
-  if voters >= q or rated then open(1) end
+  local kmax = tonumber(ARGV[18])
+  local streaks = kmax > 0 and streak >= kmax and nstreak >= q
+  if voters >= q or rated or streaks then open(1) end
 end
 redis.call('HSET', h, 'epoch', epoch, 'gen', gen, 'st', st, 'until', untl, 'opens', opens)
 redis.call('PEXPIRE', h, tonumber(ARGV[17]))
@@ -332,6 +353,7 @@ impl FleetBreakerBuilder {
             failure_rate: config.failure_rate().unwrap_or(0.0),
             slow_rate: config.slow_call_rate().unwrap_or(0.0),
             quorum: self.quorum,
+            consecutive: config.consecutive_failures().unwrap_or(0),
             open_ms,
             multiplier: config.open_for_multiplier(),
             open_max_ms,
@@ -379,6 +401,7 @@ struct Settings {
     failure_rate: f64,
     slow_rate: f64,
     quorum: u32,
+    consecutive: u32,
     open_ms: u64,
     multiplier: f64,
     open_max_ms: u64,
@@ -553,6 +576,8 @@ impl Syncer {
                     .arg(s.multiplier)
                     .arg(s.open_max_ms)
                     .arg(s.ttl_ms)
+                    .arg(s.consecutive)
+                    .arg(snap.consecutive_failures)
                     .invoke(c)
             });
         let (epoch, gen, open, left_ms, _opens) = match r {

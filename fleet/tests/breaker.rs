@@ -119,6 +119,36 @@ fn the_fleets_counts_trip_it_when_no_instance_alone_would() {
     assert_eq!(lone[0].state(), State::Closed);
 }
 
+/// Under a policy of 5 failures in a row, 4 instances with runs of 2
+/// each (8 in all, no success between) open the fleet; runs broken by a
+/// success do not add up.
+#[test]
+fn the_instances_runs_of_failures_add_up() {
+    let redis = Redis::start();
+    let local = || {
+        CircuitBreaker::builder()
+            .consecutive_failures(5)
+            .open_for(Duration::from_secs(30))
+    };
+    let broken = instances(&redis, "runs-broken", 4, local, 1);
+    for b in &broken {
+        fail(b, 2);
+        b.try_acquire().unwrap().success();
+    }
+    std::thread::sleep(propagation());
+    assert!(broken.iter().all(|b| b.state() == State::Closed));
+    let bs = instances(&redis, "runs", 4, local, 1);
+    for b in &bs {
+        fail(b, 2);
+        assert_eq!(b.state(), State::Closed, "2 of 5: not on its own");
+    }
+    let took = until(Duration::from_secs(5), || bs.iter().all(refuses));
+    assert!(
+        took.is_some(),
+        "8 failures in a row across the fleet open it"
+    );
+}
+
 #[test]
 fn a_quorum_keeps_one_instance_from_opening_the_fleet() {
     let redis = Redis::start();
