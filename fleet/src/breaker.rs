@@ -386,7 +386,7 @@ impl FleetBreakerBuilder {
             listener,
             template,
         };
-        fb.start().map_err(|e| FleetError::Protocol {
+        fb.start(true).map_err(|e| FleetError::Protocol {
             problem: format!("cannot start the sync thread: {e}"),
         })?;
         Ok(fb)
@@ -495,7 +495,7 @@ impl Shared {
 }
 
 /// The verdict a sync returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct Verdict {
     epoch: String,
     gen: u64,
@@ -537,6 +537,30 @@ struct Memory {
 }
 
 impl Syncer {
+    /// The sync thread: a first sync at `next`, then one every 90–130 %
+    /// of the interval, or at once when a trip or a probe verdict waits.
+    fn run(self, mut memory: Memory, mut next: Instant) {
+        SYNCING.with(|s| s.set(true));
+        let mut rng = seed(&self.id);
+        let every = self.settings.every;
+        loop {
+            loop {
+                if self.shared.stop.load(Relaxed) {
+                    return;
+                }
+                let now = Instant::now();
+                let urgent =
+                    self.shared.vote.load(Relaxed) || self.shared.verdict.load(Relaxed) != 0;
+                if now >= next || urgent {
+                    break;
+                }
+                std::thread::park_timeout(next - now);
+            }
+            self.tick(&mut memory);
+            next = Instant::now() + every.mul_f64(0.9 + 0.4 * unit(&mut rng));
+        }
+    }
+
     /// One sync: reports, then applies the fleet's verdict.
     fn tick(&self, memory: &mut Memory) {
         let s = &self.settings;
@@ -661,14 +685,12 @@ impl Syncer {
         }
         // The fleet's open period is over: its probes are run by the
         // instance that claims them.
-        let owned = matches!(&memory.owned, Some((e, g, _)) if *e == v.epoch && *g == v.gen);
+        let claimed_at = match &memory.owned {
+            Some((e, g, at)) if *e == v.epoch && *g == v.gen => Some(*at),
+            _ => None,
+        };
         let probing = self.local.state() == State::HalfOpen;
-        if owned {
-            let claimed_at = memory
-                .owned
-                .as_ref()
-                .map(|o| o.2)
-                .unwrap_or_else(Instant::now);
+        if let Some(claimed_at) = claimed_at {
             if probing {
                 let _ = self.claim(v.gen, true);
             } else if claimed_at.elapsed() + s.every * 2 >= s.claim {
@@ -768,7 +790,11 @@ pub struct FleetBreakerSnapshot {
 }
 
 impl FleetBreaker {
-    fn start(&self) -> std::io::Result<()> {
+    /// Starts the sync thread; `sync_here` makes the first sync on the
+    /// calling thread first (at build: the verdict is applied before any
+    /// call), otherwise the thread makes it at once (after fork: the
+    /// child's first call does no I/O).
+    fn start(&self, sync_here: bool) -> std::io::Result<()> {
         let mut sync = self.template.clone();
         if self.shared.fork_gen.load(Relaxed) != failwell::fork_generation() {
             sync.id = instance_id();
@@ -777,14 +803,17 @@ impl FleetBreaker {
             .fork_gen
             .store(failwell::fork_generation(), Relaxed);
         self.shared.stop.store(false, Relaxed);
-        // A first sync before any call.
         let mut memory = Memory::default();
-        SYNCING.with(|s| s.set(true));
-        sync.tick(&mut memory);
-        SYNCING.with(|s| s.set(false));
+        let mut first = Instant::now();
+        if sync_here {
+            SYNCING.with(|s| s.set(true));
+            sync.tick(&mut memory);
+            SYNCING.with(|s| s.set(false));
+            first += sync.settings.every.mul_f64(unit(&mut seed(&sync.id)));
+        }
         let handle = std::thread::Builder::new()
             .name("failwell-cb-sync".into())
-            .spawn(move || sync.run_with(memory))?;
+            .spawn(move || sync.run(memory, first))?;
         if let Ok(mut w) = self.shared.waker.lock() {
             *w = Some(handle.thread().clone());
         }
@@ -811,7 +840,7 @@ impl FleetBreaker {
             .is_ok()
         {
             if self.shared.fork_gen.load(Relaxed) != failwell::fork_generation() {
-                let _ = self.start();
+                let _ = self.start(false);
             }
             self.shared.respawning.store(false, Relaxed);
         }
@@ -855,32 +884,6 @@ impl FleetBreaker {
             probe_verdicts: c.probe_verdicts.load(Relaxed),
             fleet_generation: c.fleet_generation.load(Relaxed),
             fleet_open: c.fleet_open.load(Relaxed),
-        }
-    }
-}
-
-impl Syncer {
-    fn run_with(self, memory: Memory) {
-        let mut memory = memory;
-        SYNCING.with(|s| s.set(true));
-        let mut rng = seed(&self.id);
-        let every = self.settings.every;
-        let mut next = Instant::now() + every.mul_f64(unit(&mut rng));
-        loop {
-            loop {
-                if self.shared.stop.load(Relaxed) {
-                    return;
-                }
-                let now = Instant::now();
-                let urgent =
-                    self.shared.vote.load(Relaxed) || self.shared.verdict.load(Relaxed) != 0;
-                if now >= next || urgent {
-                    break;
-                }
-                std::thread::park_timeout(next - now);
-            }
-            self.tick(&mut memory);
-            next = Instant::now() + every.mul_f64(0.9 + 0.4 * unit(&mut rng));
         }
     }
 }
