@@ -46,6 +46,9 @@ local function store(d)
 end
 ";
 
+/// The shortest pause between two asks of a waiting acquire.
+pub(crate) const MIN_PAUSE: Duration = Duration::from_millis(1);
+
 /// The largest tolerance (`burst · T`) a fleet bucket holds, in
 /// nanoseconds: 2^53, what a Lua number counts exactly (about 104 days).
 pub(crate) const MAX_TOLERANCE_NS: u64 = 1 << 53;
@@ -101,13 +104,15 @@ pub(crate) fn check_tolerance(limit: u64) -> Result<(), ConfigError> {
 }
 
 /// What an exact-mode limiter does while Redis is unreachable or slow
-/// (and failwell's breaker around it is open).
-#[derive(Debug)]
+/// (and failwell's breaker around it is open), for the exact and the
+/// leased mode alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OnUnavailable {
     /// Decide on a local limiter of this instance's share (the default:
     /// the limit and burst divided by the expected number of instances,
     /// rounded up; see [`ExactBuilder::instances`]).
+    #[default]
     Local,
     /// Admit every request.
     FailOpen,
@@ -301,6 +306,41 @@ impl ExactRateLimiter {
         Ok(Err(Rejected::RateLimited {
             retry_after: Duration::from_nanos(wait as u64),
         }))
+    }
+
+    /// Admits a request of cost `n`, waiting at most `timeout` for it to
+    /// conform: asks Redis, and while refused sleeps the wait Redis names
+    /// and asks again. Returns the refusal at once when the wait named is
+    /// longer than the time left (the request would not conform in time),
+    /// or `ExceedsCapacity` for `n` above the burst. Each ask is one round
+    /// trip (or a fallback decision while Redis is unavailable).
+    pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), Rejected> {
+        let start = std::time::Instant::now();
+        loop {
+            let wait = match self.try_acquire_n(n) {
+                Ok(()) => return Ok(()),
+                Err(Rejected::RateLimited { retry_after }) => retry_after,
+                Err(r) => return Err(r),
+            };
+            let left = timeout.saturating_sub(start.elapsed());
+            // A fail-closed refusal names no wait: try again after a
+            // short pause while time is left.
+            let wait = if wait.is_zero() { MIN_PAUSE } else { wait };
+            if wait > left {
+                return Err(Rejected::RateLimited { retry_after: wait });
+            }
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// The emission interval `T` (the period divided by the requests).
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval)
+    }
+
+    /// The burst: the most requests admitted at once, fleet-wide.
+    pub fn burst(&self) -> u32 {
+        self.burst
     }
 
     /// This instance's counts.

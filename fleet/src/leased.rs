@@ -27,14 +27,16 @@ use failwell::rate_limit::{self, RateLimiter};
 use failwell::{ConfigError, Rejected};
 use redis::Script;
 
-use crate::exact::{checked, share, BUCKET};
-use crate::{Fleet, FleetError};
+use crate::exact::{checked, share, BUCKET, MIN_PAUSE};
+use crate::{Fleet, FleetError, OnUnavailable};
 
 /// How often the leasing thread heartbeats, measures and leases.
 pub const LEASE_TICK: Duration = Duration::from_millis(100);
 /// An instance not heard from for this long is no longer counted in the
 /// shares.
 pub const INSTANCE_TTL: Duration = Duration::from_secs(3);
+/// How often a waiting acquire looks for newly leased tokens.
+const POLL: Duration = Duration::from_millis(5);
 /// Ticks of demand a lease covers ahead.
 const AHEAD_TICKS: i64 = 3;
 
@@ -70,6 +72,7 @@ pub struct LeasedBuilder {
     name: String,
     limit: rate_limit::Builder,
     instances: u32,
+    on_unavailable: OnUnavailable,
 }
 
 impl Fleet {
@@ -83,6 +86,7 @@ impl Fleet {
             name: name.to_owned(),
             limit,
             instances: 1,
+            on_unavailable: OnUnavailable::Local,
         }
     }
 }
@@ -93,6 +97,15 @@ impl LeasedBuilder {
     /// count (default 1).
     pub fn instances(mut self, n: u32) -> Self {
         self.instances = n;
+        self
+    }
+
+    /// What to do while Redis is unavailable (from the first failed lease
+    /// to the next good one): by default ([`OnUnavailable::Local`]) decide
+    /// on a local limiter of this instance's share of the limit, as last
+    /// counted; or admit every request, or refuse every one.
+    pub fn on_unavailable(mut self, o: OnUnavailable) -> Self {
+        self.on_unavailable = o;
         self
     }
 
@@ -110,6 +123,8 @@ impl LeasedBuilder {
             local_mode: AtomicBool::new(false),
             local: share(interval, limit, self.instances)?,
             burst: (limit / interval).min(u32::MAX as u64) as u32,
+            interval,
+            on_unavailable: self.on_unavailable,
             instances: AtomicU64::new(self.instances as u64),
             admitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -168,6 +183,9 @@ struct Inner {
     local_mode: AtomicBool,
     /// The most one request may cost (the fleet's burst).
     burst: u32,
+    /// `T`, nanoseconds.
+    interval: u64,
+    on_unavailable: OnUnavailable,
     local: RateLimiter,
     instances: AtomicU64,
     admitted: AtomicU64,
@@ -489,12 +507,49 @@ impl LeasedRateLimiter {
     fn local(&self, n: u32) -> Result<(), Rejected> {
         let inner = &*self.inner;
         inner.fallbacks.fetch_add(1, Relaxed);
-        let r = inner.local.try_acquire_n(n);
+        let r = match inner.on_unavailable {
+            OnUnavailable::FailOpen => Ok(()),
+            OnUnavailable::FailClosed => Err(Rejected::RateLimited {
+                retry_after: LEASE_TICK,
+            }),
+            _ => inner.local.try_acquire_n(n),
+        };
         match r {
             Ok(()) => inner.admitted.fetch_add(n as u64, Relaxed),
             Err(_) => inner.rejected.fetch_add(n as u64, Relaxed),
         };
         r
+    }
+
+    /// Admits a request of cost `n`, waiting at most `timeout` for it:
+    /// while refused, sleeps until the next lease may have brought tokens
+    /// (a few milliseconds at a time, never past the timeout) and tries
+    /// again. `ExceedsCapacity` for `n` above the burst, at once.
+    pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), Rejected> {
+        let start = Instant::now();
+        loop {
+            let wait = match self.try_acquire_n(n) {
+                Ok(()) => return Ok(()),
+                Err(Rejected::RateLimited { retry_after }) => retry_after,
+                Err(r) => return Err(r),
+            };
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(Rejected::RateLimited { retry_after: wait });
+            }
+            // Tokens come with a lease at any moment: look again soon.
+            std::thread::sleep(wait.min(POLL).max(MIN_PAUSE).min(left));
+        }
+    }
+
+    /// The emission interval `T` (the period divided by the requests).
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.inner.interval)
+    }
+
+    /// The burst: the most requests admitted at once, fleet-wide.
+    pub fn burst(&self) -> u32 {
+        self.inner.burst
     }
 
     /// This instance's counts.

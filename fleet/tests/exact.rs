@@ -274,3 +274,41 @@ fn bad_settings_are_named() {
     );
     assert!(fleet.ping().unwrap() < Duration::from_secs(1));
 }
+
+#[test]
+fn a_waiting_acquire_sleeps_the_wait_redis_names_or_refuses_at_once() {
+    let redis = Redis::start();
+    let fleet = Fleet::connect(redis.url()).unwrap();
+    // 10/s, burst 1: one every 100 ms.
+    let l = fleet
+        .exact_rate_limiter(
+            "wait",
+            RateLimiter::builder()
+                .rate(10, Duration::from_secs(1))
+                .burst(1),
+        )
+        .build()
+        .unwrap();
+    assert_eq!((l.burst(), l.interval()), (1, Duration::from_millis(100)));
+    assert_eq!(l.try_acquire(), Ok(()));
+    let t = Instant::now();
+    assert_eq!(l.acquire_n_timeout(1, Duration::from_millis(500)), Ok(()));
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(80) && waited < Duration::from_millis(300),
+        "{waited:?}"
+    );
+    // The next conforms in about 100 ms: a 20 ms wait refuses at once.
+    let t = Instant::now();
+    match l.acquire_n_timeout(1, Duration::from_millis(20)) {
+        Err(Rejected::RateLimited { retry_after }) => {
+            assert!(retry_after > Duration::from_millis(20), "{retry_after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_millis(20), "{:?}", t.elapsed());
+    assert!(matches!(
+        l.acquire_n_timeout(2, Duration::from_secs(1)),
+        Err(Rejected::ExceedsCapacity { .. })
+    ));
+}

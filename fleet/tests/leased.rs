@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use failwell::rate_limit::RateLimiter;
-use failwell_fleet::{Fleet, LEASE_TICK};
+use failwell::Rejected;
+use failwell_fleet::{Fleet, OnUnavailable, LEASE_TICK};
 
 mod common;
 use common::{instance_args, run_instances, sample, Redis};
@@ -316,4 +317,87 @@ fn a_fleet_opened_while_redis_is_down_uses_it_once_it_is_up() {
         );
         std::thread::sleep(LEASE_TICK);
     }
+}
+
+#[test]
+fn fail_open_and_fail_closed_decide_while_redis_is_down() {
+    let mut redis = Redis::start();
+    let fleet = Fleet::builder(redis.url())
+        .io_timeout(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let open = fleet
+        .rate_limiter("fo", limit(10, 2))
+        .on_unavailable(OnUnavailable::FailOpen)
+        .build()
+        .unwrap();
+    let closed = fleet
+        .rate_limiter("fc", limit(1000, 100))
+        .on_unavailable(OnUnavailable::FailClosed)
+        .build()
+        .unwrap();
+    std::thread::sleep(LEASE_TICK * 2);
+    assert!(
+        closed.try_acquire().is_ok(),
+        "leased tokens while Redis is up"
+    );
+    redis.kill();
+    let t = Instant::now();
+    while open.snapshot().redis_errors == 0 || closed.snapshot().redis_errors == 0 {
+        assert!(t.elapsed() < Duration::from_secs(3), "no failed lease");
+        std::thread::sleep(LEASE_TICK / 2);
+    }
+    // Far above the limit of 10/s: every one admitted.
+    for _ in 0..100 {
+        assert_eq!(open.try_acquire(), Ok(()));
+    }
+    for _ in 0..100 {
+        assert_eq!(
+            closed.try_acquire(),
+            Err(Rejected::RateLimited {
+                retry_after: LEASE_TICK
+            })
+        );
+    }
+    let (o, c) = (open.snapshot(), closed.snapshot());
+    assert!(o.fallbacks >= 100 && c.fallbacks >= 100, "{o:?} {c:?}");
+    assert!(c.rejected >= 100, "{c:?}");
+    // A waiting acquire on a fail-closed limiter gives up at its timeout.
+    let t = Instant::now();
+    assert!(closed
+        .acquire_n_timeout(1, Duration::from_millis(60))
+        .is_err());
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(60) && waited < Duration::from_millis(200),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn a_waiting_acquire_gets_tokens_from_the_next_lease_or_gives_up_in_time() {
+    let redis = Redis::start();
+    let fleet = Fleet::connect(redis.url()).unwrap();
+    // 20/s, burst 2: after the burst, about one every 50 ms.
+    let l = fleet.rate_limiter("wait", limit(20, 2)).build().unwrap();
+    assert_eq!((l.burst(), l.interval()), (2, Duration::from_millis(50)));
+    let t = Instant::now();
+    let mut got = 0;
+    while t.elapsed() < Duration::from_secs(1) {
+        got += l.acquire_n_timeout(1, Duration::from_millis(500)).is_ok() as u32;
+    }
+    // A second of waiting callers: the burst and about 20 more (the
+    // bucket's rate), never more.
+    assert!((12..=23).contains(&got), "{got}");
+    assert_eq!(
+        l.acquire_n_timeout(3, Duration::from_secs(5)),
+        Err(Rejected::ExceedsCapacity {
+            requested: 3,
+            capacity: 2
+        })
+    );
+    // Zero: one try, no wait.
+    let t = Instant::now();
+    let _ = l.acquire_n_timeout(1, Duration::ZERO);
+    assert!(t.elapsed() < Duration::from_millis(20));
 }
