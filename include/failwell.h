@@ -48,6 +48,13 @@ typedef struct fw_bulkhead_t fw_bulkhead_t;
 // A fault and latency injector. Thread-safe.
 typedef struct fw_chaos_t fw_chaos_t;
 
+// A connection to the fleet's Redis: a small pool of connections with
+// connect, read and write timeouts, and failwell's own breaker around
+// Redis. Thread-safe and fork-safe (a child of `fork()` opens connections
+// of its own). The limiters and breakers made from it keep it alive:
+// free it whenever the caller is done with it.
+typedef struct fw_fleet_t fw_fleet_t;
+
 // A registered gauge; `fw_gauge_free` unregisters it.
 typedef struct fw_gauge_t fw_gauge_t;
 
@@ -323,6 +330,126 @@ typedef struct {
   uint64_t entries;
 } fw_stale_cache_snapshot_t;
 
+// Settings of a fleet connection.
+typedef struct {
+  // Time allowed to open a connection, ms (default 100; 1 ..= 60000).
+  uint64_t connect_timeout_ms;
+  // Time allowed for each write and each read, ms (default 50;
+  // 1 ..= 60000): no call waits on Redis longer.
+  uint64_t io_timeout_ms;
+  // Idle connections kept (default 4; 1 ..= 64).
+  uint32_t pool_size;
+  // Prefix of every key written, a NUL-terminated UTF-8 string copied
+  // at connect (default NULL: `"failwell:"`).
+  const char *key_prefix;
+} fw_fleet_config_t;
+
+// A fleet connection's Redis requests.
+typedef struct {
+  // Requests sent to Redis.
+  uint64_t requests;
+  // Of those, the ones that failed (unreachable, timed out, dropped).
+  uint64_t failures;
+  // Requests not sent: failwell's breaker around Redis was open.
+  uint64_t refused;
+  // The time the requests took, in all, in nanoseconds.
+  uint64_t latency_ns;
+} fw_fleet_snapshot_t;
+
+// How a fleet rate limiter decides: one of the `FW_FLEET_*` mode
+// constants (other values are `FW_EINVAL`).
+typedef uint32_t fw_fleet_mode_t;
+
+// What a fleet rate limiter does while Redis is unreachable or slow: one
+// of these constants (other values are `FW_EINVAL`).
+typedef uint32_t fw_fleet_on_unavailable_t;
+
+// A fleet rate limiter's own settings.
+typedef struct {
+  // `FW_FLEET_LEASED` (default) or `FW_FLEET_EXACT`.
+  fw_fleet_mode_t mode;
+  // Instances expected to share the limit, for the local share used
+  // before they are counted and while Redis is down (default 1; ≥ 1).
+  uint32_t instances;
+  // `FW_FLEET_LOCAL` (default), `FW_FLEET_FAIL_OPEN` or
+  // `FW_FLEET_FAIL_CLOSED`.
+  fw_fleet_on_unavailable_t on_unavailable;
+} fw_fleet_limiter_config_t;
+
+// Rate limiter configuration.
+typedef struct {
+  // Requests per period, ≥ 1 (no default: 0 is `FW_EINVAL`).
+  uint64_t requests;
+  // The period in nanoseconds, > 0 (default 1 s).
+  uint64_t period_ns;
+  // Burst, ≥ 1; 0 = `requests` (default 0).
+  uint64_t burst;
+  // Read the precise clock instead of the coarse one (default false).
+  bool precise;
+} fw_rate_limiter_config_t;
+
+// A fleet rate limiter's counts (this instance's).
+typedef struct {
+  // Requests admitted (by the fleet or by a fallback).
+  uint64_t admitted;
+  // Requests refused.
+  uint64_t rejected;
+  // Decisions made without Redis (unreachable or slow).
+  uint64_t fallbacks;
+  // Leased mode: tokens leased from the fleet, in all (exact: 0).
+  uint64_t leased;
+  // Leased mode: tokens given back, in all (exact: 0).
+  uint64_t returned;
+  // Leased mode: leased tokens held now (exact: 0).
+  uint64_t held;
+  // Leased mode: live instances, as last counted (exact: 0).
+  uint64_t instances;
+  // Leased mode: lease requests that failed (exact: 0; its failures
+  // are its `fallbacks`).
+  uint64_t redis_errors;
+} fw_fleet_limiter_snapshot_t;
+
+// A fleet breaker's own settings (0 in a duration: its default).
+typedef struct {
+  // Instances that must agree before the fleet opens (default 1: any
+  // instance's trip opens it; 1 ..= 100000).
+  uint32_t quorum;
+  // How often the instance syncs with the fleet, ms (default 200;
+  // 10 ..= 60000): every instance refuses within about this long after
+  // the fleet opens.
+  uint64_t sync_every_ms;
+  // How long an instance owns a half-open's probes before another may
+  // take them over, ms (default 2000; at least three sync intervals).
+  uint64_t probe_claim_ms;
+  // The window the fleet's counts are summed over, ms (default 0: the
+  // breaker's time window, or 60000 when it counts calls; 100 ..=
+  // 86400000).
+  uint64_t window_ms;
+} fw_fleet_breaker_config_t;
+
+// A fleet breaker's sync counts (this instance's).
+typedef struct {
+  // Syncs that reached Redis.
+  uint64_t syncs;
+  // Syncs that failed (Redis unreachable or slow): the breaker decided
+  // on its own meanwhile.
+  uint64_t failed_syncs;
+  // Local trips reported as this instance's vote.
+  uint64_t votes;
+  // Fleet openings applied to the local breaker.
+  uint64_t opens_applied;
+  // Fleet closings applied (the local breaker reset).
+  uint64_t closes_applied;
+  // Half-opens whose probes this instance claimed.
+  uint64_t probes_owned;
+  // Probe verdicts this instance reported.
+  uint64_t probe_verdicts;
+  // The fleet verdict's generation, as last seen.
+  uint64_t fleet_generation;
+  // Whether the fleet was open, as last seen.
+  bool fleet_open;
+} fw_fleet_breaker_snapshot_t;
+
 // A health check: returns 0 when healthy; otherwise writes a message
 // (NUL-terminated, at most `error_len` bytes) into `error` and returns
 // nonzero. Runs on a pool thread: must be thread-safe, must not unwind.
@@ -341,9 +468,11 @@ typedef struct {
   uint64_t total_timeout_ns;
   // Retry failed attempts with this policy (default NULL).
   const fw_retry_t *retry;
-  // Guard each attempt with this breaker (default NULL).
+  // Guard each attempt with this breaker (default NULL). A fleet
+  // breaker's sync with the fleet lasts as long as its own handle.
   const fw_breaker_t *breaker;
-  // Admit each attempt through this rate limiter (default NULL).
+  // Admit each attempt through this rate limiter (default NULL; a fleet
+  // rate limiter is `FW_EINVAL`).
   const fw_rate_limiter_t *rate_limiter;
   // Admit each attempt through this adaptive limit (default NULL).
   const fw_adaptive_limit_t *adaptive_limit;
@@ -368,18 +497,6 @@ typedef struct {
 // failure that is not the dependency's (a bad request: neither counted nor
 // retried). It must not unwind (throw) into failwell.
 typedef int32_t (*fw_pipeline_fn)(void *user_data, uint32_t attempt, uint64_t deadline_ns);
-
-// Rate limiter configuration.
-typedef struct {
-  // Requests per period, ≥ 1 (no default: 0 is `FW_EINVAL`).
-  uint64_t requests;
-  // The period in nanoseconds, > 0 (default 1 s).
-  uint64_t period_ns;
-  // Burst, ≥ 1; 0 = `requests` (default 0).
-  uint64_t burst;
-  // Read the precise clock instead of the coarse one (default false).
-  bool precise;
-} fw_rate_limiter_config_t;
 
 // A rate limiter's counters.
 typedef struct {
@@ -538,6 +655,11 @@ typedef uint64_t (*fw_gauge_fn)(void *user_data);
 // `fw_last_error`.
 #define FW_EREGION 104
 
+// The fleet's Redis is unreachable, slow (past the fleet's timeouts),
+// answered an error, or failwell's breaker around it is open; see
+// `fw_last_error`.
+#define FW_EFLEET 105
+
 // The call succeeded.
 #define FW_OUTCOME_SUCCESS 0
 
@@ -583,6 +705,25 @@ typedef uint64_t (*fw_gauge_fn)(void *user_data);
 
 // A gauge above its limit.
 #define FW_FINDING_GAUGE_LEAK 4
+
+// Each decision is local, on tokens leased from the fleet's bucket by a
+// background thread about 9 times a second (no I/O on the caller's
+// thread). The default.
+#define FW_FLEET_LEASED 0
+
+// Each decision is one round trip to Redis, never admitting more than
+// the limit fleet-wide.
+#define FW_FLEET_EXACT 1
+
+// Decide on a local limiter of this instance's share of the limit (the
+// default).
+#define FW_FLEET_LOCAL 0
+
+// Admit every request.
+#define FW_FLEET_FAIL_OPEN 1
+
+// Refuse every request.
+#define FW_FLEET_FAIL_CLOSED 2
 
 // Everything works.
 #define FW_HEALTH_HEALTHY 0
@@ -877,6 +1018,92 @@ void fw_stale_value_free(fw_stale_value_t *value);
 // The cache's counters.
 fw_status_t fw_stale_cache_snapshot(const fw_stale_cache_t *cache, fw_stale_cache_snapshot_t *out);
 
+// The defaults: 100 ms to connect, 50 ms per read or write, 4 idle
+// connections, keys prefixed `failwell:`.
+fw_fleet_config_t fw_fleet_config_default(void);
+
+// Connects to the fleet's Redis at `url` (`redis://host:port/db`, a
+// NUL-terminated string) with `*config` (NULL: the defaults), into
+// `*out`. Opens one connection now and loads failwell's scripts:
+// `FW_EFLEET` if Redis cannot be reached within the timeouts (a service
+// that must start while Redis is down uses `fw_fleet_open`), `FW_EINVAL`
+// naming the field for a bad setting or URL.
+fw_status_t fw_fleet_connect(const char *url, const fw_fleet_config_t *config, fw_fleet_t **out);
+
+// As `fw_fleet_connect`, without reaching Redis: the first request
+// connects, and the fleet's primitives decide on their fallbacks until
+// Redis answers. Errors: `FW_EINVAL` for a bad setting or URL.
+fw_status_t fw_fleet_open(const char *url, const fw_fleet_config_t *config, fw_fleet_t **out);
+
+// Frees a fleet handle. NULL is a no-op. Limiters and breakers made from
+// it keep working (they hold the connection pool).
+void fw_fleet_free(fw_fleet_t *fleet);
+
+// Sends Redis a `PING`; on `FW_OK` writes the round trip in nanoseconds
+// to `*latency_ns` (if not NULL). `FW_EFLEET` if Redis is unreachable,
+// slow, or failwell's breaker around it is open.
+fw_status_t fw_fleet_ping(const fw_fleet_t *fleet, uint64_t *latency_ns);
+
+// Copies the connection's Redis counts into `*out`.
+fw_status_t fw_fleet_snapshot(const fw_fleet_t *fleet, fw_fleet_snapshot_t *out);
+
+// The defaults: leased, 1 instance expected, local fallback.
+fw_fleet_limiter_config_t fw_fleet_limiter_config_default(void);
+
+// A rate limit `name` (1 to 200 bytes of UTF-8) for every instance that
+// uses the name with the same Redis and key prefix, `*config`'s rate and
+// burst (`precise` does not apply: Redis's clock decides), decided as
+// `*fleet_config` says (NULL: the defaults), into `*out` — an ordinary
+// `fw_rate_limiter_t` (`fw_rate_limiter_try_acquire`, `_acquire_timeout`,
+// `_snapshot`, `fw_metrics_register_rate_limiter`, `_free`; not
+// `_reconfigure` nor a pipeline layer). Every instance must use the same
+// rate and burst. A Redis that cannot be reached now is not an error: the
+// limiter starts on its fallback. `FW_EINVAL` naming the field for a bad
+// setting.
+fw_status_t fw_fleet_rate_limiter_new(const fw_fleet_t *fleet,
+                                      const char *name,
+                                      const fw_rate_limiter_config_t *config,
+                                      const fw_fleet_limiter_config_t *fleet_config,
+                                      fw_rate_limiter_t **out);
+
+// Copies a fleet rate limiter's counts into `*out`; `FW_EINVAL` for a
+// limiter not made by `fw_fleet_rate_limiter_new`.
+fw_status_t fw_fleet_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,
+                                           fw_fleet_limiter_snapshot_t *out);
+
+// The defaults: quorum 1, sync every 200 ms, probe claims of 2 s, the
+// breaker's own window.
+fw_fleet_breaker_config_t fw_fleet_breaker_config_default(void);
+
+// A circuit breaker `name` (1 to 200 bytes of UTF-8) whose verdict every
+// instance using the name shares, into `*out` — an ordinary
+// `fw_breaker_t`: calls are admitted by a local breaker with `*config`
+// (NULL: the defaults) and the `fw_breaker_*` functions work on it; a
+// background thread (`failwell-cb-sync`) reports its trips and counts and
+// applies the fleet's verdict (open, half-open with at most
+// `half_open_calls` probes fleet-wide, closed), as `*fleet_config` says
+// (NULL: the defaults). While Redis is unreachable the breaker decides on
+// its own policy. A Redis that cannot be reached now is not an error.
+// The sync ends when the handle is freed. `FW_EINVAL` naming the field
+// for a bad setting.
+fw_status_t fw_fleet_breaker_new(const fw_fleet_t *fleet,
+                                 const char *name,
+                                 const fw_breaker_config_t *config,
+                                 const fw_fleet_breaker_config_t *fleet_config,
+                                 fw_breaker_t **out);
+
+// Copies a fleet breaker's sync counts into `*out`; `FW_EINVAL` for a
+// breaker not made by `fw_fleet_breaker_new`.
+fw_status_t fw_fleet_breaker_snapshot(const fw_breaker_t *breaker,
+                                      fw_fleet_breaker_snapshot_t *out);
+
+// Registers a fleet connection's Redis requests under `instance`
+// (`failwell_fleet_redis_requests_total`, `_failures_total`,
+// `_refused_total`, `_seconds_total`, `failwell_fleet_redis_guard_open`).
+fw_status_t fw_metrics_register_fleet(const fw_metrics_t *metrics,
+                                      const char *instance,
+                                      const fw_fleet_t *fleet);
+
 // Creates a health registry running a round every `interval_ns` (≥ 10 ms).
 fw_status_t fw_health_new(uint64_t interval_ns, fw_health_t **out);
 
@@ -912,7 +1139,8 @@ fw_status_t fw_metrics_new(fw_metrics_t **out);
 // Frees a registry. NULL is a no-op.
 void fw_metrics_free(fw_metrics_t *metrics);
 
-// Registers a breaker under `instance` (a NUL-terminated UTF-8 name).
+// Registers a breaker under `instance` (a NUL-terminated UTF-8 name); a
+// fleet breaker's sync counts too (`failwell_fleet_breaker_*`).
 fw_status_t fw_metrics_register_breaker(const fw_metrics_t *metrics,
                                         const char *instance,
                                         const fw_breaker_t *breaker);
@@ -922,7 +1150,9 @@ fw_status_t fw_metrics_register_bulkhead(const fw_metrics_t *metrics,
                                          const char *instance,
                                          const fw_bulkhead_t *bulkhead);
 
-// Registers a rate limiter under `instance`.
+// Registers a rate limiter under `instance`; a fleet limiter as
+// `failwell_fleet_limiter_*` (decisions, fallbacks, and in leased mode
+// its tokens and the instances counted).
 fw_status_t fw_metrics_register_rate_limiter(const fw_metrics_t *metrics,
                                              const char *instance,
                                              const fw_rate_limiter_t *limiter);
@@ -1063,7 +1293,9 @@ fw_status_t fw_rate_limiter_acquire_timeout(const fw_rate_limiter_t *limiter,
 // naming the field and changes nothing; every decision sees the old
 // configuration or the new one, never a mix. `precise` is fixed at build:
 // a different value is `FW_EINVAL` naming it. A limiter in a shared region
-// keeps the region's configuration: `FW_EINVAL` naming `reconfigure`.
+// keeps the region's configuration: `FW_EINVAL` naming `reconfigure`; so
+// does a fleet limiter (every instance decides on the rate it was built
+// with).
 fw_status_t fw_rate_limiter_reconfigure(const fw_rate_limiter_t *limiter,
                                         const fw_rate_limiter_config_t *config);
 

@@ -62,6 +62,10 @@ pub const FW_EIO: fw_status_t = 103;
 /// another kind or another configuration, or (attaching) absent; see
 /// `fw_last_error`.
 pub const FW_EREGION: fw_status_t = 104;
+/// The fleet's Redis is unreachable, slow (past the fleet's timeouts),
+/// answered an error, or failwell's breaker around it is open; see
+/// `fw_last_error`.
+pub const FW_EFLEET: fw_status_t = 105;
 
 /// The status of a refusal.
 pub(crate) fn rejected(r: Rejected) -> fw_status_t {
@@ -477,6 +481,7 @@ pub extern "C" fn fw_status_str(status: fw_status_t) -> *const c_char {
         FW_ECALL => c"FW_ECALL",
         FW_EIO => c"FW_EIO",
         FW_EREGION => c"FW_EREGION",
+        FW_EFLEET => c"FW_EFLEET",
         _ => c"FW_UNKNOWN_STATUS",
     };
     s.as_ptr()

@@ -181,7 +181,7 @@ pub unsafe extern "C" fn fw_health_register_breaker(
                 ))
             }
         };
-        match h.registry.register_breaker(name, b, when) {
+        match h.registry.register_breaker(name, b.arc(), when) {
             Ok(()) => FW_OK,
             Err(e) => config_error("fw_health_register_breaker", e, C_FIELDS),
         }

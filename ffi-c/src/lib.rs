@@ -12,8 +12,9 @@
 //! It covers the circuit breaker, the bulkhead, the rate limiter, retry,
 //! deadlines and timed calls, the adaptive limit and the SRE throttler,
 //! chaos injection, the watchdog, health checks and metrics rendering,
-//! and host regions (shared memory) holding rate limiters shared by the
-//! processes of a host.
+//! host regions (shared memory) holding primitives shared by the
+//! processes of a host, and the fleet (Redis) holding rate limits and
+//! breaker verdicts shared by every instance of a service.
 
 #![allow(non_camel_case_types)]
 // Every export dereferences caller-supplied pointers; each function's doc
@@ -27,6 +28,7 @@ pub mod chaos;
 pub mod deadline;
 pub mod degrade;
 pub mod events;
+pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod pipeline;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use fw::metrics::MetricsRegistry;
 
 use crate::boundary::*;
-use crate::breaker::fw_breaker_t;
+use crate::breaker::{fw_breaker_t, BreakerBox};
 use crate::bulkhead::fw_bulkhead_t;
 use crate::deadline::fw_timeout_pool_t;
 use crate::degrade::fw_stale_cache_t;
 use crate::health::fw_health_t;
-use crate::rate_limit::fw_rate_limiter_t;
+use crate::rate_limit::{fw_rate_limiter_t, LimiterBox};
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 
@@ -74,7 +74,8 @@ fn register<H: Handle>(
     })
 }
 
-/// Registers a breaker under `instance` (a NUL-terminated UTF-8 name).
+/// Registers a breaker under `instance` (a NUL-terminated UTF-8 name); a
+/// fleet breaker's sync counts too (`failwell_fleet_breaker_*`).
 #[no_mangle]
 pub unsafe extern "C" fn fw_metrics_register_breaker(
     metrics: *const fw_metrics_t,
@@ -87,7 +88,13 @@ pub unsafe extern "C" fn fw_metrics_register_breaker(
         breaker,
         "fw_metrics_register_breaker",
         "breaker",
-        |m, n, x| m.register_breaker(n, x),
+        |m, n, x| match &*x {
+            BreakerBox::Local(b) => m.register_breaker(n, Arc::clone(b)),
+            BreakerBox::Fleet(f) => {
+                m.register_breaker(n.clone(), Arc::clone(f.breaker()))?;
+                failwell_fleet::metrics::register_breaker(m, n, Arc::clone(f))
+            }
+        },
     )
 }
 
@@ -108,7 +115,9 @@ pub unsafe extern "C" fn fw_metrics_register_bulkhead(
     )
 }
 
-/// Registers a rate limiter under `instance`.
+/// Registers a rate limiter under `instance`; a fleet limiter as
+/// `failwell_fleet_limiter_*` (decisions, fallbacks, and in leased mode
+/// its tokens and the instances counted).
 #[no_mangle]
 pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
     metrics: *const fw_metrics_t,
@@ -121,7 +130,11 @@ pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
         limiter,
         "fw_metrics_register_rate_limiter",
         "limiter",
-        |m, n, x| m.register_rate_limiter(n, x),
+        |m, n, x| match &*x {
+            LimiterBox::Local(l) => m.register_rate_limiter(n, Arc::clone(l)),
+            LimiterBox::Leased(l) => failwell_fleet::metrics::register_leased(m, n, Arc::clone(l)),
+            LimiterBox::Exact(l) => failwell_fleet::metrics::register_exact(m, n, Arc::clone(l)),
+        },
     )
 }
 

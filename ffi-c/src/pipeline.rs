@@ -15,7 +15,7 @@ use fw::Error;
 use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
 use crate::bulkhead::{fw_bulkhead_t, fw_priority_t, priority};
-use crate::rate_limit::fw_rate_limiter_t;
+use crate::rate_limit::{fw_rate_limiter_t, LimiterBox};
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 
@@ -53,9 +53,11 @@ pub struct fw_pipeline_config_t {
     pub total_timeout_ns: u64,
     /// Retry failed attempts with this policy (default NULL).
     pub retry: *const fw_retry_t,
-    /// Guard each attempt with this breaker (default NULL).
+    /// Guard each attempt with this breaker (default NULL). A fleet
+    /// breaker's sync with the fleet lasts as long as its own handle.
     pub breaker: *const fw_breaker_t,
-    /// Admit each attempt through this rate limiter (default NULL).
+    /// Admit each attempt through this rate limiter (default NULL; a fleet
+    /// rate limiter is `FW_EINVAL`).
     pub rate_limiter: *const fw_rate_limiter_t,
     /// Admit each attempt through this adaptive limit (default NULL).
     pub adaptive_limit: *const fw_adaptive_limit_t,
@@ -96,10 +98,15 @@ fn build(c: &fw_pipeline_config_t) -> Result<Pipeline, fw_status_t> {
         b = b.retry(r);
     }
     if let Some(x) = share(c.breaker) {
-        b = b.breaker(x);
+        b = b.breaker(x.arc());
     }
     if let Some(x) = share(c.rate_limiter) {
-        b = b.rate_limiter(x);
+        let LimiterBox::Local(l) = &*x else {
+            return Err(invalid(
+                "fw_pipeline_new: rate_limiter: a fleet rate limiter is not a pipeline layer; call fw_rate_limiter_try_acquire before fw_pipeline_run",
+            ));
+        };
+        b = b.rate_limiter(Arc::clone(l));
     }
     if let Some(x) = share(c.adaptive_limit) {
         b = b.adaptive_limit(x);
