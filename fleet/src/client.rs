@@ -1,6 +1,6 @@
 //! The connection to the fleet's Redis: a small pool of synchronous
-//! connections, each with its connect, read and write timeouts, the
-//! scripts loaded when it is made, and failwell's own breaker around it.
+//! connections, each with its connect, read and write timeouts, and
+//! failwell's own breaker around it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use failwell::breaker::CircuitBreaker;
 use failwell::ConfigError;
-use redis::{Connection, RedisError, RedisResult, Script};
+use redis::{Connection, IntoConnectionInfo, RedisError, RedisResult, Script};
 
 use crate::FleetError;
 
@@ -67,15 +67,22 @@ impl FleetBuilder {
         self
     }
 
-    /// Checks the settings, opens one connection (loading the scripts) and
-    /// returns the fleet. Errors: [`FleetError::Config`] naming the field,
+    /// Checks the settings, opens one connection and returns the fleet. Errors: [`FleetError::Config`] naming the field,
     /// [`FleetError::Url`], or [`FleetError::Redis`] when Redis cannot be
     /// reached within the timeouts. A service that must start while Redis
     /// is down uses [`open`](Self::open).
     pub fn connect(self) -> Result<Fleet, FleetError> {
         let fleet = self.open()?;
-        let conn = fleet
+        let mut conn = fleet
             .open_connection()
+            .map_err(|source| FleetError::Redis {
+                op: "connect",
+                source,
+            })?;
+        // A server that accepts connections but does not answer (paused,
+        // overloaded) is not connected to.
+        redis::cmd("PING")
+            .query::<String>(&mut conn)
             .map_err(|source| FleetError::Redis {
                 op: "connect",
                 source,
@@ -109,10 +116,21 @@ impl FleetBuilder {
             )
             .into());
         }
-        let client = redis::Client::open(self.url.as_str()).map_err(|source| FleetError::Url {
+        let url_error = |source| FleetError::Url {
             url: self.url.clone(),
             source,
-        })?;
+        };
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(url_error)?;
+        // No `CLIENT SETINFO` round trip when a connection opens: a new
+        // connection to a server that accepts but does not answer (paused,
+        // overloaded) then costs the caller one `io_timeout`, not the
+        // connect timeout on top.
+        let redis = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(redis)).map_err(url_error)?;
         // Counts forks from here on (the pool and the leasing threads
         // notice a child by it).
         failwell::fork_generation();
@@ -126,7 +144,6 @@ impl FleetBuilder {
                 client,
                 settings: self,
                 idle: Mutex::new(Vec::new()),
-                scripts: Mutex::new(Vec::new()),
                 guard,
                 stats: Stats::default(),
             }),
@@ -141,9 +158,11 @@ impl FleetBuilder {
 /// writes to its parent's sockets).
 ///
 /// Every request runs on a pooled connection with the builder's timeouts,
-/// so a call that reaches Redis waits at most about `connect_timeout` (a
-/// new connection) plus two `io_timeout`s (the request and its answer; one
-/// more pair if the server lost its scripts and they are loaded again).
+/// so a call that reaches Redis waits at most about two `io_timeout`s (the
+/// request's write and its answer's read; one more pair if the server lost
+/// its scripts and they are loaded again), plus `connect_timeout` when no
+/// idle connection is left and the server's host does not answer the TCP
+/// handshake (a new connection sends nothing before the request).
 /// After [`GUARD_FAILURES`] failures in a row, failwell's own breaker
 /// stops sending requests for [`GUARD_OPEN_FOR`]; requests then fail at
 /// once with [`FleetError::Unavailable`], and one request tries again.
@@ -158,8 +177,6 @@ struct Inner {
     /// Idle connections, each with the fork generation it was opened in
     /// (a child of `fork()` must not use its parent's sockets).
     idle: Mutex<Vec<(Connection, u64)>>,
-    /// Every script a primitive registered, loaded on each new connection.
-    scripts: Mutex<Vec<Arc<Script>>>,
     guard: CircuitBreaker,
     stats: Stats,
 }
@@ -220,18 +237,15 @@ impl Fleet {
         format!("{}{kind}:{{{name}}}", self.inner.settings.key_prefix)
     }
 
-    /// Registers `script` to be loaded on every new connection (and loads
-    /// it now on one).
+    /// Loads `script` into Redis (scripts are the server's, for every
+    /// connection; a server that lost them, restarted or flushed, gets
+    /// them again from the `NOSCRIPT` answer to `EVALSHA`).
     pub(crate) fn register(&self, script: Arc<Script>) -> Result<(), FleetError> {
-        if let Some(mut scripts) = briefly(&self.inner.scripts) {
-            scripts.push(Arc::clone(&script));
-        }
         self.run("load scripts", |c| script.load(c).map(drop))
     }
 
     /// [`register`](Self::register), where a Redis that cannot be reached
-    /// now is not an error (the script loads on each new connection, and
-    /// EVALSHA loads it if missing).
+    /// now is not an error (EVALSHA loads it once Redis answers).
     pub(crate) fn register_lazily(&self, script: Arc<Script>) -> Result<(), FleetError> {
         match self.register(script) {
             Err(e) if !e.is_unavailable() => Err(e),
@@ -355,22 +369,15 @@ impl Fleet {
         }
     }
 
-    /// A new connection with the timeouts set and every script loaded.
+    /// A new connection with the timeouts set.
     fn open_connection(&self) -> RedisResult<Connection> {
         let s = &self.inner.settings;
-        let mut conn = self
+        let conn = self
             .inner
             .client
             .get_connection_with_timeout(s.connect_timeout)?;
         conn.set_read_timeout(Some(s.io_timeout))?;
         conn.set_write_timeout(Some(s.io_timeout))?;
-        // Not loaded now if the list cannot be read (a child of fork() whose
-        // parent held its lock): EVALSHA loads a missing script itself.
-        let scripts: Vec<Arc<Script>> =
-            briefly(&self.inner.scripts).map_or(Vec::new(), |s| s.clone());
-        for script in scripts {
-            script.load(&mut conn)?;
-        }
         Ok(conn)
     }
 }
