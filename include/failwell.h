@@ -422,7 +422,7 @@ typedef struct {
   // take them over, ms (default 2000; at least three sync intervals).
   uint64_t probe_claim_ms;
   // The window the fleet's counts are summed over, ms (default 0: the
-  // breaker's time window, or 60000 when it counts calls; 100 ..=
+  // breaker's time window, or 10000 when it counts calls; 100 ..=
   // 86400000).
   uint64_t window_ms;
 } fw_fleet_breaker_config_t;
@@ -789,7 +789,9 @@ fw_breaker_config_t fw_breaker_config_default(void);
 // `fw_breaker_config_get`). Which policies are on (zero or not) and the
 // window must stay as built: changing them is `FW_EINVAL` naming
 // `trip_policy` or `window`, as is any invalid value; a refused change
-// changes nothing. Thread-safe; callers are not blocked.
+// changes nothing. A breaker in a host region or in the fleet keeps the
+// configuration it was built with (`FW_EINVAL`). Thread-safe; callers
+// are not blocked.
 fw_status_t fw_breaker_reconfigure(const fw_breaker_t *breaker, const fw_breaker_config_t *config);
 
 // Writes the configuration in force into `*out` (a policy that is off

@@ -1,11 +1,9 @@
 //! `fw_breaker_*`: the circuit breaker.
 
 use std::ffi::{c_void, CString};
-use std::ops::Deref;
-use std::sync::Arc;
 use std::time::Duration;
 
-use failwell_fleet::FleetBreaker;
+pub(crate) use failwell_fleet::AnyBreaker;
 
 use fw::breaker::{
     CircuitBreaker, Outcome, PermitToken, Settings, State, Window, DEFAULT_WINDOW_BUCKETS,
@@ -43,46 +41,7 @@ pub struct fw_breaker_t {
 
 // SAFETY: never constructed; its pointers come from `new_handle`.
 unsafe impl Handle for fw_breaker_t {
-    type Target = BreakerBox;
-}
-
-/// What an `fw_breaker_t` stands for: a breaker of this process (or of a
-/// host region), or a fleet breaker, whose local breaker admits the calls.
-/// Every `fw_breaker_*` works on the breaker that admits calls.
-#[derive(Debug)]
-pub(crate) enum BreakerBox {
-    Local(Arc<CircuitBreaker>),
-    Fleet(Arc<FleetBreaker>),
-}
-
-impl BreakerBox {
-    /// A handle's value for a breaker of this process or region.
-    pub(crate) fn local(b: CircuitBreaker) -> Self {
-        BreakerBox::Local(Arc::new(b))
-    }
-
-    /// The breaker that admits calls, owned (for a pipeline, a health
-    /// check or a metrics registry). A fleet breaker's sync with the fleet
-    /// lasts as long as its handle.
-    pub(crate) fn arc(&self) -> Arc<CircuitBreaker> {
-        match self {
-            BreakerBox::Local(b) => Arc::clone(b),
-            BreakerBox::Fleet(f) => Arc::clone(f.breaker()),
-        }
-    }
-}
-
-impl Deref for BreakerBox {
-    type Target = CircuitBreaker;
-
-    #[inline(always)]
-    fn deref(&self) -> &CircuitBreaker {
-        match self {
-            BreakerBox::Local(b) => b,
-            // In a child of fork(), starts the child's sync thread.
-            BreakerBox::Fleet(f) => f.breaker(),
-        }
-    }
+    type Target = AnyBreaker;
 }
 
 /// A permit from a breaker: a plain value (no allocation), to be recorded
@@ -242,7 +201,9 @@ fn build(c: &fw_breaker_config_t) -> Result<CircuitBreaker, fw::ConfigError> {
 /// `fw_breaker_config_get`). Which policies are on (zero or not) and the
 /// window must stay as built: changing them is `FW_EINVAL` naming
 /// `trip_policy` or `window`, as is any invalid value; a refused change
-/// changes nothing. Thread-safe; callers are not blocked.
+/// changes nothing. A breaker in a host region or in the fleet keeps the
+/// configuration it was built with (`FW_EINVAL`). Thread-safe; callers
+/// are not blocked.
 #[no_mangle]
 pub unsafe extern "C" fn fw_breaker_reconfigure(
     breaker: *const fw_breaker_t,
@@ -255,7 +216,7 @@ pub unsafe extern "C" fn fw_breaker_reconfigure(
             Ok(w) => w,
             Err(e) => return config_error("fw_breaker_reconfigure", e, C_FIELDS),
         };
-        match b.reconfigure(|_| wanted) {
+        match AnyBreaker::reconfigure(b, |_| wanted) {
             Ok(()) => FW_OK,
             Err(e) => config_error("fw_breaker_reconfigure", e, C_FIELDS),
         }
@@ -290,7 +251,7 @@ pub unsafe extern "C" fn fw_breaker_new(
         let c = config_or(config, fw_breaker_config_default);
         match build(&c) {
             Ok(b) => {
-                out.write(new_handle::<fw_breaker_t>(BreakerBox::local(b)));
+                out.write(new_handle::<fw_breaker_t>(AnyBreaker::local(b)));
                 FW_OK
             }
             Err(e) => config_error("fw_breaker_new", e, C_FIELDS),

@@ -13,10 +13,10 @@ use fw::breaker::CircuitBreaker;
 use crate::boundary::*;
 use crate::breaker::{
     from_c as breaker_settings, fw_breaker_config_default, fw_breaker_config_t, fw_breaker_t,
-    BreakerBox, C_FIELDS as BREAKER_FIELDS,
+    AnyBreaker, C_FIELDS as BREAKER_FIELDS,
 };
 use crate::metrics::fw_metrics_t;
-use crate::rate_limit::{builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, LimiterBox};
+use crate::rate_limit::{builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, AnyRateLimiter};
 
 /// The fleet's settings' core names, as the C API names them.
 /// cbindgen:ignore
@@ -302,9 +302,11 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_new(
             FW_FLEET_LOCAL => OnUnavailable::Local,
             FW_FLEET_FAIL_OPEN => OnUnavailable::FailOpen,
             FW_FLEET_FAIL_CLOSED => OnUnavailable::FailClosed,
-            other => return invalid(format!(
+            other => {
+                return invalid(format!(
                 "{func}: fleet_config.on_unavailable: {other} is not an fw_fleet_on_unavailable_t"
-            )),
+            ))
+            }
         };
         let made = match fc.mode {
             FW_FLEET_LEASED => f
@@ -312,13 +314,13 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_new(
                 .instances(fc.instances)
                 .on_unavailable(on_unavailable)
                 .build()
-                .map(|l| LimiterBox::Leased(Arc::new(l))),
+                .map(|l| AnyRateLimiter::Leased(Arc::new(l))),
             FW_FLEET_EXACT => f
                 .exact_rate_limiter(name, builder_of(c))
                 .instances(fc.instances)
                 .on_unavailable(on_unavailable)
                 .build()
-                .map(|l| LimiterBox::Exact(Arc::new(l))),
+                .map(|l| AnyRateLimiter::Exact(Arc::new(l))),
             other => {
                 return invalid(format!(
                     "{func}: fleet_config.mode: {other} is not an fw_fleet_mode_t"
@@ -369,7 +371,7 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_snapshot(
         let l = try_handle!(limiter);
         let out = try_out!(out);
         let s = match l {
-            LimiterBox::Leased(l) => {
+            AnyRateLimiter::Leased(l) => {
                 let s = l.snapshot();
                 fw_fleet_limiter_snapshot_t {
                     admitted: s.admitted,
@@ -382,7 +384,7 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_snapshot(
                     redis_errors: s.redis_errors,
                 }
             }
-            LimiterBox::Exact(l) => {
+            AnyRateLimiter::Exact(l) => {
                 let s = l.snapshot();
                 fw_fleet_limiter_snapshot_t {
                     admitted: s.admitted,
@@ -395,7 +397,7 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_snapshot(
                     redis_errors: 0,
                 }
             }
-            LimiterBox::Local(_) => {
+            AnyRateLimiter::Local(_) => {
                 return invalid(
                     "fw_fleet_rate_limiter_snapshot: `limiter` is not a fleet rate limiter",
                 )
@@ -421,7 +423,7 @@ pub struct fw_fleet_breaker_config_t {
     /// take them over, ms (default 2000; at least three sync intervals).
     pub probe_claim_ms: u64,
     /// The window the fleet's counts are summed over, ms (default 0: the
-    /// breaker's time window, or 60000 when it counts calls; 100 ..=
+    /// breaker's time window, or 10000 when it counts calls; 100 ..=
     /// 86400000).
     pub window_ms: u64,
 }
@@ -482,7 +484,7 @@ pub unsafe extern "C" fn fw_fleet_breaker_new(
         }
         match b.build() {
             Ok(fb) => {
-                out.write(new_handle::<fw_breaker_t>(BreakerBox::Fleet(Arc::new(fb))));
+                out.write(new_handle::<fw_breaker_t>(AnyBreaker::Fleet(Arc::new(fb))));
                 FW_OK
             }
             Err(e) => fleet_error(func, e, FLEET_BREAKER_FIELDS),
@@ -523,7 +525,7 @@ pub unsafe extern "C" fn fw_fleet_breaker_snapshot(
     out: *mut fw_fleet_breaker_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        let BreakerBox::Fleet(b) = try_handle!(breaker) else {
+        let AnyBreaker::Fleet(b) = try_handle!(breaker) else {
             return invalid("fw_fleet_breaker_snapshot: `breaker` is not a fleet breaker");
         };
         let out = try_out!(out);

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use fw::metrics::MetricsRegistry;
 
 use crate::boundary::*;
-use crate::breaker::{fw_breaker_t, BreakerBox};
+use crate::breaker::{fw_breaker_t, AnyBreaker};
 use crate::bulkhead::fw_bulkhead_t;
 use crate::deadline::fw_timeout_pool_t;
 use crate::degrade::fw_stale_cache_t;
 use crate::health::fw_health_t;
-use crate::rate_limit::{fw_rate_limiter_t, LimiterBox};
+use crate::rate_limit::{fw_rate_limiter_t, AnyRateLimiter};
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 
@@ -89,8 +89,8 @@ pub unsafe extern "C" fn fw_metrics_register_breaker(
         "fw_metrics_register_breaker",
         "breaker",
         |m, n, x| match &*x {
-            BreakerBox::Local(b) => m.register_breaker(n, Arc::clone(b)),
-            BreakerBox::Fleet(f) => {
+            AnyBreaker::Local(b) => m.register_breaker(n, Arc::clone(b)),
+            AnyBreaker::Fleet(f) => {
                 m.register_breaker(n.clone(), Arc::clone(f.breaker()))?;
                 failwell_fleet::metrics::register_breaker(m, n, Arc::clone(f))
             }
@@ -131,9 +131,13 @@ pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
         "fw_metrics_register_rate_limiter",
         "limiter",
         |m, n, x| match &*x {
-            LimiterBox::Local(l) => m.register_rate_limiter(n, Arc::clone(l)),
-            LimiterBox::Leased(l) => failwell_fleet::metrics::register_leased(m, n, Arc::clone(l)),
-            LimiterBox::Exact(l) => failwell_fleet::metrics::register_exact(m, n, Arc::clone(l)),
+            AnyRateLimiter::Local(l) => m.register_rate_limiter(n, Arc::clone(l)),
+            AnyRateLimiter::Leased(l) => {
+                failwell_fleet::metrics::register_leased(m, n, Arc::clone(l))
+            }
+            AnyRateLimiter::Exact(l) => {
+                failwell_fleet::metrics::register_exact(m, n, Arc::clone(l))
+            }
         },
     )
 }

@@ -1,11 +1,9 @@
 //! `fw_rate_limiter_*`: the GCRA rate limiter.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use failwell_fleet::{ExactRateLimiter, LeasedRateLimiter};
+pub(crate) use failwell_fleet::AnyRateLimiter;
 use fw::rate_limit::RateLimiter;
-use fw::Rejected;
 
 use crate::boundary::*;
 
@@ -22,40 +20,7 @@ pub struct fw_rate_limiter_t {
 
 // SAFETY: never constructed; its pointers come from `new_handle`.
 unsafe impl Handle for fw_rate_limiter_t {
-    type Target = LimiterBox;
-}
-
-/// What an `fw_rate_limiter_t` stands for: a limiter of this process (or
-/// of a host region), or a fleet limiter in leased or exact mode.
-#[derive(Debug)]
-pub(crate) enum LimiterBox {
-    Local(Arc<RateLimiter>),
-    Leased(Arc<LeasedRateLimiter>),
-    Exact(Arc<ExactRateLimiter>),
-}
-
-impl LimiterBox {
-    /// A handle's value for a limiter of this process or region.
-    pub(crate) fn local(l: RateLimiter) -> Self {
-        LimiterBox::Local(Arc::new(l))
-    }
-
-    #[inline(always)]
-    fn try_acquire_n(&self, n: u32) -> Result<(), Rejected> {
-        match self {
-            LimiterBox::Local(l) => l.try_acquire_n(n),
-            LimiterBox::Leased(l) => l.try_acquire_n(n),
-            LimiterBox::Exact(l) => l.try_acquire_n(n),
-        }
-    }
-
-    fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), Rejected> {
-        match self {
-            LimiterBox::Local(l) => l.acquire_n_timeout(n, timeout),
-            LimiterBox::Leased(l) => l.acquire_n_timeout(n, timeout),
-            LimiterBox::Exact(l) => l.acquire_n_timeout(n, timeout),
-        }
-    }
+    type Target = AnyRateLimiter;
 }
 
 /// Rate limiter configuration.
@@ -98,7 +63,7 @@ pub unsafe extern "C" fn fw_rate_limiter_new(
         };
         match builder_of(c).build() {
             Ok(l) => {
-                out.write(new_handle::<fw_rate_limiter_t>(LimiterBox::local(l)));
+                out.write(new_handle::<fw_rate_limiter_t>(AnyRateLimiter::local(l)));
                 FW_OK
             }
             Err(e) => config_error("fw_rate_limiter_new", e, C_FIELDS),
@@ -179,11 +144,7 @@ pub unsafe extern "C" fn fw_rate_limiter_reconfigure(
     config: *const fw_rate_limiter_config_t,
 ) -> fw_status_t {
     guard(|| {
-        let LimiterBox::Local(l) = try_handle!(limiter) else {
-            return invalid(
-                "fw_rate_limiter_reconfigure: reconfigure: a fleet rate limiter keeps the rate it was built with (every instance must agree on it)",
-            );
-        };
+        let l = try_handle!(limiter);
         let c = *try_ref!(config);
         let r = l.reconfigure(|b| {
             let b = b
@@ -221,34 +182,12 @@ pub unsafe extern "C" fn fw_rate_limiter_snapshot(
     guard(|| {
         let l = try_handle!(limiter);
         let out = try_out!(out);
-        out.write(match l {
-            LimiterBox::Local(l) => {
-                let s = l.snapshot();
-                fw_rate_limiter_snapshot_t {
-                    admitted: s.admitted,
-                    rejected: s.rejected,
-                    interval_ns: nanos(s.interval),
-                    burst: s.burst,
-                }
-            }
-            LimiterBox::Leased(l) => {
-                let s = l.snapshot();
-                fw_rate_limiter_snapshot_t {
-                    admitted: s.admitted,
-                    rejected: s.rejected,
-                    interval_ns: nanos(l.interval()),
-                    burst: l.burst() as u64,
-                }
-            }
-            LimiterBox::Exact(l) => {
-                let s = l.snapshot();
-                fw_rate_limiter_snapshot_t {
-                    admitted: s.admitted,
-                    rejected: s.rejected,
-                    interval_ns: nanos(l.interval()),
-                    burst: l.burst() as u64,
-                }
-            }
+        let s = l.snapshot();
+        out.write(fw_rate_limiter_snapshot_t {
+            admitted: s.admitted,
+            rejected: s.rejected,
+            interval_ns: nanos(s.interval),
+            burst: s.burst,
         });
         FW_OK
     })

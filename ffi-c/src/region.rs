@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use crate::breaker::{
     from_c as breaker_settings, fw_breaker_config_default, fw_breaker_config_t, fw_breaker_t,
-    BreakerBox, C_FIELDS as BREAKER_FIELDS,
+    AnyBreaker, C_FIELDS as BREAKER_FIELDS,
 };
 use crate::bulkhead::{fw_bulkhead_config_default, fw_bulkhead_config_t, fw_bulkhead_t};
 use crate::rate_limit::{
-    builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, LimiterBox, C_FIELDS as LIMITER_FIELDS,
+    builder_of, fw_rate_limiter_config_t, fw_rate_limiter_t, AnyRateLimiter,
+    C_FIELDS as LIMITER_FIELDS,
 };
 use crate::retry::{build, fw_retry_config_t, fw_retry_t, C_FIELDS as RETRY_FIELDS};
 
@@ -157,7 +158,8 @@ pub unsafe extern "C" fn fw_region_rate_limiter_new(
         let out = try_out!(out);
         give::<fw_rate_limiter_t>(
             out,
-            r.rate_limiter(name, builder_of(c)).map(LimiterBox::local),
+            r.rate_limiter(name, builder_of(c))
+                .map(AnyRateLimiter::local),
             this_export!(),
             LIMITER_FIELDS,
         )
@@ -178,7 +180,7 @@ pub unsafe extern "C" fn fw_region_rate_limiter_attach(
         let out = try_out!(out);
         give::<fw_rate_limiter_t>(
             out,
-            r.attach_rate_limiter(name).map(LimiterBox::local),
+            r.attach_rate_limiter(name).map(AnyRateLimiter::local),
             this_export!(),
             LIMITER_FIELDS,
         )
@@ -312,7 +314,7 @@ pub unsafe extern "C" fn fw_region_breaker_new(
             .builder()
             .map_err(RegionError::from)
             .and_then(|b| r.circuit_breaker(name, b))
-            .map(BreakerBox::local);
+            .map(AnyBreaker::local);
         give::<fw_breaker_t>(out, made, this_export!(), BREAKER_FIELDS)
     })
 }
@@ -331,7 +333,7 @@ pub unsafe extern "C" fn fw_region_breaker_attach(
         let out = try_out!(out);
         give::<fw_breaker_t>(
             out,
-            r.attach_circuit_breaker(name).map(BreakerBox::local),
+            r.attach_circuit_breaker(name).map(AnyBreaker::local),
             this_export!(),
             &[],
         )

@@ -252,6 +252,13 @@ static void one_instance_trip_opens_another(void) {
     fw_fleet_breaker_snapshot_t sa = {0};
     CHECK_STATUS(fw_fleet_breaker_snapshot(ba, &sa), FW_OK);
     CHECK(sa.votes == 1);
+    /* Every instance must agree on the policy: no reconfigure. */
+    fw_breaker_config_t got;
+    CHECK_STATUS(fw_breaker_config_get(ba, &got), FW_OK);
+    CHECK(got.consecutive_failures == 3);
+    got.consecutive_failures = 10;
+    CHECK_STATUS(fw_breaker_reconfigure(ba, &got), FW_EINVAL);
+    CHECK(message_mentions("fw_breaker_reconfigure: reconfigure: a fleet breaker"));
     /* A local breaker is no fleet breaker. */
     fw_breaker_t *local = NULL;
     CHECK_STATUS(fw_breaker_new(&c, &local), FW_OK);

@@ -542,6 +542,26 @@ impl LeasedRateLimiter {
         }
     }
 
+    /// How long until one request may be admitted, as this instance can
+    /// tell now: zero while it holds a leased token (or decides fail-open),
+    /// the local share's wait while Redis is unreachable, else the time to
+    /// the next lease (a few milliseconds).
+    pub fn next_ready(&self) -> Duration {
+        let inner = &*self.inner;
+        if inner.local_mode.load(Relaxed) {
+            return match inner.on_unavailable {
+                OnUnavailable::FailOpen => Duration::ZERO,
+                OnUnavailable::FailClosed => LEASE_TICK,
+                _ => inner.local.next_ready(),
+            };
+        }
+        if inner.tokens.load(Relaxed) >= 1 {
+            Duration::ZERO
+        } else {
+            LEASE_TICK
+        }
+    }
+
     /// The emission interval `T` (the period divided by the requests).
     pub fn interval(&self) -> Duration {
         Duration::from_nanos(self.inner.interval)

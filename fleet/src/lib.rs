@@ -4,8 +4,8 @@
 //! Redis, so that Redis is one more dependency the service survives.
 //!
 //! What is here: the connection ([`Fleet`]: a small pool, connect,
-//! read and write timeouts in milliseconds by default, scripts loaded on
-//! every new connection and again if the server lost them) and the fleet
+//! read and write timeouts in milliseconds by default, scripts loaded when
+//! a primitive is made and again if the server lost them) and the fleet
 //! rate limiter in its two modes, on one bucket in Redis (failwell's GCRA
 //! with the server's `TIME`, so the instances' clocks do not matter):
 //!
@@ -62,6 +62,7 @@
 //! # Ok::<(), failwell_fleet::FleetError>(())
 //! ```
 
+mod any;
 mod breaker;
 mod client;
 mod error;
@@ -69,6 +70,7 @@ mod exact;
 mod leased;
 pub mod metrics;
 
+pub use any::{AnyBreaker, AnyRateLimiter};
 pub use breaker::{
     FleetBreaker, FleetBreakerBuilder, FleetBreakerSnapshot, DEFAULT_FLEET_WINDOW,
     DEFAULT_PROBE_CLAIM, SYNC_EVERY,
