@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use failwell::breaker::{self, Outcome, OwnedPermit, Window};
 use failwell::lock::Mutex;
+use failwell_fleet::AnyBreaker;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -34,7 +35,9 @@ const RENAMES: &[(&str, &str)] = &[
 #[pyclass(module = "failwell._native", name = "CircuitBreaker", subclass, frozen)]
 #[derive(Debug)]
 pub struct PyBreaker {
-    pub(crate) inner: Arc<breaker::CircuitBreaker>,
+    /// The breaker that admits calls: local, in a region, or a fleet
+    /// breaker's local one (kept syncing while this object lives).
+    pub(crate) inner: AnyBreaker,
     pub(crate) exclude: Exclude,
     name: Option<String>,
     /// Listener calls that raised (logged, then counted here).
@@ -44,7 +47,7 @@ pub struct PyBreaker {
 impl PyBreaker {
     /// A permit classifying exceptions with `exclude`, or `CircuitOpenError`.
     fn permit(&self, py: Python<'_>, exclude: Exclude) -> PyResult<BreakerPermit> {
-        match self.inner.try_acquire_owned() {
+        match self.inner.breaker().try_acquire_owned() {
             Ok(p) => Ok(BreakerPermit {
                 exclude,
                 permit: Mutex::new(p),
@@ -63,7 +66,8 @@ impl PyBreaker {
         slow_call_rate = None, slow_call_duration = None, minimum_calls = None,
         half_open_calls = None, half_open_max_wait = None, open_for = None,
         open_for_multiplier = None, open_for_max = None, exclude = None,
-        _region = None, _slot = None, _attach = false
+        _region = None, _slot = None, _attach = false, _fleet = None,
+        _quorum = None, _sync_every = None, _probe_claim = None, _fleet_window = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -86,6 +90,11 @@ impl PyBreaker {
         _region: Option<PyRef<'_, crate::region::PyRegion>>,
         _slot: Option<String>,
         _attach: bool,
+        _fleet: Option<PyRef<'_, crate::fleet::PyFleet>>,
+        _quorum: Option<&Bound<'_, PyAny>>,
+        _sync_every: Option<&Bound<'_, PyAny>>,
+        _probe_claim: Option<&Bound<'_, PyAny>>,
+        _fleet_window: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         // Only the arguments given are set: every default is core's.
         let window = match (window, opt_duration(window_duration, "window_duration")?) {
@@ -140,18 +149,34 @@ impl PyBreaker {
         // `_region`, `_slot` and `_attach` are `failwell.SharedRegion`'s:
         // the breaker then lives in the region's slot `_slot`, shared by
         // every process using it.
-        let inner = match (_region, _slot) {
-            (Some(region), Some(slot)) if _attach => region.attach_circuit_breaker(py, &slot)?,
-            (Some(region), Some(slot)) => region.circuit_breaker(py, &slot, b, RENAMES)?,
-            (None, None) => b.build().map_err(|e| config_error(e, RENAMES))?,
+        // `_fleet` and the options after it are `failwell.Fleet`'s: the
+        // breaker then shares its verdict with every instance using the
+        // name `_slot` in that fleet.
+        let inner = match (_region, _fleet, _slot) {
+            (Some(region), None, Some(slot)) if _attach => {
+                AnyBreaker::local(region.attach_circuit_breaker(py, &slot)?)
+            }
+            (Some(region), None, Some(slot)) => {
+                AnyBreaker::local(region.circuit_breaker(py, &slot, b, RENAMES)?)
+            }
+            (None, Some(fleet), Some(slot)) => {
+                let options = crate::fleet::BreakerOptions::parse(
+                    _quorum,
+                    _sync_every,
+                    _probe_claim,
+                    _fleet_window,
+                )?;
+                AnyBreaker::Fleet(Arc::new(fleet.circuit_breaker(py, &slot, b, options, RENAMES)?))
+            }
+            (None, None, None) => AnyBreaker::local(b.build().map_err(|e| config_error(e, RENAMES))?),
             _ => {
                 return Err(PyValueError::new_err(
-                    "_region and _slot go together (use SharedRegion.circuit_breaker)",
+                    "_slot goes with one of _region or _fleet (use SharedRegion.circuit_breaker or Fleet.circuit_breaker)",
                 ))
             }
         };
         Ok(PyBreaker {
-            inner: Arc::new(inner),
+            inner,
             exclude: Exclude::parse(py, exclude)?,
             name,
             listener_errors: Arc::new(Mutex::new(0)),
@@ -192,7 +217,7 @@ impl PyBreaker {
     ) -> PyResult<GuardedCall> {
         Ok(GuardedCall::new(
             Guard::Breaker {
-                breaker: Arc::clone(&self.inner),
+                breaker: self.inner.clone(),
                 exclude: self.exclude.join(py, &Exclude::parse(py, exclude)?)?,
             },
             func,
@@ -259,42 +284,41 @@ impl PyBreaker {
             .map(|m| finite(m, "open_for_multiplier"))
             .transpose()?;
         let open_for_max = opt_duration(open_for_max, "open_for_max")?;
-        self.inner
-            .reconfigure(|mut b| {
-                if let Some(n) = consecutive_failures {
-                    b = b.consecutive_failures(n);
-                }
-                if let Some(r) = failure_rate {
-                    b = b.failure_rate_threshold(r);
-                }
-                if let Some(r) = slow_call_rate {
-                    b = b.slow_call_threshold(r);
-                }
-                if let Some(d) = slow_call_duration {
-                    b = b.slow_call_duration(d);
-                }
-                if let Some(n) = minimum_calls {
-                    b = b.minimum_calls(n);
-                }
-                if let Some(n) = half_open_calls {
-                    b = b.half_open_calls(n);
-                }
-                if let Some(d) = half_open_max_wait {
-                    b = b.half_open_max_wait(d);
-                }
-                if let Some(d) = open_for {
-                    b = b.open_for(d);
-                }
-                if let Some(m) = multiplier {
-                    b = b.open_for_multiplier(m);
-                }
-                if let Some(d) = open_for_max {
-                    b = b.open_for_max(d);
-                }
-                b
-            })
-            // `trip_policy` keeps its name here: it is what was refused.
-            .map_err(|e| config_error(e, &RENAMES[..2]))
+        AnyBreaker::reconfigure(&self.inner, |mut b| {
+            if let Some(n) = consecutive_failures {
+                b = b.consecutive_failures(n);
+            }
+            if let Some(r) = failure_rate {
+                b = b.failure_rate_threshold(r);
+            }
+            if let Some(r) = slow_call_rate {
+                b = b.slow_call_threshold(r);
+            }
+            if let Some(d) = slow_call_duration {
+                b = b.slow_call_duration(d);
+            }
+            if let Some(n) = minimum_calls {
+                b = b.minimum_calls(n);
+            }
+            if let Some(n) = half_open_calls {
+                b = b.half_open_calls(n);
+            }
+            if let Some(d) = half_open_max_wait {
+                b = b.half_open_max_wait(d);
+            }
+            if let Some(d) = open_for {
+                b = b.open_for(d);
+            }
+            if let Some(m) = multiplier {
+                b = b.open_for_multiplier(m);
+            }
+            if let Some(d) = open_for_max {
+                b = b.open_for_max(d);
+            }
+            b
+        })
+        // `trip_policy` keeps its name here: it is what was refused.
+        .map_err(|e| config_error(e, &RENAMES[..2]))
     }
 
     /// The settings in force, as a dict (durations in seconds; a policy
@@ -389,6 +413,30 @@ impl PyBreaker {
     /// Removes a listener; false if it was already removed.
     fn remove_listener(&self, handle: &ListenerHandle) -> bool {
         self.inner.remove_listener(handle.id)
+    }
+
+    /// A fleet breaker's sync counts, as a dict (None for a local one):
+    /// `syncs` that reached Redis, `failed_syncs`, this instance's trips
+    /// reported (`votes`), fleet openings and closings applied, probes
+    /// owned and verdicts reported, and the fleet's verdict as last seen
+    /// (`fleet_generation`, `fleet_open`).
+    fn fleet_snapshot<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(f) = self.inner.as_fleet() else {
+            return Ok(None);
+        };
+        let s = f.fleet_snapshot();
+        py_dict!(py, {
+            "syncs" => s.syncs,
+            "failed_syncs" => s.failed_syncs,
+            "votes" => s.votes,
+            "opens_applied" => s.opens_applied,
+            "closes_applied" => s.closes_applied,
+            "probes_owned" => s.probes_owned,
+            "probe_verdicts" => s.probe_verdicts,
+            "fleet_generation" => s.fleet_generation,
+            "fleet_open" => s.fleet_open,
+        })
+        .map(Some)
     }
 
     /// The counters and window figures, as a dict.

@@ -7,9 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use failwell::breaker::CircuitBreaker;
 use failwell::bulkhead::{Bulkhead, Priority};
-use failwell::rate_limit::RateLimiter;
+use failwell_fleet::{AnyBreaker, AnyRateLimiter};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
@@ -21,7 +20,7 @@ use crate::classify::Exclude;
 #[derive(Debug)]
 pub enum Guard {
     Breaker {
-        breaker: Arc<CircuitBreaker>,
+        breaker: AnyBreaker,
         exclude: Exclude,
     },
     Bulkhead {
@@ -30,7 +29,7 @@ pub enum Guard {
         timeout: Duration,
     },
     Limiter {
-        limiter: Arc<RateLimiter>,
+        limiter: AnyRateLimiter,
         cost: u32,
         timeout: Duration,
     },

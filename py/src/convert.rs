@@ -8,6 +8,7 @@ use std::time::Duration;
 #[cfg(unix)]
 use failwell::region::RegionError;
 use failwell::{ConfigError, Rejected};
+use failwell_fleet::FleetError;
 #[cfg(unix)]
 use pyo3::exceptions::PyOSError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -204,6 +205,7 @@ struct Errors {
     budget: Py<PyType>,
     shed: Py<PyType>,
     region: Py<PyType>,
+    fleet: Py<PyType>,
 }
 
 fn errors(py: Python<'_>) -> PyResult<&Errors> {
@@ -220,6 +222,7 @@ fn errors(py: Python<'_>) -> PyResult<&Errors> {
             budget: get("RetryBudgetExhaustedError")?,
             shed: get("ShedError")?,
             region: get("RegionError")?,
+            fleet: get("FleetError")?,
         })
     })
 }
@@ -245,6 +248,20 @@ pub fn region_error(py: Python<'_>, e: RegionError, renames: &[(&str, &str)]) ->
         },
         e => match errors(py) {
             Ok(errs) => PyErr::from_type(errs.region.bind(py).clone(), e.to_string()),
+            Err(err) => err,
+        },
+    }
+}
+
+/// A fleet error as a Python exception: `ValueError` for a bad setting
+/// (named as Python names it) or URL, `failwell.FleetError` for Redis
+/// unreachable, slow or answering what failwell did not expect.
+pub fn fleet_error(py: Python<'_>, e: FleetError, renames: &[(&str, &str)]) -> PyErr {
+    match e {
+        FleetError::Config(c) => config_error(c, renames),
+        FleetError::Url { .. } => PyValueError::new_err(e.to_string()),
+        e => match errors(py) {
+            Ok(errs) => PyErr::from_type(errs.fleet.bind(py).clone(), e.to_string()),
             Err(err) => err,
         },
     }

@@ -31,6 +31,8 @@ fn status(name: &str, arg: &str) -> PyResult<Status> {
 pub struct PyHealth {
     pub(crate) inner: Option<Arc<HealthRegistry>>,
     check_errors: Arc<Mutex<u64>>,
+    /// Fleet breakers registered: they keep syncing while this lives.
+    fleet_breakers: Mutex<Vec<failwell_fleet::AnyBreaker>>,
 }
 
 impl PyHealth {
@@ -59,6 +61,7 @@ impl PyHealth {
         Ok(PyHealth {
             inner: Some(Arc::new(b.build().map_err(|e| config_error(e, &[]))?)),
             check_errors: Arc::new(Mutex::new(0)),
+            fleet_breakers: Mutex::new(Vec::new()),
         })
     }
 
@@ -118,12 +121,12 @@ impl PyHealth {
     #[pyo3(signature = (name, breaker, *, when_open = "degraded"))]
     fn register_breaker(&self, name: String, breaker: &PyBreaker, when_open: &str) -> PyResult<()> {
         self.reg()
-            .register_breaker(
-                name,
-                Arc::clone(&breaker.inner),
-                status(when_open, "when_open")?,
-            )
-            .map_err(|e| config_error(e, &[]))
+            .register_breaker(name, breaker.inner.arc(), status(when_open, "when_open")?)
+            .map_err(|e| config_error(e, &[]))?;
+        if breaker.inner.as_fleet().is_some() {
+            self.fleet_breakers.lock().push(breaker.inner.clone());
+        }
+        Ok(())
     }
 
     /// A watchdog as a check: any active finding reads `when_found`.

@@ -13,6 +13,7 @@ mod classify;
 mod convert;
 mod deadline;
 mod degrade;
+mod fleet;
 mod health;
 mod metrics;
 mod pipeline;
@@ -37,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<call::GuardedCall>()?;
     m.add_class::<rate_limit::PyRateLimiter>()?;
     m.add_class::<region::PyRegion>()?;
+    m.add_class::<fleet::PyFleet>()?;
     m.add_class::<retry::PyBackoff>()?;
     m.add_class::<retry::PyJitter>()?;
     m.add_class::<retry::PyRetryBudget>()?;

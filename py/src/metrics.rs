@@ -1,6 +1,9 @@
 //! `MetricsRegistry`: Prometheus text for every registered object.
 
+use std::sync::Arc;
+
 use failwell::metrics;
+use failwell_fleet::AnyRateLimiter;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -9,6 +12,7 @@ use crate::bulkhead::PyBulkhead;
 use crate::convert::config_error;
 use crate::deadline::PyTimeoutPool;
 use crate::degrade::PyStaleCache;
+use crate::fleet::PyFleet;
 use crate::health::PyHealth;
 use crate::rate_limit::PyRateLimiter;
 use crate::retry::PyRetry;
@@ -29,16 +33,36 @@ impl PyMetrics {
     }
 
     /// Registers `obj` (a CircuitBreaker, Bulkhead, RateLimiter, Retry,
-    /// AdaptiveLimit, TimeoutPool or HealthRegistry) under the label `instance="name"`.
+    /// AdaptiveLimit, TimeoutPool, StaleCache, HealthRegistry or Fleet)
+    /// under the label `instance="name"`; a fleet breaker or limiter also
+    /// as `failwell_fleet_*`.
     /// A name already used for the same kind is a `ValueError`.
     fn register(&self, name: String, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         let r = if let Ok(b) = obj.cast::<PyBreaker>() {
-            self.inner.register_breaker(name, b.get().inner.clone())
+            let b = &b.get().inner;
+            match b.as_fleet() {
+                None => self.inner.register_breaker(name, b.arc()),
+                Some(f) => self
+                    .inner
+                    .register_breaker(name.clone(), b.arc())
+                    .and_then(|()| {
+                        failwell_fleet::metrics::register_breaker(&self.inner, name, Arc::clone(f))
+                    }),
+            }
         } else if let Ok(b) = obj.cast::<PyBulkhead>() {
             self.inner.register_bulkhead(name, b.get().inner.clone())
         } else if let Ok(l) = obj.cast::<PyRateLimiter>() {
-            self.inner
-                .register_rate_limiter(name, l.get().inner.clone())
+            match &l.get().inner {
+                AnyRateLimiter::Local(l) => self.inner.register_rate_limiter(name, Arc::clone(l)),
+                AnyRateLimiter::Leased(l) => {
+                    failwell_fleet::metrics::register_leased(&self.inner, name, Arc::clone(l))
+                }
+                AnyRateLimiter::Exact(l) => {
+                    failwell_fleet::metrics::register_exact(&self.inner, name, Arc::clone(l))
+                }
+            }
+        } else if let Ok(f) = obj.cast::<PyFleet>() {
+            failwell_fleet::metrics::register_fleet(&self.inner, name, f.get().fleet())
         } else if let Ok(r) = obj.cast::<PyRetry>() {
             self.inner.register_retry(name, r.get().inner.clone())
         } else if let Ok(l) = obj.cast::<PyAdaptiveLimit>() {
@@ -56,7 +80,7 @@ impl PyMetrics {
             }
         } else {
             return Err(PyTypeError::new_err(format!(
-                "obj must be a CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, StaleCache or HealthRegistry, got {}",
+                "obj must be a CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, StaleCache, HealthRegistry or Fleet, got {}",
                 obj.get_type().name()?
             )));
         };

@@ -29,6 +29,8 @@ pub struct PyPipeline {
     inner: Arc<Pipeline>,
     /// `exclude=` joined with the breaker's own.
     exclude: Exclude,
+    /// A fleet breaker layer: it keeps syncing while the pipeline lives.
+    _breaker: Option<failwell_fleet::AnyBreaker>,
 }
 
 #[pymethods]
@@ -66,12 +68,19 @@ impl PyPipeline {
             b = b.retry(Arc::clone(&r.get().inner));
         }
         let mut own = Exclude::parse(py, exclude)?;
+        let mut fleet_breaker = None;
         if let Some(x) = breaker {
-            b = b.breaker(Arc::clone(&x.get().inner));
+            b = b.breaker(x.get().inner.arc());
+            fleet_breaker = Some(x.get().inner.clone());
             own = own.join(py, &x.get().exclude)?;
         }
         if let Some(x) = rate_limiter {
-            b = b.rate_limiter(Arc::clone(&x.get().inner));
+            let Some(l) = x.get().inner.as_local() else {
+                return Err(PyValueError::new_err(
+                    "rate_limiter: a fleet rate limiter is no pipeline layer (use it before the pipeline's call)",
+                ));
+            };
+            b = b.rate_limiter(Arc::clone(l));
         }
         if let Some(x) = adaptive_limit {
             b = b.adaptive_limit(Arc::clone(&x.get().inner));
@@ -82,6 +91,7 @@ impl PyPipeline {
         Ok(PyPipeline {
             inner: Arc::new(b.build().map_err(|e| config_error(e, &[]))?),
             exclude: own,
+            _breaker: fleet_breaker,
         })
     }
 

@@ -1,11 +1,11 @@
 //! `RateLimiter`: GCRA on one atomic word; the timed wait releases the GIL,
 //! and async callers ask how long to wait and sleep with asyncio.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use failwell::rate_limit;
 use failwell::Rejected;
+use failwell_fleet::AnyRateLimiter;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -52,14 +52,15 @@ fn cost_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<u32> {
 #[pyclass(module = "failwell._native", name = "RateLimiter", subclass, frozen)]
 #[derive(Debug)]
 pub struct PyRateLimiter {
-    pub(crate) inner: Arc<rate_limit::RateLimiter>,
+    /// Local, in a region, or a fleet limiter.
+    pub(crate) inner: AnyRateLimiter,
     timeout: Duration,
     name: Option<String>,
 }
 
 pub(crate) fn take(
     py: Python<'_>,
-    l: &rate_limit::RateLimiter,
+    l: &AnyRateLimiter,
     cost: u32,
     timeout: Duration,
 ) -> PyResult<()> {
@@ -80,8 +81,10 @@ impl PyRateLimiter {
     /// `_region`, `_slot` and `_attach` are `failwell.SharedRegion`'s: the
     /// limiter then lives in the region's slot `_slot` (created with this
     /// configuration, or attached with the stored one when `_attach`).
+    /// `_fleet` and `_fleet_options` (mode, instances, on_unavailable) are
+    /// `failwell.Fleet`'s: the limit `_slot` of that fleet.
     #[new]
-    #[pyo3(signature = (requests, period = None, *, burst = None, precise = false, timeout = None, name = None, _region = None, _slot = None, _attach = false))]
+    #[pyo3(signature = (requests, period = None, *, burst = None, precise = false, timeout = None, name = None, _region = None, _slot = None, _attach = false, _fleet = None, _fleet_options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -94,10 +97,14 @@ impl PyRateLimiter {
         _region: Option<PyRef<'_, crate::region::PyRegion>>,
         _slot: Option<String>,
         _attach: bool,
+        _fleet: Option<PyRef<'_, crate::fleet::PyFleet>>,
+        _fleet_options: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let timeout = opt_duration(timeout, "timeout")?.unwrap_or(Duration::ZERO);
         let inner = match (_region, _slot) {
-            (Some(region), Some(slot)) if _attach => region.attach_rate_limiter(py, &slot)?,
+            (Some(region), Some(slot)) if _attach => {
+                AnyRateLimiter::local(region.attach_rate_limiter(py, &slot)?)
+            }
             (region, slot) => {
                 let period = self::period(period)?;
                 let mut b = rate_limit::RateLimiter::builder()
@@ -106,21 +113,31 @@ impl PyRateLimiter {
                 if let Some(n) = opt_uint64(burst, "burst")? {
                     b = b.burst(n);
                 }
-                match (region, slot) {
-                    (Some(region), Some(slot)) => {
-                        region.rate_limiter(py, &slot, b, REGION_RENAMES)?
+                match (region, _fleet, slot, _fleet_options) {
+                    (Some(region), None, Some(slot), None) => {
+                        AnyRateLimiter::local(region.rate_limiter(py, &slot, b, REGION_RENAMES)?)
                     }
-                    (None, None) => b.build().map_err(|e| config_error(e, RENAMES))?,
+                    (None, Some(fleet), Some(slot), Some(options)) => {
+                        if precise {
+                            return Err(PyValueError::new_err(
+                                "precise: a fleet rate limiter reads Redis's clock (leave precise out)",
+                            ));
+                        }
+                        fleet.rate_limiter(py, &slot, b, options, RENAMES)?
+                    }
+                    (None, None, None, None) => {
+                        AnyRateLimiter::local(b.build().map_err(|e| config_error(e, RENAMES))?)
+                    }
                     _ => {
                         return Err(PyValueError::new_err(
-                            "_region and _slot go together (use SharedRegion.rate_limiter)",
+                            "_slot goes with one of _region or _fleet (use SharedRegion.rate_limiter or Fleet.rate_limiter)",
                         ))
                     }
                 }
             }
         };
         Ok(PyRateLimiter {
-            inner: Arc::new(inner),
+            inner,
             timeout,
             name,
         })
@@ -171,9 +188,14 @@ impl PyRateLimiter {
         }
     }
 
-    /// Seconds until one token is free (0.0 if one is free now).
-    fn next_ready(&self) -> f64 {
-        secs(self.inner.next_ready())
+    /// Seconds until one token is free (0.0 if one is free now); a
+    /// `ValueError` for an exact fleet limiter (only Redis knows).
+    fn next_ready(&self) -> PyResult<f64> {
+        self.inner.next_ready().map(secs).ok_or_else(|| {
+            PyValueError::new_err(
+                "next_ready: an exact fleet rate limiter knows only by asking Redis (use try_acquire or acquire)",
+            )
+        })
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
@@ -211,7 +233,7 @@ impl PyRateLimiter {
     ) -> PyResult<GuardedCall> {
         Ok(GuardedCall::new(
             Guard::Limiter {
-                limiter: Arc::clone(&self.inner),
+                limiter: self.inner.clone(),
                 cost: cost_of(cost)?,
                 timeout: opt_duration(timeout, "timeout")?.unwrap_or(self.timeout),
             },
@@ -257,15 +279,53 @@ impl PyRateLimiter {
         period: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let period = self::period(period)?;
+        let requests = self::requests(requests)?;
         self.inner
-            .set_rate(self::requests(requests)?, period)
+            .reconfigure(|b| b.rate(requests, period))
             .map_err(|e| config_error(e, RENAMES))
     }
 
     /// Changes the burst on the live limiter.
     fn set_burst(&self, burst: &Bound<'_, PyAny>) -> PyResult<()> {
         let b = uint64(burst, "burst")?;
-        self.inner.set_burst(b).map_err(|e| config_error(e, &[]))
+        self.inner
+            .reconfigure(|c| c.burst(b))
+            .map_err(|e| config_error(e, &[]))
+    }
+
+    /// A fleet limiter's own counts, as a dict (None for a local one):
+    /// `mode`, `fallbacks` (decisions made without Redis), and in leased
+    /// mode the tokens `leased`, `returned` and `held`, the `instances`
+    /// counted and the failed leases (`redis_errors`).
+    fn fleet_snapshot<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match &self.inner {
+            AnyRateLimiter::Local(_) => Ok(None),
+            AnyRateLimiter::Leased(l) => {
+                let s = l.snapshot();
+                py_dict!(py, {
+                    "mode" => "leased",
+                    "admitted" => s.admitted,
+                    "rejected" => s.rejected,
+                    "fallbacks" => s.fallbacks,
+                    "leased" => s.leased,
+                    "returned" => s.returned,
+                    "held" => s.held,
+                    "instances" => s.instances,
+                    "redis_errors" => s.redis_errors,
+                })
+                .map(Some)
+            }
+            AnyRateLimiter::Exact(l) => {
+                let s = l.snapshot();
+                py_dict!(py, {
+                    "mode" => "exact",
+                    "admitted" => s.admitted,
+                    "rejected" => s.rejected,
+                    "fallbacks" => s.fallbacks,
+                })
+                .map(Some)
+            }
+        }
     }
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -109,6 +109,24 @@ def main() -> None:
     assert name == "user 3" and not served.stale
     assert (user, order, count, total, doubled, result, state) == ({"id": 1}, "o-1", 1, 2, 3.0, 3, "closed")
     assert text
+    fleet_sample()
+
+
+def fleet_sample() -> None:
+    """The fleet's classes are the ordinary ones (no Redis here: each
+    decides on its fallback)."""
+    fleet = failwell.Fleet("redis://127.0.0.1:1/", connect=False, io_timeout=0.01)
+    quota: failwell.RateLimiter = fleet.rate_limiter("quota", 10, 1.0, mode="exact", instances=2)
+    allowed: bool = quota.try_acquire()
+    counts: Optional[Dict[str, object]] = quota.fleet_snapshot()
+    payments: failwell.CircuitBreaker = fleet.circuit_breaker("payments", consecutive_failures=5, quorum=2)
+
+    @payments
+    def charge(amount: int) -> str:
+        return f"charged {amount}"
+
+    receipt: str = charge(3)
+    assert allowed and counts is not None and receipt == "charged 3"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ budgets, propagated deadlines, adaptive load shedding, chaos injection,
 graceful degradation (fallback, serve-stale), a pipeline that composes the
 layers in the right order, health checks, watchdogs and
 Prometheus metrics — sync and asyncio, safe to
-share between threads. Durations are float seconds or
+share between threads; shared by the worker processes of a host
+(:class:`SharedRegion`) and by the instances of a fleet through Redis
+(:class:`Fleet`). Durations are float seconds or
 ``datetime.timedelta``. Every refusal is a :class:`Rejected`.
 """
 
@@ -18,6 +20,7 @@ from ._errors import (
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceededError,
+    FleetError,
     InjectedFault,
     RateLimitedError,
     RegionError,
@@ -40,6 +43,7 @@ from ._native import (
     Watchdog,
     __version__,
 )
+from ._fleet import Fleet
 from ._pipeline import Pipeline
 from ._rate_limit import RateLimiter
 from ._region import SharedRegion
@@ -59,6 +63,8 @@ __all__ = [
     "Deadline",
     "Gauge",
     "DeadlineExceededError",
+    "Fleet",
+    "FleetError",
     "HealthRegistry",
     "Heartbeat",
     "InjectedFault",

@@ -64,3 +64,12 @@ class RegionError(Exception):
     another configuration or another kind of primitive (or, attaching, is
     absent). A system call that failed is an :class:`OSError` instead, a
     bad argument a :class:`ValueError`."""
+
+
+class FleetError(Exception):
+    """The fleet's Redis could not be used: unreachable, slower than the
+    timeouts, refused by failwell's own breaker around it after recent
+    failures, or answering what failwell did not expect. Only
+    :class:`failwell.Fleet` itself and its ``ping`` raise it: the limiters
+    and breakers a fleet makes never do (they decide on their fallbacks
+    and count it). A bad setting or URL is a :class:`ValueError`."""

@@ -33,6 +33,11 @@ class CircuitBreaker:
         _region: Optional[SharedRegion] = None,
         _slot: Optional[str] = None,
         _attach: bool = False,
+        _fleet: Optional[Fleet] = None,
+        _quorum: Optional[int] = None,
+        _sync_every: Optional[Seconds] = None,
+        _probe_claim: Optional[Seconds] = None,
+        _fleet_window: Optional[Seconds] = None,
     ) -> Self: ...
     @property
     def name(self) -> Optional[str]: ...
@@ -68,6 +73,7 @@ class CircuitBreaker:
     def add_listener(self, callback: Callable[[str, str], Any]) -> ListenerHandle: ...
     def remove_listener(self, handle: ListenerHandle) -> bool: ...
     def snapshot(self) -> Dict[str, Any]: ...
+    def fleet_snapshot(self) -> Optional[Dict[str, Any]]: ...
 
 @final
 class BreakerPermit:
@@ -154,6 +160,8 @@ class RateLimiter:
         _region: Optional[SharedRegion] = None,
         _slot: Optional[str] = None,
         _attach: bool = False,
+        _fleet: Optional[Fleet] = None,
+        _fleet_options: Optional[Tuple[str, int, str]] = None,
     ) -> Self: ...
     @property
     def name(self) -> Optional[str]: ...
@@ -172,6 +180,30 @@ class RateLimiter:
     ) -> None: ...
     def set_rate(self, requests: int, period: Optional[Seconds] = None) -> None: ...
     def set_burst(self, burst: int) -> None: ...
+    def snapshot(self) -> Dict[str, Any]: ...
+    def fleet_snapshot(self) -> Optional[Dict[str, Any]]: ...
+
+class Fleet:
+    DEFAULT_CONNECT_TIMEOUT: float
+    DEFAULT_IO_TIMEOUT: float
+    DEFAULT_POOL_SIZE: int
+    DEFAULT_KEY_PREFIX: str
+    SYNC_EVERY: float
+    DEFAULT_PROBE_CLAIM: float
+    DEFAULT_FLEET_WINDOW: float
+    def __new__(
+        cls,
+        url: str,
+        *,
+        connect_timeout: Optional[Seconds] = None,
+        io_timeout: Optional[Seconds] = None,
+        pool_size: Optional[int] = None,
+        key_prefix: Optional[str] = None,
+        connect: bool = True,
+    ) -> Self: ...
+    def ping(self) -> float: ...
+    @property
+    def redis_state(self) -> str: ...
     def snapshot(self) -> Dict[str, Any]: ...
 
 @final
@@ -432,6 +464,6 @@ class MetricsRegistry:
     def register(
         self,
         name: str,
-        obj: Union[CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, StaleCache, HealthRegistry],
+        obj: Union[CircuitBreaker, Bulkhead, RateLimiter, Retry, AdaptiveLimit, TimeoutPool, StaleCache, HealthRegistry, Fleet],
     ) -> None: ...
     def render_prometheus(self) -> str: ...
