@@ -227,7 +227,8 @@ public:
 
 private:
     friend class Region;
-    /// Takes ownership of a breaker a region made.
+    friend class Fleet;
+    /// Takes ownership of a breaker a region or a fleet made.
     explicit Breaker(fw_breaker_t *owned) noexcept : b_(owned) {}
 
     fw_breaker_t *b_ = nullptr;
@@ -347,7 +348,8 @@ public:
 
 private:
     friend class Region;
-    /// Takes ownership of a limiter a region made.
+    friend class Fleet;
+    /// Takes ownership of a limiter a region or a fleet made.
     explicit RateLimiter(fw_rate_limiter_t *owned) noexcept : l_(owned) {}
 
     fw_rate_limiter_t *l_ = nullptr;
@@ -424,6 +426,68 @@ private:
     fw_region_t *r_ = nullptr;
 };
 #endif
+
+/// A connection to the fleet's Redis (`redis://host:port/db`): the rate
+/// limiters and breakers it hands out are the ordinary ones, shared by
+/// every instance using their names, and outlive it.
+class Fleet {
+public:
+    /// Connects now (throws `failwell::Error`: FW_EFLEET if Redis cannot
+    /// be reached within the timeouts, FW_EINVAL for a bad setting or URL);
+    /// `connect = false` does not reach Redis (the primitives decide on
+    /// their fallbacks until it answers).
+    explicit Fleet(const char *url, const fw_fleet_config_t &config = fw_fleet_config_default(),
+                   bool connect = true) {
+        detail::check(connect ? fw_fleet_connect(url, &config, &f_) : fw_fleet_open(url, &config, &f_));
+    }
+    Fleet(const Fleet &) = delete;
+    Fleet &operator=(const Fleet &) = delete;
+    Fleet(Fleet &&o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+    Fleet &operator=(Fleet &&o) noexcept {
+        std::swap(f_, o.f_);
+        return *this;
+    }
+    ~Fleet() { fw_fleet_free(f_); }
+
+    const fw_fleet_t *native() const noexcept { return f_; }
+
+    /// The rate limit `name` for the fleet, leased (default) or exact, as
+    /// `fleet_config` says; its counts with `fw_fleet_rate_limiter_snapshot`
+    /// on `native()`. Not reconfigurable, no pipeline layer.
+    RateLimiter rate_limiter(const char *name, const fw_rate_limiter_config_t &config,
+                             const fw_fleet_limiter_config_t &fleet_config = fw_fleet_limiter_config_default()) {
+        fw_rate_limiter_t *l = nullptr;
+        detail::check(fw_fleet_rate_limiter_new(f_, name, &config, &fleet_config, &l));
+        return RateLimiter(l);
+    }
+
+    /// The circuit breaker `name`, whose verdict every instance using the
+    /// name shares (each refuses within about a sync interval after the
+    /// fleet opens; at most `half_open_calls` probes fleet-wide).
+    Breaker circuit_breaker(const char *name, const fw_breaker_config_t &config = fw_breaker_config_default(),
+                            const fw_fleet_breaker_config_t &fleet_config = fw_fleet_breaker_config_default()) {
+        fw_breaker_t *b = nullptr;
+        detail::check(fw_fleet_breaker_new(f_, name, &config, &fleet_config, &b));
+        return Breaker(b);
+    }
+
+    /// A PING's round trip (throws FW_EFLEET if Redis does not answer).
+    std::chrono::nanoseconds ping() const {
+        uint64_t ns = 0;
+        detail::check(fw_fleet_ping(f_, &ns));
+        return std::chrono::nanoseconds(static_cast<int64_t>(ns));
+    }
+
+    /// The connection's Redis request counts.
+    fw_fleet_snapshot_t snapshot() const {
+        fw_fleet_snapshot_t s{};
+        detail::check(fw_fleet_snapshot(f_, &s));
+        return s;
+    }
+
+private:
+    fw_fleet_t *f_ = nullptr;
+};
 
 /// A retry policy: backoff, jitter, attempts, an optional budget.
 class Retry {

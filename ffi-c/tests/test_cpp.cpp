@@ -139,6 +139,52 @@ int main() {
         CHECK(l.snapshot().interval_ns == 1000000ULL);
     }
     {
+        // The fleet without a Redis (nothing listens on port 1): connect
+        // throws FW_EFLEET, a fleet opened lazily hands out the ordinary
+        // classes, deciding on their fallbacks; a bad URL is FW_EINVAL.
+        try {
+            failwell::Fleet f("redis://127.0.0.1:1/");
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EFLEET);
+            CHECK(std::string(e.what()).find("FW_EFLEET: fw_fleet_connect") == 0);
+        }
+        try {
+            failwell::Fleet f("http://127.0.0.1/");
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EINVAL);
+        }
+        failwell::Fleet lazy("redis://127.0.0.1:1/", fw_fleet_config_default(), false);
+        failwell::Fleet moved = std::move(lazy);
+        fw_rate_limiter_config_t cfg = fw_rate_limiter_config_default();
+        cfg.requests = 1;
+        cfg.period_ns = 3600ULL * 1000000000ULL;
+        cfg.burst = 2;
+        fw_fleet_limiter_config_t lc = fw_fleet_limiter_config_default();
+        lc.mode = FW_FLEET_EXACT;
+        failwell::RateLimiter quota = moved.rate_limiter("quota", cfg, lc);
+        CHECK(quota.try_acquire() && quota.try_acquire() && !quota.try_acquire());  // the local share
+        fw_fleet_limiter_snapshot_t ls{};
+        CHECK(fw_fleet_rate_limiter_snapshot(quota.native(), &ls) == FW_OK && ls.fallbacks == 3);
+        failwell::Breaker payments = moved.circuit_breaker("payments");
+        CHECK(payments.call([] { return true; }));
+        try {
+            moved.ping();
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EFLEET);
+        }
+        CHECK(moved.snapshot().failures >= 1);
+        lc.instances = 0;
+        try {
+            moved.rate_limiter("bad", cfg, lc);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("instances") != std::string::npos);
+        }
+    }
+    {
         // A host region: two mappings, one limiter; another configuration
         // throws FW_EREGION; the limiter outlives the region.
         std::string name = "failwell-cpp-" + std::to_string(getpid());
