@@ -35,6 +35,30 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
     ffi-c/examples/pipeline_client.c "$lib" "${libs[@]}" -o "$out/pipeline_client"
 "$out/pipeline_client"
 "$out/resilient_client"
+
+# The README's fleet example is ffi-c/examples/fleet_client.c as it is;
+# run against a redis-server of its own on a free loopback port.
+readme_block() {
+    awk -v marker="<!-- $1 -->" '
+        $0 == marker { found = 1; next }
+        found && /^```/ { if (inside) exit; inside = 1; next }
+        found && inside { print }' README.md
+}
+diff <(readme_block ffi-c/examples/fleet_client.c) ffi-c/examples/fleet_client.c
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+    ffi-c/examples/fleet_client.c "$lib" "${libs[@]}" -o "$out/fleet_client"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+done
+FAILWELL_REDIS_URL="redis://127.0.0.1:$port/" "$out/fleet_client"
+kill "$redis_pid"
+wait "$redis_pid" 2>/dev/null || true
+trap - EXIT
 g++ -std=c++17 -Wall -Wextra -Werror -g -Iinclude -fsanitize=address,undefined \
     ffi-c/tests/test_cpp.cpp "$lib" "${libs[@]}" -o "$out/test_cpp"
 "$out/test_cpp"

@@ -9,79 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from typing import Iterator, Optional
 
 import pytest
 
 import failwell
+from conftest import Redis, free_port
 
 HOUR = 3600.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Redis:
-    """A redis-server on a free loopback port, killed and restarted on
-    demand, stopped at the end."""
-
-    def __init__(self) -> None:
-        if shutil.which("redis-server") is None:
-            pytest.fail("redis-server is not installed (scripts/test.sh installs the Debian package redis-server)")
-        self.port = _free_port()
-        self.proc: Optional[subprocess.Popen[bytes]] = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.01)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def pause(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    r = Redis()
-    yield r
-    if r.proc is not None:
-        r.resume()
-    r.kill()
 
 
 def test_connect_ping_and_counts(redis: Redis) -> None:
@@ -290,7 +228,7 @@ def test_bad_arguments_are_named(redis: Redis) -> None:
 
 
 def test_a_dead_redis_is_a_fast_fallback_and_a_restarted_one_is_used_again(redis: Redis) -> None:
-    dead = f"redis://127.0.0.1:{_free_port()}/"
+    dead = f"redis://127.0.0.1:{free_port()}/"
     t = time.monotonic()
     with pytest.raises(failwell.FleetError, match="connect"):
         failwell.Fleet(dead)
@@ -410,6 +348,11 @@ def test_a_forked_worker_uses_the_fleet_on_connections_of_its_own(redis: Redis) 
             for _ in range(2):
                 brk.acquire().failure()
             ok = ok and brk.state == "open"
+            t = time.monotonic()
+            while (brk.fleet_snapshot() or {}).get("votes", 0) < 1:  # reported
+                if time.monotonic() - t > 3:
+                    os._exit(3)
+                time.sleep(0.005)
         finally:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)

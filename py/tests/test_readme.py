@@ -34,8 +34,11 @@ def test_the_section_has_examples():
 # leave failwell's helper threads running); failwell is fork-safe.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_readme_example(index):
+def test_readme_example(index, request, monkeypatch):
     code = python_blocks()[index]
+    if "failwell.Fleet(" in code:
+        # The fleet's example runs against a redis-server of its own.
+        monkeypatch.setenv("FAILWELL_REDIS_URL", request.getfixturevalue("redis").url)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": f"readme_{index}"})
