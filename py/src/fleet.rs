@@ -78,9 +78,11 @@ impl PyFleet {
             "local" => OnUnavailable::Local,
             "fail_open" => OnUnavailable::FailOpen,
             "fail_closed" => OnUnavailable::FailClosed,
-            other => return Err(PyValueError::new_err(format!(
+            other => {
+                return Err(PyValueError::new_err(format!(
                 "on_unavailable: {other:?} is not one of \"local\", \"fail_open\", \"fail_closed\""
-            ))),
+            )))
+            }
         };
         let made = match mode.as_str() {
             "leased" => py.detach(|| {
