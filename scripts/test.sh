@@ -54,7 +54,7 @@ cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
-step "redis-server (for failwell-fleet's tests)"
+step "redis-server and libfaketime (for failwell-fleet's tests)"
 if ! command -v redis-server >/dev/null 2>&1; then
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null
@@ -62,6 +62,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
     { service redis-server stop || pkill -x redis-server || true; } >/dev/null 2>&1
 fi
 redis-server --version
+# Instances with clocks a second off (the exact limiter's skew test).
+if ! command -v faketime >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q faketime >/dev/null
+fi
 
 step "workspace tests"
 cargo test --workspace 2>&1 | tee -a "$log"

@@ -148,17 +148,25 @@ pub fn instance_args() -> Option<(String, std::time::SystemTime)> {
 /// against `redis` until `secs` from now; the numbers each printed after
 /// `RESULT`.
 pub fn run_instances(redis: &Redis, n: usize, secs: f64) -> Vec<Vec<u64>> {
+    run_instances_with(redis, &vec![Vec::new(); n], secs)
+}
+
+/// [`run_instances`], one process per entry of `envs`, each with those
+/// environment variables added.
+pub fn run_instances_with(redis: &Redis, envs: &[Vec<(&str, String)>], secs: f64) -> Vec<Vec<u64>> {
     let until = std::time::SystemTime::now() + Duration::from_secs_f64(secs);
     let until_ms = until
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    let children: Vec<_> = (0..n)
-        .map(|_| {
+    let children: Vec<_> = envs
+        .iter()
+        .map(|env| {
             Command::new(std::env::current_exe().unwrap())
                 .args(["--exact", "instance", "--nocapture", "--test-threads", "1"])
                 .env("FAILWELL_FLEET_URL", redis.url())
                 .env("FAILWELL_FLEET_UNTIL_MS", until_ms.to_string())
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
