@@ -35,7 +35,9 @@
 //!
 //! While Redis is unreachable the breaker is the instance's own: its local
 //! policy trips and probes it, a fleet hold ends at its deadline, and
-//! every failed sync is counted. The next sync that reaches Redis applies
+//! every failed sync is counted (or, as
+//! [`FleetBreakerBuilder::on_unavailable`] says, it admits every call or
+//! refuses every call until a sync reaches Redis again). The next sync that reaches Redis applies
 //! the fleet's verdict again.
 //!
 //! [`hold_open_until`]: failwell::breaker::CircuitBreaker::hold_open_until
@@ -52,7 +54,7 @@ use failwell::ConfigError;
 use redis::Script;
 
 use crate::leased::{instance_id, seed, unit};
-use crate::{Fleet, FleetError};
+use crate::{Fleet, FleetError, OnUnavailable};
 
 /// How often each instance syncs with the fleet's verdict by default
 /// (each sync 90–130 % of it after the last): every instance refuses
@@ -222,6 +224,7 @@ pub struct FleetBreakerBuilder {
     sync_every: Duration,
     probe_claim: Duration,
     window: Option<Duration>,
+    on_unavailable: OnUnavailable,
 }
 
 impl Fleet {
@@ -238,6 +241,7 @@ impl Fleet {
             sync_every: SYNC_EVERY,
             probe_claim: DEFAULT_PROBE_CLAIM,
             window: None,
+            on_unavailable: OnUnavailable::Local,
         }
     }
 }
@@ -274,6 +278,22 @@ impl FleetBreakerBuilder {
     /// calls; 100 ms ..= 1 day), in 10 buckets.
     pub fn window(mut self, d: Duration) -> Self {
         self.window = Some(d);
+        self
+    }
+
+    /// What the breaker does while its syncs fail (Redis unreachable or
+    /// slow, or failwell's breaker around it open):
+    /// [`OnUnavailable::Local`] (the default) lets the local breaker
+    /// decide on its own policy; [`OnUnavailable::FailOpen`] admits every
+    /// call (the local breaker counts only, as
+    /// [`CircuitBreaker::metrics_only`]); [`OnUnavailable::FailClosed`]
+    /// refuses every call (as [`CircuitBreaker::force_open`]). Either is
+    /// applied on the first failed sync and undone on the first sync that
+    /// reaches Redis (the breaker closed, then the fleet's verdict
+    /// applied); a state the user set (forced open, disabled, counting
+    /// only) is left alone.
+    pub fn on_unavailable(mut self, o: OnUnavailable) -> Self {
+        self.on_unavailable = o;
         self
     }
 
@@ -360,6 +380,7 @@ impl FleetBreakerBuilder {
             ttl_ms: (window_ms.max(open_max_ms) + claim_ms).saturating_mul(2) + 60_000,
             every,
             claim,
+            on_unavailable: self.on_unavailable,
         };
         let sync = Arc::new(Script::new(SYNC));
         let claim_script = Arc::new(Script::new(CLAIM));
@@ -408,6 +429,7 @@ struct Settings {
     ttl_ms: u64,
     every: Duration,
     claim: Duration,
+    on_unavailable: OnUnavailable,
 }
 
 thread_local! {
@@ -451,6 +473,7 @@ struct Counts {
     probe_verdicts: AtomicU64,
     fleet_generation: AtomicU64,
     fleet_open: AtomicBool,
+    degraded: AtomicBool,
 }
 
 impl Shared {
@@ -534,6 +557,10 @@ struct Memory {
     applied: Option<(String, u64)>,
     /// The probes owned: (epoch, generation, claimed at).
     owned: Option<(String, u64, Instant)>,
+    /// The state the `on_unavailable` fallback set, while it holds.
+    degraded: Option<State>,
+    /// When a sync last reached Redis.
+    last_ok: Option<Instant>,
 }
 
 impl Syncer {
@@ -566,6 +593,15 @@ impl Syncer {
         let s = &self.settings;
         let snap = self.local.snapshot();
         let now_counts = (snap.calls, snap.failures, snap.slow_calls);
+        // Calls made while Redis was unreachable are reported when it is
+        // back, unless the outage outlasted the fleet window (they would
+        // count as new failures of a dependency that may have recovered).
+        let stale = memory
+            .last_ok
+            .is_some_and(|t| t.elapsed() > Duration::from_millis(s.window_ms));
+        if stale {
+            memory.sent = now_counts;
+        }
         let delta = (
             now_counts.0.saturating_sub(memory.sent.0),
             now_counts.1.saturating_sub(memory.sent.1),
@@ -608,6 +644,7 @@ impl Syncer {
             Ok(v) => v,
             Err(_) => {
                 counts.failed_syncs.fetch_add(1, Relaxed);
+                self.degrade(memory);
                 // Reported again on the next sync that reaches Redis.
                 if vote && self.shared.own_trip.load(Relaxed) {
                     self.shared.vote.store(true, Relaxed);
@@ -620,6 +657,8 @@ impl Syncer {
             }
         };
         counts.syncs.fetch_add(1, Relaxed);
+        memory.last_ok = Some(Instant::now());
+        self.restore(memory);
         if vote {
             counts.votes.fetch_add(1, Relaxed);
         }
@@ -639,6 +678,47 @@ impl Syncer {
                 left_ms,
             },
         );
+    }
+
+    /// A failed sync: applies the `on_unavailable` fallback, unless the
+    /// user set the breaker's state.
+    fn degrade(&self, memory: &mut Memory) {
+        if memory.degraded.is_some()
+            || !matches!(
+                self.local.state(),
+                State::Closed | State::Open | State::HalfOpen
+            )
+        {
+            return;
+        }
+        let set = match self.settings.on_unavailable {
+            OnUnavailable::FailOpen => {
+                self.local.metrics_only();
+                State::MetricsOnly
+            }
+            OnUnavailable::FailClosed => {
+                self.local.force_open();
+                State::ForcedOpen
+            }
+            _ => return,
+        };
+        memory.degraded = Some(set);
+        self.shared.counts.degraded.store(true, Relaxed);
+    }
+
+    /// A sync that reached Redis: undoes the fallback (if the state is
+    /// still the one it set); the fleet's verdict is then applied afresh.
+    fn restore(&self, memory: &mut Memory) {
+        let Some(set) = memory.degraded.take() else {
+            return;
+        };
+        self.shared.counts.degraded.store(false, Relaxed);
+        if self.local.state() == set {
+            self.local.reset();
+            memory.applied = None;
+            memory.owned = None;
+            self.shared.owner_gen.store(0, Relaxed);
+        }
     }
 
     /// Steers the local breaker by the fleet's verdict.
@@ -787,6 +867,9 @@ pub struct FleetBreakerSnapshot {
     pub fleet_generation: u64,
     /// Whether the fleet was open, as last seen.
     pub fleet_open: bool,
+    /// Whether the `on_unavailable` fallback (fail-open or fail-closed)
+    /// holds the local breaker now.
+    pub degraded: bool,
 }
 
 impl FleetBreaker {
@@ -803,7 +886,10 @@ impl FleetBreaker {
             .fork_gen
             .store(failwell::fork_generation(), Relaxed);
         self.shared.stop.store(false, Relaxed);
-        let mut memory = Memory::default();
+        let mut memory = Memory {
+            last_ok: Some(Instant::now()),
+            ..Memory::default()
+        };
         let mut first = Instant::now();
         if sync_here {
             SYNCING.with(|s| s.set(true));
@@ -884,6 +970,7 @@ impl FleetBreaker {
             probe_verdicts: c.probe_verdicts.load(Relaxed),
             fleet_generation: c.fleet_generation.load(Relaxed),
             fleet_open: c.fleet_open.load(Relaxed),
+            degraded: c.degraded.load(Relaxed),
         }
     }
 }

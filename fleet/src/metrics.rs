@@ -117,7 +117,8 @@ pub fn register_exact(
 /// unreachable or slow: the breaker decided on its own), `_votes_total`,
 /// `_opens_applied_total`, `_closes_applied_total`,
 /// `_probes_owned_total`, and the gauges `_fleet_open` and
-/// `_fleet_generation` (as last seen). The local breaker's own calls and
+/// `_fleet_generation` (as last seen) and `_degraded` (the
+/// `on_unavailable` fallback holds it). The local breaker's own calls and
 /// state are registered with the registry's breaker functions, as for any
 /// breaker ([`FleetBreaker::breaker`]).
 pub fn register_breaker(
@@ -167,6 +168,12 @@ pub fn register_breaker(
             "1 while the fleet's verdict is open, as last seen.",
             i,
             s.fleet_open as u8 as f64,
+        );
+        x.gauge(
+            "failwell_fleet_breaker_degraded",
+            "1 while Redis is unreachable and the breaker fails open or closed as configured.",
+            i,
+            s.degraded as u8 as f64,
         );
         x.gauge(
             "failwell_fleet_breaker_fleet_generation",

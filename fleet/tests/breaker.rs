@@ -526,3 +526,117 @@ fn metrics_say_what_the_syncs_did() {
         ) >= 2.0
     );
 }
+
+/// `on_unavailable`: while the syncs fail, a fail-closed breaker refuses
+/// every call and a fail-open one admits every call (counting them); a
+/// breaker the user forced open stays as the user set it; once Redis
+/// answers, each is closed and follows the fleet again.
+#[test]
+fn fail_open_and_fail_closed_breakers_while_redis_is_down() {
+    use failwell_fleet::OnUnavailable;
+    let mut redis = Redis::start();
+    let fleet = Fleet::builder(redis.url())
+        .io_timeout(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let make = |name: &str, o: OnUnavailable| {
+        fleet
+            .circuit_breaker(name, CircuitBreaker::builder().consecutive_failures(2))
+            .on_unavailable(o)
+            .build()
+            .unwrap()
+    };
+    let closed = make("fail-closed", OnUnavailable::FailClosed);
+    let open = make("fail-open", OnUnavailable::FailOpen);
+    let local = make("local", OnUnavailable::Local);
+    let manual = make("manual", OnUnavailable::FailOpen);
+    manual.force_open();
+    assert!(closed.try_acquire().is_ok() && open.try_acquire().is_ok());
+    assert!(!closed.fleet_snapshot().degraded);
+    redis.kill();
+    until(Duration::from_secs(3), || {
+        closed.fleet_snapshot().degraded && open.fleet_snapshot().degraded
+    })
+    .expect("a failed sync applies the fallback");
+    assert_eq!(closed.state(), State::ForcedOpen);
+    assert!(refuses(&closed));
+    assert_eq!(open.state(), State::MetricsOnly);
+    for _ in 0..5 {
+        open.try_acquire().expect("fail-open admits").failure();
+    }
+    assert_eq!(open.state(), State::MetricsOnly, "failures do not open it");
+    assert_eq!(local.state(), State::Closed);
+    assert!(!local.fleet_snapshot().degraded);
+    assert_eq!(manual.state(), State::ForcedOpen);
+    assert!(!manual.fleet_snapshot().degraded, "the user's state");
+
+    redis.restart();
+    until(Duration::from_secs(5), || {
+        !closed.fleet_snapshot().degraded && !open.fleet_snapshot().degraded
+    })
+    .expect("a sync that reaches Redis undoes it");
+    assert_eq!(closed.state(), State::Closed);
+    // The fail-open breaker's five failures reach the fleet with the
+    // first sync (within the fleet window), and open it.
+    until(propagation(), || open.state() == State::Open).expect("its failures reported");
+    assert_eq!(open.fleet_snapshot().opens_applied, 1);
+    assert_eq!(manual.state(), State::ForcedOpen, "still the user's");
+    // And the fleet decides again: a trip reaches another instance.
+    let other = Fleet::connect(redis.url())
+        .unwrap()
+        .circuit_breaker(
+            "fail-closed",
+            CircuitBreaker::builder().consecutive_failures(2),
+        )
+        .on_unavailable(OnUnavailable::FailClosed)
+        .build()
+        .unwrap();
+    fail(&other, 2);
+    until(propagation() * 2, || refuses(&closed)).expect("the fleet's verdict again");
+    assert_eq!(closed.state(), State::Open);
+}
+
+/// Calls made during an outage longer than the fleet window are not
+/// reported as new when Redis is back: they would open the fleet on a
+/// dependency that may have recovered meanwhile.
+#[test]
+fn an_outage_longer_than_the_window_reports_no_stale_counts() {
+    let mut redis = Redis::start();
+    let policy = || {
+        CircuitBreaker::builder()
+            .failure_rate(0.5, Window::Count(100))
+            .minimum_calls(4)
+    };
+    let make = || {
+        Fleet::builder(redis.url())
+            .io_timeout(Duration::from_millis(50))
+            .connect()
+            .unwrap()
+            .circuit_breaker("stale", policy())
+            .window(Duration::from_millis(400))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (make(), make());
+    redis.kill();
+    // Below the local minimum each; together 4 calls, 4 failures: had
+    // they been reported as new on recovery, within one window, the
+    // fleet would open.
+    fail(&a, 2);
+    fail(&b, 2);
+    assert_eq!((a.state(), b.state()), (State::Closed, State::Closed));
+    std::thread::sleep(Duration::from_millis(800));
+    redis.restart();
+    until(Duration::from_secs(5), || {
+        a.fleet_snapshot().syncs > 1 && b.fleet_snapshot().syncs > 1
+    })
+    .expect("syncing again");
+    std::thread::sleep(propagation());
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::Closed, State::Closed),
+        "{:?} {:?}",
+        a.fleet_snapshot(),
+        b.fleet_snapshot()
+    );
+}

@@ -90,7 +90,11 @@ fn instance() {
         sample(&text, "failwell_fleet_limiter_fallbacks_total", "leased") as u64,
         exact.snapshot().fallbacks,
         sample(&text, "failwell_fleet_limiter_fallbacks_total", "exact") as u64,
-        sample(&text, "failwell_fleet_breaker_failed_syncs_total", "breaker") as u64,
+        sample(
+            &text,
+            "failwell_fleet_breaker_failed_syncs_total",
+            "breaker"
+        ) as u64,
     );
 }
 
@@ -121,7 +125,10 @@ fn four_processes_ride_out_a_paused_then_flushed_redis() {
             "a call took {} µs: {per:?}",
             r[2]
         );
-        assert!(r[3] > 0 && r[3] == r[4], "leased fallbacks counted: {per:?}");
+        assert!(
+            r[3] > 0 && r[3] == r[4],
+            "leased fallbacks counted: {per:?}"
+        );
         assert!(r[5] > 0 && r[5] == r[6], "exact fallbacks counted: {per:?}");
         assert!(r[7] > 0, "failed syncs counted: {per:?}");
         assert_eq!(r[8], 1, "back on leased tokens: {per:?}");
@@ -131,7 +138,8 @@ fn four_processes_ride_out_a_paused_then_flushed_redis() {
     // its share of that while Redis is paused (about 1.2 s with the
     // timeouts), plus the tokens it held.
     let admitted: u64 = per.iter().map(|r| r[1]).sum();
-    let bound = 2.0 * BURST as f64 + RATE as f64 * (elapsed + 1.2) + (INSTANCES as u64 * BURST) as f64;
+    let bound =
+        2.0 * BURST as f64 + RATE as f64 * (elapsed + 1.2) + (INSTANCES as u64 * BURST) as f64;
     assert!(
         admitted as f64 <= bound,
         "{admitted} admitted > {bound:.0}: {per:?}"
