@@ -425,6 +425,12 @@ typedef struct {
   // breaker's time window, or 10000 when it counts calls; 100 ..=
   // 86400000).
   uint64_t window_ms;
+  // While the syncs fail (Redis unreachable or slow):
+  // `FW_FLEET_LOCAL` (default: the local breaker decides on its own
+  // policy), `FW_FLEET_FAIL_OPEN` (admit every call) or
+  // `FW_FLEET_FAIL_CLOSED` (refuse every call), until a sync reaches
+  // Redis again.
+  fw_fleet_on_unavailable_t on_unavailable;
 } fw_fleet_breaker_config_t;
 
 // A fleet breaker's sync counts (this instance's).
@@ -448,6 +454,9 @@ typedef struct {
   uint64_t fleet_generation;
   // Whether the fleet was open, as last seen.
   bool fleet_open;
+  // Whether `on_unavailable` (fail-open or fail-closed) holds the
+  // breaker now.
+  bool degraded;
 } fw_fleet_breaker_snapshot_t;
 
 // A health check: returns 0 when healthy; otherwise writes a message
@@ -1074,7 +1083,7 @@ fw_status_t fw_fleet_rate_limiter_snapshot(const fw_rate_limiter_t *limiter,
                                            fw_fleet_limiter_snapshot_t *out);
 
 // The defaults: quorum 1, sync every 200 ms, probe claims of 2 s, the
-// breaker's own window.
+// breaker's own window, the local breaker deciding while Redis is down.
 fw_fleet_breaker_config_t fw_fleet_breaker_config_default(void);
 
 // A circuit breaker `name` (1 to 200 bytes of UTF-8) whose verdict every

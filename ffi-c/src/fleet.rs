@@ -246,6 +246,19 @@ pub const FW_FLEET_FAIL_OPEN: fw_fleet_on_unavailable_t = 1;
 /// Refuse every request.
 pub const FW_FLEET_FAIL_CLOSED: fw_fleet_on_unavailable_t = 2;
 
+/// `fleet_config.on_unavailable` as an `OnUnavailable`, or `FW_EINVAL`
+/// naming it.
+fn on_unavailable(func: &str, v: fw_fleet_on_unavailable_t) -> Result<OnUnavailable, fw_status_t> {
+    match v {
+        FW_FLEET_LOCAL => Ok(OnUnavailable::Local),
+        FW_FLEET_FAIL_OPEN => Ok(OnUnavailable::FailOpen),
+        FW_FLEET_FAIL_CLOSED => Ok(OnUnavailable::FailClosed),
+        other => Err(invalid(format!(
+            "{func}: fleet_config.on_unavailable: {other} is not an fw_fleet_on_unavailable_t"
+        ))),
+    }
+}
+
 /// A fleet rate limiter's own settings.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -298,15 +311,9 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_new(
         };
         let fc = config_or(fleet_config, fw_fleet_limiter_config_default);
         let out = try_out!(out);
-        let on_unavailable = match fc.on_unavailable {
-            FW_FLEET_LOCAL => OnUnavailable::Local,
-            FW_FLEET_FAIL_OPEN => OnUnavailable::FailOpen,
-            FW_FLEET_FAIL_CLOSED => OnUnavailable::FailClosed,
-            other => {
-                return invalid(format!(
-                "{func}: fleet_config.on_unavailable: {other} is not an fw_fleet_on_unavailable_t"
-            ))
-            }
+        let on_unavailable = match on_unavailable(func, fc.on_unavailable) {
+            Ok(o) => o,
+            Err(status) => return status,
         };
         let made = match fc.mode {
             FW_FLEET_LEASED => f
@@ -426,10 +433,16 @@ pub struct fw_fleet_breaker_config_t {
     /// breaker's time window, or 10000 when it counts calls; 100 ..=
     /// 86400000).
     pub window_ms: u64,
+    /// While the syncs fail (Redis unreachable or slow):
+    /// `FW_FLEET_LOCAL` (default: the local breaker decides on its own
+    /// policy), `FW_FLEET_FAIL_OPEN` (admit every call) or
+    /// `FW_FLEET_FAIL_CLOSED` (refuse every call), until a sync reaches
+    /// Redis again.
+    pub on_unavailable: fw_fleet_on_unavailable_t,
 }
 
 /// The defaults: quorum 1, sync every 200 ms, probe claims of 2 s, the
-/// breaker's own window.
+/// breaker's own window, the local breaker deciding while Redis is down.
 #[no_mangle]
 pub extern "C" fn fw_fleet_breaker_config_default() -> fw_fleet_breaker_config_t {
     fw_fleet_breaker_config_t {
@@ -437,6 +450,7 @@ pub extern "C" fn fw_fleet_breaker_config_default() -> fw_fleet_breaker_config_t
         sync_every_ms: millis(failwell_fleet::SYNC_EVERY),
         probe_claim_ms: millis(failwell_fleet::DEFAULT_PROBE_CLAIM),
         window_ms: 0,
+        on_unavailable: FW_FLEET_LOCAL,
     }
 }
 
@@ -474,8 +488,13 @@ pub unsafe extern "C" fn fw_fleet_breaker_new(
             Ok(b) => b,
             Err(e) => return config_error(func, e, BREAKER_FIELDS),
         };
+        let on_unavailable = match on_unavailable(func, fc.on_unavailable) {
+            Ok(o) => o,
+            Err(status) => return status,
+        };
         let mut b = f
             .circuit_breaker(name, local)
+            .on_unavailable(on_unavailable)
             .quorum(fc.quorum)
             .sync_every(Duration::from_millis(fc.sync_every_ms))
             .probe_claim(Duration::from_millis(fc.probe_claim_ms));
@@ -515,6 +534,9 @@ pub struct fw_fleet_breaker_snapshot_t {
     pub fleet_generation: u64,
     /// Whether the fleet was open, as last seen.
     pub fleet_open: bool,
+    /// Whether `on_unavailable` (fail-open or fail-closed) holds the
+    /// breaker now.
+    pub degraded: bool,
 }
 
 /// Copies a fleet breaker's sync counts into `*out`; `FW_EINVAL` for a
@@ -540,6 +562,7 @@ pub unsafe extern "C" fn fw_fleet_breaker_snapshot(
             probe_verdicts: s.probe_verdicts,
             fleet_generation: s.fleet_generation,
             fleet_open: s.fleet_open,
+            degraded: s.degraded,
         });
         FW_OK
     })

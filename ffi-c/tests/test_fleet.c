@@ -245,9 +245,11 @@ static void one_instance_trip_opens_another(void) {
     /* Held to the fleet's deadline plus the probe claim (2 s) and two
      * sync intervals. */
     CHECK(wait > 55ULL * 1000000000ULL && wait <= 62400000000ULL);
+    if (seen != 1) fprintf(stderr, "seen %d\n", seen);
     CHECK(seen == 1);
     fw_fleet_breaker_snapshot_t s = {0};
     CHECK_STATUS(fw_fleet_breaker_snapshot(bb, &s), FW_OK);
+    if (s.opens_applied != 1 || !s.fleet_open) fprintf(stderr, "open %d applied %llu syncs %llu gen %llu failed %llu\n", s.fleet_open, (unsigned long long)s.opens_applied, (unsigned long long)s.syncs, (unsigned long long)s.fleet_generation, (unsigned long long)s.failed_syncs);
     CHECK(s.fleet_open && s.opens_applied == 1 && s.syncs >= 1 && s.fleet_generation >= 1);
     fw_fleet_breaker_snapshot_t sa = {0};
     CHECK_STATUS(fw_fleet_breaker_snapshot(ba, &sa), FW_OK);
@@ -360,6 +362,10 @@ static void bad_settings_are_named(void) {
     CHECK_STATUS(fw_fleet_breaker_new(f, "bad", NULL, &bc, &b), FW_EINVAL);
     CHECK(message_mentions("fleet_config.probe_claim_ms"));
     bc = fw_fleet_breaker_config_default();
+    bc.on_unavailable = 3;
+    CHECK_STATUS(fw_fleet_breaker_new(f, "bad", NULL, &bc, &b), FW_EINVAL);
+    CHECK(message_mentions("fleet_config.on_unavailable: 3"));
+    bc = fw_fleet_breaker_config_default();
     bc.window_ms = UINT64_MAX;
     CHECK_STATUS(fw_fleet_breaker_new(f, "bad", NULL, &bc, &b), FW_EINVAL);
     CHECK(message_mentions("fleet_config.window_ms"));
@@ -399,6 +405,14 @@ static void a_dead_redis_is_a_fast_fallback(void) {
     CHECK_STATUS(fw_fleet_rate_limiter_new(f, "dead-closed", &c, &lc, &closed), FW_OK);
     fw_breaker_t *b = NULL;
     CHECK_STATUS(fw_fleet_breaker_new(f, "dead", NULL, NULL, &b), FW_OK);
+    fw_fleet_breaker_config_t fbc = fw_fleet_breaker_config_default();
+    CHECK(fbc.on_unavailable == FW_FLEET_LOCAL);
+    fbc.on_unavailable = FW_FLEET_FAIL_CLOSED;
+    fw_breaker_t *shut = NULL;
+    CHECK_STATUS(fw_fleet_breaker_new(f, "dead-closed", NULL, &fbc, &shut), FW_OK);
+    fbc.on_unavailable = FW_FLEET_FAIL_OPEN;
+    fw_breaker_t *open = NULL;
+    CHECK_STATUS(fw_fleet_breaker_new(f, "dead-open", NULL, &fbc, &open), FW_OK);
     sleep_ms(250);
     redis_kill();
     sleep_ms(400);
@@ -430,7 +444,22 @@ static void a_dead_redis_is_a_fast_fallback(void) {
     CHECK(s.fallbacks >= 200 && s.rejected >= 200);
     fw_fleet_breaker_snapshot_t bs = {0};
     CHECK_STATUS(fw_fleet_breaker_snapshot(b, &bs), FW_OK);
-    CHECK(bs.failed_syncs > 0);
+    CHECK(bs.failed_syncs > 0 && !bs.degraded);
+    /* Fail-closed refuses every call, fail-open admits every call. */
+    fw_breaker_state_t state;
+    CHECK_STATUS(fw_fleet_breaker_snapshot(shut, &bs), FW_OK);
+    CHECK(bs.degraded);
+    CHECK_STATUS(fw_breaker_state(shut, &state), FW_OK);
+    CHECK(state == FW_BREAKER_FORCED_OPEN);
+    fw_breaker_permit_t bp;
+    uint64_t bwait = 0;
+    CHECK_STATUS(fw_breaker_acquire(shut, &bp, &bwait), FW_REJECTED_CIRCUIT_OPEN);
+    CHECK_STATUS(fw_fleet_breaker_snapshot(open, &bs), FW_OK);
+    CHECK(bs.degraded);
+    CHECK_STATUS(fw_breaker_state(open, &state), FW_OK);
+    CHECK(state == FW_BREAKER_METRICS_ONLY);
+    CHECK_STATUS(fw_breaker_acquire(open, &bp, &bwait), FW_OK);
+    CHECK_STATUS(fw_breaker_failure(open, &bp), FW_OK);
     fw_fleet_snapshot_t fs = {0};
     CHECK_STATUS(fw_fleet_snapshot(f, &fs), FW_OK);
     CHECK(fs.failures > 0);
@@ -452,6 +481,17 @@ static void a_dead_redis_is_a_fast_fallback(void) {
     fw_rate_limiter_free(leased);
     fw_rate_limiter_free(exact);
     fw_rate_limiter_free(closed);
+    /* Back on Redis: both closed again. */
+    t = now_ns();
+    int closed_again = 0;
+    while (!closed_again && now_ns() - t < 5000000000ULL) {
+        sleep_ms(20);
+        CHECK_STATUS(fw_breaker_state(shut, &state), FW_OK);
+        closed_again = state == FW_BREAKER_CLOSED;
+    }
+    CHECK(closed_again);
+    fw_breaker_free(shut);
+    fw_breaker_free(open);
     fw_breaker_free(b);
     fw_fleet_free(f);
 }

@@ -67,7 +67,8 @@ impl PyBreaker {
         half_open_calls = None, half_open_max_wait = None, open_for = None,
         open_for_multiplier = None, open_for_max = None, exclude = None,
         _region = None, _slot = None, _attach = false, _fleet = None,
-        _quorum = None, _sync_every = None, _probe_claim = None, _fleet_window = None
+        _quorum = None, _sync_every = None, _probe_claim = None, _fleet_window = None,
+        _on_unavailable = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -95,6 +96,7 @@ impl PyBreaker {
         _sync_every: Option<&Bound<'_, PyAny>>,
         _probe_claim: Option<&Bound<'_, PyAny>>,
         _fleet_window: Option<&Bound<'_, PyAny>>,
+        _on_unavailable: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         // Only the arguments given are set: every default is core's.
         let window = match (window, opt_duration(window_duration, "window_duration")?) {
@@ -165,6 +167,7 @@ impl PyBreaker {
                     _sync_every,
                     _probe_claim,
                     _fleet_window,
+                    _on_unavailable,
                 )?;
                 AnyBreaker::Fleet(Arc::new(fleet.circuit_breaker(py, &slot, b, options, RENAMES)?))
             }
@@ -418,8 +421,9 @@ impl PyBreaker {
     /// A fleet breaker's sync counts, as a dict (None for a local one):
     /// `syncs` that reached Redis, `failed_syncs`, this instance's trips
     /// reported (`votes`), fleet openings and closings applied, probes
-    /// owned and verdicts reported, and the fleet's verdict as last seen
-    /// (`fleet_generation`, `fleet_open`).
+    /// owned and verdicts reported, the fleet's verdict as last seen
+    /// (`fleet_generation`, `fleet_open`), and whether `on_unavailable`
+    /// (fail-open or fail-closed) holds the breaker now (`degraded`).
     fn fleet_snapshot<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(f) = self.inner.as_fleet() else {
             return Ok(None);
@@ -435,6 +439,7 @@ impl PyBreaker {
             "probe_verdicts" => s.probe_verdicts,
             "fleet_generation" => s.fleet_generation,
             "fleet_open" => s.fleet_open,
+            "degraded" => s.degraded,
         })
         .map(Some)
     }

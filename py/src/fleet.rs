@@ -34,6 +34,31 @@ pub(crate) struct BreakerOptions {
     sync_every: Option<Duration>,
     probe_claim: Option<Duration>,
     window: Option<Duration>,
+    on_unavailable: OnUnavailable,
+}
+
+/// A str argument `name`, or a `TypeError` naming it.
+fn text(v: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+    v.extract::<String>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name}: expected a str, got {}",
+            v.get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+        ))
+    })
+}
+
+/// `on_unavailable` as Python names it.
+fn on_unavailable(v: &str) -> PyResult<OnUnavailable> {
+    match v {
+        "local" => Ok(OnUnavailable::Local),
+        "fail_open" => Ok(OnUnavailable::FailOpen),
+        "fail_closed" => Ok(OnUnavailable::FailClosed),
+        other => Err(PyValueError::new_err(format!(
+            "on_unavailable: {other:?} is not one of \"local\", \"fail_open\", \"fail_closed\""
+        ))),
+    }
 }
 
 impl BreakerOptions {
@@ -43,6 +68,7 @@ impl BreakerOptions {
         sync_every: Option<&Bound<'_, PyAny>>,
         probe_claim: Option<&Bound<'_, PyAny>>,
         window: Option<&Bound<'_, PyAny>>,
+        on_unavailable: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Ok(BreakerOptions {
             quorum: quorum
@@ -52,6 +78,10 @@ impl BreakerOptions {
             sync_every: opt_duration(sync_every, "sync_every")?,
             probe_claim: opt_duration(probe_claim, "probe_claim")?,
             window: opt_duration(window, "fleet_window")?,
+            on_unavailable: match on_unavailable.filter(|v| !v.is_none()) {
+                Some(v) => self::on_unavailable(&text(v, "on_unavailable")?)?,
+                None => OnUnavailable::Local,
+            },
         })
     }
 }
@@ -69,21 +99,16 @@ impl PyFleet {
         options: &Bound<'_, PyAny>,
         renames: &[(&str, &str)],
     ) -> PyResult<AnyRateLimiter> {
-        let (mode, instances, on_unavailable): (String, Bound<'_, PyAny>, String) =
-            options.extract().map_err(|_| {
-                PyTypeError::new_err("_fleet_options: (mode, instances, on_unavailable)")
-            })?;
+        let (mode, instances, on_unavailable): (
+            Bound<'_, PyAny>,
+            Bound<'_, PyAny>,
+            Bound<'_, PyAny>,
+        ) = options.extract().map_err(|_| {
+            PyTypeError::new_err("_fleet_options: (mode, instances, on_unavailable)")
+        })?;
+        let mode = text(&mode, "mode")?;
         let instances = count(&instances, "instances")?;
-        let on_unavailable = match on_unavailable.as_str() {
-            "local" => OnUnavailable::Local,
-            "fail_open" => OnUnavailable::FailOpen,
-            "fail_closed" => OnUnavailable::FailClosed,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                "on_unavailable: {other:?} is not one of \"local\", \"fail_open\", \"fail_closed\""
-            )))
-            }
-        };
+        let on_unavailable = self::on_unavailable(&text(&on_unavailable, "on_unavailable")?)?;
         let made = match mode.as_str() {
             "leased" => py.detach(|| {
                 self.inner
@@ -120,7 +145,10 @@ impl PyFleet {
         options: BreakerOptions,
         renames: &[(&str, &str)],
     ) -> PyResult<FleetBreaker> {
-        let mut fb = self.inner.circuit_breaker(name, b);
+        let mut fb = self
+            .inner
+            .circuit_breaker(name, b)
+            .on_unavailable(options.on_unavailable);
         if let Some(q) = options.quorum {
             fb = fb.quorum(q);
         }

@@ -225,6 +225,14 @@ def test_bad_arguments_are_named(redis: Redis) -> None:
         fleet.circuit_breaker("bad", failure_rate=2.0)
     with pytest.raises(ValueError, match="sync_every"):
         fleet.circuit_breaker("bad", sync_every=-1)
+    with pytest.raises(ValueError, match="on_unavailable"):
+        fleet.circuit_breaker("bad", on_unavailable="sometimes")
+    with pytest.raises(TypeError, match="on_unavailable"):
+        fleet.circuit_breaker("bad", on_unavailable=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mode"):
+        fleet.rate_limiter("bad", 10, mode=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="on_unavailable"):
+        fleet.rate_limiter("bad", 10, on_unavailable=b"local")  # type: ignore[arg-type]
 
 
 def test_a_dead_redis_is_a_fast_fallback_and_a_restarted_one_is_used_again(redis: Redis) -> None:
@@ -364,3 +372,35 @@ def test_a_forked_worker_uses_the_fleet_on_connections_of_its_own(redis: Redis) 
     while brk.state != "open":
         assert time.monotonic() - t < 1.0, "the child's trip did not reach the parent"
         time.sleep(0.005)
+
+
+def test_fail_open_and_fail_closed_breakers_while_redis_is_down(redis: Redis) -> None:
+    fleet = failwell.Fleet(redis.url)
+    shut = fleet.circuit_breaker("shut", on_unavailable="fail_closed")
+    opened = fleet.circuit_breaker("opened", consecutive_failures=2, on_unavailable="fail_open")
+    own = fleet.circuit_breaker("own")
+    redis.kill()
+    t = time.monotonic()
+    while not all((b.fleet_snapshot() or {}).get("degraded") for b in (shut, opened)):
+        assert time.monotonic() - t < 3, "no failed sync applied the fallback"
+        time.sleep(0.01)
+    assert shut.state == "forced_open"
+    with pytest.raises(failwell.CircuitOpenError):
+        shut.call(lambda: None)
+
+    @opened
+    def down() -> None:
+        raise ConnectionError("down")
+
+    for _ in range(3):
+        with pytest.raises(ConnectionError):  # admitted, counted, not opened
+            down()
+    assert opened.state == "metrics_only"
+    assert own.state == "closed" and not (own.fleet_snapshot() or {}).get("degraded")
+    redis.start()
+    t = time.monotonic()
+    while (shut.fleet_snapshot() or {}).get("degraded"):
+        assert time.monotonic() - t < 5, "not undone once Redis answers"
+        time.sleep(0.01)
+    assert shut.state == "closed"
+    assert shut.call(lambda: 7) == 7

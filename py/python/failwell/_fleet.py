@@ -107,6 +107,7 @@ class Fleet(_native.Fleet):
         sync_every: Optional[Seconds] = None,
         probe_claim: Optional[Seconds] = None,
         fleet_window: Optional[Seconds] = None,
+        on_unavailable: str = "local",
     ) -> CircuitBreaker:
         """A circuit breaker ``name`` (1 to 200 bytes) whose verdict every
         instance using the name shares. Calls are admitted by a local
@@ -128,9 +129,13 @@ class Fleet(_native.Fleet):
         and their verdict closes (or reopens) every instance. No lock is
         held around a call.
 
-        While Redis is unreachable the breaker is this instance's own
-        (its own policy trips and probes it); ``fleet_snapshot()`` counts
-        the failed syncs. The breaker cannot be reconfigured
+        While Redis is unreachable (its syncs fail), ``on_unavailable``
+        says what the breaker does: ``"local"`` (the default) lets its own
+        policy trip and probe it, ``"fail_open"`` admits every call
+        (counting them), ``"fail_closed"`` refuses every call — until a
+        sync reaches Redis again (then it closes and follows the fleet);
+        ``fleet_snapshot()`` counts the failed syncs and says whether the
+        fallback holds it (``degraded``). The breaker cannot be reconfigured
         (``ValueError``); its sync ends when it is garbage-collected."""
         return CircuitBreaker(
             consecutive_failures=consecutive_failures,
@@ -154,4 +159,5 @@ class Fleet(_native.Fleet):
             _sync_every=sync_every,
             _probe_claim=probe_claim,
             _fleet_window=fleet_window,
+            _on_unavailable=on_unavailable,
         )

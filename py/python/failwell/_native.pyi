@@ -38,6 +38,7 @@ class CircuitBreaker:
         _sync_every: Optional[Seconds] = None,
         _probe_claim: Optional[Seconds] = None,
         _fleet_window: Optional[Seconds] = None,
+        _on_unavailable: Optional[str] = None,
     ) -> Self: ...
     @property
     def name(self) -> Optional[str]: ...
