@@ -280,9 +280,11 @@ pub unsafe extern "C" fn fw_breaker_acquire(
 ) -> fw_status_t {
     guard(|| {
         // The closed fast path makes no call; everything else (the checks'
-        // messages included) is one out-of-line call, so the export needs
-        // no stack frame on the fast path.
-        if let (Some(b), Some(out)) = (borrow(breaker), Out::new(permit)) {
+        // messages included, and a fleet breaker, whose fork check may
+        // start a thread) is one out-of-line call, so the export needs no
+        // stack frame on the fast path.
+        let local = borrow(breaker).and_then(AnyBreaker::local_only);
+        if let (Some(b), Some(out)) = (local, Out::new(permit)) {
             if let Some(t) = b.try_acquire_closed() {
                 let (word, start) = t.into_raw();
                 out.write(fw_breaker_permit_t {
@@ -352,8 +354,9 @@ fn recorded_closed_success(
     breaker: *const fw_breaker_t,
     permit: *const fw_breaker_permit_t,
 ) -> bool {
+    let local = borrow(breaker).and_then(AnyBreaker::local_only);
     // SAFETY: a non-NULL `permit` points to a permit (contract).
-    match (borrow(breaker), unsafe { permit.as_ref() }) {
+    match (local, unsafe { permit.as_ref() }) {
         (Some(b), Some(p)) => b
             .try_record_closed_success(PermitToken::from_raw(p._word, p._start))
             .is_ok(),

@@ -503,7 +503,7 @@ pub unsafe extern "C" fn fw_fleet_breaker_new(
         }
         match b.build() {
             Ok(fb) => {
-                out.write(new_handle::<fw_breaker_t>(AnyBreaker::Fleet(Arc::new(fb))));
+                out.write(new_handle::<fw_breaker_t>(AnyBreaker::fleet(Arc::new(fb))));
                 FW_OK
             }
             Err(e) => fleet_error(func, e, FLEET_BREAKER_FIELDS),
@@ -547,7 +547,7 @@ pub unsafe extern "C" fn fw_fleet_breaker_snapshot(
     out: *mut fw_fleet_breaker_snapshot_t,
 ) -> fw_status_t {
     guard(|| {
-        let AnyBreaker::Fleet(b) = try_handle!(breaker) else {
+        let Some(b) = try_handle!(breaker).as_fleet() else {
             return invalid("fw_fleet_breaker_snapshot: `breaker` is not a fleet breaker");
         };
         let out = try_out!(out);

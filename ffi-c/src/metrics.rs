@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fw::metrics::MetricsRegistry;
 
 use crate::boundary::*;
-use crate::breaker::{fw_breaker_t, AnyBreaker};
+use crate::breaker::fw_breaker_t;
 use crate::bulkhead::fw_bulkhead_t;
 use crate::deadline::fw_timeout_pool_t;
 use crate::degrade::fw_stale_cache_t;
@@ -88,10 +88,10 @@ pub unsafe extern "C" fn fw_metrics_register_breaker(
         breaker,
         "fw_metrics_register_breaker",
         "breaker",
-        |m, n, x| match &*x {
-            AnyBreaker::Local(b) => m.register_breaker(n, Arc::clone(b)),
-            AnyBreaker::Fleet(f) => {
-                m.register_breaker(n.clone(), Arc::clone(f.breaker()))?;
+        |m, n, x| match x.as_fleet() {
+            None => m.register_breaker(n, x.arc()),
+            Some(f) => {
+                m.register_breaker(n.clone(), x.arc())?;
                 failwell_fleet::metrics::register_breaker(m, n, Arc::clone(f))
             }
         },

@@ -125,17 +125,28 @@ impl AnyRateLimiter {
 /// breaker that admits calls (for a fleet breaker in a child of `fork()`,
 /// starting the child's sync thread). Cloning shares the breaker.
 #[derive(Debug, Clone)]
-pub enum AnyBreaker {
-    /// In this process's memory, or in a host region.
-    Local(Arc<CircuitBreaker>),
-    /// Sharing its verdict with the fleet.
-    Fleet(Arc<FleetBreaker>),
+pub struct AnyBreaker {
+    /// The breaker that admits calls.
+    local: Arc<CircuitBreaker>,
+    /// The fleet breaker around it, if any.
+    fleet: Option<Arc<FleetBreaker>>,
 }
 
 impl AnyBreaker {
     /// A breaker of this process or region.
     pub fn local(b: CircuitBreaker) -> Self {
-        AnyBreaker::Local(Arc::new(b))
+        AnyBreaker {
+            local: Arc::new(b),
+            fleet: None,
+        }
+    }
+
+    /// A fleet breaker.
+    pub fn fleet(f: Arc<FleetBreaker>) -> Self {
+        AnyBreaker {
+            local: Arc::clone(f.breaker()),
+            fleet: Some(f),
+        }
     }
 
     /// The breaker that admits calls, owned (for a pipeline, a health
@@ -154,9 +165,9 @@ impl AnyBreaker {
         &self,
         change: impl FnOnce(breaker::Builder<MonotonicClock>) -> breaker::Builder<MonotonicClock>,
     ) -> Result<(), ConfigError> {
-        match self {
-            AnyBreaker::Local(b) => b.reconfigure(change),
-            AnyBreaker::Fleet(_) => Err(ConfigError::new(
+        match self.fleet {
+            None => self.local.reconfigure(change),
+            Some(_) => Err(ConfigError::new(
                 "reconfigure",
                 "a fleet breaker keeps the configuration it was built with (every instance must agree on it)",
             )),
@@ -165,9 +176,18 @@ impl AnyBreaker {
 
     /// The fleet breaker, if it is one.
     pub fn as_fleet(&self) -> Option<&Arc<FleetBreaker>> {
-        match self {
-            AnyBreaker::Fleet(f) => Some(f),
-            AnyBreaker::Local(_) => None,
+        self.fleet.as_ref()
+    }
+
+    /// The breaker, if it is not a fleet breaker: for a fast path that
+    /// must make no call (a fleet breaker's fork check may start a
+    /// thread), and takes its slow path, through [`breaker`](Self::breaker),
+    /// for a fleet breaker.
+    #[inline(always)]
+    pub fn local_only(&self) -> Option<&CircuitBreaker> {
+        match self.fleet {
+            None => Some(&self.local),
+            Some(_) => None,
         }
     }
 
@@ -175,11 +195,10 @@ impl AnyBreaker {
     /// `fork()`, starting the child's sync thread first).
     #[inline(always)]
     pub fn breaker(&self) -> &Arc<CircuitBreaker> {
-        match self {
-            AnyBreaker::Local(b) => b,
-            // In a child of fork(), starts the child's sync thread.
-            AnyBreaker::Fleet(f) => f.breaker(),
+        if let Some(f) = &self.fleet {
+            f.breaker(); // in a child of fork(), starts its sync thread
         }
+        &self.local
     }
 }
 

@@ -169,7 +169,7 @@ impl PyBreaker {
                     _fleet_window,
                     _on_unavailable,
                 )?;
-                AnyBreaker::Fleet(Arc::new(fleet.circuit_breaker(py, &slot, b, options, RENAMES)?))
+                AnyBreaker::fleet(Arc::new(fleet.circuit_breaker(py, &slot, b, options, RENAMES)?))
             }
             (None, None, None) => AnyBreaker::local(b.build().map_err(|e| config_error(e, RENAMES))?),
             _ => {
