@@ -96,26 +96,22 @@ impl AnyRateLimiter {
 
     /// The counts of this instance, with the interval and burst.
     pub fn snapshot(&self) -> rate_limit::Snapshot {
-        match self {
-            AnyRateLimiter::Local(l) => l.snapshot(),
+        let (admitted, rejected, interval, burst) = match self {
+            AnyRateLimiter::Local(l) => return l.snapshot(),
             AnyRateLimiter::Leased(l) => {
                 let s = l.snapshot();
-                rate_limit::Snapshot {
-                    admitted: s.admitted,
-                    rejected: s.rejected,
-                    interval: l.interval(),
-                    burst: l.burst() as u64,
-                }
+                (s.admitted, s.rejected, l.interval(), l.burst())
             }
             AnyRateLimiter::Exact(l) => {
                 let s = l.snapshot();
-                rate_limit::Snapshot {
-                    admitted: s.admitted,
-                    rejected: s.rejected,
-                    interval: l.interval(),
-                    burst: l.burst() as u64,
-                }
+                (s.admitted, s.rejected, l.interval(), l.burst())
             }
+        };
+        rate_limit::Snapshot {
+            admitted,
+            rejected,
+            interval,
+            burst: burst as u64,
         }
     }
 }

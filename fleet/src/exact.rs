@@ -49,6 +49,29 @@ end
 /// The shortest pause between two asks of a waiting acquire.
 pub(crate) const MIN_PAUSE: Duration = Duration::from_millis(1);
 
+/// A waiting acquire: calls `attempt` until it admits or refuses with
+/// anything but `RateLimited`; after each `RateLimited { retry_after }`,
+/// `pause(retry_after, time left)` says how long to sleep before the next
+/// attempt (`Ok`) or to give up with that wait as the refusal's (`Err`).
+pub(crate) fn retry_until(
+    timeout: Duration,
+    mut attempt: impl FnMut() -> Result<(), Rejected>,
+    pause: impl Fn(Duration, Duration) -> Result<Duration, Duration>,
+) -> Result<(), Rejected> {
+    let start = std::time::Instant::now();
+    loop {
+        let wait = match attempt() {
+            Ok(()) => return Ok(()),
+            Err(Rejected::RateLimited { retry_after }) => retry_after,
+            Err(r) => return Err(r),
+        };
+        match pause(wait, timeout.saturating_sub(start.elapsed())) {
+            Ok(d) => std::thread::sleep(d),
+            Err(retry_after) => return Err(Rejected::RateLimited { retry_after }),
+        }
+    }
+}
+
 /// The largest tolerance (`burst · T`) a fleet bucket holds, in
 /// nanoseconds: 2^53, what a Lua number counts exactly (about 104 days).
 pub(crate) const MAX_TOLERANCE_NS: u64 = 1 << 53;
@@ -315,22 +338,20 @@ impl ExactRateLimiter {
     /// or `ExceedsCapacity` for `n` above the burst. Each ask is one round
     /// trip (or a fallback decision while Redis is unavailable).
     pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), Rejected> {
-        let start = std::time::Instant::now();
-        loop {
-            let wait = match self.try_acquire_n(n) {
-                Ok(()) => return Ok(()),
-                Err(Rejected::RateLimited { retry_after }) => retry_after,
-                Err(r) => return Err(r),
-            };
-            let left = timeout.saturating_sub(start.elapsed());
-            // A fail-closed refusal names no wait: try again after a
-            // short pause while time is left.
-            let wait = if wait.is_zero() { MIN_PAUSE } else { wait };
-            if wait > left {
-                return Err(Rejected::RateLimited { retry_after: wait });
-            }
-            std::thread::sleep(wait);
-        }
+        retry_until(
+            timeout,
+            || self.try_acquire_n(n),
+            |wait, left| {
+                // A fail-closed refusal names no wait: try again after a
+                // short pause while time is left.
+                let wait = if wait.is_zero() { MIN_PAUSE } else { wait };
+                if wait > left {
+                    Err(wait)
+                } else {
+                    Ok(wait)
+                }
+            },
+        )
     }
 
     /// The emission interval `T` (the period divided by the requests).

@@ -27,7 +27,7 @@ use failwell::rate_limit::{self, RateLimiter};
 use failwell::{ConfigError, Rejected};
 use redis::Script;
 
-use crate::exact::{checked, share, BUCKET, MIN_PAUSE};
+use crate::exact::{checked, retry_until, share, BUCKET, MIN_PAUSE};
 use crate::{Fleet, FleetError, OnUnavailable};
 
 /// How often the leasing thread heartbeats, measures and leases.
@@ -526,20 +526,18 @@ impl LeasedRateLimiter {
     /// (a few milliseconds at a time, never past the timeout) and tries
     /// again. `ExceedsCapacity` for `n` above the burst, at once.
     pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), Rejected> {
-        let start = Instant::now();
-        loop {
-            let wait = match self.try_acquire_n(n) {
-                Ok(()) => return Ok(()),
-                Err(Rejected::RateLimited { retry_after }) => retry_after,
-                Err(r) => return Err(r),
-            };
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return Err(Rejected::RateLimited { retry_after: wait });
-            }
-            // Tokens come with a lease at any moment: look again soon.
-            std::thread::sleep(wait.min(POLL).max(MIN_PAUSE).min(left));
-        }
+        retry_until(
+            timeout,
+            || self.try_acquire_n(n),
+            |wait, left| {
+                if left.is_zero() {
+                    Err(wait)
+                } else {
+                    // Tokens come with a lease at any moment: look again soon.
+                    Ok(wait.min(POLL).max(MIN_PAUSE).min(left))
+                }
+            },
+        )
     }
 
     /// How long until one request may be admitted, as this instance can
