@@ -398,6 +398,11 @@ typedef struct {
   uint64_t fallbacks;
   // Leased mode: tokens leased from the fleet, in all (exact: 0).
   uint64_t leased;
+  // Leased mode: lease requests Redis answered (`leased / leases`: the
+  // mean lease size; exact: 0).
+  uint64_t leases;
+  // Leased mode: tokens the last lease granted (exact: 0).
+  uint64_t last_lease;
   // Leased mode: tokens given back, in all (exact: 0).
   uint64_t returned;
   // Leased mode: leased tokens held now (exact: 0).

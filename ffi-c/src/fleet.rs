@@ -356,6 +356,11 @@ pub struct fw_fleet_limiter_snapshot_t {
     pub fallbacks: u64,
     /// Leased mode: tokens leased from the fleet, in all (exact: 0).
     pub leased: u64,
+    /// Leased mode: lease requests Redis answered (`leased / leases`: the
+    /// mean lease size; exact: 0).
+    pub leases: u64,
+    /// Leased mode: tokens the last lease granted (exact: 0).
+    pub last_lease: u64,
     /// Leased mode: tokens given back, in all (exact: 0).
     pub returned: u64,
     /// Leased mode: leased tokens held now (exact: 0).
@@ -385,6 +390,8 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_snapshot(
                     rejected: s.rejected,
                     fallbacks: s.fallbacks,
                     leased: s.leased,
+                    leases: s.leases,
+                    last_lease: s.last_lease,
                     returned: s.returned,
                     held: s.held,
                     instances: s.instances,
@@ -398,6 +405,8 @@ pub unsafe extern "C" fn fw_fleet_rate_limiter_snapshot(
                     rejected: s.rejected,
                     fallbacks: s.fallbacks,
                     leased: 0,
+                    leases: 0,
+                    last_lease: 0,
                     returned: 0,
                     held: 0,
                     instances: 0,

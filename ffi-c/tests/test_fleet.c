@@ -192,6 +192,7 @@ static void leased_mode_holds_one_instance_to_the_limit(void) {
     fw_fleet_limiter_snapshot_t s = {0};
     CHECK_STATUS(fw_fleet_rate_limiter_snapshot(l, &s), FW_OK);
     CHECK(s.admitted == admitted && s.leased >= admitted && s.instances == 1 && s.fallbacks == 0);
+    CHECK(s.leases >= 5 && s.last_lease <= s.leased);
     fw_rate_limiter_snapshot_t rs = {0};
     CHECK_STATUS(fw_rate_limiter_snapshot(l, &rs), FW_OK);
     CHECK(rs.admitted == admitted && rs.interval_ns == 5000000ULL && rs.burst == 20);

@@ -62,8 +62,9 @@ pub fn register_fleet(
 /// Registers a leased fleet limiter as `instance`:
 /// `failwell_fleet_limiter_admitted_total`, `_rejected_total`,
 /// `_fallbacks_total` (decided without Redis), `_leased_tokens_total`,
-/// `_returned_tokens_total`, and the gauges `_held_tokens` and
-/// `_instances` (live instances, as last counted).
+/// `_leases_total`, `_returned_tokens_total`, and the gauges
+/// `_last_lease_tokens`, `_held_tokens` and `_instances` (live
+/// instances, as last counted).
 pub fn register_leased(
     registry: &MetricsRegistry,
     instance: impl Into<String>,
@@ -77,6 +78,18 @@ pub fn register_leased(
             "Tokens leased from the fleet's bucket.",
             i,
             s.leased,
+        );
+        x.counter(
+            "failwell_fleet_limiter_leases_total",
+            "Lease requests Redis answered (leased tokens / leases: the mean lease size).",
+            i,
+            s.leases,
+        );
+        x.gauge(
+            "failwell_fleet_limiter_last_lease_tokens",
+            "Tokens the last lease granted.",
+            i,
+            s.last_lease as f64,
         );
         x.counter(
             "failwell_fleet_limiter_returned_tokens_total",

@@ -1,7 +1,8 @@
 //! Redis failing under load, against a real redis-server: four instance
 //! processes calling a leased limiter, an exact limiter and a fleet
 //! breaker as fast as they can while Redis is paused (SIGSTOP) for a
-//! second and later flushed. No call waits past the I/O timeout, every
+//! second, then flushed, then killed and restarted empty (no scripts: the
+//! NOSCRIPT path). No call waits past the I/O timeout, every
 //! fallback is counted (and the metrics say the same), the fleet stays
 //! within its bound, and every primitive is back on Redis afterwards; and
 //! a fleet breaker whose Redis pauses keeps deciding on its own and shares
@@ -16,7 +17,7 @@ use failwell::rate_limit::RateLimiter;
 use failwell_fleet::{metrics, Fleet, SYNC_EVERY};
 
 mod common;
-use common::{instance_args, run_instances, sample, Redis};
+use common::{instance_args, run_instances_at, sample, Redis};
 
 const RATE: u64 = 400;
 const BURST: u64 = 40;
@@ -80,7 +81,9 @@ fn instance() {
     // Back on Redis: a decision on leased tokens is no fallback.
     let f = leased.snapshot().fallbacks;
     let _ = leased.try_acquire();
-    let back = (leased.snapshot().fallbacks == f) as u64;
+    // And the exact limiter reaches the restarted server (its script
+    // loaded again after NOSCRIPT).
+    let back = (leased.snapshot().fallbacks == f && exact.check_n(1).is_ok()) as u64;
     let text = registry.render_prometheus();
     let ls = leased.snapshot();
     println!(
@@ -99,23 +102,26 @@ fn instance() {
 }
 
 #[test]
-fn four_processes_ride_out_a_paused_then_flushed_redis() {
-    let redis = Arc::new(Redis::start());
-    let chaos = {
-        let redis = Arc::clone(&redis);
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1500));
-            redis.pause();
-            std::thread::sleep(Duration::from_secs(1));
-            redis.resume();
-            std::thread::sleep(Duration::from_millis(1000));
-            redis.cmd(&["FLUSHALL"]);
-        })
-    };
+fn four_processes_ride_out_a_paused_flushed_killed_and_restarted_redis() {
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let chaos = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        redis.pause();
+        std::thread::sleep(Duration::from_secs(1));
+        redis.resume();
+        std::thread::sleep(Duration::from_millis(700));
+        redis.cmd(&["FLUSHALL"]);
+        std::thread::sleep(Duration::from_millis(700));
+        redis.kill();
+        std::thread::sleep(Duration::from_millis(800));
+        redis.restart(); // empty: no data, no scripts
+        redis
+    });
     let start = Instant::now();
-    let per = run_instances(&redis, INSTANCES as usize, 5.0);
+    let per = run_instances_at(&url, &vec![Vec::new(); INSTANCES as usize], 7.0);
     let elapsed = start.elapsed().as_secs_f64();
-    chaos.join().unwrap();
+    let _redis = chaos.join().unwrap();
     eprintln!("per instance [tries, admitted, slowest µs, leased fallbacks (snapshot, metrics), exact fallbacks (snapshot, metrics), failed syncs, back]: {per:?}");
     for r in &per {
         // The leased hot path never waits on Redis; an exact decision
@@ -134,12 +140,13 @@ fn four_processes_ride_out_a_paused_then_flushed_redis() {
         assert_eq!(r[8], 1, "back on leased tokens: {per:?}");
     }
     // The fleet's bucket admits at most burst + rate × time (the flush
-    // gives a second burst); each instance's local share decides at most
-    // its share of that while Redis is paused (about 1.2 s with the
-    // timeouts), plus the tokens it held.
+    // and the restart give a burst each); each instance's local share
+    // decides at most its share of that while Redis is paused or dead
+    // (about 2.5 s with the timeouts and the guard's open second), plus
+    // the tokens it held at each.
     let admitted: u64 = per.iter().map(|r| r[1]).sum();
     let bound =
-        2.0 * BURST as f64 + RATE as f64 * (elapsed + 1.2) + (INSTANCES as u64 * BURST) as f64;
+        3.0 * BURST as f64 + RATE as f64 * (elapsed + 2.5) + (2 * INSTANCES as u64 * BURST) as f64;
     assert!(
         admitted as f64 <= bound,
         "{admitted} admitted > {bound:.0}: {per:?}"

@@ -272,7 +272,19 @@ fn metrics_say_what_redis_and_the_limiter_did() {
         sample(&text, "failwell_fleet_limiter_instances", "api"),
         1.0
     );
-    assert!(sample(&text, "failwell_fleet_limiter_leased_tokens_total", "api") >= 1.0);
+    let leased = sample(&text, "failwell_fleet_limiter_leased_tokens_total", "api");
+    let leases = sample(&text, "failwell_fleet_limiter_leases_total", "api");
+    assert!(
+        leased >= 1.0 && leases >= 3.0,
+        "{leased} tokens in {leases} leases"
+    );
+    let last = sample(&text, "failwell_fleet_limiter_last_lease_tokens", "api");
+    assert!(last <= leased, "{last}");
+    let s = l.snapshot();
+    assert!(
+        s.leases >= leases as u64 && s.last_lease <= s.leased,
+        "{s:?}"
+    );
     let decided = sample(&text, "failwell_fleet_limiter_admitted_total", "api")
         + sample(&text, "failwell_fleet_limiter_rejected_total", "api");
     assert_eq!(decided, 5.0);

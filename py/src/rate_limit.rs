@@ -295,7 +295,8 @@ impl PyRateLimiter {
 
     /// A fleet limiter's own counts, as a dict (None for a local one):
     /// `mode`, `fallbacks` (decisions made without Redis), and in leased
-    /// mode the tokens `leased`, `returned` and `held`, the `instances`
+    /// mode the tokens `leased`, `returned` and `held`, the `leases` Redis
+    /// answered and the tokens of the `last_lease`, the `instances`
     /// counted and the failed leases (`redis_errors`).
     fn fleet_snapshot<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         match &self.inner {
@@ -308,6 +309,8 @@ impl PyRateLimiter {
                     "rejected" => s.rejected,
                     "fallbacks" => s.fallbacks,
                     "leased" => s.leased,
+                    "leases" => s.leases,
+                    "last_lease" => s.last_lease,
                     "returned" => s.returned,
                     "held" => s.held,
                     "instances" => s.instances,

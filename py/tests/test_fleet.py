@@ -83,6 +83,7 @@ def test_leased_limiter_holds_one_instance_to_the_limit_in_every_form(redis: Red
     s = lim.fleet_snapshot()
     assert s is not None and s["mode"] == "leased"
     assert s["admitted"] == admitted and s["leased"] >= admitted and s["instances"] == 1 and s["fallbacks"] == 0
+    assert s["leases"] >= 5 and s["last_lease"] <= s["leased"]
     assert lim.snapshot()["interval"] == pytest.approx(0.005) and lim.next_ready() >= 0.0
     # Waiting forms: the next lease brings tokens.
     lim.acquire(timeout=1.0)

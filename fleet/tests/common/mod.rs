@@ -154,6 +154,12 @@ pub fn run_instances(redis: &Redis, n: usize, secs: f64) -> Vec<Vec<u64>> {
 /// [`run_instances`], one process per entry of `envs`, each with those
 /// environment variables added.
 pub fn run_instances_with(redis: &Redis, envs: &[Vec<(&str, String)>], secs: f64) -> Vec<Vec<u64>> {
+    run_instances_at(&redis.url(), envs, secs)
+}
+
+/// [`run_instances_with`] against the Redis at `url` (one another thread
+/// may kill and restart meanwhile).
+pub fn run_instances_at(url: &str, envs: &[Vec<(&str, String)>], secs: f64) -> Vec<Vec<u64>> {
     let until = std::time::SystemTime::now() + Duration::from_secs_f64(secs);
     let until_ms = until
         .duration_since(std::time::UNIX_EPOCH)
@@ -164,7 +170,7 @@ pub fn run_instances_with(redis: &Redis, envs: &[Vec<(&str, String)>], secs: f64
         .map(|env| {
             Command::new(std::env::current_exe().unwrap())
                 .args(["--exact", "instance", "--nocapture", "--test-threads", "1"])
-                .env("FAILWELL_FLEET_URL", redis.url())
+                .env("FAILWELL_FLEET_URL", url)
                 .env("FAILWELL_FLEET_UNTIL_MS", until_ms.to_string())
                 .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .stdout(Stdio::piped())
