@@ -18,6 +18,18 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+/* The header's version as a string, "MAJOR.MINOR.PATCH". */
+#define FW_VERSION_STRING "0.1.0"
+
+// The major version of the header (and of the library it was
+// generated with): a change of it may break callers.
+#define FW_VERSION_MAJOR 0
+
+// The minor version of the header: additions.
+#define FW_VERSION_MINOR 1
+
+// The patch version of the header: fixes.
+#define FW_VERSION_PATCH 0
 
 // A breaker's state.
 typedef enum {
@@ -1531,6 +1543,12 @@ fw_status_t fw_adaptive_permit_release(fw_adaptive_permit_t *permit);
 fw_status_t fw_adaptive_limit_get(const fw_adaptive_limit_t *limit,
                                   uint64_t *limit_out,
                                   uint64_t *in_flight_out);
+
+// The version of the library loaded at run time, `"MAJOR.MINOR.PATCH"`
+// (a static string, never NULL): compare it with `FW_VERSION_STRING`, or
+// its major with `FW_VERSION_MAJOR`, to detect a program run against a
+// library other than the one it was compiled with.
+const char *fw_version(void);
 
 // The defaults.
 fw_watchdog_config_t fw_watchdog_config_default(void);

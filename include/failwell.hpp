@@ -51,6 +51,10 @@
 
 namespace failwell {
 
+/// The version of the library loaded at run time ("MAJOR.MINOR.PATCH");
+/// `FW_VERSION_STRING` is the header's.
+inline const char *version() noexcept { return fw_version(); }
+
 /// A failwell call failed (invalid configuration or argument).
 class Error : public std::runtime_error {
 public:

@@ -37,6 +37,7 @@ pub mod rate_limit;
 pub mod region;
 pub mod retry;
 pub mod shed;
+pub mod version;
 pub mod watchdog;
 
 pub use boundary::*;

@@ -405,7 +405,17 @@ static void misuse(void) {
     CHECK(need > sizeof tiny && tiny[3] == '\0');
 }
 
+/* The library loaded is the one the header describes. */
+static void version(void) {
+    const char *v = fw_version();
+    CHECK(v != NULL && strcmp(v, FW_VERSION_STRING) == 0);
+    char built[32];
+    snprintf(built, sizeof built, "%d.%d.%d", FW_VERSION_MAJOR, FW_VERSION_MINOR, FW_VERSION_PATCH);
+    CHECK(strcmp(built, v) == 0);
+}
+
 int main(void) {
+    version();
     misuse();
     return fw_finish("test_boundary");
 }

@@ -26,6 +26,7 @@ static int passed = 0, failed = 0;
     } while (0)
 
 int main() {
+    CHECK(std::string(failwell::version()) == FW_VERSION_STRING);
     {
         fw_breaker_config_t cfg = fw_breaker_config_default();
         cfg.failure_rate = 0;
