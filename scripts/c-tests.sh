@@ -66,14 +66,54 @@ gcc "${cflags[@]}" -fsanitize=thread \
     ffi-c/tests/test_stress.c "$lib" "${libs[@]}" -o "$out/test_stress"
 TSAN_OPTIONS="halt_on_error=1 suppressions=$(pwd)/ffi-c/tests/tsan.supp" "$out/test_stress"
 
-# The documented install step and pkg-config, end to end: install into a
-# scratch prefix and build a program with pkg-config's flags (shared
-# library), then run it.
+# The documented install step, end to end: install into a scratch prefix
+# (with CARGO_TARGET_DIR set, as users' builds often have it), then build
+# programs the ways C users do — pkg-config (shared, and --static against
+# the archive) and a real CMake project (find_package) — and run them.
 command -v pkg-config >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q pkg-config >/dev/null; }
+command -v cmake >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q cmake >/dev/null; }
 prefix=$(pwd)/target/c-prefix
-bash scripts/install-c.sh "$prefix" >/dev/null
+rm -rf "$prefix"
+CARGO_TARGET_DIR=$(pwd)/target/install-c bash scripts/install-c.sh "$prefix" >/dev/null
+[ "$(readelf -d "$prefix/lib/libfailwell.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')" = libfailwell.so.0 ]
+# (`! cmd` would not stop the script under set -e: each check says so.)
+if readelf -S "$prefix/lib/libfailwell.so" | grep -q '\.debug_info'; then
+    echo "the installed libfailwell.so carries debug info" >&2
+    exit 1
+fi
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
 gcc -std=c11 -Wall -Wextra -Werror ffi-c/tests/test_pkgconfig.c \
     $(pkg-config --cflags --libs failwell) -o "$out/test_pkgconfig"
 LD_LIBRARY_PATH="$prefix/lib" "$out/test_pkgconfig"
+# --static: the archive and Libs.private suffice, nothing loaded at run time.
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror ffi-c/tests/test_pkgconfig.c \
+    $(pkg-config --static --cflags --libs failwell | sed 's/-lfailwell/-l:libfailwell.a/') \
+    -o "$out/test_pkgconfig_static"
+if ldd "$out/test_pkgconfig_static" | grep -q libfailwell; then
+    echo "pkg-config --static linked libfailwell.so" >&2
+    exit 1
+fi
+"$out/test_pkgconfig_static"
+cmake_build=$(pwd)/target/c-cmake
+rm -rf "$cmake_build"
+cmake -S ffi-c/tests/cmake -B "$cmake_build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$cmake_build" >/dev/null
+"$cmake_build/app_shared"
+"$cmake_build/app_static"
+"$cmake_build/app_cpp"
+if ldd "$cmake_build/app_static" | grep -q libfailwell; then
+    echo "failwell::failwell_static linked libfailwell.so" >&2
+    exit 1
+fi
+# A version the package is not compatible with is refused.
+for want in 0.2 1.0; do
+    if cmake -S ffi-c/tests/cmake -B "$cmake_build-$want" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DFAILWELL_WANT="$want" >/dev/null 2>&1; then
+        echo "find_package(failwell $want) accepted failwell 0.1" >&2
+        exit 1
+    fi
+    rm -rf "$cmake_build-$want"
+done
+echo "install: SONAME, pkg-config (shared and --static) and the CMake package: ok"
