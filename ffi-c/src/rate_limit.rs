@@ -34,6 +34,11 @@ pub struct fw_rate_limiter_config_t {
     /// Burst, ≥ 1; 0 = `requests` (default 0).
     pub burst: u64,
     /// Read the precise clock instead of the coarse one (default false).
+    /// The coarse reading (Linux's `CLOCK_MONOTONIC_COARSE`) costs a
+    /// fraction as much and lags real time by up to one tick (1–4 ms), so
+    /// over any real interval `e` the default admits at most `burst +
+    /// rate · (e + tick)`; the precise clock makes it `burst + rate · e`.
+    /// A fleet rate limiter ignores it (Redis's clock decides).
     pub precise: bool,
 }
 
