@@ -153,9 +153,12 @@ public:
         detail::check(fw_breaker_new(&config, &b_));
     }
     Breaker(Breaker &&o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+    Breaker &operator=(Breaker &&o) noexcept {
+        std::swap(b_, o.b_);
+        return *this;
+    }
     Breaker(const Breaker &) = delete;
     Breaker &operator=(const Breaker &) = delete;
-    Breaker &operator=(Breaker &&) = delete;
     ~Breaker() { fw_breaker_free(b_); }
 
     /// The C handle (for the metrics and health registries).
@@ -173,8 +176,9 @@ public:
     /// then changes nothing.
     void reconfigure(const fw_breaker_config_t &config) { detail::check(fw_breaker_reconfigure(b_, &config)); }
 
-    /// A permit, or nothing (with the refusal in `why`, if given).
-    std::optional<BreakerPermit> acquire(Refusal *why = nullptr) {
+    /// A permit, or nothing (with the refusal in `why`, if given). A
+    /// discarded permit counts the call as ignored at once.
+    [[nodiscard]] std::optional<BreakerPermit> acquire(Refusal *why = nullptr) {
         fw_breaker_permit_t p{};
         uint64_t wait = 0;
         fw_status_t s = fw_breaker_acquire(b_, &p, &wait);
@@ -226,6 +230,27 @@ public:
 
     void force_open() { detail::check(fw_breaker_set_manual(b_, FW_BREAKER_FORCE_OPEN)); }
     void reset() { detail::check(fw_breaker_set_manual(b_, FW_BREAKER_RESET)); }
+    /// Pass everything, count nothing (until another manual change).
+    void disable() { detail::check(fw_breaker_set_manual(b_, FW_BREAKER_DISABLE)); }
+    /// Pass everything, count, never trip (until another manual change).
+    void metrics_only() { detail::check(fw_breaker_set_manual(b_, FW_BREAKER_METRICS_ONLY_MODE)); }
+
+    /// Opens the breaker for `duration` from now (a server's Retry-After);
+    /// then the first caller becomes a half-open probe.
+    void open_for(std::chrono::nanoseconds duration) {
+        detail::check(fw_breaker_open_for(b_, static_cast<uint64_t>(duration.count() < 0 ? 0 : duration.count())));
+    }
+
+    /// How long until a call would be admitted (zero if now); nothing if
+    /// only a manual change can admit one.
+    std::optional<std::chrono::nanoseconds> retry_after() const {
+        uint64_t ns = 0;
+        detail::check(fw_breaker_retry_after(b_, &ns));
+        if (ns == UINT64_MAX) {
+            return std::nullopt;
+        }
+        return std::chrono::nanoseconds(static_cast<int64_t>(ns));
+    }
 
     const fw_breaker_t *raw() const noexcept { return b_; }
 
@@ -242,9 +267,18 @@ private:
 class BulkheadPermit {
 public:
     BulkheadPermit(BulkheadPermit &&o) noexcept : p_(std::exchange(o.p_, fw_bulkhead_permit_t{})) {}
+    /// Returns the permit held, then takes `o`'s.
+    BulkheadPermit &operator=(BulkheadPermit &&o) noexcept {
+        if (this != &o) {
+            if (p_._bulkhead != nullptr) {
+                fw_bulkhead_permit_release(&p_);
+            }
+            p_ = std::exchange(o.p_, fw_bulkhead_permit_t{});
+        }
+        return *this;
+    }
     BulkheadPermit(const BulkheadPermit &) = delete;
     BulkheadPermit &operator=(const BulkheadPermit &) = delete;
-    BulkheadPermit &operator=(BulkheadPermit &&) = delete;
     ~BulkheadPermit() {
         if (p_._bulkhead != nullptr) {
             fw_bulkhead_permit_release(&p_);
@@ -265,6 +299,11 @@ public:
     explicit Bulkhead(const fw_bulkhead_config_t &config = fw_bulkhead_config_default()) {
         detail::check(fw_bulkhead_new(&config, &h_));
     }
+    Bulkhead(Bulkhead &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Bulkhead &operator=(Bulkhead &&o) noexcept {
+        std::swap(h_, o.h_);
+        return *this;
+    }
     Bulkhead(const Bulkhead &) = delete;
     Bulkhead &operator=(const Bulkhead &) = delete;
     ~Bulkhead() { fw_bulkhead_free(h_); }
@@ -272,15 +311,16 @@ public:
     /// The C handle.
     const fw_bulkhead_t *native() const noexcept { return h_; }
 
-    /// A permit now, or nothing.
-    std::optional<BulkheadPermit> try_acquire(fw_priority_t prio = FW_PRIORITY_NORMAL) {
+    /// A permit now, or nothing. A discarded permit is returned at once.
+    [[nodiscard]] std::optional<BulkheadPermit> try_acquire(fw_priority_t prio = FW_PRIORITY_NORMAL) {
         fw_bulkhead_permit_t p{};
         fw_status_t s = fw_bulkhead_try_acquire(h_, prio, &p);
         return finish(s, p);
     }
 
-    /// A permit within `timeout`, or nothing.
-    std::optional<BulkheadPermit> acquire_for(std::chrono::nanoseconds timeout,
+    /// A permit within `timeout`, or nothing. A discarded permit is
+    /// returned at once.
+    [[nodiscard]] std::optional<BulkheadPermit> acquire_for(std::chrono::nanoseconds timeout,
                                               fw_priority_t prio = FW_PRIORITY_NORMAL) {
         fw_bulkhead_permit_t p{};
         fw_status_t s = fw_bulkhead_acquire_timeout(h_, prio, static_cast<uint64_t>(timeout.count()), &p);
@@ -320,6 +360,11 @@ public:
     explicit RateLimiter(const fw_rate_limiter_config_t &config) {
         detail::check(fw_rate_limiter_new(&config, &l_));
     }
+    RateLimiter(RateLimiter &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+    RateLimiter &operator=(RateLimiter &&o) noexcept {
+        std::swap(l_, o.l_);
+        return *this;
+    }
     RateLimiter(const RateLimiter &) = delete;
     RateLimiter &operator=(const RateLimiter &) = delete;
     ~RateLimiter() { fw_rate_limiter_free(l_); }
@@ -327,14 +372,28 @@ public:
     /// The C handle.
     const fw_rate_limiter_t *native() const noexcept { return l_; }
 
-    /// Admitted now? Otherwise `why` says when to come back.
-    bool try_acquire(uint32_t n = 1, Refusal *why = nullptr) {
+    /// Admitted now? Otherwise `why` says when to come back. (The tokens
+    /// are spent when it returns true: hence [[nodiscard]].)
+    [[nodiscard]] bool try_acquire(uint32_t n = 1, Refusal *why = nullptr) {
         uint64_t wait = 0;
         fw_status_t s = fw_rate_limiter_try_acquire(l_, n, &wait);
         if (s == FW_OK) {
             return true;
         }
         detail::refused(s, wait, why);
+        return false;
+    }
+
+    /// Admitted within `timeout` (sleeping until the slot reserved for it,
+    /// never spinning)? Otherwise `why` says why: the wait was longer than
+    /// the timeout, or the cost exceeds the burst.
+    [[nodiscard]] bool acquire_for(std::chrono::nanoseconds timeout, uint32_t n = 1, Refusal *why = nullptr) {
+        uint64_t t = static_cast<uint64_t>(timeout.count() < 0 ? 0 : timeout.count());
+        fw_status_t s = fw_rate_limiter_acquire_timeout(l_, n, t);
+        if (s == FW_OK) {
+            return true;
+        }
+        detail::refused(s, UINT64_MAX, why);
         return false;
     }
 
@@ -368,6 +427,11 @@ public:
     /// new (throws `failwell::Error`: FW_EIO, FW_EREGION, FW_EINVAL).
     Region(const char *name_or_path, size_t size) {
         detail::check(fw_region_open(name_or_path, size, &r_));
+    }
+    Region(Region &&o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+    Region &operator=(Region &&o) noexcept {
+        std::swap(r_, o.r_);
+        return *this;
     }
     Region(const Region &) = delete;
     Region &operator=(const Region &) = delete;
@@ -493,11 +557,86 @@ private:
     fw_fleet_t *f_ = nullptr;
 };
 
+/// Chaos injection: failures and delays at configured rates, for tests
+/// and game days.
+class Chaos {
+public:
+    explicit Chaos(const fw_chaos_config_t &config = fw_chaos_config_default()) {
+        detail::check(fw_chaos_new(&config, &c_));
+    }
+    Chaos(Chaos &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    Chaos &operator=(Chaos &&o) noexcept {
+        std::swap(c_, o.c_);
+        return *this;
+    }
+    Chaos(const Chaos &) = delete;
+    Chaos &operator=(const Chaos &) = delete;
+    ~Chaos() { fw_chaos_free(c_); }
+
+    const fw_chaos_t *native() const noexcept { return c_; }
+
+    /// Is this call to fail? (Counted if so.)
+    [[nodiscard]] bool should_fail() const {
+        bool out = false;
+        detail::check(fw_chaos_should_fail(c_, &out));
+        return out;
+    }
+    /// Sleeps the calling thread if this call is to be delayed.
+    void inject_latency() const { detail::check(fw_chaos_inject_latency(c_)); }
+    void set_enabled(bool on) { detail::check(fw_chaos_set_enabled(c_, on)); }
+    /// Changes rates, delay and switch, all or nothing (the seed stays).
+    void reconfigure(const fw_chaos_config_t &config) { detail::check(fw_chaos_reconfigure(c_, &config)); }
+
+private:
+    fw_chaos_t *c_ = nullptr;
+};
+
+/// Client-side adaptive throttling (Google SRE): rejects requests locally
+/// with a probability that grows as the backend accepts fewer of them.
+class Throttler {
+public:
+    /// Multiplier `k` (>= 1; the SRE book's 2) over a sliding `window`
+    /// (>= 1 s; the book's 2 minutes); `seed` 0: a fresh random seed.
+    explicit Throttler(double k = 2.0, std::chrono::nanoseconds window = std::chrono::minutes(2), uint64_t seed = 0) {
+        detail::check(fw_throttler_new(k, static_cast<uint64_t>(window.count() < 0 ? 0 : window.count()), seed, &t_));
+    }
+    Throttler(Throttler &&o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    Throttler &operator=(Throttler &&o) noexcept {
+        std::swap(t_, o.t_);
+        return *this;
+    }
+    Throttler(const Throttler &) = delete;
+    Throttler &operator=(const Throttler &) = delete;
+    ~Throttler() { fw_throttler_free(t_); }
+
+    const fw_throttler_t *native() const noexcept { return t_; }
+
+    /// Counts a request and decides: send it (true) or reject it locally.
+    [[nodiscard]] bool try_send() const {
+        fw_status_t s = fw_throttler_try_send(t_);
+        if (s == FW_OK) {
+            return true;
+        }
+        detail::refused(s, UINT64_MAX, nullptr);
+        return false;
+    }
+    /// The backend accepted a request.
+    void accepted() const { detail::check(fw_throttler_accepted(t_)); }
+
+private:
+    fw_throttler_t *t_ = nullptr;
+};
+
 /// A retry policy: backoff, jitter, attempts, an optional budget.
 class Retry {
 public:
     explicit Retry(const fw_retry_config_t &config = fw_retry_config_default()) {
         detail::check(fw_retry_new(&config, &r_));
+    }
+    Retry(Retry &&o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+    Retry &operator=(Retry &&o) noexcept {
+        std::swap(r_, o.r_);
+        return *this;
     }
     Retry(const Retry &) = delete;
     Retry &operator=(const Retry &) = delete;

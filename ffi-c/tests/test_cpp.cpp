@@ -28,6 +28,95 @@ static int passed = 0, failed = 0;
 int main() {
     CHECK(std::string(failwell::version()) == FW_VERSION_STRING);
     {
+        // The breaker's manual modes, Retry-After and the wait; handles move.
+        failwell::Breaker b;
+        b.open_for(std::chrono::seconds(5));
+        auto wait = b.retry_after();
+        CHECK(wait.has_value() && *wait > std::chrono::seconds(4) && *wait <= std::chrono::seconds(5));
+        CHECK(!b.acquire().has_value());
+        b.force_open();
+        CHECK(!b.retry_after().has_value());  // only a manual change admits
+        b.disable();
+        CHECK(b.state() == FW_BREAKER_DISABLED && b.acquire().has_value());
+        b.metrics_only();
+        CHECK(b.state() == FW_BREAKER_METRICS_ONLY);
+        for (int i = 0; i < 10; i++) {
+            auto p = b.acquire();
+            CHECK(p.has_value());
+            p->failure();
+        }
+        CHECK(b.state() == FW_BREAKER_METRICS_ONLY && b.snapshot().failures == 10);
+        b.reset();
+        CHECK(b.retry_after() == std::chrono::nanoseconds(0));
+        failwell::Breaker other;
+        other = std::move(b);  // the old `other` is freed by `b`
+        CHECK(other.state() == FW_BREAKER_CLOSED && other.snapshot().failures == 10);
+    }
+    {
+        // The rate limiter's timed acquire: the wait is slept when it fits.
+        fw_rate_limiter_config_t rc = fw_rate_limiter_config_default();
+        rc.requests = 100;  // one per 10 ms
+        rc.burst = 1;
+        failwell::RateLimiter l(rc);
+        CHECK(l.try_acquire());
+        auto t = std::chrono::steady_clock::now();
+        CHECK(l.acquire_for(std::chrono::milliseconds(500)));
+        CHECK(std::chrono::steady_clock::now() - t >= std::chrono::milliseconds(5));
+        failwell::Refusal why;
+        CHECK(!l.acquire_for(std::chrono::microseconds(1), 1, &why) && why.status == FW_REJECTED_RATE_LIMITED);
+        CHECK(!l.acquire_for(std::chrono::seconds(1), 2, &why) && why.status == FW_REJECTED_EXCEEDS_CAPACITY);
+        failwell::RateLimiter moved = std::move(l);
+        CHECK(moved.snapshot().admitted == 2);
+        // A bulkhead permit reassigned returns the one it held.
+        fw_bulkhead_config_t bc = fw_bulkhead_config_default();
+        bc.max_concurrent = 2;
+        failwell::Bulkhead pool(bc);
+        auto p1 = pool.try_acquire();
+        auto p2 = pool.try_acquire();
+        CHECK(p1.has_value() && p2.has_value() && !pool.try_acquire().has_value());
+        *p1 = std::move(*p2);
+        CHECK(pool.snapshot().in_use == 1);
+        p1.reset();
+        CHECK(pool.snapshot().in_use == 0);
+        failwell::Bulkhead pool2 = std::move(pool);
+        CHECK(pool2.snapshot().max_concurrent == 2);
+    }
+    {
+        // Chaos: every call fails at rate 1, none with injection off.
+        fw_chaos_config_t cc = fw_chaos_config_default();
+        cc.fault_rate = 1.0;
+        cc.seed = 7;
+        failwell::Chaos chaos(cc);
+        CHECK(chaos.should_fail());
+        chaos.set_enabled(false);
+        CHECK(!chaos.should_fail());
+        cc.fault_rate = 2.0;
+        cc.seed = 0;
+        try {
+            chaos.reconfigure(cc);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(std::string(e.what()).find("fault_rate") != std::string::npos);
+        }
+        chaos.inject_latency();
+        // Throttler: with every request accepted, it sends them all.
+        failwell::Throttler th(2.0, std::chrono::seconds(10), 42);
+        int sent = 0;
+        for (int i = 0; i < 100; i++) {
+            if (th.try_send()) {
+                th.accepted();
+                sent++;
+            }
+        }
+        CHECK(sent == 100);
+        try {
+            failwell::Throttler bad(0.5);
+            CHECK(false);
+        } catch (const failwell::Error &e) {
+            CHECK(e.status() == FW_EINVAL);
+        }
+    }
+    {
         fw_breaker_config_t cfg = fw_breaker_config_default();
         cfg.failure_rate = 0;
         cfg.consecutive_failures = 2;
