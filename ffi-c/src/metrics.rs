@@ -12,7 +12,7 @@ use crate::bulkhead::fw_bulkhead_t;
 use crate::deadline::fw_timeout_pool_t;
 use crate::degrade::fw_stale_cache_t;
 use crate::health::fw_health_t;
-use crate::rate_limit::{fw_rate_limiter_t, AnyRateLimiter};
+use crate::rate_limit::fw_rate_limiter_t;
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 
@@ -88,13 +88,7 @@ pub unsafe extern "C" fn fw_metrics_register_breaker(
         breaker,
         "fw_metrics_register_breaker",
         "breaker",
-        |m, n, x| match x.as_fleet() {
-            None => m.register_breaker(n, x.arc()),
-            Some(f) => {
-                m.register_breaker(n.clone(), x.arc())?;
-                failwell_fleet::metrics::register_breaker(m, n, Arc::clone(f))
-            }
-        },
+        |m, n, x| failwell_fleet::metrics::register_any_breaker(m, n, &x),
     )
 }
 
@@ -130,15 +124,7 @@ pub unsafe extern "C" fn fw_metrics_register_rate_limiter(
         limiter,
         "fw_metrics_register_rate_limiter",
         "limiter",
-        |m, n, x| match &*x {
-            AnyRateLimiter::Local(l) => m.register_rate_limiter(n, Arc::clone(l)),
-            AnyRateLimiter::Leased(l) => {
-                failwell_fleet::metrics::register_leased(m, n, Arc::clone(l))
-            }
-            AnyRateLimiter::Exact(l) => {
-                failwell_fleet::metrics::register_exact(m, n, Arc::clone(l))
-            }
-        },
+        |m, n, x| failwell_fleet::metrics::register_any_rate_limiter(m, n, &x),
     )
 }
 

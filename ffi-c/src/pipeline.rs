@@ -15,7 +15,7 @@ use fw::Error;
 use crate::boundary::*;
 use crate::breaker::fw_breaker_t;
 use crate::bulkhead::{fw_bulkhead_t, fw_priority_t, priority};
-use crate::rate_limit::{fw_rate_limiter_t, AnyRateLimiter};
+use crate::rate_limit::fw_rate_limiter_t;
 use crate::retry::fw_retry_t;
 use crate::shed::fw_adaptive_limit_t;
 
@@ -101,7 +101,7 @@ fn build(c: &fw_pipeline_config_t) -> Result<Pipeline, fw_status_t> {
         b = b.breaker(x.arc());
     }
     if let Some(x) = share(c.rate_limiter) {
-        let AnyRateLimiter::Local(l) = &*x else {
+        let Some(l) = x.as_local() else {
             return Err(invalid(
                 "fw_pipeline_new: rate_limiter: a fleet rate limiter is not a pipeline layer; call fw_rate_limiter_try_acquire before fw_pipeline_run",
             ));

@@ -41,11 +41,6 @@ impl AnyRateLimiter {
         }
     }
 
-    /// Whether it is a fleet limiter.
-    pub fn is_fleet(&self) -> bool {
-        !matches!(self, AnyRateLimiter::Local(_))
-    }
-
     /// Admits a request of cost `n` now, or says how long until it may
     /// (each kind's `try_acquire_n`).
     #[inline(always)]

@@ -8,7 +8,41 @@ use std::sync::Arc;
 use failwell::metrics::{Kind, MetricsRegistry};
 use failwell::ConfigError;
 
-use crate::{ExactRateLimiter, Fleet, FleetBreaker, LeasedRateLimiter};
+use crate::{AnyBreaker, AnyRateLimiter, ExactRateLimiter, Fleet, FleetBreaker, LeasedRateLimiter};
+
+/// Registers any rate limiter as `instance`: a local one with the
+/// registry's own rate-limiter metrics, a fleet one as
+/// [`register_leased`] or [`register_exact`] does (what the bindings'
+/// single limiter type needs).
+pub fn register_any_rate_limiter(
+    registry: &MetricsRegistry,
+    instance: impl Into<String>,
+    limiter: &AnyRateLimiter,
+) -> Result<(), ConfigError> {
+    match limiter {
+        AnyRateLimiter::Local(l) => registry.register_rate_limiter(instance, Arc::clone(l)),
+        AnyRateLimiter::Leased(l) => register_leased(registry, instance, Arc::clone(l)),
+        AnyRateLimiter::Exact(l) => register_exact(registry, instance, Arc::clone(l)),
+    }
+}
+
+/// Registers any breaker as `instance`: its calls and state with the
+/// registry's own breaker metrics, and a fleet breaker's syncs as
+/// [`register_breaker`] does too.
+pub fn register_any_breaker(
+    registry: &MetricsRegistry,
+    instance: impl Into<String>,
+    breaker: &AnyBreaker,
+) -> Result<(), ConfigError> {
+    let instance = instance.into();
+    match breaker.as_fleet() {
+        None => registry.register_breaker(instance, breaker.arc()),
+        Some(f) => {
+            registry.register_breaker(instance.clone(), breaker.arc())?;
+            register_breaker(registry, instance, Arc::clone(f))
+        }
+    }
+}
 
 /// Registers `fleet`'s Redis requests as `instance`:
 /// `failwell_fleet_redis_requests_total`, `_failures_total` (unreachable,

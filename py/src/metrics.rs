@@ -1,9 +1,6 @@
 //! `MetricsRegistry`: Prometheus text for every registered object.
 
-use std::sync::Arc;
-
 use failwell::metrics;
-use failwell_fleet::AnyRateLimiter;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -39,28 +36,11 @@ impl PyMetrics {
     /// A name already used for the same kind is a `ValueError`.
     fn register(&self, name: String, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         let r = if let Ok(b) = obj.cast::<PyBreaker>() {
-            let b = &b.get().inner;
-            match b.as_fleet() {
-                None => self.inner.register_breaker(name, b.arc()),
-                Some(f) => self
-                    .inner
-                    .register_breaker(name.clone(), b.arc())
-                    .and_then(|()| {
-                        failwell_fleet::metrics::register_breaker(&self.inner, name, Arc::clone(f))
-                    }),
-            }
+            failwell_fleet::metrics::register_any_breaker(&self.inner, name, &b.get().inner)
         } else if let Ok(b) = obj.cast::<PyBulkhead>() {
             self.inner.register_bulkhead(name, b.get().inner.clone())
         } else if let Ok(l) = obj.cast::<PyRateLimiter>() {
-            match &l.get().inner {
-                AnyRateLimiter::Local(l) => self.inner.register_rate_limiter(name, Arc::clone(l)),
-                AnyRateLimiter::Leased(l) => {
-                    failwell_fleet::metrics::register_leased(&self.inner, name, Arc::clone(l))
-                }
-                AnyRateLimiter::Exact(l) => {
-                    failwell_fleet::metrics::register_exact(&self.inner, name, Arc::clone(l))
-                }
-            }
+            failwell_fleet::metrics::register_any_rate_limiter(&self.inner, name, &l.get().inner)
         } else if let Ok(f) = obj.cast::<PyFleet>() {
             failwell_fleet::metrics::register_fleet(&self.inner, name, f.get().fleet())
         } else if let Ok(r) = obj.cast::<PyRetry>() {
