@@ -515,8 +515,33 @@ fn round(shared: &Shared) -> Arc<HealthReport> {
         checks,
         round: slot.round + 1,
     });
-    *slot = Arc::clone(&report);
+    let before = std::mem::replace(&mut *slot, Arc::clone(&report));
+    drop(slot);
+    announce_changes(&before, &report);
     report
+}
+
+/// Emits a `tracing` event (the `tracing` feature) for each check whose
+/// status changed since the round before, and for the aggregate. Before
+/// the first round every check reads as healthy, so a check that fails in
+/// the first round is a change.
+fn announce_changes(before: &HealthReport, after: &HealthReport) {
+    if !cfg!(feature = "tracing") {
+        return;
+    }
+    for c in &after.checks {
+        let was = before
+            .checks
+            .iter()
+            .find(|b| b.name == c.name)
+            .map_or(Status::Healthy, |b| b.status);
+        if was != c.status {
+            crate::trace::health_changed(Some(&c.name), was, c.status, c.error.as_deref());
+        }
+    }
+    if before.status != after.status {
+        crate::trace::health_changed(None, before.status, after.status, None);
+    }
 }
 
 #[cfg(all(test, not(failwell_loom)))]

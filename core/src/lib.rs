@@ -44,6 +44,42 @@
 //! # Ok::<(), failwell::ConfigError>(())
 //! ```
 
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! - `deadlock-detection`: the [`watchdog::Watchdog`] asks parking_lot for
+//!   lock cycles on every tick
+//!   ([`watchdog::Builder::deadlock_detection`]). It turns on parking_lot's
+//!   own detection, which adds bookkeeping to every parking_lot lock in the
+//!   program: meant for tests, staging and debugging. Its dependencies
+//!   (`backtrace`, `petgraph`) need Rust 1.88; the rest of the crate, 1.75.
+//! - `metrics`: [`metrics::MetricsRegistry::report_to_metrics`] mirrors
+//!   every value into the [`metrics`](https://docs.rs/metrics) crate
+//!   facade, for services that already export through a `metrics`
+//!   recorder.
+//! - `tracing`: structured [`tracing`](https://docs.rs/tracing) events on
+//!   cold paths only (never on a closed pass, an acquire or a check):
+//!   - target `failwell::breaker`: every transition, made in this process
+//!     (warn when it opens, info otherwise; fields `breaker` — the
+//!     builder's [`name`](breaker::Builder::name), or a host region's name
+//!     for it —, `from`, `to`, `generation`), and a listener's panic
+//!     (error);
+//!   - target `failwell::watchdog`: the default reporter's findings (warn;
+//!     error for a deadlock, with its `backtraces`; info when one clears;
+//!     fields `kind`, `key`, `lasted_ms`, `cleared`) instead of a line on
+//!     standard error, and an `on_finding` callback's panic (error);
+//!   - target `failwell::health`: each check whose status changed between
+//!     rounds, and the aggregate (`check` empty), with `from`, `to` and
+//!     `error` (warn when worse, info when better).
+//!
+//! # Platforms
+//!
+//! Built and tested on Linux. [`region`] (state shared by the processes of
+//! a host) needs a Unix (`shm_open`, `mmap`) and does not exist elsewhere;
+//! Windows is not supported (nothing is tested there).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -63,11 +99,13 @@ pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
 #[cfg(all(unix, not(failwell_loom)))]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod region;
 pub mod retry;
 mod rng;
 pub mod shed;
 mod sync;
+mod trace;
 pub mod watchdog;
 mod words;
 
@@ -86,5 +124,5 @@ pub fn fork_generation() -> u64 {
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

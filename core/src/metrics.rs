@@ -489,6 +489,7 @@ impl MetricsRegistry {
     /// as absolute values, gauges as set values), with the same names and
     /// labels. Call it periodically, or before the recorder scrapes.
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn report_to_metrics(&self) {
         for (name, fam) in self.collect().families {
             for (labels, value) in fam.samples {

@@ -240,6 +240,7 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct Builder<C: Clock = MonotonicClock> {
     clock: C,
+    name: Option<std::sync::Arc<str>>,
     consecutive_failures: Option<u32>,
     failure_rate: Option<f64>,
     slow_call_rate: Option<f64>,
@@ -272,6 +273,7 @@ impl<C: Clock> Builder<C> {
     pub fn with_clock(clock: C) -> Self {
         Builder {
             clock,
+            name: None,
             consecutive_failures: None,
             failure_rate: Some(DEFAULT_FAILURE_RATE),
             slow_call_rate: None,
@@ -292,6 +294,7 @@ impl<C: Clock> Builder<C> {
         let has_rate = c.has_rate_policy();
         Builder {
             clock,
+            name: None,
             consecutive_failures: c.consecutive_failures,
             failure_rate: c.failure_rate,
             slow_call_rate: c.slow_call_rate,
@@ -315,6 +318,7 @@ impl<C: Clock> Builder<C> {
     pub fn clock<D: Clock>(self, clock: D) -> Builder<D> {
         Builder {
             clock,
+            name: self.name,
             consecutive_failures: self.consecutive_failures,
             failure_rate: self.failure_rate,
             slow_call_rate: self.slow_call_rate,
@@ -328,6 +332,21 @@ impl<C: Clock> Builder<C> {
             open_for_max: self.open_for_max,
             rate_defaulted: self.rate_defaulted,
         }
+    }
+
+    /// Names the breaker (default: none), as
+    /// [`CircuitBreaker::name`](super::CircuitBreaker::name) returns it and
+    /// as the `tracing` feature's events carry it (`breaker = "..."`).
+    /// Metrics and health take their names where the breaker is
+    /// registered.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into().into());
+        self
+    }
+
+    /// The name given to [`name`](Self::name), if any.
+    pub(crate) fn take_name(&mut self) -> Option<std::sync::Arc<str>> {
+        self.name.take()
     }
 
     /// Trip after `n` failures in a row (`n ≥ 1`). Setting only this policy

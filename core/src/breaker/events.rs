@@ -33,9 +33,22 @@ type Listener = SharedFn<dyn Fn(&Transition) + Send + Sync>;
 pub(crate) struct Listeners {
     /// The last id given, and the listeners in registration order.
     list: CoreRwLock<(u64, Vec<(ListenerId, Listener)>)>,
+    /// The breaker's name, if it has one (for its events).
+    name: Option<std::sync::Arc<str>>,
 }
 
 impl Listeners {
+    pub(crate) fn named(name: Option<std::sync::Arc<str>>) -> Self {
+        Listeners {
+            list: CoreRwLock::default(),
+            name,
+        }
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     pub(crate) fn add(&self, f: Listener) -> ListenerId {
         let mut l = self.list.write();
         l.0 += 1;
@@ -64,6 +77,7 @@ impl Listeners {
         for f in listeners {
             if catch_unwind(AssertUnwindSafe(|| f(&t))).is_err() {
                 panics.fetch_add(1, Relaxed);
+                crate::trace::listener_panicked(self.name(), &t);
             }
         }
     }
@@ -72,6 +86,7 @@ impl Listeners {
 impl std::fmt::Debug for Listeners {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Listeners")
+            .field("name", &self.name)
             .field("registered", &self.list.read().1.len())
             .finish()
     }
@@ -86,6 +101,13 @@ impl<C: crate::clock::Clock> super::CircuitBreaker<C> {
         F: Fn(&Transition) + Send + Sync + 'static,
     {
         self.listeners().add(SharedFn::new(f))
+    }
+
+    /// The name given to the builder's
+    /// [`name`](super::Builder::name) (for a breaker in a host region,
+    /// the region's name for it when the builder gave none).
+    pub fn name(&self) -> Option<&str> {
+        self.listeners().name()
     }
 
     /// Unregisters a listener; returns whether it was registered.

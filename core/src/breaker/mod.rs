@@ -53,7 +53,7 @@
 //! `events.rs`, transitions and listeners; `snapshot.rs`, the snapshot.
 
 mod config;
-mod events;
+pub(crate) mod events;
 mod live;
 // The shared breaker's (unix, not loom), and loom's models of it.
 #[cfg(any(all(unix, not(failwell_loom)), all(test, failwell_loom)))]
@@ -159,6 +159,8 @@ impl CircuitBreaker<MonotonicClock> {
             tail,
             layout,
             transition_lock: CoreMutex::new(()),
+            // Unused: a shared breaker's listeners (and name) are its
+            // watch's, which the reaper thread reaches too.
             listeners: Listeners::default(),
             shared: Some(Box::new(shared)),
             live: CachePadded::new(Live::new(&config)),
@@ -170,21 +172,22 @@ impl CircuitBreaker<MonotonicClock> {
 
 impl<C: Clock> Builder<C> {
     /// Validates the configuration and builds the breaker, closed.
-    pub fn build(self) -> Result<CircuitBreaker<C>, ConfigError> {
+    pub fn build(mut self) -> Result<CircuitBreaker<C>, ConfigError> {
+        let name = self.take_name();
         let (config, clock) = self.validate()?;
-        Ok(CircuitBreaker::from_config(config, clock))
+        Ok(CircuitBreaker::from_config(name, config, clock))
     }
 }
 
 impl<C: Clock> CircuitBreaker<C> {
-    fn from_config(config: Config, clock: C) -> Self {
+    fn from_config(name: Option<std::sync::Arc<str>>, config: Config, clock: C) -> Self {
         let layout = TailLayout::new(config.window);
         CircuitBreaker {
             state: Placed::heap(BreakerState::new()),
             tail: layout.new_tail(),
             layout,
             transition_lock: CoreMutex::new(()),
-            listeners: Listeners::default(),
+            listeners: Listeners::named(name),
             #[cfg(all(unix, not(failwell_loom)))]
             shared: None,
             live: CachePadded::new(Live::new(&config)),
@@ -620,6 +623,7 @@ impl<C: Clock> CircuitBreaker<C> {
             at_nanos: now,
             generation: gen,
         };
+        crate::trace::breaker_transition(self.listeners().name(), &t);
         #[cfg(all(unix, not(failwell_loom)))]
         if let Some(s) = &self.shared {
             s.watch.announce(Some(t.from), id, now);

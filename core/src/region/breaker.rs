@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{
     entry, header, Kind, Region, RegionError, SlotRules, BLOCK_ALIGN, CONFIG_WORDS, MAX_SLOTS,
 };
+use crate::breaker::events::Listeners;
 use crate::breaker::shared::{LockWords, Shared, Watch, ENTRY_WORDS, PROBE_ENTRIES};
 use crate::breaker::state::{BreakerState, Ident, TailLayout, Word};
 use crate::breaker::{self, CircuitBreaker, Config, Window};
@@ -90,19 +91,22 @@ impl Region {
         name: &str,
         builder: breaker::Builder<MonotonicClock>,
     ) -> Result<CircuitBreaker, RegionError> {
+        let mut builder = builder;
+        let given = builder.take_name();
         let (config, _) = builder.validate()?;
-        self.breaker_slot(name, Some(config))
+        self.breaker_slot(name, given, Some(config))
     }
 
     /// The circuit breaker `name` as the region holds it, whatever its
     /// configuration ([`RegionError::NotFound`] if there is none).
     pub fn attach_circuit_breaker(&self, name: &str) -> Result<CircuitBreaker, RegionError> {
-        self.breaker_slot(name, None)
+        self.breaker_slot(name, None, None)
     }
 
     fn breaker_slot(
         &self,
         name: &str,
+        given: Option<std::sync::Arc<str>>,
         asked: Option<Config>,
     ) -> Result<CircuitBreaker, RegionError> {
         let threads = self.threads()?;
@@ -195,7 +199,7 @@ impl Region {
         let watch = Arc::new(Watch {
             state,
             seen: AtomicU64::new(seen.0),
-            listeners: Default::default(),
+            listeners: Listeners::named(Some(given.unwrap_or_else(|| name.into()))),
         });
         Ok(CircuitBreaker::from_shared(
             config,

@@ -338,3 +338,17 @@ fn a_transition_lock_left_by_a_dead_process_is_taken_over() {
     t.join().unwrap();
     assert_eq!(b.state(), State::Closed);
 }
+
+#[test]
+fn a_shared_breaker_is_named_by_its_builder_or_its_slot() {
+    let s = Scratch::new("br-name");
+    let r = s.open(MIN_SIZE);
+    assert_eq!(
+        r.circuit_breaker("db", consecutive(3)).unwrap().name(),
+        Some("db")
+    );
+    let named = r.circuit_breaker("cache", consecutive(3).name("cache-primary"));
+    assert_eq!(named.unwrap().name(), Some("cache-primary"));
+    assert_eq!(r.attach_circuit_breaker("db").unwrap().name(), Some("db"));
+    assert_eq!(CircuitBreaker::builder().build().unwrap().name(), None);
+}

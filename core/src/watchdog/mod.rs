@@ -139,7 +139,11 @@ impl Builder {
     }
 
     /// Called on the watchdog's thread with each finding as it appears and
-    /// as it clears. A panic in it is caught and counted.
+    /// as it clears. A panic in it is caught and counted. It replaces the
+    /// default reporter: a line on standard error, or with the `tracing`
+    /// feature a structured event (target `failwell::watchdog`, fields
+    /// `kind`, `key`, `lasted_ms`, `cleared`, and a deadlock's
+    /// `backtraces`).
     pub fn on_finding(mut self, f: impl Fn(&Finding) + Send + Sync + 'static) -> Self {
         self.callback = Some(Box::new(f));
         self
@@ -209,9 +213,7 @@ impl Builder {
             registry: QuietMutex::new(Registry::default()),
             threads,
             deadlocks: self.deadlocks,
-            callback: self
-                .callback
-                .unwrap_or_else(|| Box::new(|f: &Finding| eprintln!("failwell watchdog: {f}"))),
+            callback: self.callback.unwrap_or_else(default_reporter),
             ticks: AtomicU64::new(0),
             reports: AtomicU64::new(0),
             callback_panics: AtomicU64::new(0),
@@ -223,6 +225,17 @@ impl Builder {
         })?;
         Ok(Watchdog { shared })
     }
+}
+
+/// The reporter a watchdog without [`Builder::on_finding`] uses: a
+/// `tracing` event (target `failwell::watchdog`; warn, error for a
+/// deadlock, info when a finding clears) with the `tracing` feature, a
+/// line on standard error without it.
+fn default_reporter() -> Callback {
+    #[cfg(feature = "tracing")]
+    return Box::new(crate::trace::finding);
+    #[cfg(not(feature = "tracing"))]
+    Box::new(|f: &Finding| eprintln!("failwell watchdog: {f}"))
 }
 
 /// Starts the watchdog's thread.
@@ -510,6 +523,7 @@ fn report(shared: &Shared, f: Finding) {
     shared.reports.fetch_add(1, Relaxed);
     if fork::aside(|| catch_unwind(AssertUnwindSafe(|| (shared.callback)(&f)))).is_err() {
         shared.callback_panics.fetch_add(1, Relaxed);
+        crate::trace::callback_panicked(&f);
     }
 }
 
