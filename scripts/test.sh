@@ -24,7 +24,9 @@
 #       under cargo-fuzz (installed if missing; skipped with a message where
 #       it cannot build)
 #   6c. the Python package: `pip install ./py` into .venv, pytest (warnings
-#       as errors), mypy --strict
+#       as errors), mypy --strict; then as shipped (scripts/py-package.sh):
+#       the abi3 wheel's metadata and size, the sdist and a wheel built from
+#       it, the wheel smoke-tested on every CPython >= 3.9 present
 #   7. the main job's smoke test (failwell-sim --quick)
 #   8. benches compiled, not run
 set -euo pipefail
@@ -117,8 +119,9 @@ RUSTFLAGS="--cfg failwell_loom" LOOM_MAX_PREEMPTIONS=2 \
 step "fuzzing: replay tests, then each cargo-fuzz target for 10 s"
 bash scripts/fuzz.sh 10 2>&1 | tee -a "$log"
 
-step "Python package: pip install ./py, pytest, mypy --strict"
+step "Python package: pip install ./py, pytest, mypy --strict; wheel, sdist, every CPython"
 bash scripts/py-tests.sh 2>&1 | tee -a "$log"
+bash scripts/py-package.sh
 
 step "main job smoke test (failwell-sim --quick)"
 # Runs the cascading-failure demo in ~16 s and exits non-zero unless the

@@ -1,5 +1,6 @@
-"""The README's "Use from Python" examples, run as written: each block's
-output must match the ``# expected`` comments on its print lines."""
+"""The README's "Use from Python" examples and the package page's
+(py/README.md) examples, run as written: each block's output must match
+the ``# expected`` comments on its print lines."""
 
 import contextlib
 import io
@@ -9,12 +10,16 @@ import re
 import pytest
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+PACKAGE_README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
 def python_blocks():
     text = README.read_text()
     section = text.split("## Use from Python", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+    package_page = PACKAGE_README.read_text()
+    return re.findall(r"```python\n(.*?)```", section, re.S) + re.findall(
+        r"```python\n(.*?)```", package_page, re.S
+    )
 
 
 def expected_output(code):
@@ -27,7 +32,8 @@ def expected_output(code):
 
 
 def test_the_section_has_examples():
-    assert len(python_blocks()) >= 2
+    assert len(python_blocks()) >= 4
+    assert len(re.findall("```python", PACKAGE_README.read_text())) >= 2
 
 
 # Python 3.12+ warns on fork() in a process with threads (earlier tests
