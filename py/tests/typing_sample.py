@@ -131,3 +131,16 @@ def fleet_sample() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def prometheus_collector() -> None:
+    import prometheus_client
+
+    import failwell.prometheus
+
+    metrics = failwell.MetricsRegistry()
+    collector = failwell.prometheus.Collector(metrics)
+    registry = prometheus_client.CollectorRegistry()
+    registry.register(collector)
+    names: List[str] = [m.name for m in collector.collect()]
+    print(names)
