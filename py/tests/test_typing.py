@@ -31,10 +31,15 @@ def test_decorators_keep_signatures_for_the_type_checker(tmp_path):
         "def h(x: int) -> str: return ''\n"
         "h('no')\n"
         "p.call(h, 'no')\n"
+        "def k(x: int) -> str: return ''\n"
+        "b.call(k, 'no')\n"
+        "failwell.Bulkhead(2).call(k, x='no')\n"
+        "failwell.RateLimiter(1, 1.0).call(k)\n"
+        "m: int = b.call(k, 1)\n"
     )
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(bad)],
         capture_output=True,
         text=True,
     )
-    assert out.stdout.count("error:") == 5, out.stdout
+    assert out.stdout.count("error:") == 9, out.stdout
