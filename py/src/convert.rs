@@ -304,11 +304,41 @@ pub fn rejected(py: Python<'_>, r: Rejected) -> PyErr {
 /// which then hung in `PyOS_AfterFork_Child` (CPython gh-112275; seen with
 /// a timed call on failwell's pool at the fork). With the thread state
 /// kept, a worker takes that lock once in its life, not on every call.
+///
+/// If the interpreter starts finalising while `f` runs Python code that
+/// released the GIL (a `time.sleep` in an abandoned timed call, a health
+/// check doing I/O), CPython before 3.14 ends this thread with
+/// `pthread_exit` when that code takes the GIL back: a forced unwind
+/// through `f`. Unwinding on into the attach would release a thread state
+/// that is no longer current, a fatal error that aborts the process at
+/// exit. The guard below stops the unwind there instead: the thread hangs
+/// until the process ends, which is what CPython 3.14 and pyo3 do for a
+/// thread that asks for the GIL during finalisation.
 pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
     Python::try_attach(|py| {
         keep_thread_state(py);
-        f(py)
+        let guard = HangIfForcedOut;
+        let r = f(py);
+        std::mem::forget(guard);
+        r
     })
+}
+
+/// Dropped only when an unwind leaves [`attach`]'s callback: a Rust panic
+/// goes on unwinding; a forced unwind (`pthread_exit` from CPython during
+/// finalisation, which `std::thread::panicking` does not report) parks the
+/// thread for good, before any destructor that would touch Python runs.
+struct HangIfForcedOut;
+
+impl Drop for HangIfForcedOut {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 fn keep_thread_state(_gil: Python<'_>) {
