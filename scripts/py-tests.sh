@@ -16,7 +16,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 venv=.venv/bin
 "$venv/python" -m pip install -q --disable-pip-version-check \
-    "pytest>=8,<10" "mypy>=1.10,<3" "prometheus_client>=0.17,<1"
+    "pytest>=8,<10" "mypy>=1.10,<3" "prometheus_client>=0.17,<1" "uvicorn>=0.30,<1"
 
 echo "pip install ./py"
 "$venv/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./py
