@@ -731,7 +731,16 @@ public:
     AdaptivePermit(AdaptivePermit &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
     AdaptivePermit(const AdaptivePermit &) = delete;
     AdaptivePermit &operator=(const AdaptivePermit &) = delete;
-    AdaptivePermit &operator=(AdaptivePermit &&) = delete;
+    /// Returns the permit held (without a sample), then takes `o`'s.
+    AdaptivePermit &operator=(AdaptivePermit &&o) noexcept {
+        if (this != &o) {
+            if (p_ != nullptr) {
+                fw_adaptive_permit_release(p_);
+            }
+            p_ = std::exchange(o.p_, nullptr);
+        }
+        return *this;
+    }
     ~AdaptivePermit() {
         if (p_ != nullptr) {
             fw_adaptive_permit_release(p_);
@@ -763,6 +772,12 @@ class AdaptiveLimit {
 public:
     explicit AdaptiveLimit(const fw_adaptive_limit_config_t &config = fw_adaptive_limit_config_default()) {
         detail::check(fw_adaptive_limit_new(&config, &l_));
+    }
+    AdaptiveLimit(AdaptiveLimit &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+    /// Takes `o`'s adaptivelimit; the one held before is freed with `o`.
+    AdaptiveLimit &operator=(AdaptiveLimit &&o) noexcept {
+        std::swap(l_, o.l_);
+        return *this;
     }
     AdaptiveLimit(const AdaptiveLimit &) = delete;
     AdaptiveLimit &operator=(const AdaptiveLimit &) = delete;
@@ -859,6 +874,12 @@ public:
                          std::chrono::nanoseconds idle_timeout = std::chrono::nanoseconds(0)) {
         detail::check(fw_timeout_pool_new(max_threads, static_cast<uint64_t>(idle_timeout.count()), &p_));
     }
+    TimeoutPool(TimeoutPool &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    /// Takes `o`'s timeoutpool; the one held before is freed with `o`.
+    TimeoutPool &operator=(TimeoutPool &&o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
     TimeoutPool(const TimeoutPool &) = delete;
     TimeoutPool &operator=(const TimeoutPool &) = delete;
     ~TimeoutPool() { fw_timeout_pool_free(p_); }
@@ -887,7 +908,14 @@ public:
     Heartbeat(Heartbeat &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
     Heartbeat(const Heartbeat &) = delete;
     Heartbeat &operator=(const Heartbeat &) = delete;
-    Heartbeat &operator=(Heartbeat &&) = delete;
+    /// Unregisters the heartbeat held, then takes `o`'s.
+    Heartbeat &operator=(Heartbeat &&o) noexcept {
+        if (this != &o) {
+            fw_heartbeat_free(h_);
+            h_ = std::exchange(o.h_, nullptr);
+        }
+        return *this;
+    }
     ~Heartbeat() { fw_heartbeat_free(h_); }
 
     /// Proves progress now.
@@ -906,7 +934,16 @@ public:
     Gauge(Gauge &&o) noexcept : g_(std::exchange(o.g_, nullptr)), read_(std::move(o.read_)) {}
     Gauge(const Gauge &) = delete;
     Gauge &operator=(const Gauge &) = delete;
-    Gauge &operator=(Gauge &&) = delete;
+    /// Unregisters the gauge held (its read function never runs again),
+    /// then takes `o`'s.
+    Gauge &operator=(Gauge &&o) noexcept {
+        if (this != &o) {
+            fw_gauge_free(g_);
+            g_ = std::exchange(o.g_, nullptr);
+            read_ = std::move(o.read_);
+        }
+        return *this;
+    }
     ~Gauge() { fw_gauge_free(g_); }  // before read_ goes
 
 private:
@@ -933,6 +970,13 @@ public:
             }
         };
         detail::check(fw_watchdog_new(&config, trampoline, state_.get(), &w_));
+    }
+    Watchdog(Watchdog &&o) noexcept : state_(std::move(o.state_)), w_(std::exchange(o.w_, nullptr)) {}
+    /// Takes `o`'s watchdog; the one held before is freed with `o`.
+    Watchdog &operator=(Watchdog &&o) noexcept {
+        std::swap(w_, o.w_);
+        std::swap(state_, o.state_);
+        return *this;
     }
     Watchdog(const Watchdog &) = delete;
     Watchdog &operator=(const Watchdog &) = delete;
@@ -995,6 +1039,13 @@ public:
 
     explicit Health(std::chrono::nanoseconds interval = std::chrono::seconds(5)) {
         detail::check(fw_health_new(static_cast<uint64_t>(interval.count()), &h_));
+    }
+    Health(Health &&o) noexcept : h_(std::exchange(o.h_, nullptr)), checks_(std::move(o.checks_)) {}
+    /// Takes `o`'s health; the one held before is freed with `o`.
+    Health &operator=(Health &&o) noexcept {
+        std::swap(h_, o.h_);
+        std::swap(checks_, o.checks_);
+        return *this;
     }
     Health(const Health &) = delete;
     Health &operator=(const Health &) = delete;
@@ -1059,7 +1110,15 @@ public:
     PipelineRun(PipelineRun &&o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
     PipelineRun(const PipelineRun &) = delete;
     PipelineRun &operator=(const PipelineRun &) = delete;
-    PipelineRun &operator=(PipelineRun &&) = delete;
+    /// Frees the run held (an unfinished attempt's permits go back), then
+    /// takes `o`'s.
+    PipelineRun &operator=(PipelineRun &&o) noexcept {
+        if (this != &o) {
+            fw_pipeline_run_free(r_);
+            r_ = std::exchange(o.r_, nullptr);
+        }
+        return *this;
+    }
     ~PipelineRun() { fw_pipeline_run_free(r_); }
 
     /// Admits the next attempt: its deadline (an instant for
@@ -1129,6 +1188,12 @@ public:
         c.attempt_timeout_ns = static_cast<uint64_t>(layers.attempt_timeout.count());
         c.priority = layers.priority;
         detail::check(fw_pipeline_new(&c, &p_));
+    }
+    Pipeline(Pipeline &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    /// Takes `o`'s pipeline; the one held before is freed with `o`.
+    Pipeline &operator=(Pipeline &&o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
     }
     Pipeline(const Pipeline &) = delete;
     Pipeline &operator=(const Pipeline &) = delete;
@@ -1206,6 +1271,12 @@ public:
     explicit StaleCache(const fw_stale_cache_config_t &config = fw_stale_cache_config_default()) {
         detail::check(fw_stale_cache_new(&config, &c_));
     }
+    StaleCache(StaleCache &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    /// Takes `o`'s stalecache; the one held before is freed with `o`.
+    StaleCache &operator=(StaleCache &&o) noexcept {
+        std::swap(c_, o.c_);
+        return *this;
+    }
     StaleCache(const StaleCache &) = delete;
     StaleCache &operator=(const StaleCache &) = delete;
     ~StaleCache() { fw_stale_cache_free(c_); }
@@ -1251,6 +1322,12 @@ private:
 class Metrics {
 public:
     Metrics() { detail::check(fw_metrics_new(&m_)); }
+    Metrics(Metrics &&o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+    /// Takes `o`'s metrics; the one held before is freed with `o`.
+    Metrics &operator=(Metrics &&o) noexcept {
+        std::swap(m_, o.m_);
+        return *this;
+    }
     Metrics(const Metrics &) = delete;
     Metrics &operator=(const Metrics &) = delete;
     ~Metrics() { fw_metrics_free(m_); }

@@ -611,6 +611,89 @@ int main() {
         CHECK(text.find("failwell_retry") != std::string::npos);
         CHECK(text.size() > 4096 || text.back() == '\n');
     }
+    {
+        // Every handle moves: move-constructed and move-assigned handles
+        // work, the one replaced is freed, moved-from ones destroy safely;
+        // move-assigning a permit-like object gives back what it held.
+        auto in_flight = [](const failwell::AdaptiveLimit &l) {
+            uint64_t limit = 0, n = 0;
+            fw_adaptive_limit_get(l.native(), &limit, &n);
+            return n;
+        };
+        failwell::AdaptiveLimit a1, a2;
+        std::optional<failwell::AdaptivePermit> p1 = a1.try_acquire();
+        std::optional<failwell::AdaptivePermit> p2 = a1.try_acquire();
+        CHECK(p1.has_value() && p2.has_value() && in_flight(a1) == 2);
+        *p1 = std::move(*p2);  // p1's permit goes back, p2's is now p1's
+        CHECK(in_flight(a1) == 1);
+        p1->success();
+        CHECK(in_flight(a1) == 0);
+        a2 = std::move(a1);  // a2's old limit is freed with a1
+        failwell::AdaptiveLimit a3 = std::move(a2);
+        CHECK(a3.try_acquire().has_value());
+
+        failwell::TimeoutPool pool1(2), pool2(3);
+        pool2 = std::move(pool1);
+        failwell::TimeoutPool pool3 = std::move(pool2);
+        CHECK(pool3.call(std::chrono::seconds(1), [] { return 7; }) == std::optional<int32_t>(7));
+
+        std::atomic<int> heard{0};
+        fw_watchdog_config_t wc = fw_watchdog_config_default();
+        wc.tick_ns = 10'000'000;
+        failwell::Watchdog w1([&](const fw_event_t &) { heard++; }, wc);
+        failwell::Watchdog w2([](const fw_event_t &) {}, wc);
+        w2 = std::move(w1);  // the callback state moves with the handle
+        failwell::Watchdog w3 = std::move(w2);
+        failwell::Heartbeat hb1 = w3.heartbeat("moved-1", std::chrono::hours(1));
+        failwell::Heartbeat hb2 = w3.heartbeat("moved-2", std::chrono::milliseconds(20));
+        hb1 = std::move(hb2);  // "moved-1" is unregistered, "moved-2" kept
+        for (int i = 0; i < 200 && heard.load() == 0; i++) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        CHECK(heard.load() >= 1);  // the 20 ms heartbeat stalls, reported
+        std::atomic<int> reads_a{0}, reads_b{0};
+        failwell::Gauge ga = w3.gauge("ga", [&] { reads_a++; return uint64_t{0}; }, 10);
+        failwell::Gauge gb = w3.gauge("gb", [&] { reads_b++; return uint64_t{0}; }, 10);
+        ga = std::move(gb);  // "ga" unregistered: its read never runs again
+        int before = reads_a.load();
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        CHECK(reads_a.load() == before);
+        CHECK(reads_b.load() >= 1);
+
+        failwell::Health h1(std::chrono::hours(1)), h2(std::chrono::hours(1));
+        h1.add("db", true, std::chrono::seconds(1), [] { return std::optional<std::string>("down"); });
+        h2 = std::move(h1);  // the check's closure moves with the registry
+        failwell::Health h3 = std::move(h2);
+        CHECK(h3.status(true) == FW_HEALTH_UNHEALTHY);
+
+        fw_bulkhead_config_t one = fw_bulkhead_config_default();
+        one.max_concurrent = 1;
+        failwell::Bulkhead bh(one);
+        failwell::Pipeline::Layers layers;
+        layers.bulkhead = &bh;
+        failwell::Pipeline pl1(layers), pl2;
+        pl2 = std::move(pl1);
+        failwell::Pipeline pl3 = std::move(pl2);
+        std::optional<failwell::PipelineRun> r1 = pl3.begin();
+        std::optional<failwell::PipelineRun> r2 = pl3.begin();
+        CHECK(r1.has_value() && r2.has_value());
+        CHECK(r1->admit());  // holds the bulkhead's one permit
+        CHECK(!bh.try_acquire().has_value());
+        *r1 = std::move(*r2);  // the unfinished run is freed: its permit back
+        CHECK(bh.try_acquire().has_value());
+
+        failwell::StaleCache c1, c2;
+        c1.put("k", "v");
+        c2 = std::move(c1);
+        failwell::StaleCache c3 = std::move(c2);
+        CHECK(c3.serve_stale("k").has_value() && c3.serve_stale("k")->value == "v");
+
+        failwell::Metrics m1, m2;
+        m1.add("moved-shed", a3);
+        m2 = std::move(m1);
+        failwell::Metrics m3 = std::move(m2);
+        CHECK(m3.render().find("instance=\"moved-shed\"") != std::string::npos);
+    }
     std::printf("test_cpp: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
