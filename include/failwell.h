@@ -883,10 +883,32 @@ fw_status_t fw_breaker_snapshot(const fw_breaker_t *breaker, fw_breaker_snapshot
 // Registers a transition listener with `user_data` (passed back
 // untouched): it receives `FW_EVENT_BREAKER_TRANSITION` events on the
 // thread that made the change, after the breaker's lock is released. It
-// must not free the breaker.
+// must not free the breaker. `user_data` must stay valid for as long as
+// the breaker lives (pipelines and registries holding the breaker keep it
+// alive); for a listener that can be removed, or whose `user_data` the
+// library should free, use `fw_breaker_add_listener_owned`.
 fw_status_t fw_breaker_add_listener(const fw_breaker_t *breaker,
                                     fw_callback_t listener,
                                     void *user_data);
+
+// As `fw_breaker_add_listener`, but the library owns `user_data`:
+// `free_user_data(user_data)` (if not NULL) is called exactly once, after
+// the listener's last call, when it is removed
+// (`fw_breaker_remove_listener`, once a call running at that moment has
+// returned) or when the breaker is freed by its last holder. `*out_id`
+// (never 0) identifies the listener for `fw_breaker_remove_listener`. On
+// an error nothing is registered and `free_user_data` is not called.
+fw_status_t fw_breaker_add_listener_owned(const fw_breaker_t *breaker,
+                                          fw_callback_t listener,
+                                          void *user_data,
+                                          void (*free_user_data)(void *user_data),
+                                          uint64_t *out_id);
+
+// Removes the listener `id` (from `fw_breaker_add_listener_owned`):
+// `*out_removed` (may be NULL) says whether it was registered. It gets no
+// call that starts after this returns; a call already running finishes,
+// and then its `free_user_data` runs.
+fw_status_t fw_breaker_remove_listener(const fw_breaker_t *breaker, uint64_t id, bool *out_removed);
 
 // The defaults.
 fw_bulkhead_config_t fw_bulkhead_config_default(void);

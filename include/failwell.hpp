@@ -252,6 +252,39 @@ public:
         return std::chrono::nanoseconds(static_cast<int64_t>(ns));
     }
 
+    /// A transition listener: `from`, `to`, and when (the breaker clock's
+    /// nanoseconds).
+    using Listener = std::function<void(fw_breaker_state_t from, fw_breaker_state_t to, uint64_t at_ns)>;
+
+    /// Calls `listener` after every state change, on the thread that made
+    /// it (after the breaker's lock is released). The library owns the
+    /// callable: it is destroyed after its last call, when removed or when
+    /// the breaker's last holder (this handle, a pipeline, a registry) goes.
+    /// An exception from it is caught and dropped. Returns the id for
+    /// remove_listener().
+    uint64_t add_listener(Listener listener) {
+        auto fn = std::make_unique<Listener>(std::move(listener));
+        auto trampoline = [](const fw_event_t *event, void *user_data) noexcept {
+            try {
+                (*static_cast<Listener *>(user_data))(event->from, event->to, event->at_ns);
+            } catch (...) {
+            }
+        };
+        auto destroy = [](void *user_data) noexcept { delete static_cast<Listener *>(user_data); };
+        uint64_t id = 0;
+        detail::check(fw_breaker_add_listener_owned(b_, trampoline, fn.get(), destroy, &id));
+        fn.release();  // the library's now
+        return id;
+    }
+
+    /// Removes listener `id`: no call starts after this returns (one
+    /// running finishes). False if it was not registered.
+    bool remove_listener(uint64_t id) {
+        bool removed = false;
+        detail::check(fw_breaker_remove_listener(b_, id, &removed));
+        return removed;
+    }
+
     const fw_breaker_t *raw() const noexcept { return b_; }
 
 private:

@@ -578,10 +578,23 @@ pub unsafe extern "C" fn fw_breaker_snapshot(
     })
 }
 
+/// The event a listener gets for transition `t`, and the string it points
+/// to (kept alive by the caller for the call).
+fn transition_event(t: &fw::breaker::Transition) -> (fw_event_t, CString) {
+    let text = CString::new(format!("breaker {} -> {}", t.from, t.to)).unwrap_or_default();
+    let mut e = fw_event_t::empty(FW_EVENT_BREAKER_TRANSITION, t.at_nanos, text.as_ptr());
+    e.from = state(t.from);
+    e.to = state(t.to);
+    (e, text)
+}
+
 /// Registers a transition listener with `user_data` (passed back
 /// untouched): it receives `FW_EVENT_BREAKER_TRANSITION` events on the
 /// thread that made the change, after the breaker's lock is released. It
-/// must not free the breaker.
+/// must not free the breaker. `user_data` must stay valid for as long as
+/// the breaker lives (pipelines and registries holding the breaker keep it
+/// alive); for a listener that can be removed, or whose `user_data` the
+/// library should free, use `fw_breaker_add_listener_owned`.
 #[no_mangle]
 pub unsafe extern "C" fn fw_breaker_add_listener(
     breaker: *const fw_breaker_t,
@@ -593,14 +606,90 @@ pub unsafe extern "C" fn fw_breaker_add_listener(
         let f = try_fn!(listener);
         let data = user_data as usize; // the caller vouches for its thread safety
         b.add_listener(move |t| {
-            let text = CString::new(format!("breaker {} -> {}", t.from, t.to)).unwrap_or_default();
-            let mut e = fw_event_t::empty(FW_EVENT_BREAKER_TRANSITION, t.at_nanos, text.as_ptr());
-            e.from = state(t.from);
-            e.to = state(t.to);
+            let (e, _text) = transition_event(t);
             // SAFETY: `f` is a valid C function pointer (contract); `e` and
             // its string live for the call.
             unsafe { f(&e, data as *mut c_void) };
         });
+        FW_OK
+    })
+}
+
+/// `user_data` with the function that frees it, called once when the
+/// listener holding it is gone.
+struct OwnedUserData {
+    data: usize,
+    free: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+}
+
+impl Drop for OwnedUserData {
+    fn drop(&mut self) {
+        if let Some(free) = self.free {
+            // SAFETY: `free` is a valid C function pointer (contract), given
+            // the `user_data` registered with it, once: this value is
+            // dropped once, when no call of the listener runs any more.
+            unsafe { free(self.data as *mut c_void) };
+        }
+    }
+}
+
+/// As `fw_breaker_add_listener`, but the library owns `user_data`:
+/// `free_user_data(user_data)` (if not NULL) is called exactly once, after
+/// the listener's last call, when it is removed
+/// (`fw_breaker_remove_listener`, once a call running at that moment has
+/// returned) or when the breaker is freed by its last holder. `*out_id`
+/// (never 0) identifies the listener for `fw_breaker_remove_listener`. On
+/// an error nothing is registered and `free_user_data` is not called.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_add_listener_owned(
+    breaker: *const fw_breaker_t,
+    listener: fw_callback_t,
+    user_data: *mut c_void,
+    free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    out_id: *mut u64,
+) -> fw_status_t {
+    guard(|| {
+        let b = try_handle!(breaker);
+        let f = try_fn!(listener);
+        let out = try_out!(out_id);
+        // The caller vouches for the thread safety of `user_data`.
+        let owned = OwnedUserData {
+            data: user_data as usize,
+            free: free_user_data,
+        };
+        let id = b.add_listener(move |t| {
+            // The whole of `owned` is the closure's (not only its `data`
+            // field, as a disjoint capture would take): it is freed with
+            // the closure, after the last call.
+            let owned = &owned;
+            let (e, _text) = transition_event(t);
+            // SAFETY: `f` is a valid C function pointer (contract); `e` and
+            // its string live for the call; `owned` is not freed while the
+            // closure holding it can run.
+            unsafe { f(&e, owned.data as *mut c_void) };
+        });
+        out.write(id.into_raw());
+        FW_OK
+    })
+}
+
+/// Removes the listener `id` (from `fw_breaker_add_listener_owned`):
+/// `*out_removed` (may be NULL) says whether it was registered. It gets no
+/// call that starts after this returns; a call already running finishes,
+/// and then its `free_user_data` runs.
+#[no_mangle]
+pub unsafe extern "C" fn fw_breaker_remove_listener(
+    breaker: *const fw_breaker_t,
+    id: u64,
+    out_removed: *mut bool,
+) -> fw_status_t {
+    guard(|| {
+        let b = try_handle!(breaker);
+        let removed = b.remove_listener(fw::breaker::ListenerId::from_raw(id));
+        // SAFETY: a non-NULL out-parameter is valid and writable (contract).
+        if let Some(out) = unsafe { out_removed.as_mut() } {
+            *out = removed;
+        }
         FW_OK
     })
 }

@@ -165,8 +165,71 @@ static void breaker_paths_functional(void) {
     fw_breaker_free(b);
 }
 
+/* An owned listener: the library frees its user_data once, after its
+ * last call — on removal, or when the breaker's last holder frees it. */
+typedef struct {
+    int calls;
+    int last_to;
+    int *freed;
+} owned_t;
+
+static void owned_listener(const fw_event_t *e, void *user_data) {
+    owned_t *o = user_data;
+    o->calls++;
+    o->last_to = (int)e->to;
+}
+
+static void owned_free(void *user_data) {
+    owned_t *o = user_data;
+    (*o->freed)++;
+    free(o);
+}
+
+static void breaker_owned_listeners(void) {
+    fw_breaker_config_t cfg = fw_breaker_config_default();
+    cfg.failure_rate = 0;
+    cfg.consecutive_failures = 1;
+    fw_breaker_t *b = NULL;
+    CHECK_STATUS(fw_breaker_new(&cfg, &b), FW_OK);
+    int freed_a = 0, freed_b = 0;
+    owned_t *a = calloc(1, sizeof *a), *bb = calloc(1, sizeof *bb);
+    a->freed = &freed_a;
+    bb->freed = &freed_b;
+    uint64_t id_a = 0, id_b = 0;
+    CHECK_STATUS(fw_breaker_add_listener_owned(b, owned_listener, a, owned_free, &id_a), FW_OK);
+    CHECK_STATUS(fw_breaker_add_listener_owned(b, owned_listener, bb, owned_free, &id_b), FW_OK);
+    CHECK(id_a != 0 && id_b != 0 && id_a != id_b);
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_FORCE_OPEN), FW_OK);
+    CHECK(a->calls == 1 && bb->calls == 1 && a->last_to == FW_BREAKER_FORCED_OPEN);
+
+    bool removed = false;
+    CHECK_STATUS(fw_breaker_remove_listener(b, id_a, &removed), FW_OK);
+    CHECK(removed && freed_a == 1); /* freed at once: no call was running */
+    CHECK_STATUS(fw_breaker_remove_listener(b, id_a, &removed), FW_OK);
+    CHECK(!removed && freed_a == 1);
+    CHECK_STATUS(fw_breaker_remove_listener(b, 987654321, NULL), FW_OK);
+    CHECK_STATUS(fw_breaker_set_manual(b, FW_BREAKER_RESET), FW_OK);
+    CHECK(bb->calls == 2 && freed_b == 0);
+
+    /* Errors name the argument and register nothing. */
+    CHECK_STATUS(fw_breaker_add_listener_owned(b, NULL, NULL, owned_free, &id_a), FW_EINVAL);
+    CHECK(message_mentions("listener"));
+    CHECK_STATUS(fw_breaker_add_listener_owned(b, owned_listener, NULL, NULL, NULL), FW_EINVAL);
+    CHECK(message_mentions("out_id"));
+
+    /* A NULL free function: the caller keeps ownership. */
+    static owned_t kept;
+    int freed_kept = 0;
+    kept.freed = &freed_kept;
+    uint64_t id_k = 0;
+    CHECK_STATUS(fw_breaker_add_listener_owned(b, owned_listener, &kept, NULL, &id_k), FW_OK);
+    fw_breaker_free(b);
+    CHECK(freed_b == 1 && freed_kept == 0); /* freed with the breaker */
+}
+
 int main(void) {
     breaker_functional();
+    breaker_owned_listeners();
     breaker_reconfigure_functional();
     breaker_paths_functional();
     return fw_finish("test_breaker");

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <pthread.h>
 #include <unistd.h>
@@ -693,6 +694,35 @@ int main() {
         m2 = std::move(m1);
         failwell::Metrics m3 = std::move(m2);
         CHECK(m3.render().find("instance=\"moved-shed\"") != std::string::npos);
+    }
+    {
+        // Breaker listeners: the library owns the callable (destroyed after
+        // its last call: on removal, or with the breaker's last holder);
+        // one that throws is contained.
+        auto alive = std::make_shared<int>(0);
+        std::vector<std::pair<fw_breaker_state_t, fw_breaker_state_t>> seen;
+        fw_breaker_config_t bc = fw_breaker_config_default();
+        bc.failure_rate = 0;
+        bc.consecutive_failures = 1;
+        std::optional<failwell::Breaker> b(std::in_place, bc);
+        uint64_t id = b->add_listener([&seen, alive](fw_breaker_state_t from, fw_breaker_state_t to, uint64_t at) {
+            CHECK(at > 0);
+            seen.emplace_back(from, to);
+        });
+        uint64_t thrower = b->add_listener([alive](fw_breaker_state_t, fw_breaker_state_t, uint64_t) {
+            throw std::runtime_error("listener bug");
+        });
+        CHECK(alive.use_count() == 3);
+        CHECK(b->call([] { return false; }));  // ran, failed: trips it
+        CHECK(seen.size() == 1 && seen[0].first == FW_BREAKER_CLOSED && seen[0].second == FW_BREAKER_OPEN);
+        CHECK(b->remove_listener(thrower));
+        CHECK(!b->remove_listener(thrower));
+        CHECK(alive.use_count() == 2);  // the removed callable is destroyed
+        b->reset();
+        CHECK(seen.size() == 2 && seen[1].second == FW_BREAKER_CLOSED);
+        (void)id;
+        b.reset();                       // the last holder: the listener goes with it
+        CHECK(alive.use_count() == 1);
     }
     std::printf("test_cpp: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

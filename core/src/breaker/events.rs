@@ -24,6 +24,20 @@ pub struct Transition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
 
+impl ListenerId {
+    /// The id as a number (never 0), for bindings that hand it to another
+    /// language.
+    pub fn into_raw(self) -> u64 {
+        self.0
+    }
+
+    /// The id [`into_raw`](Self::into_raw) gave. A number no breaker gave
+    /// is simply not registered: removing it returns `false`.
+    pub fn from_raw(raw: u64) -> Self {
+        ListenerId(raw)
+    }
+}
+
 type Listener = SharedFn<dyn Fn(&Transition) + Send + Sync>;
 
 /// A breaker's listeners: registered and removed under a write lock,
