@@ -17,6 +17,22 @@ use failwell::bulkhead::Bulkhead;
 use failwell::health::{HealthRegistry, HealthReport, Status};
 use failwell::metrics::MetricsRegistry;
 
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The health report as the JSON a load balancer or a person reads.
 fn health_json(r: &HealthReport) -> String {
     let checks: Vec<String> = r
@@ -24,14 +40,12 @@ fn health_json(r: &HealthReport) -> String {
         .iter()
         .map(|c| {
             format!(
-                r#"{{"name":{:?},"status":"{}","critical":{},"latency_ms":{:.3},"error":{}}}"#,
-                c.name,
+                r#"{{"name":{},"status":"{}","critical":{},"latency_ms":{:.3},"error":{}}}"#,
+                json_string(&c.name),
                 c.status,
                 c.critical,
                 c.latency.as_secs_f64() * 1e3,
-                c.error
-                    .as_ref()
-                    .map_or("null".to_string(), |e| format!("{e:?}"))
+                c.error.as_deref().map_or("null".to_string(), json_string)
             )
         })
         .collect();
@@ -58,6 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     health.register_breaker("db", Arc::clone(&breaker), Status::Degraded)?;
     health.register("disk", true, Duration::from_secs(1), || Ok(()))?;
+    assert_eq!(
+        json_string("a \"quoted\"\n\\path"),
+        r#""a \"quoted\"\u000a\\path""#
+    );
     health.check_now();
 
     let metrics = Arc::new(MetricsRegistry::new());
