@@ -604,14 +604,29 @@ pub unsafe extern "C" fn fw_breaker_add_listener(
     guard(|| {
         let b = try_handle!(breaker);
         let f = try_fn!(listener);
-        let data = user_data as usize; // the caller vouches for its thread safety
-        b.add_listener(move |t| {
-            let (e, _text) = transition_event(t);
-            // SAFETY: `f` is a valid C function pointer (contract); `e` and
-            // its string live for the call.
-            unsafe { f(&e, data as *mut c_void) };
-        });
+        // Owned by no one: nothing to free (the caller keeps `user_data`).
+        listen(b, f, OwnedUserData::new(user_data, None));
         FW_OK
+    })
+}
+
+/// Registers C listener `f` with `user_data` on `b`; the closure owns
+/// `user_data` (freed, if `user_data` says how, after its last call).
+fn listen(
+    b: &AnyBreaker,
+    f: unsafe extern "C" fn(event: *const fw_event_t, user_data: *mut c_void),
+    owned: OwnedUserData,
+) -> fw::breaker::ListenerId {
+    b.add_listener(move |t| {
+        // The whole of `owned` is the closure's (not only its `data`
+        // field, as a disjoint capture would take): it is freed with the
+        // closure, after the last call.
+        let owned = &owned;
+        let (e, _text) = transition_event(t);
+        // SAFETY: `f` is a valid C function pointer (contract); `e` and its
+        // string live for the call; `owned` is not freed while the closure
+        // holding it can run.
+        unsafe { f(&e, owned.data as *mut c_void) };
     })
 }
 
@@ -620,6 +635,16 @@ pub unsafe extern "C" fn fw_breaker_add_listener(
 struct OwnedUserData {
     data: usize,
     free: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+}
+
+impl OwnedUserData {
+    /// The caller vouches for the thread safety of `user_data`.
+    fn new(user_data: *mut c_void, free: Option<unsafe extern "C" fn(*mut c_void)>) -> Self {
+        OwnedUserData {
+            data: user_data as usize,
+            free,
+        }
+    }
 }
 
 impl Drop for OwnedUserData {
@@ -652,22 +677,7 @@ pub unsafe extern "C" fn fw_breaker_add_listener_owned(
         let b = try_handle!(breaker);
         let f = try_fn!(listener);
         let out = try_out!(out_id);
-        // The caller vouches for the thread safety of `user_data`.
-        let owned = OwnedUserData {
-            data: user_data as usize,
-            free: free_user_data,
-        };
-        let id = b.add_listener(move |t| {
-            // The whole of `owned` is the closure's (not only its `data`
-            // field, as a disjoint capture would take): it is freed with
-            // the closure, after the last call.
-            let owned = &owned;
-            let (e, _text) = transition_event(t);
-            // SAFETY: `f` is a valid C function pointer (contract); `e` and
-            // its string live for the call; `owned` is not freed while the
-            // closure holding it can run.
-            unsafe { f(&e, owned.data as *mut c_void) };
-        });
+        let id = listen(b, f, OwnedUserData::new(user_data, free_user_data));
         out.write(id.into_raw());
         FW_OK
     })
